@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine with Node.js/npm: installs Deno (from npm,
+# into .tools/), Debian's nats-server when missing, the project's npm dependencies
+# (pinned by deno.lock), then runs `deno task <task> [args...]`.
+#   bash infra/bootstrap.sh start      # the whole system (what `npm start` runs)
+#   bash infra/bootstrap.sh test       # fmt, lint, type check and every test (`npm test`)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+DENO_VERSION=2.9.6
+task=${1:-start}
+shift || true
+
+say() { echo "[kvrelay setup] $*" >&2; }
+
+# --- Deno, from the npm registry -------------------------------------------------------
+deno_bin="$root/.tools/node_modules/.bin/deno"
+if ! [ -x "$deno_bin" ] || ! "$deno_bin" --version 2>/dev/null | grep -q "deno $DENO_VERSION"; then
+  say "installing deno@$DENO_VERSION from npm into .tools/"
+  mkdir -p .tools
+  [ -f .tools/package.json ] || echo '{"private":true}' > .tools/package.json
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error "deno@$DENO_VERSION" >&2
+fi
+export PATH="$root/.tools/node_modules/.bin:$PATH"
+export DENO_NO_UPDATE_CHECK=1
+
+# --- nats-server, from Debian --------------------------------------------------------
+if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && ! [ -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's nats-server"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >&2
+  else
+    say "nats-server is missing: run 'sudo apt-get install nats-server' (Debian package), or set NATS_URL to an existing NATS with JetStream"
+    exit 1
+  fi
+fi
+
+# --- npm dependencies, pinned by deno.lock (build scripts stay off: ORT's would fetch CUDA)
+if ! deno install --frozen --quiet >&2; then
+  say "deno install failed (the npm registry must be reachable on first run)"
+  exit 1
+fi
+
+exec deno task "$task" "$@"
