@@ -1,0 +1,14 @@
+/**
+ * Tokenizers: llama2.c `tokenizer.bin` (`Llama2cTokenizer`) behind the `Tokenizer` interface.
+ *
+ * @example
+ * ```ts
+ * import { Llama2cTokenizer } from "./mod.ts";
+ * const tok = await Llama2cTokenizer.load("tok512.bin");
+ * const ids = tok.encode("a cat"); // [1, 261, 280, 294]
+ * tok.decode(ids.slice(1)); // "a cat"
+ * ```
+ * @module
+ */
+export type { Tokenizer } from "./types.ts";
+export { Llama2cTokenizer, TokenizerFormatError } from "./llama2c_tokenizer.ts";
