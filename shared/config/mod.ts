@@ -1,0 +1,134 @@
+/**
+ * All settings in one place: `DEFAULTS` → environment → `loadConfig()`, which validates
+ * and throws at start-up, never later. Services and tools read only the returned object.
+ * @module
+ */
+import { badRequest } from "../errors.ts";
+
+/** Where the embedded default model lives, relative to the repo root. */
+export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
+
+export type CodecChoice = "kvsort" | "sz" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
+
+export interface KvDefaults {
+  codec: CodecChoice;
+  errorBound: number;
+  errorMode: "rel" | "abs";
+  indexShare: number | "auto";
+  /** 1 = no eviction. */
+  evictionRate: number;
+  protectedWindow: number;
+  observationWindow: number;
+  sink: number;
+  blockSize: number;
+}
+
+export interface Config {
+  natsUrl: string;
+  host: string;
+  port: number;
+  modelPath?: string;
+  tokenizerPath?: string;
+  /** Name served in /v1/models and checked in requests. */
+  modelName?: string;
+  threads: number;
+  kv: KvDefaults;
+  /** Decode block store budget, in blocks of `kv.blockSize` KVs of one head. */
+  decodeMaxBlocks: number;
+  decodeMaxBatch: number;
+  /** Upper bound for one request's whole hand-off, in ms. */
+  requestTimeoutMs: number;
+  /** Largest bundle a receiver accepts, whatever a stream claims. */
+  maxBundleBytes: number;
+  maxTokensLimit: number;
+  maxBodyBytes: number;
+  apiKeys: string[];
+}
+
+export const DEFAULTS = {
+  natsUrl: "nats://127.0.0.1:4222",
+  host: "127.0.0.1",
+  port: 8080,
+  threads: 1,
+  kv: {
+    codec: "kvsort",
+    errorBound: 1e-3,
+    errorMode: "rel",
+    indexShare: 8,
+    evictionRate: 1,
+    protectedWindow: 64,
+    observationWindow: 32,
+    sink: 4,
+    blockSize: 16,
+  } satisfies KvDefaults,
+  decodeMaxBlocks: 65_536,
+  decodeMaxBatch: 16,
+  requestTimeoutMs: 120_000,
+  maxBundleBytes: 512 * 1024 * 1024,
+  maxTokensLimit: 4096,
+  maxBodyBytes: 1024 * 1024,
+} as const;
+
+const CODECS: CodecChoice[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];
+
+function num(env: Record<string, string | undefined>, key: string, fallback: number, min: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min) {
+    throw badRequest(`${key} must be a number >= ${min}, got '${raw}'`, key);
+  }
+  return v;
+}
+
+/** Reads settings from an environment map (default: the process environment). */
+export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  const codec = (env.KVRELAY_CODEC ?? DEFAULTS.kv.codec) as CodecChoice;
+  if (!CODECS.includes(codec)) {
+    throw badRequest(`KVRELAY_CODEC must be one of ${CODECS.join(", ")}`, "KVRELAY_CODEC");
+  }
+  const mode = env.KVRELAY_ERROR_MODE ?? DEFAULTS.kv.errorMode;
+  if (mode !== "rel" && mode !== "abs") {
+    throw badRequest("KVRELAY_ERROR_MODE must be rel or abs", "KVRELAY_ERROR_MODE");
+  }
+  const share = env.KVRELAY_INDEX_SHARE ?? String(DEFAULTS.kv.indexShare);
+  const indexShare = share === "auto" ? "auto" : num(env, "KVRELAY_INDEX_SHARE", DEFAULTS.kv.indexShare, 1);
+  let modelPath = env.KVRELAY_MODEL || undefined;
+  if (!modelPath && existsSync(`${EMBEDDED_MODEL_DIR}/config.json`)) modelPath = EMBEDDED_MODEL_DIR;
+  return {
+    natsUrl: env.NATS_URL || DEFAULTS.natsUrl,
+    host: env.KVRELAY_HOST || DEFAULTS.host,
+    port: num(env, "KVRELAY_PORT", DEFAULTS.port, 0),
+    modelPath,
+    tokenizerPath: env.KVRELAY_TOKENIZER || undefined,
+    modelName: env.KVRELAY_MODEL_NAME || undefined,
+    threads: num(env, "KVRELAY_THREADS", DEFAULTS.threads, 1),
+    kv: {
+      codec,
+      errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),
+      errorMode: mode,
+      indexShare,
+      evictionRate: num(env, "KVRELAY_EVICTION_RATE", DEFAULTS.kv.evictionRate, 1),
+      protectedWindow: num(env, "KVRELAY_PROTECTED_WINDOW", DEFAULTS.kv.protectedWindow, 0),
+      observationWindow: num(env, "KVRELAY_OBSERVATION_WINDOW", DEFAULTS.kv.observationWindow, 1),
+      sink: num(env, "KVRELAY_SINK", DEFAULTS.kv.sink, 0),
+      blockSize: num(env, "KVRELAY_BLOCK_SIZE", DEFAULTS.kv.blockSize, 1),
+    },
+    decodeMaxBlocks: num(env, "KVRELAY_DECODE_MAX_BLOCKS", DEFAULTS.decodeMaxBlocks, 1),
+    decodeMaxBatch: num(env, "KVRELAY_DECODE_MAX_BATCH", DEFAULTS.decodeMaxBatch, 1),
+    requestTimeoutMs: num(env, "KVRELAY_REQUEST_TIMEOUT_MS", DEFAULTS.requestTimeoutMs, 100),
+    maxBundleBytes: num(env, "KVRELAY_MAX_BUNDLE_BYTES", DEFAULTS.maxBundleBytes, 1024),
+    maxTokensLimit: num(env, "KVRELAY_MAX_TOKENS_LIMIT", DEFAULTS.maxTokensLimit, 1),
+    maxBodyBytes: num(env, "KVRELAY_MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024),
+    apiKeys: (env.KVRELAY_API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+  };
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,71 @@
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { errors as natsErrors } from "@nats-io/nats-core";
+import { ServiceError } from "@nats-io/services";
+import { errorFromWire, KvrelayError } from "../errors.ts";
+import { fromJsonBytes, toJsonBytes } from "./codec.ts";
+
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: MsgHdrs;
+  signal?: AbortSignal;
+}
+
+/**
+ * Request/reply that speaks our error vocabulary: a service error reply becomes the same
+ * `KvrelayError` the service threw, no responder becomes `unavailable`, a timeout `timeout`.
+ */
+export async function requestBytes(
+  nc: NatsConnection,
+  subject: string,
+  payload: Uint8Array,
+  opts: RequestOptions,
+): Promise<Uint8Array> {
+  if (opts.signal?.aborted) throw new KvrelayError("timeout", `request to ${subject} aborted`);
+  let msg;
+  try {
+    const p = nc.request(subject, payload, { timeout: opts.timeoutMs, headers: opts.headers });
+    msg = opts.signal ? await raceAbort(p, opts.signal, subject) : await p;
+  } catch (cause) {
+    if (cause instanceof KvrelayError) throw cause;
+    if (cause instanceof natsErrors.NoRespondersError) {
+      throw new KvrelayError("unavailable", `no service answers on ${subject}`, { cause });
+    }
+    if (cause instanceof natsErrors.TimeoutError) {
+      throw new KvrelayError("timeout", `no reply on ${subject} within ${opts.timeoutMs} ms`, { cause });
+    }
+    if (cause instanceof natsErrors.RequestError && cause.isNoResponders()) {
+      throw new KvrelayError("unavailable", `no service answers on ${subject}`, { cause });
+    }
+    throw new KvrelayError("unavailable", `request to ${subject} failed: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  if (ServiceError.isServiceError(msg)) {
+    let code = "internal";
+    let message = msg.headers?.get("Nats-Service-Error") ?? "service error";
+    try {
+      const body = fromJsonBytes<{ code?: string; message?: string }>(msg.data);
+      code = body.code ?? code;
+      message = body.message ?? message;
+    } catch { /* the description header is all there is */ }
+    throw errorFromWire(code, message);
+  }
+  return msg.data;
+}
+
+export async function requestJson<T>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  opts: RequestOptions,
+): Promise<T> {
+  return fromJsonBytes<T>(await requestBytes(nc, subject, toJsonBytes(body), opts));
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal, subject: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new KvrelayError("timeout", `request to ${subject} aborted`));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

@@ -1,0 +1,64 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
+import { errorToWire, KvrelayError } from "../errors.ts";
+import { toJsonBytes } from "./codec.ts";
+
+/** A handler returns the reply: bytes as they are, anything else as JSON. */
+export type EndpointHandler = (msg: ServiceMsg) => Promise<Uint8Array | unknown>;
+
+export interface EndpointSpec {
+  subject: string;
+  handler: EndpointHandler;
+  /** Queue group; "" for an instance-only subject. Default: the service's queue "kvrelay-<name>". */
+  queue?: string;
+}
+
+export interface ServiceSpec {
+  name: string;
+  description: string;
+  endpoints: Record<string, EndpointSpec>;
+  /** Extra data served in $SRV.STATS replies. */
+  statsData?: () => unknown;
+}
+
+export const SERVICE_VERSION = "0.1.0";
+
+/**
+ * Starts a NATS micro-service (discovery, PING/INFO/STATS) whose endpoints reply with our
+ * error vocabulary: a thrown `KvrelayError` travels as `Nats-Service-Error(-Code)` headers
+ * (HTTP status as the code) and a JSON body `{code, message}` that `requestBytes` rebuilds.
+ */
+export async function startService(nc: NatsConnection, spec: ServiceSpec): Promise<Service> {
+  const svc = await new Svcm(nc).add({
+    name: spec.name,
+    version: SERVICE_VERSION,
+    description: spec.description,
+    queue: `kvrelay-${spec.name}`,
+    statsHandler: spec.statsData ? () => Promise.resolve(spec.statsData!()) : undefined,
+  });
+  for (const [name, ep] of Object.entries(spec.endpoints)) {
+    svc.addEndpoint(name, {
+      subject: ep.subject,
+      queue: ep.queue,
+      handler: (err, msg) => {
+        if (err) return;
+        void runHandler(ep.handler, msg);
+      },
+    });
+  }
+  return svc;
+}
+
+async function runHandler(handler: EndpointHandler, msg: ServiceMsg): Promise<void> {
+  try {
+    const out = await handler(msg);
+    if (!msg.reply) return;
+    msg.respond(out instanceof Uint8Array ? out : toJsonBytes(out ?? {}));
+  } catch (err) {
+    if (!(err instanceof KvrelayError)) console.error(`[${msg.subject}]`, err);
+    if (!msg.reply) return;
+    const wire = errorToWire(err);
+    const status = err instanceof KvrelayError ? err.status : 500;
+    msg.respondError(status, wire.message.replaceAll(/[\r\n]/g, " ").slice(0, 500), toJsonBytes(wire));
+  }
+}
