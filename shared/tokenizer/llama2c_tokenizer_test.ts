@@ -27,7 +27,9 @@ Deno.test("Llama2cTokenizer.encode() falls back to byte+3 for code points withou
 });
 
 Deno.test("Llama2cTokenizer.decode() round-trips text and strips the space after BOS only", () => {
-  for (const text of ["Once upon a time, there was a little girl.", "Tom said: \"Hi!\"\nThe end.", "naïve café"]) {
+  for (
+    const text of ["Once upon a time, there was a little girl.", 'Tom said: "Hi!"\nThe end.', "naïve café"]
+  ) {
     const ids = tok.encode(text);
     assertEquals(tok.decode(ids.slice(1)), text);
     assertEquals(tok.decode(ids), text); // control tokens have no text

@@ -1,0 +1,138 @@
+/**
+ * Builds the two ONNX graphs of a Llama-family model from standard ops (no fused
+ * attention), so that per-head masks and attention probabilities stay visible.
+ *
+ * Prefill (one sequence of T tokens)
+ *   inputs:  input_ids int64 (T), positions int64 (T), attn_bias f32 (T, T) (0 or -1e9),
+ *            metric_start int64 (1) = T - w
+ *   outputs: logits (1, vocab) at the last position; per layer l: key_l, value_l
+ *            (nKv, T, hd), keys after RoPE; metric_l (nKv, T) = Σ over the last w queries
+ *            and the g query heads of each KV head of softmax-probability².
+ * Decode (B sequences, one new token each)
+ *   inputs:  input_ids int64 (B), positions int64 (B); per layer l: past_key_l,
+ *            past_value_l (B, nKv, P_l, hd), attn_bias_l f32 (B, nKv, 1, P_l + 1)
+ *   outputs: logits (B, vocab); per layer l: new_key_l, new_value_l (B, nKv, hd)
+ * @module
+ */
+import { GraphBuilder } from "../onnx/mod.ts";
+import type { ModelConfig } from "./config.ts";
+import { applyRope, layerInitializers, linear, rmsNorm, ropeTables, swiglu } from "./graph_ops.ts";
+import { ropeInvFreq } from "./rope.ts";
+import type { LlamaWeights } from "./weights.ts";
+
+/** Additive bias for masked positions; exp() of it is exactly 0 in fp32. */
+export const MASKED = -1e9;
+
+interface Shared {
+  g: GraphBuilder;
+  emb: string;
+  cls: string;
+  finalNorm: string;
+  invFreq: string;
+  scale: string;
+}
+
+function shared(name: string, c: ModelConfig, w: LlamaWeights): Shared {
+  const g = new GraphBuilder(name);
+  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
+  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
+  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
+  const invFreq = g.initializer(
+    "rope_inv_freq",
+    "float32",
+    [c.headDim / 2],
+    ropeInvFreq(c.headDim, c.ropeTheta),
+  );
+  return { g, emb, cls, finalNorm, invFreq, scale: g.scalar(1 / Math.sqrt(c.headDim), "attn_scale") };
+}
+
+function dimsOf(c: ModelConfig) {
+  return { dim: c.dim, hiddenDim: c.hiddenDim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim };
+}
+
+/** The prefill graph (see module doc). */
+export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder {
+  const s = shared("llama_prefill", c, w);
+  const { g } = s;
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const group = nHeads / nKvHeads;
+  const ids = g.input("input_ids", "int64", ["T"]);
+  const positions = g.input("positions", "int64", ["T"]);
+  const bias = g.input("attn_bias", "float32", ["T", "T"]);
+  const metricStart = g.input("metric_start", "int64", [1]);
+  const rope = ropeTables(g, positions, s.invFreq); // (T, hd)
+  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
+  for (let l = 0; l < c.nLayers; l++) {
+    const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
+    const h = rmsNorm(g, x, p.attnNorm!, c.normEps);
+    const heads = (y: string, n: number) =>
+      g.node("Transpose", [g.node("Reshape", [y, g.int64s([-1, n, hd])])], { perm: [1, 0, 2] }); // (n, T, hd)
+    const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
+    const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
+    const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
+    g.output(k, "float32", [nKvHeads, "T", hd], `key_${l}`);
+    g.output(v, "float32", [nKvHeads, "T", hd], `value_${l}`);
+    // Attention per KV group: q (nKv, g, T, hd) against k, v (nKv, 1, T, hd).
+    const qg = g.node("Reshape", [q, g.int64s([nKvHeads, group, -1, hd])]);
+    const kT = g.node("Unsqueeze", [g.node("Transpose", [k], { perm: [0, 2, 1] }), g.int64s([1])]);
+    const scores = g.node("Add", [g.node("Mul", [g.node("MatMul", [qg, kT]), s.scale]), bias]); // (nKv, g, T, T)
+    const probs = g.node("Softmax", [scores], { axis: -1 });
+    const ctx = g.node("MatMul", [probs, g.node("Unsqueeze", [v, g.int64s([1])])]); // (nKv, g, T, hd)
+    const merged = g.node("Reshape", [
+      g.node("Transpose", [g.node("Reshape", [ctx, g.int64s([nHeads, -1, hd])])], { perm: [1, 0, 2] }),
+      g.int64s([-1, nHeads * hd]),
+    ]);
+    x = g.node("Add", [x, linear(g, merged, p.wo!)]);
+    // KV-Compress metric from the last w queries.
+    const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
+    const metric = g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
+    g.output(metric, "float32", [nKvHeads, "T"], `metric_${l}`);
+    x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
+  }
+  const lastX = g.node("Slice", [x, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
+  const logits = linear(g, rmsNorm(g, lastX, s.finalNorm, c.normEps), s.cls);
+  g.output(logits, "float32", [1, c.vocabSize], "logits");
+  return g;
+}
+
+/** The batched one-token decode graph (see module doc). */
+export function buildDecodeGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder {
+  const s = shared("llama_decode", c, w);
+  const { g } = s;
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const group = nHeads / nKvHeads;
+  const ids = g.input("input_ids", "int64", ["B"]);
+  const positions = g.input("positions", "int64", ["B"]);
+  const t = ropeTables(g, positions, s.invFreq); // (B, hd)
+  const rope = {
+    cos: g.node("Unsqueeze", [t.cos, g.int64s([1])]),
+    sin: g.node("Unsqueeze", [t.sin, g.int64s([1])]),
+  };
+  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
+  for (let l = 0; l < c.nLayers; l++) {
+    const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
+    const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
+    const bias = g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]);
+    const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
+    const h = rmsNorm(g, x, p.attnNorm!, c.normEps);
+    const heads = (y: string, n: number) => g.node("Reshape", [y, g.int64s([-1, n, hd])]); // (B, n, hd)
+    const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
+    const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
+    const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
+    g.output(k, "float32", ["B", nKvHeads, hd], `new_key_${l}`);
+    g.output(v, "float32", ["B", nKvHeads, hd], `new_value_${l}`);
+    const axis2 = g.int64s([2]);
+    const keys = g.node("Concat", [pastK, g.node("Unsqueeze", [k, axis2])], { axis: 2 }); // (B, nKv, P+1, hd)
+    const values = g.node("Concat", [pastV, g.node("Unsqueeze", [v, axis2])], { axis: 2 });
+    const qg = g.node("Reshape", [q, g.int64s([-1, nKvHeads, group, hd])]);
+    const kT = g.node("Transpose", [keys], { perm: [0, 1, 3, 2] });
+    const scores = g.node("Add", [g.node("Mul", [g.node("MatMul", [qg, kT]), s.scale]), bias]); // (B, nKv, g, P+1)
+    const ctx = g.node("MatMul", [g.node("Softmax", [scores], { axis: -1 }), values]); // (B, nKv, g, hd)
+    const merged = g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]);
+    x = g.node("Add", [x, linear(g, merged, p.wo!)]);
+    x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
+  }
+  const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
+  g.output(logits, "float32", ["B", c.vocabSize], "logits");
+  return g;
+}

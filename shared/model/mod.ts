@@ -1,0 +1,29 @@
+/**
+ * The model runtime: load a Llama-family checkpoint, prefill a prompt (KV cache and
+ * KV-Compress metric out), decode batches against per-head caches, sample.
+ *
+ * @example
+ * ```ts
+ * import { generateDense, Model } from "./mod.ts";
+ * const model = await Model.load({ modelPath: "stories260K.bin", tokenizerPath: "tok512.bin" });
+ * const ids = await generateDense(model, model.tokenizer.encode(""), { maxTokens: 50 });
+ * console.log(model.tokenizer.decode(ids));
+ * await model.close();
+ * ```
+ * @module
+ */
+export type { ModelConfig } from "./config.ts";
+export type { LayerWeights, LlamaWeights } from "./weights.ts";
+export {
+  type DecodeBatch,
+  type DecodeOutput,
+  DEFAULT_OBSERVATION_WINDOW,
+  type LayerKv,
+  Model,
+  type ModelLoadOptions,
+  type PrefillOutput,
+} from "./model.ts";
+export { CheckpointFormatError, parseLlama2cCheckpoint } from "./llama2c_checkpoint.ts";
+export { sampleToken } from "./sample.ts";
+export { generateDense } from "./generate.ts";
+export type { Tokenizer } from "../tokenizer/mod.ts";

@@ -1,0 +1,243 @@
+/**
+ * `Model`: a loaded checkpoint, its tokenizer and two onnxruntime sessions (prefill and
+ * batched decode) built from graphs generated at load time. It knows nothing about
+ * eviction or transport: prefill returns the full KV cache and the eviction metric; decode
+ * takes whatever per-head cache the caller kept.
+ *
+ *   prefill(ids)  → logits at the last position, per-layer K (after RoPE) / V, metric
+ *   decode(batch) → logits per sequence and the new token's K / V per layer
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import { KvrelayError } from "../errors.ts";
+import { encodeModel } from "../onnx/mod.ts";
+
+import type { Tokenizer } from "../tokenizer/mod.ts";
+import type { ModelConfig } from "./config.ts";
+import { buildDecodeGraph, buildPrefillGraph, MASKED } from "./llama_graph.ts";
+import { loadCheckpoint } from "./load.ts";
+import { createSession } from "./session.ts";
+import type { LlamaWeights } from "./weights.ts";
+
+/** Keys and values of one layer, each (nKvHeads, nPos, headDim). */
+export interface LayerKv {
+  keys: Float32Array;
+  values: Float32Array;
+}
+
+/** Result of `Model.prefill`. */
+export interface PrefillOutput {
+  logits: Float32Array; // (vocabSize) at the last prompt position
+  layers: LayerKv[]; // nLayers entries
+  nPos: number; // prompt length
+  /**
+   * (nLayers, nKvHeads, nPos): KV-Compress metric, the softmax attention probabilities of
+   * the last w prompt queries, squared, summed over those queries and the query heads of
+   * each GQA group (w = min(observationWindow, nPos)).
+   */
+  metric: Float32Array;
+}
+
+/** One decode step for B sequences. */
+export interface DecodeBatch {
+  tokens: number[]; // (B) new tokens
+  positions: number[]; // (B) true positions (RoPE) of those tokens
+  past: LayerKv[]; // per layer, keys/values each (B, nKvHeads, P, headDim), zero-padded
+  pastLengths: Int32Array[]; // per layer, (B * nKvHeads): valid prefix length of each head (0..P)
+}
+
+/** Result of `Model.decode`. */
+export interface DecodeOutput {
+  logits: Float32Array; // (B, vocab)
+  newKeys: Float32Array[]; // per layer (B, nKvHeads, headDim), after RoPE
+  newValues: Float32Array[]; // per layer (B, nKvHeads, headDim)
+}
+
+/** Options of `Model.load`. */
+export interface ModelLoadOptions {
+  /** A llama2.c `.bin` checkpoint, or a Hugging Face folder (config.json + safetensors). */
+  modelPath: string;
+  /** llama2.c `tokenizer.bin`; default `tokenizer.bin` beside a `.bin` checkpoint. */
+  tokenizerPath?: string;
+  /** onnxruntime intra-op threads (default 1). */
+  threads?: number;
+  /** Deadline for building each onnxruntime session (default 60 s). */
+  sessionTimeoutMs?: number;
+}
+
+/** Default number of last prompt queries behind the eviction metric. */
+export const DEFAULT_OBSERVATION_WINDOW = 32;
+
+function i64(values: ArrayLike<number>): BigInt64Array {
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
+  return out;
+}
+
+/** A loaded model, ready for prefill and decode. */
+export class Model {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  #prefill: ort.InferenceSession;
+  #decode: ort.InferenceSession;
+  #closed = false;
+
+  private constructor(
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    sessions: { prefill: ort.InferenceSession; decode: ort.InferenceSession },
+  ) {
+    this.config = config;
+    this.tokenizer = tokenizer;
+    this.#prefill = sessions.prefill;
+    this.#decode = sessions.decode;
+  }
+
+  /**
+   * Loads a checkpoint and tokenizer and builds the sessions.
+   *
+   * @example
+   * ```ts
+   * import { Model } from "./mod.ts";
+   * const model = await Model.load({ modelPath: "stories260K.bin", tokenizerPath: "tok512.bin" });
+   * const out = await model.prefill(model.tokenizer.encode("Once upon"));
+   * await model.close();
+   * ```
+   */
+  static async load(opts: ModelLoadOptions): Promise<Model> {
+    const { config, weights, tokenizer } = await loadCheckpoint(opts.modelPath, opts.tokenizerPath);
+    return await Model.fromWeights(config, weights, { ...opts, tokenizer });
+  }
+
+  /** Builds a model from weights already in the runtime layout (see `weights.ts`). */
+  static async fromWeights(
+    config: ModelConfig,
+    weights: LlamaWeights,
+    opts: { tokenizer: Tokenizer; threads?: number; sessionTimeoutMs?: number },
+  ): Promise<Model> {
+    const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs };
+    const prefill = await createSession(encodeModel(buildPrefillGraph(config, weights).toModel()), sopts);
+    try {
+      const decode = await createSession(encodeModel(buildDecodeGraph(config, weights).toModel()), sopts);
+      return new Model(config, opts.tokenizer, { prefill, decode });
+    } catch (err) {
+      await prefill.release();
+      throw err;
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new KvrelayError("unavailable", "model is closed");
+  }
+
+  #checkIds(ids: number[], field: string): void {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        throw new KvrelayError("bad_request", `token id ${id} outside [0, ${this.config.vocabSize})`, {
+          param: field,
+        });
+      }
+    }
+  }
+
+  /** Runs the prompt; returns last-position logits, the KV cache and the eviction metric. */
+  async prefill(ids: number[], opts: { observationWindow?: number } = {}): Promise<PrefillOutput> {
+    this.#open();
+    const c = this.config;
+    const T = ids.length;
+    if (T === 0) throw new KvrelayError("bad_request", "prompt is empty", { param: "prompt" });
+    if (T > c.maxSeqLen) {
+      throw new KvrelayError("bad_request", `prompt has ${T} tokens, model context is ${c.maxSeqLen}`, {
+        param: "prompt",
+      });
+    }
+    this.#checkIds(ids, "prompt");
+    const window = opts.observationWindow ?? DEFAULT_OBSERVATION_WINDOW;
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(`observationWindow ${window} must be >= 1`);
+    }
+    const w = Math.min(window, T);
+    const bias = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) bias.fill(MASKED, i * T + i + 1, (i + 1) * T);
+    const out = await this.#prefill.run({
+      input_ids: new ort.Tensor("int64", i64(ids), [T]),
+      positions: new ort.Tensor("int64", i64(ids.map((_, i) => i)), [T]),
+      attn_bias: new ort.Tensor("float32", bias, [T, T]),
+      metric_start: new ort.Tensor("int64", BigInt64Array.of(BigInt(T - w)), [1]),
+    });
+    const layers: LayerKv[] = [];
+    const metric = new Float32Array(c.nLayers * c.nKvHeads * T);
+    for (let l = 0; l < c.nLayers; l++) {
+      layers.push({
+        keys: out[`key_${l}`].data as Float32Array,
+        values: out[`value_${l}`].data as Float32Array,
+      });
+      metric.set(out[`metric_${l}`].data as Float32Array, l * c.nKvHeads * T);
+    }
+    return { logits: out.logits.data as Float32Array, layers, nPos: T, metric };
+  }
+
+  /** One token for each of B sequences; each KV head attends to its valid past prefix and the new token. */
+  async decode(batch: DecodeBatch): Promise<DecodeOutput> {
+    this.#open();
+    const c = this.config;
+    const { nKvHeads, headDim: hd, nLayers } = c;
+    const B = batch.tokens.length;
+    if (B === 0) throw new TypeError("decode batch is empty");
+    if (batch.positions.length !== B) {
+      throw new TypeError(`${batch.positions.length} positions for ${B} tokens`);
+    }
+    if (batch.past.length !== nLayers || batch.pastLengths.length !== nLayers) {
+      throw new TypeError(`past/pastLengths need ${nLayers} layers`);
+    }
+    this.#checkIds(batch.tokens, "tokens");
+    for (const p of batch.positions) {
+      if (!Number.isInteger(p) || p < 0 || p >= c.maxSeqLen) {
+        throw new RangeError(`position ${p} outside [0, ${c.maxSeqLen})`);
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", i64(batch.tokens), [B]),
+      positions: new ort.Tensor("int64", i64(batch.positions), [B]),
+    };
+    for (let l = 0; l < nLayers; l++) {
+      const { keys, values } = batch.past[l];
+      const P = keys.length / (B * nKvHeads * hd);
+      if (!Number.isInteger(P) || values.length !== keys.length) {
+        throw new TypeError(`layer ${l}: past keys/values of ${keys.length}/${values.length} values`);
+      }
+      const lengths = batch.pastLengths[l];
+      if (lengths.length !== B * nKvHeads) {
+        throw new TypeError(`layer ${l}: pastLengths needs ${B * nKvHeads}`);
+      }
+      const bias = new Float32Array(B * nKvHeads * (P + 1));
+      for (let bh = 0; bh < B * nKvHeads; bh++) {
+        const n = lengths[bh];
+        if (!(n >= 0 && n <= P)) {
+          throw new RangeError(`layer ${l}: pastLengths[${bh}] = ${n} outside [0, ${P}]`);
+        }
+        bias.fill(MASKED, bh * (P + 1) + n, bh * (P + 1) + P);
+      }
+      const shape = [B, nKvHeads, P, hd];
+      feeds[`past_key_${l}`] = new ort.Tensor("float32", keys, shape);
+      feeds[`past_value_${l}`] = new ort.Tensor("float32", values, shape);
+      feeds[`attn_bias_${l}`] = new ort.Tensor("float32", bias, [B, nKvHeads, 1, P + 1]);
+    }
+    const out = await this.#decode.run(feeds);
+    const newKeys: Float32Array[] = [];
+    const newValues: Float32Array[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      newKeys.push(out[`new_key_${l}`].data as Float32Array);
+      newValues.push(out[`new_value_${l}`].data as Float32Array);
+    }
+    return { logits: out.logits.data as Float32Array, newKeys, newValues };
+  }
+
+  /** Releases both sessions; later calls fail with `unavailable`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#prefill.release();
+    await this.#decode.release();
+  }
+}
