@@ -1,11 +1,13 @@
 /**
- * Picks the loader for a model path: a llama2.c `.bin` file or a Hugging Face folder.
+ * Picks the loader for a model path: a llama2.c `.bin` file or a Hugging Face folder, and
+ * the tokenizer: `tokenizer.bin` (llama2.c) or `tokenizer.json` (Hugging Face).
  * Every failure to find or parse a checkpoint is a `bad_request` with the path in it.
  * @module
  */
 import { KvrelayError } from "../errors.ts";
-import { Llama2cTokenizer, type Tokenizer } from "../tokenizer/mod.ts";
+import { HfTokenizer, Llama2cTokenizer, type Tokenizer } from "../tokenizer/mod.ts";
 import type { ModelConfig } from "./config.ts";
+import { loadHfCheckpoint } from "./hf_checkpoint.ts";
 import { parseLlama2cCheckpoint } from "./llama2c_checkpoint.ts";
 import { type LlamaWeights, validateWeights } from "./weights.ts";
 
@@ -33,21 +35,24 @@ export async function loadCheckpoint(
     throw new KvrelayError("bad_request", "modelPath is required", { param: "modelPath" });
   }
   const info = await statOrThrow(modelPath, "checkpoint");
-  if (info.isDirectory) {
+  const { config, weights } = info.isDirectory
+    ? await loadHfCheckpoint(modelPath)
+    : parseLlama2cCheckpoint(await Deno.readFile(modelPath), { name: basename(modelPath) });
+  validateWeights(config, weights);
+  const tokPath = tokenizerPath ??
+    (info.isDirectory
+      ? `${modelPath.replace(/\/+$/, "")}/tokenizer.json`
+      : modelPath.replace(/[^/]*$/, "tokenizer.bin"));
+  await statOrThrow(tokPath, "tokenizer");
+  const tokenizer = tokPath.endsWith(".json")
+    ? await HfTokenizer.load(tokPath)
+    : await Llama2cTokenizer.load(tokPath, { vocabSize: config.vocabSize });
+  if (tokenizer.vocabSize > config.vocabSize) {
     throw new KvrelayError(
       "bad_request",
-      `checkpoint ${modelPath} is a folder; Hugging Face folders need config.json`,
-      {
-        param: "modelPath",
-      },
+      `tokenizer ${tokPath} has ${tokenizer.vocabSize} tokens, model vocabulary is ${config.vocabSize}`,
+      { param: "tokenizerPath" },
     );
   }
-  const { config, weights } = parseLlama2cCheckpoint(await Deno.readFile(modelPath), {
-    name: basename(modelPath),
-  });
-  validateWeights(config, weights);
-  const tokPath = tokenizerPath ?? modelPath.replace(/[^/]*$/, "tokenizer.bin");
-  await statOrThrow(tokPath, "tokenizer");
-  const tokenizer = await Llama2cTokenizer.load(tokPath, { vocabSize: config.vocabSize });
   return { config, weights, tokenizer };
 }

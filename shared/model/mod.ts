@@ -24,6 +24,9 @@ export {
   type PrefillOutput,
 } from "./model.ts";
 export { CheckpointFormatError, parseLlama2cCheckpoint } from "./llama2c_checkpoint.ts";
+export { HF_ARCHITECTURES, hfConfigToModelConfig, loadHfCheckpoint } from "./hf_checkpoint.ts";
+export { validateConfig } from "./config.ts";
+export { validateWeights } from "./weights.ts";
 export { sampleToken } from "./sample.ts";
 export { generateDense } from "./generate.ts";
 export type { Tokenizer } from "../tokenizer/mod.ts";

@@ -1,5 +1,6 @@
 /**
- * Tokenizers: llama2.c `tokenizer.bin` (`Llama2cTokenizer`) behind the `Tokenizer` interface.
+ * Tokenizers behind the `Tokenizer` interface: llama2.c `tokenizer.bin` (`Llama2cTokenizer`)
+ * and Hugging Face `tokenizer.json` (`HfTokenizer`).
  *
  * @example
  * ```ts
@@ -12,3 +13,4 @@
  */
 export type { Tokenizer } from "./types.ts";
 export { Llama2cTokenizer, TokenizerFormatError } from "./llama2c_tokenizer.ts";
+export { HfTokenizer } from "./hf_tokenizer.ts";
