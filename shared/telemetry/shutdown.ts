@@ -90,7 +90,10 @@ export async function runCleanups(deadlineMs = timeoutMs): Promise<unknown[]> {
       continue;
     }
     try {
-      await Promise.race([Promise.resolve().then(() => fn(signal)), aborted]);
+      const finished = Promise.resolve().then(() => fn(signal)).then(() => true);
+      if (!await Promise.race([finished, aborted.then(() => false)])) {
+        errors.push(new Error(`cleanup did not finish within ${deadlineMs} ms`));
+      }
     } catch (err) {
       errors.push(err);
     }

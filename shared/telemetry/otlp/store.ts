@@ -24,6 +24,19 @@ export async function openSpanStore(path: string): Promise<SpanStore> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
   if (dir) await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(path, "", { append: true });
+  // A crash can leave a torn last line: end it so the next span starts a line of its own.
+  const file = await Deno.open(path, { read: true });
+  try {
+    const size = (await file.stat()).size;
+    if (size > 0) {
+      const last = new Uint8Array(1);
+      await file.seek(size - 1, Deno.SeekMode.Start);
+      await file.read(last);
+      if (last[0] !== 0x0a) await Deno.writeTextFile(path, "\n", { append: true });
+    }
+  } finally {
+    file.close();
+  }
   let tail: Promise<void> = Promise.resolve();
   return {
     path,
