@@ -5,6 +5,7 @@ import type { Tensor } from "../dtype/mod.ts";
 import { writeSafetensors } from "../safetensors/mod.ts";
 import { CheckpointFormatError, hfConfigToModelConfig, Model, parseLlama2cCheckpoint } from "./mod.ts";
 import type { LlamaWeights, ModelConfig } from "./mod.ts";
+import { type HeadCache, referenceStep } from "./reference.ts";
 
 const { config: C, weights: W } = parseLlama2cCheckpoint(await Deno.readFile(STORIES260K.model));
 const reference = await Model.load({ modelPath: STORIES260K.model, tokenizerPath: STORIES260K.tokenizer });
@@ -12,7 +13,11 @@ const PROMPT = reference.tokenizer.encode("Once upon a time, Lily had a dog");
 const refOut = await reference.prefill(PROMPT);
 await reference.close();
 
-/** The runtime weights (already rotate-half, like HF) under Hugging Face tensor names. */
+/**
+ * stories260K in Hugging Face layout: the loader already applied the row permutation that
+ * transformers' convert_llama_weights_to_hf.py applies to wq/wk (pair (2j, 2j+1) → (j, j+hd/2)),
+ * so the runtime weights go out under HF tensor names as they are.
+ */
 function hfTensors(w: LlamaWeights, c: ModelConfig, dtype: "f32" | "f16" | "bf16", untie: boolean) {
   const q = c.nHeads * c.headDim;
   const kv = c.nKvHeads * c.headDim;
@@ -144,6 +149,55 @@ Deno.test("Model.load() on a Hugging Face folder reports missing tensors as bad_
     );
     assertEquals(err.code, "bad_request");
     assert(err.message.includes("model.layers.3.mlp.up_proj.weight"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Model.load() applies Qwen2 q/k/v biases as the pure-TS reference does", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const q = C.nHeads * C.headDim;
+    const kv = C.nKvHeads * C.headDim;
+    const wave = (n: number, s: number) =>
+      Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin(i * s + 1));
+    const layers = W.layers.map((l, i) => ({
+      ...l,
+      bq: wave(q, 0.7 + i),
+      bk: wave(kv, 1.3 + i),
+      bv: wave(kv, 2.1 + i),
+    }));
+    const biased: LlamaWeights = { ...W, layers };
+    const tensors = hfTensors(biased, C, "f32", false);
+    layers.forEach((l, i) => {
+      tensors[`model.layers.${i}.self_attn.q_proj.bias`] = fromFloat32(l.bq, [q], "f32");
+      tensors[`model.layers.${i}.self_attn.k_proj.bias`] = fromFloat32(l.bk, [kv], "f32");
+      tensors[`model.layers.${i}.self_attn.v_proj.bias`] = fromFloat32(l.bv, [kv], "f32");
+    });
+    await Deno.writeFile(`${dir}/model.safetensors`, writeSafetensors(tensors));
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify(hfConfig(C, { architectures: ["Qwen2ForCausalLM"] })),
+    );
+    const m = await Model.load({ modelPath: dir, tokenizerPath: STORIES260K.tokenizer });
+    try {
+      const ids = PROMPT.slice(0, 6);
+      const out = await m.prefill(ids);
+      const cache: HeadCache[][] = Array.from(
+        { length: C.nLayers },
+        () => Array.from({ length: C.nKvHeads }, () => ({ keys: [], values: [] })),
+      );
+      let ref;
+      for (let t = 0; t < ids.length; t++) {
+        ref = referenceStep(C, biased, { token: ids[t], pos: t, cache });
+        ref.newKeys.forEach((ks, l) => ks.forEach((k, h) => cache[l][h].keys.push(k)));
+        ref.newValues.forEach((vs, l) => vs.forEach((v, h) => cache[l][h].values.push(v)));
+      }
+      assert(maxDiff(out.logits, ref!.logits) <= 1e-4, `diff ${maxDiff(out.logits, ref!.logits)}`);
+      assert(maxDiff(out.logits, refOut.logits) > 1e-2, "biases had no effect");
+    } finally {
+      await m.close();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
