@@ -45,10 +45,20 @@ export function isErrorCode(s: string): s is ErrorCode {
   return Object.hasOwn(ERROR_STATUS, s);
 }
 
+/**
+ * Any thrown value as a `KvrelayError`: a `SyntaxError` (a corrupt bundle or codec stream,
+ * by the house rule that format errors subclass it) is `corrupt_bundle`; the rest `internal`.
+ */
+export function asKvrelayError(err: unknown): KvrelayError {
+  if (err instanceof KvrelayError) return err;
+  if (err instanceof SyntaxError) return new KvrelayError("corrupt_bundle", err.message, { cause: err });
+  return new KvrelayError("internal", err instanceof Error ? err.message : String(err), { cause: err });
+}
+
 /** Wire form of an error, carried in NATS service error headers. */
 export function errorToWire(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof KvrelayError) return { code: err.code, message: err.message };
-  return { code: "internal", message: err instanceof Error ? err.message : String(err) };
+  const e = asKvrelayError(err);
+  return { code: e.code, message: e.message };
 }
 
 /** Rebuilds a typed error from a code and message received over NATS. */

@@ -14,4 +14,4 @@ export {
   startService,
 } from "./service.ts";
 export { pingService } from "./ping.ts";
-export { BundleReceiver, type ReceivedBundle, sendBundles, type SendBundlesOptions } from "./transfer.ts";
+export { BundleReceiver, commitTransfer, type ReceivedBundle, sendBundles, type SendBundlesOptions } from "./transfer.ts";

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
-import { errorToWire, KvrelayError } from "../errors.ts";
+import { asKvrelayError, errorToWire } from "../errors.ts";
 import { toJsonBytes } from "./codec.ts";
 
 /** A handler returns the reply: bytes as they are, anything else as JSON. */
@@ -17,6 +17,8 @@ export interface ServiceSpec {
   name: string;
   description: string;
   endpoints: Record<string, EndpointSpec>;
+  /** Served in $SRV.INFO replies (e.g. the model a prefill instance holds). */
+  metadata?: Record<string, string>;
   /** Extra data served in $SRV.STATS replies. */
   statsData?: () => unknown;
 }
@@ -33,6 +35,7 @@ export async function startService(nc: NatsConnection, spec: ServiceSpec): Promi
     name: spec.name,
     version: SERVICE_VERSION,
     description: spec.description,
+    metadata: spec.metadata,
     queue: `kvrelay-${spec.name}`,
     statsHandler: spec.statsData ? () => Promise.resolve(spec.statsData!()) : undefined,
   });
@@ -55,10 +58,11 @@ async function runHandler(handler: EndpointHandler, msg: ServiceMsg): Promise<vo
     if (!msg.reply) return;
     msg.respond(out instanceof Uint8Array ? out : toJsonBytes(out ?? {}));
   } catch (err) {
-    if (!(err instanceof KvrelayError)) console.error(`[${msg.subject}]`, err);
+    const e = asKvrelayError(err);
+    if (e.code === "internal") console.error(`[${msg.subject}]`, err);
     if (!msg.reply) return;
-    const wire = errorToWire(err);
-    const status = err instanceof KvrelayError ? err.status : 500;
+    const wire = errorToWire(e);
+    const status = e.status;
     msg.respondError(status, wire.message.replaceAll(/[\r\n]/g, " ").slice(0, 500), toJsonBytes(wire));
   }
 }

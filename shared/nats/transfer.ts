@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import type { ServiceMsg } from "@nats-io/services";
-import { KvrelayError } from "../errors.ts";
+import { asKvrelayError, KvrelayError } from "../errors.ts";
 import { requestBytes } from "./request.ts";
 import { fromJsonBytes, toJsonBytes } from "./codec.ts";
 
@@ -237,7 +237,7 @@ export class BundleReceiver {
     e.delivered.add(index);
     const run = e.chain.then(() => e.handlers.onBundle({ index, bytes, headers: h }));
     e.chain = run.catch((err) => {
-      e.failed = err instanceof KvrelayError ? err : new KvrelayError("internal", String(err));
+      e.failed = asKvrelayError(err);
     });
     await run;
     return { ok: true, bundle: index };

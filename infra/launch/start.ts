@@ -1,0 +1,131 @@
+/**
+ * `deno task start`: brings up the whole system on one machine — nats-server (unless
+ * NATS_URL names one), then prefill, compression, decode and the gateway, each its own
+ * process — waits until /readyz says every service answers, and stops everything it started
+ * on Ctrl-C or SIGTERM. A service that exits is restarted (at most 5 times a minute).
+ * @module
+ */
+import { loadConfig } from "../../shared/config/mod.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const SERVICES = ["prefill", "compression", "decode", "gateway"] as const;
+
+function log(msg: string) {
+  console.error(`[kvrelay] ${msg}`);
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function findNatsServer(): string {
+  for (const p of ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch { /* next */ }
+  }
+  return "nats-server";
+}
+
+async function waitReady(url: string, ms: number, alive: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && alive()) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await r.body?.cancel();
+      if (r.ok) return true;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+export async function main(): Promise<number> {
+  const config = loadConfig(); // validates the environment before anything starts
+  if (!config.modelPath) {
+    log("no model configured: set KVRELAY_MODEL (and KVRELAY_TOKENIZER for a llama2.c .bin)");
+    return 2;
+  }
+  const children = new Map<string, Deno.ChildProcess>();
+  let stopping = false;
+  let natsUrl = Deno.env.get("NATS_URL");
+  let storeDir: string | undefined;
+
+  const stopAll = async () => {
+    stopping = true;
+    const order = ["gateway", "decode", "compression", "prefill", "nats"];
+    for (const name of order) {
+      const c = children.get(name);
+      if (!c) continue;
+      try {
+        c.kill("SIGTERM");
+      } catch { /* gone */ }
+      const t = setTimeout(() => {
+        try {
+          c.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 10_000);
+      await c.status;
+      clearTimeout(t);
+    }
+    if (storeDir) await Deno.remove(storeDir, { recursive: true }).catch(() => {});
+  };
+
+  if (!natsUrl) {
+    const port = Number(Deno.env.get("KVRELAY_NATS_PORT") || 0) || freePort();
+    storeDir = await Deno.makeTempDir({ prefix: "kvrelay-js-" });
+    // Flags override the file: the file holds the tuning, the flags this run's address and store.
+    const args = ["-c", `${ROOT}infra/nats/nats-server.conf`, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir];
+    const nats = new Deno.Command(findNatsServer(), { args, stdout: "null", stderr: "inherit" }).spawn();
+    children.set("nats", nats);
+    natsUrl = `nats://127.0.0.1:${port}`;
+    log(`nats-server on ${natsUrl}`);
+  }
+
+  const restarts = new Map<string, number[]>();
+  const spawn = (name: (typeof SERVICES)[number]) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--cached-only", `${ROOT}services/${name}/main.ts`],
+      env: { NATS_URL: natsUrl!, OTEL_SERVICE_NAME: Deno.env.get("OTEL_SERVICE_NAME") ?? `kvrelay-${name}` },
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    children.set(name, child);
+    child.status.then((s) => {
+      if (stopping) return;
+      const now = Date.now();
+      const recent = (restarts.get(name) ?? []).filter((t) => now - t < 60_000);
+      if (recent.length >= 5) {
+        log(`${name} exited (code ${s.code}) too often; stopping everything`);
+        stopAll().then(() => Deno.exit(1));
+        return;
+      }
+      restarts.set(name, [...recent, now]);
+      log(`${name} exited (code ${s.code}); restarting`);
+      setTimeout(() => !stopping && spawn(name), 500);
+    });
+  };
+
+  const onSignal = () => {
+    if (stopping) return;
+    log("stopping");
+    stopAll().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  for (const s of SERVICES) spawn(s);
+  const base = `http://${config.host}:${config.port}`;
+  if (await waitReady(`${base}/readyz`, 120_000, () => !stopping)) {
+    log(`ready: ${base}  (try: curl ${base}/v1/models)`);
+  } else if (!stopping) {
+    log(`not ready after 120 s; see the service logs above`);
+  }
+  await new Promise(() => {}); // run until a signal
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,63 @@
+/**
+ * The gateway's HTTP surface, composed top to bottom: route naming for traces, body limit,
+ * optional bearer auth on /v1, then the routes. One error mapper at the edge.
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { bearerAuth } from "hono/bearer-auth";
+import { HTTPException } from "hono/http-exception";
+import { KvrelayError } from "../../shared/errors.ts";
+import type { KvSettings } from "../../shared/handoff/contract.ts";
+import { honoRouteName } from "../../shared/telemetry/mod.ts";
+import type { Backend } from "./backend.ts";
+import { completionHandler } from "./completions.ts";
+import { errorResponse } from "./openai_error.ts";
+
+export interface GatewayOptions {
+  backend: Backend;
+  kvDefaults: KvSettings;
+  maxTokensLimit: number;
+  maxBodyBytes: number;
+  apiKeys: string[];
+}
+
+export function createApp(opts: GatewayOptions): Hono {
+  const app = new Hono();
+  app.use("*", honoRouteName());
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: opts.maxBodyBytes,
+      onError: () => {
+        throw new KvrelayError("payload_too_large", `the request body exceeds ${opts.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  if (opts.apiKeys.length) app.use("/v1/*", bearerAuth({ token: opts.apiKeys }));
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const services = await opts.backend.ready();
+    const ready = Object.values(services).every(Boolean);
+    return c.json({ status: ready ? "ready" : "not_ready", services }, ready ? 200 : 503);
+  });
+  app.get("/v1/models", async (c) => {
+    const m = await opts.backend.model();
+    return c.json({ object: "list", data: [{ id: m.id, object: "model", created: 0, owned_by: "kvrelay" }] });
+  });
+  app.post("/v1/completions", completionHandler("text", opts));
+  app.post("/v1/chat/completions", completionHandler("chat", opts));
+
+  app.notFound((c) =>
+    errorResponse(c, new KvrelayError("not_found", `no route for ${c.req.method} ${c.req.path}`))
+  );
+  app.onError((err, c) => {
+    if (err instanceof HTTPException && !(err.cause instanceof KvrelayError)) {
+      const code = err.status === 401 ? "unauthorized" : "bad_request";
+      return errorResponse(c, new KvrelayError(code, err.message || "request rejected"));
+    }
+    return errorResponse(c, err);
+  });
+  return app;
+}

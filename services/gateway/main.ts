@@ -1,0 +1,26 @@
+import { loadConfig } from "../../shared/config/mod.ts";
+import { connectNats } from "../../shared/nats/mod.ts";
+import { installShutdown, onShutdown } from "../../shared/telemetry/mod.ts";
+import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
+import { createApp } from "./app.ts";
+import { NatsBackend } from "./backend.ts";
+
+if (import.meta.main) {
+  const config = loadConfig();
+  installShutdown({ onSignal: (s) => console.error(`[gateway] ${s}: stopping`) });
+  const nc = await connectNats(config.natsUrl, "kvrelay-gateway");
+  onShutdown(() => nc.drain());
+  const app = createApp({
+    backend: new NatsBackend(nc, config),
+    kvDefaults: defaultKvSettings(config.kv),
+    maxTokensLimit: config.maxTokensLimit,
+    maxBodyBytes: config.maxBodyBytes,
+    apiKeys: config.apiKeys,
+  });
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ hostname, port }) => console.error(`[gateway] listening on http://${hostname}:${port}`),
+  }, app.fetch);
+  onShutdown(() => server.shutdown());
+}

@@ -1,0 +1,22 @@
+import type { Context } from "hono";
+import { KvrelayError } from "../../shared/errors.ts";
+
+/** OpenAI's error body: `{ error: { message, type, param, code } }`. */
+export function errorResponse(c: Context, err: unknown): Response {
+  if (err instanceof KvrelayError) {
+    const type = err.status < 500
+      ? "invalid_request_error"
+      : err.status === 503
+      ? "service_unavailable"
+      : "server_error";
+    return c.json(
+      { error: { message: err.message, type, param: err.param ?? null, code: err.code } },
+      err.status as 400,
+    );
+  }
+  console.error("[gateway] unexpected error", err);
+  return c.json(
+    { error: { message: "internal error", type: "server_error", param: null, code: "internal" } },
+    500,
+  );
+}

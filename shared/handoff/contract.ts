@@ -1,0 +1,175 @@
+/**
+ * The prefill → compression → decode hand-off contract: every call of every side, and how
+ * failure travels. Services import their message types from here and nowhere else.
+ *
+ * One completion, in order:
+ *   1. gateway  → decode        `kvrelay.decode.open` (queue)        DecodeOpenRequest → DecodeOpenReply
+ *        decode reserves a slot and names its instance subjects (ingest, control).
+ *   2. gateway  → prefill       `kvrelay.prefill.run` (queue)        PrefillRunRequest → PrefillRunReply
+ *   3. prefill  → compression   `kvrelay.compression.open` (queue)   CompressionOpenRequest → CompressionOpenReply
+ *   4. prefill  → compression   <ingest> chunked raw bundles: one metric bundle (index 0),
+ *        then one raw layer bundle per layer (index 1 + layer); then a commit with
+ *        `PrefillCommit`, whose reply is the `CompressionCommitReply`.
+ *   5. compression, on commit: evicts (all layers compete), encodes each layer, sends one
+ *        encoded layer bundle per layer (index = layer) to decode's ingest, and commits with
+ *        `DecodeCommit`; decode's reply (`DecodeCommitReply`) comes back inside (4)'s reply.
+ *   6. decode, on commit: every layer is in its block store; it starts generating and
+ *        publishes `TokenEvent`s to the gateway's `tokenSubject` (seq 0, 1, 2, ... with no gaps;
+ *        the first token is the one prefill sampled). The last event is `done` or `error`.
+ *   7. gateway → decode <control> `{ op: "cancel", requestId }` when the client goes away or
+ *        a stop string ends the text.
+ *
+ * Failure: every request above may fail with a `KvrelayError` (shared/errors.ts) carried in
+ * the service-error headers; a missing or corrupt chunk or bundle is `corrupt_bundle` and fails
+ * the whole request (never wrong tokens); a decode slot whose transfer does not commit within
+ * the request timeout is released and reports `timeout` on the token subject. A gap in token
+ * `seq` is treated by the gateway as `corrupt_bundle`.
+ * @module
+ */
+import type { CodecChoice } from "../config/mod.ts";
+
+export const SUBJECTS = {
+  prefillRun: "kvrelay.prefill.run",
+  compressionOpen: "kvrelay.compression.open",
+  decodeOpen: "kvrelay.decode.open",
+  ingest: (service: string, instance: string) => `kvrelay.${service}.${instance}.ingest`,
+  control: (service: string, instance: string) => `kvrelay.${service}.${instance}.control`,
+} as const;
+
+export const SERVICE_NAMES = ["prefill", "compression", "decode"] as const;
+
+export type EvictionPolicy = "kvcompress" | "uniform" | "recency";
+
+/** Per-request KV settings, already validated and filled from defaults. */
+export interface KvSettings {
+  codec: CodecChoice;
+  errorBound: number;
+  errorMode: "rel" | "abs";
+  indexShare: number | "auto";
+  frames: "head" | "layer";
+  eviction: EvictionPolicy;
+  /** 1 = no eviction. */
+  evictionRate: number;
+  maxCacheTokens?: number;
+  protectedWindow: number;
+  observationWindow: number;
+  sink: number;
+  blockSize: number;
+}
+
+export interface SamplingParams {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed?: number;
+}
+
+export interface DecodeOpenRequest {
+  requestId: string;
+  sampling: SamplingParams;
+  tokenSubject: string;
+}
+export interface DecodeOpenReply {
+  ingest: string;
+  control: string;
+  instance: string;
+}
+
+export interface PrefillRunRequest {
+  requestId: string;
+  prompt?: string;
+  promptIds?: number[];
+  /** Chat turns, rendered by prefill with the model's chat template. */
+  messages?: { role: string; content: string }[];
+  sampling: SamplingParams;
+  kv: KvSettings;
+  /** Decode's ingest subject (from DecodeOpenReply). */
+  decodeIngest: string;
+}
+export interface PrefillRunReply {
+  requestId: string;
+  promptIds: number[];
+  firstToken: number;
+  kv: KvUsage;
+}
+
+export interface CompressionOpenRequest {
+  requestId: string;
+  transferId: string;
+  kv: KvSettings;
+  decodeIngest: string;
+}
+export interface CompressionOpenReply {
+  ingest: string;
+  instance: string;
+}
+
+/** Commit body prefill → compression. */
+export interface PrefillCommit {
+  requestId: string;
+  firstToken: number;
+  nPos: number;
+  prefillMs: number;
+  /** Bytes prefill sent (raw bundles). */
+  rawBundleBytes: number;
+}
+
+/** Commit body compression → decode. */
+export interface DecodeCommit {
+  requestId: string;
+  firstToken: number;
+  nPos: number;
+}
+export interface DecodeCommitReply {
+  decodeKvMs: number;
+  blocks: number;
+}
+
+export interface CompressionCommitReply {
+  usage: KvUsage;
+}
+
+/** `usage.kv` of every completion, and `kv` of `generate --json`. */
+export interface KvUsage {
+  codec: CodecChoice;
+  lossless: boolean;
+  error_bound: number | null;
+  error_mode: "rel" | "abs" | null;
+  index_share: number | "auto" | null;
+  frames: "head" | "layer";
+  eviction: EvictionPolicy | "off";
+  eviction_rate: number;
+  max_cache_tokens: number | null;
+  protected_window: number;
+  observation_window: number;
+  block_size: number;
+  /** Kept KVs / prompt KVs, over all layers and heads. */
+  kept_fraction: number;
+  kept_fraction_per_layer: number[];
+  /** fp32 bytes of the whole prompt KV cache (K and V, all layers). */
+  raw_bytes: number;
+  /** Bytes of the encoded bundles sent to decode. */
+  wire_bytes: number;
+  ratio: number;
+  ms: {
+    prefill: number;
+    evict: number;
+    encode: number;
+    transfer: number;
+    decode_kv: number;
+    generate: number;
+  };
+}
+
+export type TokenEvent =
+  | { type: "token"; seq: number; id: number; text: string }
+  | {
+    type: "done";
+    seq: number;
+    finishReason: "stop" | "length";
+    completionTokens: number;
+    generateMs: number;
+  }
+  | { type: "error"; seq: number; code: string; message: string };
+
+export type ControlMessage = { op: "cancel"; requestId: string };

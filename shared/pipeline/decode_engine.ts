@@ -1,0 +1,213 @@
+/**
+ * The decode loop: sequences live in a paged per-head block store; every step batches the
+ * active sequences, gathers each layer's past (each head with its own length), runs one
+ * model step, appends the new K/V to each head's last block and samples. Knows nothing
+ * about NATS: tokens go to a per-sequence sink.
+ * @module
+ */
+import type { Model } from "../model/mod.ts";
+import { sampleToken } from "../model/mod.ts";
+import type { BlockStore } from "../blockstore/mod.ts";
+import { KvrelayError } from "../errors.ts";
+import type { SamplingParams } from "../handoff/contract.ts";
+import type { DecodedLayer } from "./decode_stage.ts";
+import { seededRng } from "./rng.ts";
+
+export interface SequenceSink {
+  onToken(id: number, text: string): void;
+  onDone(finishReason: "stop" | "length", completionTokens: number, generateMs: number): void;
+  onError(err: KvrelayError): void;
+}
+
+interface Sequence {
+  id: string;
+  pending: number;
+  pos: number;
+  count: number;
+  sampling: SamplingParams;
+  rng: () => number;
+  sink: SequenceSink;
+  started: number;
+  prev: number;
+}
+
+export class DecodeEngine {
+  readonly model: Model;
+  readonly store: BlockStore;
+  readonly maxBatch: number;
+  #active = new Map<string, Sequence>();
+  #loop?: Promise<void>;
+  #cursor = 0;
+  steps = 0;
+
+  constructor(model: Model, store: BlockStore, opts: { maxBatch: number }) {
+    this.model = model;
+    this.store = store;
+    this.maxBatch = opts.maxBatch;
+  }
+
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** Blocks needed to hold these layers (for admission before decoding them). */
+  blocksFor(layers: DecodedLayer[]): number {
+    const bs = this.store.blockSize;
+    let n = 0;
+    for (const l of layers) for (const h of l.heads) n += Math.ceil((h.positions.length + 1) / bs);
+    return n;
+  }
+
+  /**
+   * Loads a prompt's surviving KV into the block store and starts generating from the token
+   * prefill sampled. Throws `unavailable` (block store full) without partial allocation.
+   */
+  add(
+    seqId: string,
+    layers: DecodedLayer[],
+    first: { token: number; nPos: number; promptLastToken?: number },
+    sampling: SamplingParams,
+    sink: SequenceSink,
+  ): void {
+    const c = this.model.config;
+    if (layers.length !== c.nLayers) {
+      throw new KvrelayError("corrupt_bundle", `got ${layers.length} layers, the model has ${c.nLayers}`);
+    }
+    const byLayer = [...layers].sort((a, b) => a.layer - b.layer);
+    this.store.addSequence(seqId, (layer, head) => {
+      const h = byLayer[layer].heads[head];
+      return { keys: h.keys, values: h.values };
+    });
+    const seq: Sequence = {
+      id: seqId,
+      pending: first.token,
+      pos: first.nPos,
+      count: 0,
+      sampling,
+      rng: seededRng(sampling.seed ?? 0x5eed),
+      sink,
+      started: performance.now(),
+      prev: first.promptLastToken ?? this.model.tokenizer.bosId,
+    };
+    if (!this.#emit(seq, first.token)) return;
+    this.#active.set(seqId, seq);
+    this.#kick();
+  }
+
+  cancel(seqId: string): boolean {
+    const seq = this.#active.get(seqId);
+    if (!seq) return false;
+    this.#finish(seq);
+    return true;
+  }
+
+  /** Resolves when no sequence is active. */
+  async idle(): Promise<void> {
+    while (this.#loop) await this.#loop;
+  }
+
+  /** Emits `id` or finishes the sequence; true while it should go on. */
+  #emit(seq: Sequence, id: number): boolean {
+    const tok = this.model.tokenizer;
+    if (id === tok.eosId || id === tok.bosId) {
+      this.#finish(seq, "stop");
+      return false;
+    }
+    seq.count++;
+    seq.sink.onToken(id, tok.decodePiece(seq.prev, id));
+    seq.prev = id;
+    if (seq.count >= seq.sampling.maxTokens || seq.pos >= this.model.config.maxSeqLen) {
+      this.#finish(seq, "length");
+      return false;
+    }
+    return true;
+  }
+
+  #finish(seq: Sequence, reason?: "stop" | "length", err?: KvrelayError): void {
+    this.#active.delete(seq.id);
+    this.store.free(seq.id);
+    if (err) seq.sink.onError(err);
+    else if (reason) seq.sink.onDone(reason, seq.count, performance.now() - seq.started);
+  }
+
+  #kick(): void {
+    if (this.#loop) return;
+    this.#loop = (async () => {
+      try {
+        while (this.#active.size) await this.#step();
+      } finally {
+        this.#loop = undefined;
+      }
+    })();
+  }
+
+  #pickBatch(): Sequence[] {
+    const all = [...this.#active.values()];
+    if (all.length <= this.maxBatch) return all;
+    const out: Sequence[] = [];
+    for (let i = 0; i < this.maxBatch; i++) out.push(all[(this.#cursor + i) % all.length]);
+    this.#cursor = (this.#cursor + this.maxBatch) % all.length;
+    return out;
+  }
+
+  async #step(): Promise<void> {
+    // Yield so that new arrivals and cancels are seen between steps.
+    await new Promise((r) => setTimeout(r, 0));
+    const batch = this.#pickBatch();
+    if (!batch.length) return;
+    const ids = batch.map((s) => s.id);
+    const c = this.model.config;
+    try {
+      let maxLen = 1;
+      for (let l = 0; l < c.nLayers; l++) {
+        for (const id of ids) for (const n of this.store.lengths(id, l)) maxLen = Math.max(maxLen, n);
+      }
+      const past = [];
+      const pastLengths = [];
+      for (let l = 0; l < c.nLayers; l++) {
+        const g = this.store.gather(ids, l, maxLen);
+        past.push({ keys: g.keys, values: g.values });
+        pastLengths.push(g.lengths);
+      }
+      const out = await this.model.decode({
+        tokens: batch.map((s) => s.pending),
+        positions: batch.map((s) => s.pos),
+        past,
+        pastLengths,
+      });
+      this.steps++;
+      const H = c.nKvHeads, hd = c.headDim, V = c.vocabSize;
+      batch.forEach((seq, b) => {
+        if (!this.#active.has(seq.id)) return; // cancelled during the step
+        try {
+          for (let l = 0; l < c.nLayers; l++) {
+            this.store.append(
+              seq.id,
+              l,
+              out.newKeys[l].subarray(b * H * hd, (b + 1) * H * hd),
+              out.newValues[l].subarray(b * H * hd, (b + 1) * H * hd),
+            );
+          }
+        } catch (e) {
+          this.#finish(seq, undefined, asKvrelay(e));
+          return;
+        }
+        const next = sampleToken(out.logits.subarray(b * V, (b + 1) * V), {
+          temperature: seq.sampling.temperature,
+          topP: seq.sampling.topP,
+          rng: seq.rng,
+        });
+        seq.pos++;
+        if (this.#emit(seq, next)) seq.pending = next;
+      });
+    } catch (e) {
+      for (const seq of batch) if (this.#active.has(seq.id)) this.#finish(seq, undefined, asKvrelay(e));
+    }
+  }
+}
+
+function asKvrelay(e: unknown): KvrelayError {
+  return e instanceof KvrelayError
+    ? e
+    : new KvrelayError("model_error", e instanceof Error ? e.message : String(e));
+}

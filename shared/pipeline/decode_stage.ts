@@ -1,0 +1,74 @@
+/**
+ * Decode side of the hand-off: turns an encoded layer bundle back into each KV head's
+ * surviving keys and values (fp32 `[n, headDim]`) with their true positions, checking every
+ * shape against what the model expects. Knows nothing about NATS.
+ * @module
+ */
+import { KvrelayError } from "../errors.ts";
+import { readEncodedLayer } from "../kvwire/mod.ts";
+import { decode as decodeFrame } from "../codec/mod.ts";
+
+export interface HeadKv {
+  positions: Int32Array;
+  keys: Float32Array; // [n, headDim]
+  values: Float32Array; // [n, headDim]
+}
+
+export interface DecodedLayer {
+  requestId: string;
+  layer: number;
+  nPos: number;
+  heads: HeadKv[];
+}
+
+export function decodeLayerBundle(
+  bytes: Uint8Array,
+  expect: { nLayers: number; nKvHeads: number; headDim: number; maxElements: number },
+): DecodedLayer {
+  const l = readEncodedLayer(bytes);
+  if (l.nLayers !== expect.nLayers || l.nKvHeads !== expect.nKvHeads || l.headDim !== expect.headDim) {
+    throw new KvrelayError(
+      "corrupt_bundle",
+      `bundle shape (${l.nLayers} layers, ${l.nKvHeads} KV heads, head_dim ${l.headDim}) does not fit this model`,
+    );
+  }
+  const { headDim, nKvHeads } = l;
+  const limits = { maxElements: expect.maxElements };
+  if (l.frames === "layer") {
+    const f = l.heads[0];
+    const width = nKvHeads * headDim;
+    const k = toF32(decodeFrame(f.keys, limits), l.nPos, width);
+    const v = toF32(decodeFrame(f.values, limits), l.nPos, width);
+    const heads: HeadKv[] = [];
+    for (let h = 0; h < nKvHeads; h++) {
+      const hk = new Float32Array(l.nPos * headDim);
+      const hv = new Float32Array(l.nPos * headDim);
+      for (let p = 0; p < l.nPos; p++) {
+        hk.set(k.subarray(p * width + h * headDim, p * width + (h + 1) * headDim), p * headDim);
+        hv.set(v.subarray(p * width + h * headDim, p * width + (h + 1) * headDim), p * headDim);
+      }
+      heads.push({ positions: f.positions, keys: hk, values: hv });
+    }
+    return { requestId: l.requestId, layer: l.layer, nPos: l.nPos, heads };
+  }
+  const heads = l.heads.map((h) => ({
+    positions: h.positions,
+    keys: toF32(decodeFrame(h.keys, limits), h.positions.length, headDim),
+    values: toF32(decodeFrame(h.values, limits), h.positions.length, headDim),
+  }));
+  return { requestId: l.requestId, layer: l.layer, nPos: l.nPos, heads };
+}
+
+function toF32(
+  t: { dtype: string; shape: number[]; data: Float32Array | Uint16Array },
+  rows: number,
+  cols: number,
+) {
+  if (t.dtype !== "f32" || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] !== cols) {
+    throw new KvrelayError(
+      "corrupt_bundle",
+      `frame decoded to ${t.dtype}[${t.shape.join(",")}], expected f32[${rows},${cols}]`,
+    );
+  }
+  return t.data as Float32Array;
+}

@@ -1,0 +1,42 @@
+import type { KvSettings, KvUsage } from "../handoff/contract.ts";
+import type { CompressionStats } from "./compress_stage.ts";
+import { evictionEnabled, isLossless } from "./compress_stage.ts";
+
+const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Builds `usage.kv` from the settings and what each stage measured. */
+export function buildKvUsage(
+  kv: KvSettings,
+  stats: CompressionStats,
+  ms: { prefill: number; transfer: number; decode_kv: number; generate: number },
+): KvUsage {
+  const lossless = isLossless(kv);
+  const evicting = evictionEnabled(kv);
+  return {
+    codec: kv.codec,
+    lossless,
+    error_bound: lossless ? null : kv.errorBound,
+    error_mode: lossless ? null : kv.errorMode,
+    index_share: kv.codec === "kvsort" ? kv.indexShare : null,
+    frames: kv.frames,
+    eviction: evicting ? kv.eviction : "off",
+    eviction_rate: kv.evictionRate,
+    max_cache_tokens: kv.maxCacheTokens ?? null,
+    protected_window: kv.protectedWindow,
+    observation_window: kv.observationWindow,
+    block_size: kv.blockSize,
+    kept_fraction: round(stats.keptFraction, 5),
+    kept_fraction_per_layer: stats.keptFractionPerLayer.map((f) => round(f, 5)),
+    raw_bytes: stats.rawBytes,
+    wire_bytes: stats.wireBytes,
+    ratio: round(stats.rawBytes / Math.max(1, stats.wireBytes), 3),
+    ms: {
+      prefill: round(ms.prefill),
+      evict: round(stats.evictMs),
+      encode: round(stats.encodeMs),
+      transfer: round(ms.transfer),
+      decode_kv: round(ms.decode_kv),
+      generate: round(ms.generate),
+    },
+  };
+}
