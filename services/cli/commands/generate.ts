@@ -1,0 +1,110 @@
+/**
+ * `deno task kvrelay generate --model PATH [--tokenizer PATH] (--prompt TEXT | --prompt-file F)
+ *   [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--eviction-rate R]
+ *   [--max-cache-tokens N] [--eviction kvcompress|uniform|recency] [--error-bound E]
+ *   [--codec C] [--index-share K|auto] [--json]`
+ *
+ * Runs one prompt through the same hand-off the services use, in one process. `--json`
+ * prints `{prompt_ids, ids, text, finish_reason, kv}` where `kv` is the `usage.kv` object.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../../shared/config/mod.ts";
+import { badRequest } from "../../../shared/errors.ts";
+import { defaultKvSettings, resolveKvSettings } from "../../../shared/pipeline/kv_settings.ts";
+import { loadConfiguredModel } from "../../../shared/pipeline/load_model.ts";
+import { runLocal } from "../../../shared/pipeline/local_run.ts";
+
+export async function run(args: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      options: {
+        model: { type: "string" },
+        tokenizer: { type: "string" },
+        prompt: { type: "string" },
+        "prompt-file": { type: "string" },
+        "max-tokens": { type: "string", default: "256" },
+        temperature: { type: "string", default: "0" },
+        "top-p": { type: "string", default: "1" },
+        seed: { type: "string" },
+        codec: { type: "string" },
+        "error-bound": { type: "string" },
+        "error-mode": { type: "string" },
+        "index-share": { type: "string" },
+        frames: { type: "string" },
+        eviction: { type: "string" },
+        "eviction-rate": { type: "string" },
+        "max-cache-tokens": { type: "string" },
+        "protected-window": { type: "string" },
+        "observation-window": { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+  const env = Deno.env.toObject();
+  if (v.model) env.KVRELAY_MODEL = v.model;
+  if (v.tokenizer) env.KVRELAY_TOKENIZER = v.tokenizer;
+  const config = loadConfig(env);
+  if (v.prompt !== undefined && v["prompt-file"] !== undefined) {
+    throw badRequest("give --prompt or --prompt-file, not both");
+  }
+  const prompt = v["prompt-file"] !== undefined ? await Deno.readTextFile(v["prompt-file"]) : v.prompt ?? "";
+  const num = (s: string | undefined, name: string) => {
+    if (s === undefined) return undefined;
+    const x = Number(s);
+    if (!Number.isFinite(x)) throw badRequest(`--${name} must be a number, got '${s}'`);
+    return x;
+  };
+  const kvInput: Record<string, unknown> = {
+    codec: v.codec,
+    error_bound: num(v["error-bound"], "error-bound"),
+    error_mode: v["error-mode"],
+    index_share: v["index-share"] === "auto" ? "auto" : num(v["index-share"], "index-share"),
+    frames: v.frames,
+    eviction: v.eviction,
+    eviction_rate: num(v["eviction-rate"], "eviction-rate"),
+    max_cache_tokens: num(v["max-cache-tokens"], "max-cache-tokens"),
+    protected_window: num(v["protected-window"], "protected-window"),
+    observation_window: num(v["observation-window"], "observation-window"),
+  };
+  for (const k of Object.keys(kvInput)) if (kvInput[k] === undefined) delete kvInput[k];
+  const kv = resolveKvSettings(defaultKvSettings(config.kv), kvInput);
+  const maxTokens = num(v["max-tokens"], "max-tokens")!;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxTokensLimit) {
+    throw badRequest(`--max-tokens must be an integer in [1, ${config.maxTokensLimit}]`);
+  }
+  const temperature = num(v.temperature, "temperature")!;
+  if (temperature < 0 || temperature > 2) throw badRequest("--temperature must be in [0, 2]");
+  const model = await loadConfiguredModel(config);
+  try {
+    const promptIds = model.tokenizer.encode(prompt);
+    const r = await runLocal(model, promptIds, {
+      kv,
+      sampling: { maxTokens, temperature, topP: num(v["top-p"], "top-p")!, seed: num(v.seed, "seed") },
+    });
+    if (v.json) {
+      console.log(
+        JSON.stringify({
+          prompt_ids: r.promptIds,
+          ids: r.ids,
+          text: r.text,
+          finish_reason: r.finishReason,
+          kv: r.kv,
+        }),
+      );
+    } else {
+      console.log(prompt + r.text);
+      console.error(
+        `\n[kv] ${r.kv.codec} ratio ${r.kv.ratio}x (${r.kv.raw_bytes} → ${r.kv.wire_bytes} B), kept ${r.kv.kept_fraction}`,
+      );
+    }
+    return 0;
+  } finally {
+    await model.close();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The whole hand-off in one process, with the same bundles and stages the services use
+ * (prefill → evict + encode → decode into a block store → generate), for the CLI and for
+ * experiments. Only NATS is left out.
+ * @module
+ */
+import type { Model } from "../model/mod.ts";
+import { BlockStore } from "../blockstore/mod.ts";
+import type { KvSettings, KvUsage, SamplingParams } from "../handoff/contract.ts";
+import { runPrefill } from "./prefill_stage.ts";
+import { CompressionJob } from "./compress_stage.ts";
+import { decodeLayerBundle } from "./decode_stage.ts";
+import { DecodeEngine } from "./decode_engine.ts";
+import { buildKvUsage } from "./usage.ts";
+import { seededRng } from "./rng.ts";
+import type { KvrelayError } from "../errors.ts";
+
+export interface LocalRunResult {
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  finishReason: "stop" | "length";
+  kv: KvUsage;
+}
+
+export async function runLocal(
+  model: Model,
+  promptIds: number[],
+  opts: { kv: KvSettings; sampling: SamplingParams; maxBlocks?: number },
+): Promise<LocalRunResult> {
+  const c = model.config;
+  const requestId = "local";
+  const rng = seededRng((opts.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
+  const pre = await runPrefill(model, requestId, promptIds, { kv: opts.kv, sampling: opts.sampling, rng });
+
+  const job = new CompressionJob(requestId, opts.kv);
+  pre.bundles.forEach((b, i) => job.accept(i, b));
+  const out = job.finish();
+
+  const t0 = performance.now();
+  const expect = {
+    nLayers: c.nLayers,
+    nKvHeads: c.nKvHeads,
+    headDim: c.headDim,
+    maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
+  };
+  const layers = out.encoded.map((b) => decodeLayerBundle(b, expect));
+  const blocksPerSeq = layers.reduce(
+    (n, l) =>
+      n +
+      l.heads.reduce(
+        (m, h) => m + Math.ceil((h.positions.length + opts.sampling.maxTokens + 1) / opts.kv.blockSize),
+        0,
+      ),
+    0,
+  );
+  const store = new BlockStore({
+    nLayers: c.nLayers,
+    nKvHeads: c.nKvHeads,
+    headDim: c.headDim,
+    blockSize: opts.kv.blockSize,
+    maxBlocks: opts.maxBlocks ?? blocksPerSeq,
+  });
+  const engine = new DecodeEngine(model, store, { maxBatch: 1 });
+  const ids: number[] = [];
+  let text = "";
+  let finish: { reason: "stop" | "length"; ms: number } | undefined;
+  let failure: KvrelayError | undefined;
+  let decodeKvMs = 0;
+  engine.add(
+    requestId,
+    layers,
+    { token: pre.firstToken, nPos: pre.nPos, promptLastToken: promptIds.at(-1) },
+    opts.sampling,
+    {
+      onToken: (id, piece) => {
+        ids.push(id);
+        text += piece;
+      },
+      onDone: (reason, _n, ms) => finish = { reason, ms },
+      onError: (err) => failure = err,
+    },
+  );
+  decodeKvMs = performance.now() - t0;
+  await engine.idle();
+  if (failure) throw failure;
+  const kv = buildKvUsage(opts.kv, out.stats, {
+    prefill: pre.prefillMs,
+    transfer: 0,
+    decode_kv: decodeKvMs,
+    generate: finish?.ms ?? 0,
+  });
+  return { promptIds, ids, text, finishReason: finish?.reason ?? "stop", kv };
+}

@@ -1,0 +1,57 @@
+/**
+ * Starts the real kvrelay services as separate processes against a test's own nats-server,
+ * the way `deno task start` does, and stops them.
+ * @module
+ */
+import { REPO_DIR } from "./paths.ts";
+import { freePort } from "./nats_server.ts";
+
+export type ServiceName = "prefill" | "compression" | "decode" | "gateway";
+
+export interface RunningServices {
+  baseUrl: string;
+  stop(name?: ServiceName): Promise<void>;
+  start(name: ServiceName): void;
+}
+
+export async function startServices(natsUrl: string, env: Record<string, string>): Promise<RunningServices> {
+  const port = freePort();
+  const children = new Map<ServiceName, Deno.ChildProcess>();
+  const start = (name: ServiceName) => {
+    children.set(
+      name,
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--cached-only", `${REPO_DIR}/services/${name}/main.ts`],
+        env: { ...env, NATS_URL: natsUrl, KVRELAY_PORT: String(port) },
+        stdout: "null",
+        stderr: Deno.env.get("KVRELAY_TEST_LOGS") ? "inherit" : "null",
+      }).spawn(),
+    );
+  };
+  const stop = async (name?: ServiceName) => {
+    for (const [n, c] of [...children]) {
+      if (name && n !== name) continue;
+      children.delete(n);
+      try {
+        c.kill("SIGTERM");
+      } catch { /* gone */ }
+      await c.status;
+    }
+  };
+  for (const s of ["prefill", "compression", "decode", "gateway"] as const) start(s);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    try {
+      const r = await fetch(`${baseUrl}/readyz`);
+      await r.body?.cancel();
+      if (r.ok) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error("services did not become ready within 60 s");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { baseUrl, stop, start };
+}
