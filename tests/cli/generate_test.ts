@@ -25,7 +25,7 @@ Deno.test("generate --json on stories260K from an empty prompt gives the known-g
     "--prompt",
     "",
     "--max-tokens",
-    "60",
+    "64",
     "--temperature",
     "0",
     "--json",
@@ -34,7 +34,7 @@ Deno.test("generate --json on stories260K from an empty prompt gives the known-g
   const out = JSON.parse(r.stdout);
   assertEquals(out.prompt_ids, [1]);
   assert(out.text.startsWith(STORIES260K_GREEDY), out.text);
-  assertEquals(out.ids.length, 60);
+  assertEquals(out.ids.length, 64);
   assert(!out.ids.includes(1) && !out.ids.includes(2), "ids exclude BOS/EOS");
   assertEquals(typeof out.kv.ratio, "number");
   assertEquals(out.kv.kept_fraction, 1);

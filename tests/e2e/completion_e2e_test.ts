@@ -55,7 +55,7 @@ Deno.test({
       const model = await Model.load({ modelPath: ENV.KVRELAY_MODEL, tokenizerPath: ENV.KVRELAY_TOKENIZER });
       const local = await runLocal(model, model.tokenizer.encode(""), {
         kv: defaultKvSettings(loadConfig(ENV).kv),
-        sampling: { maxTokens: 60, temperature: 0, topP: 1 },
+        sampling: { maxTokens: 64, temperature: 0, topP: 1 },
       });
       await model.close();
       assert(local.text.startsWith(STORIES260K_GREEDY), `local greedy text: ${local.text}`);
@@ -64,7 +64,7 @@ Deno.test({
         const { status, json } = await post(`${svc.baseUrl}/v1/completions`, {
           model: modelId,
           prompt: "",
-          max_tokens: 60,
+          max_tokens: 64,
           temperature: 0,
         });
         assertEquals(status, 200, JSON.stringify(json));
@@ -87,7 +87,7 @@ Deno.test({
         const { chunks, done } = await sseTexts(`${svc.baseUrl}/v1/completions`, {
           model: modelId,
           prompt: "",
-          max_tokens: 60,
+          max_tokens: 64,
           temperature: 0,
           stream: true,
         });
