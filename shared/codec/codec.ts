@@ -1,0 +1,217 @@
+/**
+ * `encode`, `decode` and `inspect`: the container around every codec. `encode` resolves
+ * the options (error bound, k, predictor), runs the codec, checks the error-bound guarantee
+ * on its own output and writes header + body; `decode` validates everything it reads and
+ * compares the digest of what it rebuilt with the one the encoder stored.
+ * @module
+ */
+import { ByteReader } from "./bytes.ts";
+import { checkTensor, DTYPE_BYTES, type Tensor } from "../dtype/mod.ts";
+import { CorruptStreamError } from "./errors.ts";
+import { DEFAULT_MAX_ELEMENTS, digestOf, FORMAT_VERSION, readHeader, writeHeader } from "./container.ts";
+import { type Frame, szDecode, szEncode } from "./pipeline.ts";
+import { PREDICTORS } from "./predict/mod.ts";
+import { chooseK } from "./sort/auto_k.ts";
+import { loadLossless, type LosslessInfo, type LosslessMode, saveLossless } from "./lossless/zstd.ts";
+import { kiviDecode, kiviEncode } from "./baselines/kivi.ts";
+import { firstBoundViolation } from "./assemble.ts";
+import type { CodecName, DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
+import { toFloat32 } from "../dtype/mod.ts";
+
+const KIVI_BITS = { kivi8: 8, kivi4: 4, kivi2: 2 } as const;
+/** Default index sharing for kvsort. */
+export const DEFAULT_K = 8;
+
+function frameOf(t: Tensor): Frame {
+  checkTensor(t);
+  const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
+  const n = t.data.length;
+  const rows = cols === 0 ? 0 : n / cols;
+  const x = toFloat32(t);
+  const bits = t.dtype === "f32"
+    ? new Uint32Array(t.data.buffer, t.data.byteOffset, n)
+    : t.data as Uint16Array;
+  return { x, bits, dtype: t.dtype, rows, cols };
+}
+
+/** The absolute bound for `errorBound` in `mode` over the frame's finite values. */
+export function absoluteBound(x: Float32Array, errorBound: number, mode: "abs" | "rel"): number {
+  if (mode === "abs") return errorBound;
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi >= lo) || !Number.isFinite(hi - lo)) {
+    lo = Infinity, hi = -Infinity;
+    for (const v of x) if (Number.isFinite(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+  }
+  return hi >= lo ? errorBound * (hi - lo) : 0;
+}
+
+/**
+ * Encodes a tensor. The last dimension is the sorted axis; all leading dims are rows.
+ * Throws `TypeError` for a malformed tensor and `RangeError` for bad options.
+ *
+ * @example
+ * ```ts
+ * import { decode, encode } from "./mod.ts";
+ * const t = { dtype: "f32" as const, shape: [4, 8], data: Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)) };
+ * const back = decode(encode(t, { codec: "kvsort", errorBound: 1e-2, mode: "rel", indexShare: 2 }));
+ * console.log(back.shape); // [4, 8]
+ * ```
+ */
+export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
+  const f = frameOf(t);
+  const codec = opts.codec;
+  let body: Uint8Array, out: Float32Array | Uint16Array;
+  let lossless: LosslessMode = "none";
+  let level = opts.zstdLevel ?? 1;
+  if (codec === "kvsort" || codec === "sz") {
+    const errorBound = opts.errorBound ?? 1e-2;
+    const mode = opts.mode ?? "rel";
+    if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
+      throw new RangeError(`bad error bound ${errorBound}`);
+    }
+    if (mode !== "abs" && mode !== "rel") throw new RangeError(`bad error-bound mode '${mode}'`);
+    const predictor = PREDICTORS[opts.predictor ?? "qfirst"];
+    if (!predictor) throw new RangeError(`unknown predictor '${opts.predictor}'`);
+    const ebAbs = absoluteBound(f.x, errorBound, mode);
+    if (!Number.isFinite(ebAbs)) throw new RangeError(`error bound ${ebAbs} is not finite`);
+    let k = 0;
+    if (codec === "kvsort") {
+      const share = opts.indexShare ?? DEFAULT_K;
+      if (share === "auto") k = chooseK(f.x, f, { eb: ebAbs, predictor }).k;
+      else if (Number.isSafeInteger(share) && share >= 1) k = Math.min(share, Math.max(f.rows, 1));
+      else throw new RangeError(`index sharing must be a positive integer or 'auto', got ${share}`);
+    }
+    ({ body, out } = szEncode(f, { ebAbs, errorBound, mode, k, predictor }));
+    const bad = firstBoundViolation(f.x, f.bits, out, f.dtype, ebAbs);
+    if (bad >= 0) throw new Error(`codec bug: value ${bad} (${f.x[bad]}) breaks the error bound ${ebAbs}`);
+    lossless = opts.lossless === "none" ? "none" : "auto";
+  } else if (codec === "raw" || codec === "zstd") {
+    out = t.data;
+    body = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    if (codec === "zstd") [lossless, level] = ["zstd", opts.zstdLevel ?? 3];
+  } else if (codec in KIVI_BITS) {
+    const role = opts.role ?? "key";
+    if (role !== "key" && role !== "value") throw new RangeError(`bad KIVI role '${role}'`);
+    ({ body, out } = kiviEncode(f, KIVI_BITS[codec as keyof typeof KIVI_BITS], role));
+  } else throw new RangeError(`unknown codec '${codec}'`);
+  const w = writeHeader({ codec, dtype: t.dtype, shape: t.shape, digest: digestOf(out) }, body.length);
+  saveLossless(body, lossless, level, w);
+  return w.finish();
+}
+
+interface Decoded {
+  tensor: Tensor;
+  info: StreamInfo;
+}
+
+function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("decode() needs a Uint8Array");
+  const r = new ByteReader(bytes);
+  const h = readHeader(r, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
+  const n = h.shape.reduce((a, b) => a * b, 1);
+  const cols = h.shape.length === 0 ? 1 : h.shape[h.shape.length - 1];
+  const rows = cols === 0 ? 0 : n / cols;
+  const width = DTYPE_BYTES[h.dtype];
+  const headerBytes = r.pos;
+  const linfo: LosslessInfo = { zstd: false, rawBytes: 0, storedBytes: 0 };
+  const maxBody = h.codec === "raw" || h.codec === "zstd" ? n * width : 16 * n + 2 ** 20;
+  const bodyAt = r.pos;
+  const body = loadLossless(r, maxBody, linfo);
+  if (r.pos !== bytes.length) r.fail(`${bytes.length - r.pos} stray bytes after the stream`);
+  const info: StreamInfo = {
+    version: FORMAT_VERSION,
+    codec: h.codec,
+    dtype: h.dtype,
+    shape: h.shape,
+    elements: n,
+    totalBytes: bytes.length,
+    digest: h.digest,
+    stages: { header: headerBytes, lossless: linfo.storedBytes },
+  };
+  let data: Float32Array | Uint16Array;
+  if (h.codec === "raw" || h.codec === "zstd") {
+    if (body.length !== n * width) r.fail(`body of ${body.length} bytes for ${n} values`, bodyAt);
+    const copy = body.slice();
+    data = h.dtype === "f32" ? new Float32Array(copy.buffer) : new Uint16Array(copy.buffer);
+  } else if (h.codec === "kvsort" || h.codec === "sz") {
+    const { out, info: s } = szDecode(body, h.dtype, rows, cols, bodyAt);
+    if (h.codec === "sz" && s.k !== 0) r.fail("sz stream with a sort index", bodyAt);
+    data = out;
+    Object.assign(info, {
+      eb: s.eb,
+      mode: s.mode,
+      errorBound: s.errorBound,
+      k: s.k,
+      predictor: s.predictor,
+      exceptions: s.exceptions,
+    });
+    Object.assign(info.stages, s.stages);
+  } else {
+    const br = new ByteReader(body);
+    const k = kiviDecode(br, h.dtype, rows, cols, KIVI_BITS[h.codec as keyof typeof KIVI_BITS]);
+    data = k.out;
+    Object.assign(info, { role: k.role, exceptions: k.exceptions });
+  }
+  if (digestOf(data) !== h.digest) {
+    throw new CorruptStreamError("digest of the decoded values does not match", 0);
+  }
+  return { tensor: { dtype: h.dtype, shape: h.shape, data }, info };
+}
+
+/**
+ * Decodes a stream into a tensor of its original dtype and shape. Any damaged, truncated or
+ * hostile input throws `CorruptStreamError` (`StreamLimitError` past `limits`).
+ *
+ * @example
+ * ```ts
+ * import { decode, encode } from "./mod.ts";
+ * const bytes = encode({ dtype: "f32", shape: [2], data: new Float32Array([1, 2]) }, { codec: "raw" });
+ * console.log(decode(bytes).data); // Float32Array [1, 2]
+ * ```
+ */
+export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Tensor {
+  return guard(() => decodeStream(bytes, limits).tensor);
+}
+
+/**
+ * Describes a stream: codec, dtype, shape, bound, k and per-stage byte counts. It decodes
+ * the stream fully, so the same validation applies.
+ *
+ * @example
+ * ```ts
+ * import { encode, inspect } from "./mod.ts";
+ * const bytes = encode({ dtype: "f16", shape: [1, 4], data: new Uint16Array(4) }, { codec: "zstd" });
+ * console.log(inspect(bytes).codec); // "zstd"
+ * ```
+ */
+export function inspect(bytes: Uint8Array, limits: DecodeLimits = {}): StreamInfo {
+  return guard(() => decodeStream(bytes, limits).info);
+}
+
+/** Decodes and describes in one pass. */
+export function decodeWithInfo(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
+  return guard(() => decodeStream(bytes, limits));
+}
+
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      err instanceof CorruptStreamError ||
+      err instanceof TypeError && String(err.message).startsWith("decode()")
+    ) {
+      throw err;
+    }
+    // anything else thrown while reading hostile bytes is still a corrupt stream
+    throw new CorruptStreamError(`unexpected failure: ${(err as Error)?.message ?? err}`, 0);
+  }
+}
+
+/** Names of every codec. */
+export const CODECS: readonly CodecName[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];

@@ -1,0 +1,239 @@
+/**
+ * Entropy stage: canonical Huffman over 16-bit quantization symbols. The table is stored
+ * as (symbol delta, code length) pairs; codes are at most {@link MAX_CODE_LEN} bits (the
+ * frequencies are flattened until they fit) and decoded with a 12-bit lookup table plus a
+ * canonical slow path for longer codes. A frame with a single distinct symbol costs no
+ * bits at all. Decoding validates the table (lengths in range, Kraft sum ≤ 1, symbols
+ * increasing) and the bit count, so hostile input ends in `CorruptStreamError`.
+ * @module
+ */
+import type { ByteReader, ByteWriter } from "../bytes.ts";
+
+/** Stage tag written before the entropy metadata. */
+export const HUFFMAN_TAG = 0x48; // 'H'
+/** Longest code the encoder emits and the decoder accepts. */
+export const MAX_CODE_LEN = 24;
+const LUT_BITS = 12;
+
+/** Code lengths for each symbol with a non-zero count (dense over `freq`'s indices). */
+export function huffmanLengths(freq: Uint32Array, maxLen = MAX_CODE_LEN): Uint8Array {
+  const lens = new Uint8Array(freq.length);
+  const present: number[] = [];
+  for (let s = 0; s < freq.length; s++) if (freq[s] > 0) present.push(s);
+  if (present.length === 1) return lens; // one symbol: length 0, no bits
+  let f = present.map((s) => freq[s]);
+  for (;;) {
+    const depth = treeDepths(f);
+    let max = 0;
+    for (const d of depth) max = Math.max(max, d);
+    if (max <= maxLen) {
+      present.forEach((s, i) => lens[s] = depth[i]);
+      return lens;
+    }
+    f = f.map((x) => (x >>> 1) | 1);
+  }
+}
+
+/** Depth of each leaf in a Huffman tree over the weights (two-queue construction). */
+function treeDepths(weights: number[]): number[] {
+  const m = weights.length;
+  const order = weights.map((_, i) => i).sort((a, b) => weights[a] - weights[b] || a - b);
+  const w = new Float64Array(2 * m);
+  const parent = new Int32Array(2 * m).fill(-1);
+  for (let i = 0; i < m; i++) w[i] = weights[order[i]];
+  let leaf = 0, inner = m, next = m;
+  const pick = (): number => {
+    if (leaf < m && (inner >= next || w[leaf] <= w[inner])) return leaf++;
+    return inner++;
+  };
+  while (next < 2 * m - 1) {
+    const a = pick(), b = pick();
+    w[next] = w[a] + w[b];
+    parent[a] = parent[b] = next;
+    next++;
+  }
+  const depthOf = new Int32Array(2 * m);
+  for (let i = 2 * m - 3; i >= 0; i--) depthOf[i] = depthOf[parent[i]] + 1;
+  const depth = new Array<number>(m);
+  for (let i = 0; i < m; i++) depth[order[i]] = depthOf[i];
+  return depth;
+}
+
+/** Canonical codes for the lengths: shorter first, then by symbol. */
+function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array {
+  const idx = [...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]);
+  const codes = new Uint32Array(syms.length);
+  let code = 0, prevLen = 0;
+  for (const i of idx) {
+    code = code * 2 ** (lens[i] - prevLen);
+    codes[i] = code;
+    prevLen = lens[i];
+    code++;
+  }
+  return codes;
+}
+
+/** Huffman-codes `syms` into `w`: table, bit length, then the MSB-first bitstream. */
+export function huffmanEncode(syms: Uint16Array, w: ByteWriter): void {
+  w.u8(HUFFMAN_TAG);
+  const n = syms.length;
+  let lo = 65535, hi = 0;
+  for (let i = 0; i < n; i++) {
+    const s = syms[i];
+    if (s < lo) lo = s;
+    if (s > hi) hi = s;
+  }
+  if (n === 0) {
+    w.varint(0);
+    w.varint(0);
+    return;
+  }
+  const freq = new Uint32Array(hi - lo + 1);
+  for (let i = 0; i < n; i++) freq[syms[i] - lo]++;
+  const dense = huffmanLengths(freq);
+  const present: number[] = [];
+  for (let s = 0; s < freq.length; s++) if (freq[s] > 0) present.push(s);
+  w.varint(present.length);
+  let prev = -1;
+  for (const s of present) {
+    w.varint(s + lo - prev - 1);
+    w.u8(dense[s]);
+    prev = s + lo;
+  }
+  let bits = 0;
+  for (const s of present) bits += freq[s] * dense[s];
+  w.varint(bits);
+  if (bits === 0) return;
+  const codes = canonicalCodes(
+    Uint32Array.from(present, (s) => s + lo),
+    Uint8Array.from(present, (s) => dense[s]),
+  );
+  const codeOf = new Uint32Array(freq.length);
+  present.forEach((s, i) => codeOf[s] = codes[i]);
+  const nbytes = Math.ceil(bits / 8);
+  w.ensure(nbytes);
+  const out = w.buf;
+  let pos = w.pos, acc = 0, nb = 0;
+  for (let i = 0; i < n; i++) {
+    const s = syms[i] - lo;
+    const len = dense[s];
+    acc = (acc << len) | codeOf[s];
+    nb += len;
+    while (nb >= 8) {
+      nb -= 8;
+      out[pos++] = acc >>> nb;
+    }
+    acc &= (1 << nb) - 1;
+  }
+  if (nb > 0) out[pos++] = acc << (8 - nb);
+  w.pos = pos;
+}
+
+/** Byte counts of the entropy stage's parts, for `inspect`. */
+export interface HuffmanInfo {
+  tableBytes: number;
+  bitstreamBytes: number;
+  distinctSymbols: number;
+}
+
+/** Decodes `n` symbols written by {@link huffmanEncode}. */
+export function huffmanDecode(r: ByteReader, n: number, info?: HuffmanInfo): Uint16Array {
+  const start = r.pos;
+  r.tag(HUFFMAN_TAG, "entropy");
+  const m = r.varint("symbol count", 65536);
+  const out = new Uint16Array(n);
+  if (m === 0) {
+    if (n !== 0) r.fail(`empty code table for ${n} symbols`);
+    r.varint("bit length", 0);
+    return out;
+  }
+  const syms = new Uint32Array(m);
+  const lens = new Uint8Array(m);
+  let prev = -1, kraft = 0, minLen = 99, maxLen = 0;
+  for (let i = 0; i < m; i++) {
+    const s = prev + 1 + r.varint("symbol delta", 65535);
+    const at = r.pos;
+    const len = r.u8("code length");
+    if (s > 65535) r.fail(`symbol ${s} out of range`, at);
+    if (m === 1 ? len !== 0 : len < 1 || len > MAX_CODE_LEN) r.fail(`bad code length ${len}`, at);
+    syms[i] = s;
+    lens[i] = len;
+    prev = s;
+    if (len > 0) kraft += 2 ** -len;
+    minLen = Math.min(minLen, len);
+    maxLen = Math.max(maxLen, len);
+  }
+  if (kraft > 1) r.fail("over-subscribed code table");
+  const bitsAt = r.pos;
+  const bits = r.varint("bit length");
+  if (m === 1 ? bits !== 0 : bits < n * minLen || bits > n * maxLen) {
+    r.fail(`bit length ${bits} impossible for ${n} symbols`, bitsAt);
+  }
+  const nbytes = Math.ceil(bits / 8);
+  const tableBytes = r.pos - start;
+  const data = r.bytes(nbytes, "huffman bitstream");
+  if (info) Object.assign(info, { tableBytes, bitstreamBytes: nbytes, distinctSymbols: m });
+  if (m === 1) return out.fill(syms[0]);
+  decodeBits(data, bits, n, syms, lens, maxLen, out, r);
+  return out;
+}
+
+function decodeBits(
+  data: Uint8Array,
+  bits: number,
+  n: number,
+  syms: Uint32Array,
+  lens: Uint8Array,
+  maxLen: number,
+  out: Uint16Array,
+  r: ByteReader,
+): void {
+  const m = syms.length;
+  const codes = canonicalCodes(syms, lens);
+  const L = Math.min(LUT_BITS, maxLen);
+  const lut = new Uint32Array(1 << L);
+  // canonical tables for the slow path
+  const firstCode = new Float64Array(MAX_CODE_LEN + 2);
+  const firstIdx = new Int32Array(MAX_CODE_LEN + 2);
+  const count = new Int32Array(MAX_CODE_LEN + 2);
+  const byCode = [...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]);
+  for (let j = m - 1; j >= 0; j--) {
+    const i = byCode[j], len = lens[i];
+    count[len]++;
+    firstIdx[len] = j;
+    firstCode[len] = codes[i];
+    if (len <= L) {
+      const base = codes[i] << (L - len);
+      lut.fill((syms[i] << 5) | len, base, base + (1 << (L - len)));
+    }
+  }
+  const mask = (1 << L) - 1;
+  const end = data.length;
+  let acc = 0, nb = 0, pos = 0;
+  for (let i = 0; i < n; i++) {
+    while (nb <= 24) {
+      acc = (acc << 8) | (pos < end ? data[pos] : 0);
+      pos++;
+      nb += 8;
+    }
+    const e = lut[(acc >>> (nb - L)) & mask];
+    if (e !== 0) {
+      nb -= e & 31;
+      out[i] = e >>> 5;
+      continue;
+    }
+    let len = L + 1, found = -1;
+    for (; len <= maxLen; len++) {
+      const c = (acc >>> (nb - len)) & ((1 << len) - 1);
+      const off = c - firstCode[len];
+      if (count[len] > 0 && off >= 0 && off < count[len]) {
+        found = byCode[firstIdx[len] + off];
+        break;
+      }
+    }
+    if (found < 0) r.fail(`invalid Huffman code at symbol ${i}`);
+    nb -= len;
+    out[i] = syms[found];
+  }
+  if (pos * 8 - nb > bits) r.fail(`Huffman bitstream overran its ${bits} bits`);
+}

@@ -1,0 +1,116 @@
+/**
+ * The KVSort composer (and, with k = 0, the unsorted SZ pipeline). It reads like the
+ * design: sort → predict+quantize → entropy → lossless, each stage saving its own tagged
+ * metadata; decoding walks the same stages back.
+ * @module
+ */
+import { ByteReader, ByteWriter } from "./bytes.ts";
+import type { Dtype } from "../dtype/mod.ts";
+import { loadSort, saveSort, sortGrid } from "./sort/shared_index.ts";
+import { loadPredictor, type Predictor, savePredictor } from "./predict/mod.ts";
+import { LinearQuantizer, loadQuantizer, saveQuantizer } from "./quantize/linear.ts";
+import { huffmanDecode, huffmanEncode, type HuffmanInfo } from "./entropy/huffman.ts";
+import { assemble } from "./assemble.ts";
+
+/** Parameters of one kvsort/sz encode, resolved by the caller. */
+export interface SzParams {
+  ebAbs: number;
+  errorBound: number;
+  mode: "abs" | "rel";
+  k: number;
+  predictor: Predictor;
+}
+
+/** Frame geometry and input. */
+export interface Frame {
+  x: Float32Array;
+  bits: Uint32Array | Uint16Array;
+  dtype: Dtype;
+  rows: number;
+  cols: number;
+}
+
+const PARAMS_TAG = 0x43; // 'C'
+
+/** Encodes a frame; returns the stage bytes (before lossless) and the output data. */
+export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float32Array | Uint16Array } {
+  const n = f.x.length;
+  const grid = sortGrid(f.x, f.rows, f.cols, p.k);
+  const q = new LinearQuantizer(p.ebAbs, f.dtype);
+  const syms = new Uint16Array(n);
+  const recon = new Float32Array(n);
+  p.predictor.encode(f.x, grid, q, syms, recon);
+  const excBits = new Uint32Array(q.excCount);
+  for (let i = 0; i < q.excCount; i++) excBits[i] = f.bits[q.excIdx[i]];
+  const out = assemble(recon, f.dtype, q.excIdx, excBits);
+  const w = new ByteWriter(64 + (n >> 1));
+  w.u8(PARAMS_TAG);
+  w.u8(p.mode === "rel" ? 1 : 0);
+  w.f64(p.errorBound);
+  saveSort(grid, w);
+  savePredictor(p.predictor, w);
+  saveQuantizer(q, f.bits, w);
+  huffmanEncode(syms, w);
+  return { body: w.finish(), out };
+}
+
+/** What the stages of a decoded body held. */
+export interface SzInfo {
+  mode: "abs" | "rel";
+  errorBound: number;
+  eb: number;
+  k: number;
+  predictor: Predictor["name"];
+  exceptions: number;
+  stages: Record<string, number>;
+}
+
+/** Decodes the stage bytes of a frame of `rows` × `cols`. */
+export function szDecode(
+  body: Uint8Array,
+  dtype: Dtype,
+  rows: number,
+  cols: number,
+  bodyOffset: number,
+): { out: Float32Array | Uint16Array; info: SzInfo } {
+  const r = new ByteReader(body);
+  const fail = (msg: string, at = r.pos): never => r.fail(`${msg} (body offset ${at})`, bodyOffset);
+  r.tag(PARAMS_TAG, "params");
+  const at = r.pos;
+  const mode = r.u8("mode");
+  if (mode > 1) fail(`unknown error-bound mode ${mode}`, at);
+  const errorBound = r.f64("error bound");
+  const s0 = r.pos;
+  const grid = loadSort(r, rows, cols);
+  const s1 = r.pos;
+  const predictor = loadPredictor(r);
+  const s2 = r.pos;
+  const { q, excBits } = loadQuantizer(r, dtype, rows * cols);
+  const s3 = r.pos;
+  const hinfo: HuffmanInfo = { tableBytes: 0, bitstreamBytes: 0, distinctSymbols: 0 };
+  const syms = huffmanDecode(r, rows * cols, hinfo);
+  if (r.pos !== r.end) fail(`${r.end - r.pos} stray bytes after the entropy stage`);
+  const recon = new Float32Array(rows * cols);
+  predictor.decode(syms, grid, q, recon, r);
+  if (q.excNext !== excBits.length) fail(`${excBits.length - q.excNext} stored exceptions left unused`);
+  const out = assemble(recon, dtype, q.excIdx, excBits);
+  return {
+    out,
+    info: {
+      mode: mode === 1 ? "rel" : "abs",
+      errorBound,
+      eb: q.eb,
+      k: grid.k,
+      predictor: predictor.name,
+      exceptions: excBits.length,
+      stages: {
+        params: s0,
+        sort: s1 - s0,
+        predict: s2 - s1,
+        quantize: s3 - s2,
+        entropyTable: hinfo.tableBytes,
+        entropyBits: hinfo.bitstreamBytes,
+      },
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Sort stage: permutes each row along its last axis (the head dimension, or a whole layer
+ * row of all KV heads) so that values rise along the row, which makes them predictable.
+ * One permutation is shared by each group of `k` consecutive rows (index sharing): it sorts
+ * the group's column sums, so larger `k` stores fewer indices at some cost in smoothness.
+ * `k = 0` is the identity (the unsorted SZ pipeline). Permutations are stored bit-packed,
+ * ceil(log2 cols) bits per index, and validated as permutations on load.
+ * @module
+ */
+import type { ByteReader, ByteWriter } from "../bytes.ts";
+
+/** Stage tag written before the sort metadata. */
+export const SORT_TAG = 0x53; // 'S'
+
+/** Geometry of a frame as the predictors walk it. */
+export interface Grid {
+  rows: number;
+  cols: number;
+  /** Rows per shared permutation; 0 means no sorting. */
+  k: number;
+  /** `ceil(rows / k)` permutations of `cols` indices each; empty when k = 0. */
+  perms: Uint16Array;
+}
+
+/** Bits per stored index for rows of `cols` values. */
+export function indexBits(cols: number): number {
+  return cols <= 1 ? 0 : Math.ceil(Math.log2(cols));
+}
+
+/**
+ * Builds the grid: one permutation per group of `k` rows, sorting the group's column sums
+ * ascending (non-finite values count as 0, ties keep column order).
+ */
+export function sortGrid(values: Float32Array, rows: number, cols: number, k: number): Grid {
+  if (k === 0) return { rows, cols, k, perms: new Uint16Array(0) };
+  if (cols > 65536) throw new RangeError(`cannot sort rows of ${cols} values (at most 65536)`);
+  const groups = Math.ceil(rows / k);
+  const perms = new Uint16Array(groups * cols);
+  const keys = new Float64Array(cols);
+  const sums = new Float64Array(cols);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let g = 0; g < groups; g++) {
+    sums.fill(0);
+    const r1 = Math.min(rows, (g + 1) * k);
+    for (let r = g * k; r < r1; r++) {
+      const base = r * cols;
+      for (let j = 0; j < cols; j++) {
+        const v = values[base + j];
+        if (v - v === 0) sums[j] += v;
+      }
+    }
+    for (let j = 0; j < cols; j++) {
+      f[0] = sums[j];
+      const b = u[0];
+      const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      keys[j] = ordered * 65536 + j;
+    }
+    keys.sort();
+    const off = g * cols;
+    for (let j = 0; j < cols; j++) perms[off + j] = keys[j] % 65536;
+  }
+  return { rows, cols, k, perms };
+}
+
+/** Writes k and the bit-packed permutations. */
+export function saveSort(g: Grid, w: ByteWriter): void {
+  w.u8(SORT_TAG);
+  w.varint(g.k);
+  const b = indexBits(g.cols);
+  if (g.k === 0 || b === 0) return;
+  const nbytes = Math.ceil((g.perms.length * b) / 8);
+  w.ensure(nbytes);
+  const out = w.buf;
+  let pos = w.pos, acc = 0, nb = 0;
+  for (let i = 0; i < g.perms.length; i++) {
+    acc = (acc << b) | g.perms[i];
+    nb += b;
+    while (nb >= 8) {
+      nb -= 8;
+      out[pos++] = acc >>> nb;
+    }
+    acc &= (1 << nb) - 1;
+  }
+  if (nb > 0) out[pos++] = acc << (8 - nb);
+  w.pos = pos;
+}
+
+/** Reads what {@link saveSort} wrote and checks each permutation. */
+export function loadSort(r: ByteReader, rows: number, cols: number): Grid {
+  r.tag(SORT_TAG, "sort");
+  const at = r.pos;
+  const k = r.varint("index sharing k", Math.max(rows, 1));
+  if (k === 0) return { rows, cols, k, perms: new Uint16Array(0) };
+  if (cols > 65536) r.fail(`sorted rows of ${cols} values`, at);
+  const groups = Math.ceil(rows / k);
+  const perms = new Uint16Array(groups * cols);
+  const b = indexBits(cols);
+  if (b === 0) return { rows, cols, k, perms };
+  const start = r.pos;
+  const data = r.bytes(Math.ceil((perms.length * b) / 8), "sort indices");
+  const mask = (1 << b) - 1;
+  const seen = new Int32Array(cols).fill(-1);
+  let acc = 0, nb = 0, pos = 0;
+  for (let i = 0; i < perms.length; i++) {
+    while (nb < b) {
+      acc = ((acc << 8) | data[pos++]) & 0xffffff;
+      nb += 8;
+    }
+    nb -= b;
+    const v = (acc >>> nb) & mask;
+    const group = (i / cols) | 0;
+    if (v >= cols || seen[v] === group) {
+      r.fail(`sort index ${v} repeated or out of range in group ${group}`, start);
+    }
+    seen[v] = group;
+    perms[i] = v;
+  }
+  return { rows, cols, k, perms };
+}

@@ -1,0 +1,68 @@
+/**
+ * Public types of the codec: names, options and what `inspect` reports.
+ * @module
+ */
+import type { PredictorName } from "./predict/mod.ts";
+export type { Dtype, Tensor } from "../dtype/mod.ts";
+export type { PredictorName } from "./predict/mod.ts";
+
+/** Codecs the container knows. */
+export type CodecName = "kvsort" | "sz" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
+
+/** Wire ids of the codecs (never renumber: golden streams depend on them). */
+export const CODEC_IDS: Readonly<Record<CodecName, number>> = {
+  raw: 1,
+  zstd: 2,
+  kvsort: 3,
+  sz: 4,
+  kivi8: 5,
+  kivi4: 6,
+  kivi2: 7,
+};
+
+/** Options for `encode`. The last dimension is the sorted axis; rows are all leading dims. */
+export interface EncodeOptions {
+  codec: CodecName;
+  /** Error bound (kvsort, sz); `abs` by default, or a fraction of the value range with `rel`. */
+  errorBound?: number;
+  mode?: "abs" | "rel";
+  /** Rows sharing one sort index (kvsort): a number ≥ 1, or `auto` (sampled estimate). Default 8. */
+  indexShare?: number | "auto";
+  /** Predictor for kvsort and sz (default `qfirst`). */
+  predictor?: PredictorName;
+  /** KIVI grouping: keys per channel, values per token (default `key`). */
+  role?: "key" | "value";
+  /** zstd level for the lossless stage and the zstd codec (default 1 for kvsort/sz, 3 for zstd). */
+  zstdLevel?: number;
+  /** Whether kvsort/sz try zstd on their stage bytes (default `auto`: keep it when smaller). */
+  lossless?: "auto" | "none";
+}
+
+/** Caps the decoder applies before allocating. */
+export interface DecodeLimits {
+  /** Largest tensor accepted, in elements (default 2^27). */
+  maxElements?: number;
+}
+
+/** What a stream holds, for `inspect` and the CLI. */
+export interface StreamInfo {
+  version: number;
+  codec: CodecName;
+  dtype: "f32" | "f16" | "bf16";
+  shape: number[];
+  elements: number;
+  totalBytes: number;
+  /** crc32 of the reconstructed values' bytes, as stored. */
+  digest: number;
+  /** Absolute error bound applied (kvsort, sz). */
+  eb?: number;
+  mode?: "abs" | "rel";
+  /** The bound as requested (before `rel` scaling). */
+  errorBound?: number;
+  k?: number;
+  predictor?: PredictorName;
+  role?: "key" | "value";
+  exceptions?: number;
+  /** Bytes of each part of the stream. */
+  stages: Record<string, number>;
+}
