@@ -65,9 +65,7 @@ export interface CapacityRow {
 
 const BLOCK_SIZE = 16;
 
-function fill(w: Workload, rate: number): { store: BlockStore; ids: string[]; seqs: SeqKv[] } {
-  const maxBlocks = blocksForBytes(w.budgetBytes, { blockSize: BLOCK_SIZE, headDim: w.headDim });
-  const store = new BlockStore({ ...w, blockSize: BLOCK_SIZE, maxBlocks });
+function fill(store: BlockStore, w: Workload, rate: number): { ids: string[]; seqs: SeqKv[] } {
   const seqs = w.sequences(rate);
   const ids: string[] = [];
   for (let i = 0;; i++) {
@@ -80,14 +78,16 @@ function fill(w: Workload, rate: number): { store: BlockStore; ids: string[]; se
     }
     ids.push(`seq-${i}`);
   }
-  return { store, ids, seqs };
+  return { ids, seqs };
 }
 
 /** Runs every rate of a workload; `probe`, when given, measures decode at each capacity. */
 export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promise<CapacityRow[]> {
   const rows: CapacityRow[] = [];
+  const maxBlocks = blocksForBytes(w.budgetBytes, { blockSize: BLOCK_SIZE, headDim: w.headDim });
+  const store = new BlockStore({ ...w, blockSize: BLOCK_SIZE, maxBlocks });
   for (const rate of RATES) {
-    const { store, ids, seqs } = fill(w, rate);
+    const { ids, seqs } = fill(store, w, rate);
     const kept = seqs.reduce((a, s) => a + s.plan.keptCount, 0) / seqs.length;
     const st = store.stats();
     const row: CapacityRow = {
@@ -103,6 +103,8 @@ export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promi
       decodeTokensPerSecond: probe && ids.length ? await probe(store, ids) : null,
     };
     rows.push(row);
+    for (const id of ids) store.free(id);
+    if (store.stats().usedBlocks !== 0) throw new Error("decode_capacity: blocks leaked between rates");
   }
   return rows;
 }
@@ -168,23 +170,26 @@ function syntheticWorkload(budgetBytes: number, nPos: number, protectedWindow: n
   const shape = { nLayers: 32, nKvHeads: 8, nPos };
   const headDim = 128;
   const zeros = new Float32Array(nPos * headDim);
+  const metrics = [1, 2, 3, 4].map((seed) => {
+    let s = seed;
+    const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const metric = new Float32Array(32 * 8 * nPos);
+    for (let h = 0; h < 32 * 8; h++) {
+      const scale = 10 ** (rnd() * 3);
+      for (let p = 0; p < nPos; p++) metric[h * nPos + p] = rnd() ** 6 * scale;
+    }
+    return metric;
+  });
   return {
     name: "llama3-8b-shape",
     ...shape,
     headDim,
     budgetBytes,
     sequences: (rate) =>
-      [1, 2, 3, 4].map((seed) => {
-        let s = seed;
-        const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-        const scales = Array.from({ length: 32 * 8 }, () => 10 ** (rnd() * 3));
-        const metric = Float32Array.from({ length: 32 * 8 * nPos }, (_, i) =>
-          rnd() ** 6 * scales[Math.floor(i / nPos)]);
+      metrics.map((metric) => {
         const plan = planKvCompress(metric, shape, { rate, blockSize: BLOCK_SIZE, protectedWindow });
         const layers = Array.from({ length: 32 }, (_, l) => ({
-          keys: plan.kept.slice(l * 8, l * 8 + 8).map((k) =>
-            zeros.subarray(0, k.length * headDim)
-          ),
+          keys: plan.kept.slice(l * 8, l * 8 + 8).map((k) => zeros.subarray(0, k.length * headDim)),
           values: plan.kept.slice(l * 8, l * 8 + 8).map((k) => zeros.subarray(0, k.length * headDim)),
         }));
         return { plan, layers };
