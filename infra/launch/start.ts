@@ -78,7 +78,17 @@ export async function main(): Promise<number> {
     const port = Number(Deno.env.get("KVRELAY_NATS_PORT") || 0) || freePort();
     storeDir = await Deno.makeTempDir({ prefix: "kvrelay-js-" });
     // Flags override the file: the file holds the tuning, the flags this run's address and store.
-    const args = ["-c", `${ROOT}infra/nats/nats-server.conf`, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir];
+    const args = [
+      "-c",
+      `${ROOT}infra/nats/nats-server.conf`,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-js",
+      "-sd",
+      storeDir,
+    ];
     const nats = new Deno.Command(findNatsServer(), { args, stdout: "null", stderr: "inherit" }).spawn();
     children.set("nats", nats);
     natsUrl = `nats://127.0.0.1:${port}`;

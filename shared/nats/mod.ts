@@ -14,4 +14,10 @@ export {
   startService,
 } from "./service.ts";
 export { pingService } from "./ping.ts";
-export { BundleReceiver, commitTransfer, type ReceivedBundle, sendBundles, type SendBundlesOptions } from "./transfer.ts";
+export {
+  BundleReceiver,
+  commitTransfer,
+  type ReceivedBundle,
+  sendBundles,
+  type SendBundlesOptions,
+} from "./transfer.ts";
