@@ -50,7 +50,7 @@ export class LinearQuantizer {
 
   /** Quantizes `x` against `pred`; returns the symbol and leaves the reconstruction in `r`. */
   quantize(x: number, pred: number, idx: number): number {
-    const code = Math.round((x - pred) * this.inv);
+    const code = Math.round((x - pred) * this.inv) + 0; // + 0: the decoder never sees -0
     if (code > -RADIUS && code < RADIUS) {
       const r = this.round(pred + code * this.twoEb);
       if (Math.abs(r - x) <= this.eb && (x !== 0 || 1 / x > 0)) {
