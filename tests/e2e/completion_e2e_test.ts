@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import { startNatsServer } from "../_harness/nats_server.ts";
 import { startServices } from "../_harness/services.ts";
-import { STORIES260K, STORIES260K_GREEDY } from "../_harness/paths.ts";
+import { KV_SAMPLES_DIR, STORIES260K, STORIES260K_GREEDY } from "../_harness/paths.ts";
 import { Model } from "../../shared/model/mod.ts";
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
@@ -109,6 +109,34 @@ Deno.test({
         assertEquals(json.object, "chat.completion");
         assertEquals(json.choices[0].message.role, "assistant");
         assertEquals(typeof json.choices[0].message.content, "string");
+      });
+
+      await t.step("kv_compression evicts per head and encodes lossy, echoed in usage.kv", async () => {
+        const sample = JSON.parse(await Deno.readTextFile(`${KV_SAMPLES_DIR}/stories260K/sample-00.json`));
+        const { status, json } = await post(`${svc.baseUrl}/v1/completions`, {
+          model: modelId,
+          prompt: (sample.tokens as number[]).slice(0, 300),
+          max_tokens: 16,
+          temperature: 0,
+          kv_compression: {
+            eviction_rate: 4,
+            protected_window: 16,
+            block_size: 8,
+            error_bound: 1e-2,
+            index_share: 4,
+          },
+        });
+        assertEquals(status, 200, JSON.stringify(json));
+        const kv = json.usage.kv;
+        assertEquals(json.usage.prompt_tokens, 300);
+        assertEquals(kv.eviction, "kvcompress");
+        assertEquals(kv.error_bound, 1e-2);
+        assertEquals(kv.index_share, 4);
+        assert(kv.kept_fraction <= 0.25 && kv.kept_fraction > 0.2, `kept ${kv.kept_fraction}`);
+        assertEquals(kv.kept_fraction_per_layer.length, 5);
+        assert(new Set(kv.kept_fraction_per_layer).size > 1, "rates vary by layer");
+        assertGreater(kv.ratio, 4);
+        assertEquals(json.usage.completion_tokens, 16);
       });
 
       await t.step("bad input gets 4xx JSON errors", async () => {
