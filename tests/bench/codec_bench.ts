@@ -1,0 +1,145 @@
+/**
+ * `deno task bench:codec [--quick] [--out PATH]`: codec ratio, error and single-core speed
+ * on the real KV samples (per-(layer, KV head) frames of [512, 8]) and on synthetic fp16
+ * frames of head_dim 64 and 128, for every eb × k and every baseline; zstd levels 1 and 3
+ * timed in the same run. Prints a table, writes JSON (default tests/bench/results/codec.json).
+ * MB/s are of input bytes (fp16 basis for the synthetic frames).
+ * @module
+ */
+import { decode, encode, type EncodeOptions, inspect, type Tensor } from "../../shared/codec/mod.ts";
+import { readNpy } from "../../shared/npy/mod.ts";
+import { toFloat32 } from "../../shared/dtype/mod.ts";
+import { kvFrame } from "../../shared/codec/testdata/gen.ts";
+import { KV_SAMPLES_DIR } from "../_harness/paths.ts";
+
+const args = Deno.args;
+const quick = args.includes("--quick");
+const outPath = args.includes("--out") ? args[args.indexOf("--out") + 1] : "tests/bench/results/codec.json";
+
+function realFrames(): Tensor[] {
+  const frames: Tensor[] = [];
+  for (const s of quick ? ["00"] : ["00", "01", "02"]) {
+    for (const kv of ["k", "v"]) {
+      const t = readNpy(Deno.readFileSync(`${KV_SAMPLES_DIR}/stories260K/sample-${s}.${kv}.npy`));
+      const [L, P, H, D] = t.shape, x = t.data as Float32Array;
+      for (let l = 0; l < L; l++) {
+        for (let h = 0; h < H; h++) {
+          const f = new Float32Array(P * D);
+          for (let p = 0; p < P; p++) {
+            f.set(x.subarray(((l * P + p) * H + h) * D, ((l * P + p) * H + h + 1) * D), p * D);
+          }
+          frames.push({ dtype: "f32", shape: [P, D], data: f });
+        }
+      }
+    }
+  }
+  return frames;
+}
+
+interface Row {
+  set: string;
+  codec: string;
+  eb: number | null;
+  k: string;
+  ratioFp16: number;
+  ratioFp32: number;
+  maxErr: number;
+  psnr: number;
+  encMBs: number;
+  decMBs: number;
+}
+
+function measure(
+  set: string,
+  frames: Tensor[],
+  label: { codec: string; eb: number | null; k: string },
+  o: EncodeOptions,
+): Row {
+  const n = frames.reduce((a, f) => a + f.data.length, 0);
+  const inBytes = frames.reduce((a, f) => a + f.data.byteLength, 0);
+  let streams: Uint8Array[] = [];
+  const reps = quick ? 1 : 2;
+  let t0 = performance.now();
+  for (let r = 0; r < reps; r++) streams = frames.map((f) => encode(f, o));
+  const encMs = (performance.now() - t0) / reps;
+  let outs: Tensor[] = [];
+  t0 = performance.now();
+  for (let r = 0; r < reps; r++) outs = streams.map((s) => decode(s));
+  const decMs = (performance.now() - t0) / reps;
+  const bytes = streams.reduce((a, s) => a + s.length, 0);
+  let maxErr = 0, psnrSum = 0;
+  frames.forEach((f, i) => {
+    const x = toFloat32(f), y = toFloat32(outs[i]);
+    let lo = Infinity, hi = -Infinity, se = 0;
+    for (let j = 0; j < x.length; j++) {
+      const d = Math.abs(x[j] - y[j]);
+      maxErr = Math.max(maxErr, d);
+      se += d * d;
+      lo = Math.min(lo, x[j]), hi = Math.max(hi, x[j]);
+    }
+    psnrSum += se === 0 ? 200 : 20 * Math.log10(hi - lo) - 10 * Math.log10(se / x.length);
+  });
+  if (label.k === "auto" && streams.length) label.k = `auto(${inspect(streams[0]).k})`;
+  return {
+    set,
+    ...label,
+    ratioFp16: (n * 2) / bytes,
+    ratioFp32: (n * 4) / bytes,
+    maxErr,
+    psnr: psnrSum / frames.length,
+    encMBs: inBytes / 1e6 / (encMs / 1e3),
+    decMBs: inBytes / 1e6 / (decMs / 1e3),
+  };
+}
+
+const EBS = quick ? [1e-3, 1e-2, 1e-1] : [1e-3, 4e-3, 8e-3, 1e-2, 3e-2, 6.25e-2, 1e-1];
+const KS: (number | "auto")[] = quick ? [1, 8, "auto"] : [1, 4, 8, 16, 32, "auto"];
+const sets: [string, Tensor[]][] = [
+  ["stories260K[512,8]f32", realFrames()],
+  ["synthetic[512,64]f16", Array.from({ length: quick ? 4 : 8 }, (_, i) => kvFrame(512, 64, "f16", 100 + i))],
+  [
+    "synthetic[2048,128]f16",
+    Array.from({ length: quick ? 1 : 3 }, (_, i) => kvFrame(2048, 128, "f16", 200 + i)),
+  ],
+];
+const rows: Row[] = [];
+for (const [set, frames] of sets) {
+  measure(set, frames.slice(0, 2), { codec: "warmup", eb: 1e-2, k: "8" }, { codec: "kvsort" });
+  for (const eb of EBS) {
+    for (const k of KS) {
+      rows.push(
+        measure(set, frames, { codec: "kvsort", eb, k: String(k) }, {
+          codec: "kvsort",
+          errorBound: eb,
+          indexShare: k,
+        }),
+      );
+    }
+    rows.push(measure(set, frames, { codec: "sz", eb, k: "-" }, { codec: "sz", errorBound: eb }));
+  }
+  for (const codec of ["kivi8", "kivi4", "kivi2"] as const) {
+    rows.push(measure(set, frames, { codec, eb: null, k: "-" }, { codec, role: "key" }));
+  }
+  for (const level of [1, 3]) {
+    rows.push(
+      measure(set, frames, { codec: `zstd-${level}`, eb: null, k: "-" }, { codec: "zstd", zstdLevel: level }),
+    );
+  }
+  rows.push(measure(set, frames, { codec: "raw", eb: null, k: "-" }, { codec: "raw" }));
+}
+const fmt = (v: number, d = 2) => v.toFixed(d).padStart(8);
+console.log(
+  "set                       codec     eb        k        r16      r32   maxErr    PSNR  encMB/s  decMB/s",
+);
+for (const r of rows) {
+  console.log(
+    `${r.set.padEnd(25)} ${r.codec.padEnd(9)} ${(r.eb === null ? "-" : r.eb.toExponential(1)).padEnd(9)} ${
+      r.k.padEnd(8)
+    }${fmt(r.ratioFp16)} ${fmt(r.ratioFp32)} ${r.maxErr.toExponential(1).padStart(8)} ${fmt(r.psnr, 1)} ${
+      fmt(r.encMBs, 1)
+    } ${fmt(r.decMBs, 1)}`,
+  );
+}
+await Deno.mkdir(outPath.replace(/\/[^/]*$/, ""), { recursive: true });
+await Deno.writeTextFile(outPath, JSON.stringify({ quick, date: new Date().toISOString(), rows }, null, 2));
+console.log(`wrote ${outPath}`);
