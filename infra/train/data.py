@@ -228,7 +228,7 @@ def drill_doc(rng: random.Random, n_lines: int) -> str:
 # ---------------------------------------------------------------- training stream
 
 # Target share of training *tokens* per document kind.
-MIX = {"text": 0.20, "passkey": 0.30, "multikey": 0.20, "arith": 0.24, "drill": 0.06}
+MIX = {"text": 0.12, "passkey": 0.28, "multikey": 0.22, "arith": 0.30, "drill": 0.08}
 
 
 def sample_doc(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None = None,
