@@ -2,10 +2,12 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { errors as natsErrors } from "@nats-io/nats-core";
 import { ServiceError } from "@nats-io/services";
 import { errorFromWire, KvrelayError } from "../errors.ts";
+import { injectContext } from "../telemetry/mod.ts";
 import { fromJsonBytes, toJsonBytes } from "./codec.ts";
 
 export interface RequestOptions {
   timeoutMs: number;
+  /** Extra headers; the active trace context (`traceparent`) is always added. */
   headers?: MsgHdrs;
   signal?: AbortSignal;
 }
@@ -13,6 +15,7 @@ export interface RequestOptions {
 /**
  * Request/reply that speaks our error vocabulary: a service error reply becomes the same
  * `KvrelayError` the service threw, no responder becomes `unavailable`, a timeout `timeout`.
+ * The active trace context travels in the headers, so the responder's spans join the trace.
  */
 export async function requestBytes(
   nc: NatsConnection,
@@ -23,7 +26,8 @@ export async function requestBytes(
   if (opts.signal?.aborted) throw new KvrelayError("timeout", `request to ${subject} aborted`);
   let msg;
   try {
-    const p = nc.request(subject, payload, { timeout: opts.timeoutMs, headers: opts.headers });
+    const headers = injectContext(opts.headers);
+    const p = nc.request(subject, payload, { timeout: opts.timeoutMs, headers });
     msg = opts.signal ? await raceAbort(p, opts.signal, subject) : await p;
   } catch (cause) {
     if (cause instanceof KvrelayError) throw cause;
