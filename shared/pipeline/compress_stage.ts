@@ -32,6 +32,38 @@ export interface CompressionOutput {
   stats: CompressionStats;
 }
 
+/** One layer's encoding, as {@linkcode CompressionHooks.encodeLayer} sees it. */
+export interface LayerEncoding {
+  layer: number;
+  /** The encoded layer bundle sent to decode. */
+  bundle: Uint8Array;
+  /** fp32 bytes of the layer's K and V before eviction. */
+  rawBytes: number;
+  /** Kept KVs / prompt KVs of this layer. */
+  keptFraction: number;
+  /** The layer's encoded K and V frames (for `inspect`: error bound, index share). */
+  frames: Uint8Array[];
+}
+
+/** One K or V frame about to be encoded, as {@linkcode CompressionHooks.encodeFrame} sees it. */
+export interface FrameInput {
+  layer: number;
+  /** KV head, or -1 for a layer-wide frame. */
+  head: number;
+  role: "key" | "value";
+  /** Row-major `[rows, cols]` fp32 values. */
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+/** Optional wrappers around the stages of `finish()` (tracing, metrics); each must call `run` once. */
+export interface CompressionHooks {
+  evict?: <T>(run: () => T) => T;
+  encodeLayer?: (layer: number, run: () => LayerEncoding) => LayerEncoding;
+  encodeFrame?: (frame: FrameInput, run: () => Uint8Array) => Uint8Array;
+}
+
 const LOSSLESS = new Set(["zstd", "raw"]);
 
 /** True when the settings ask for any eviction. */
@@ -82,7 +114,7 @@ export class CompressionJob {
   }
 
   /** Evicts and encodes; every layer and the metric must have arrived. */
-  finish(): CompressionOutput {
+  finish(hooks: CompressionHooks = {}): CompressionOutput {
     const m = this.#metric;
     if (!m) throw new KvrelayError("corrupt_bundle", "the eviction metric bundle never arrived");
     const { nLayers, nKvHeads, nPos } = m;
@@ -96,7 +128,8 @@ export class CompressionJob {
     const headDim = this.#layers[0].headDim;
 
     const t0 = performance.now();
-    const plan = evictionEnabled(this.kv) ? this.#plan(m) : undefined;
+    const evict = () => evictionEnabled(this.kv) ? this.#plan(m) : undefined;
+    const plan = hooks.evict ? hooks.evict(evict) : evict();
     const evictMs = performance.now() - t0;
 
     const t1 = performance.now();
@@ -104,23 +137,33 @@ export class CompressionJob {
     let rawBytes = 0;
     let wireBytes = 0;
     for (let l = 0; l < nLayers; l++) {
-      const raw = this.#layers[l];
-      rawBytes += raw.keys.byteLength + raw.values.byteLength;
-      const layerFrame = !plan && this.kv.frames === "layer";
-      const heads = layerFrame ? [this.#encodeLayerFrame(raw)] : this.#encodeHeads(raw, plan);
-      const bytes = writeEncodedLayer({
-        requestId: this.requestId,
-        layer: l,
-        nLayers,
-        nKvHeads,
-        nPos,
-        headDim,
-        codec: this.kv.codec,
-        frames: layerFrame ? "layer" : "head",
-        heads,
-      });
-      wireBytes += bytes.length;
-      encoded.push(bytes);
+      const encodeLayer = (): LayerEncoding => {
+        const raw = this.#layers[l];
+        const layerFrame = !plan && this.kv.frames === "layer";
+        const heads = layerFrame ? [this.#encodeLayerFrame(raw, hooks)] : this.#encodeHeads(raw, plan, hooks);
+        const bundle = writeEncodedLayer({
+          requestId: this.requestId,
+          layer: l,
+          nLayers,
+          nKvHeads,
+          nPos,
+          headDim,
+          codec: this.kv.codec,
+          frames: layerFrame ? "layer" : "head",
+          heads,
+        });
+        return {
+          layer: l,
+          bundle,
+          rawBytes: raw.keys.byteLength + raw.values.byteLength,
+          keptFraction: plan ? plan.keptFractionPerLayer[l] : 1,
+          frames: heads.flatMap((h) => [h.keys, h.values]),
+        };
+      };
+      const out = hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer();
+      rawBytes += out.rawBytes;
+      wireBytes += out.bundle.length;
+      encoded.push(out.bundle);
     }
     const encodeMs = performance.now() - t1;
     this.#layers = [];
@@ -166,7 +209,13 @@ export class CompressionJob {
     };
   }
 
-  #encodeHeads(raw: RawLayer, plan?: EvictionPlan): EncodedHead[] {
+  #encodeFrame(f: FrameInput, hooks: CompressionHooks): Uint8Array {
+    const run = () =>
+      encodeFrame({ dtype: "f32", shape: [f.rows, f.cols], data: f.data }, this.#frameOptions(f.role));
+    return hooks.encodeFrame ? hooks.encodeFrame(f, run) : run();
+  }
+
+  #encodeHeads(raw: RawLayer, plan: EvictionPlan | undefined, hooks: CompressionHooks): EncodedHead[] {
     const { nKvHeads, nPos, headDim } = raw;
     const heads: EncodedHead[] = [];
     for (let h = 0; h < nKvHeads; h++) {
@@ -182,15 +231,21 @@ export class CompressionJob {
       }
       heads.push({
         positions,
-        keys: encodeFrame({ dtype: "f32", shape: [n, headDim], data: k }, this.#frameOptions("key")),
-        values: encodeFrame({ dtype: "f32", shape: [n, headDim], data: v }, this.#frameOptions("value")),
+        keys: this.#encodeFrame(
+          { layer: raw.layer, head: h, role: "key", data: k, rows: n, cols: headDim },
+          hooks,
+        ),
+        values: this.#encodeFrame(
+          { layer: raw.layer, head: h, role: "value", data: v, rows: n, cols: headDim },
+          hooks,
+        ),
       });
     }
     return heads;
   }
 
   /** The poster's layer-wide variant: one frame of rows `[nPos, nKvHeads * headDim]`. */
-  #encodeLayerFrame(raw: RawLayer): EncodedHead {
+  #encodeLayerFrame(raw: RawLayer, hooks: CompressionHooks): EncodedHead {
     const { nKvHeads, nPos, headDim } = raw;
     const width = nKvHeads * headDim;
     const k = new Float32Array(nPos * width);
@@ -205,8 +260,14 @@ export class CompressionJob {
     }
     return {
       positions: allPositions(nPos),
-      keys: encodeFrame({ dtype: "f32", shape: [nPos, width], data: k }, this.#frameOptions("key")),
-      values: encodeFrame({ dtype: "f32", shape: [nPos, width], data: v }, this.#frameOptions("value")),
+      keys: this.#encodeFrame(
+        { layer: raw.layer, head: -1, role: "key", data: k, rows: nPos, cols: width },
+        hooks,
+      ),
+      values: this.#encodeFrame(
+        { layer: raw.layer, head: -1, role: "value", data: v, rows: nPos, cols: width },
+        hooks,
+      ),
     };
   }
 }
