@@ -23,8 +23,79 @@ import {
   type PrefillCommit,
   SUBJECTS,
 } from "../../shared/handoff/contract.ts";
-import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
+import { type CompressionHooks, CompressionJob } from "../../shared/pipeline/compress_stage.ts";
 import { buildKvUsage } from "../../shared/pipeline/usage.ts";
+import type { KvSettings } from "../../shared/handoff/contract.ts";
+import { absoluteBound, inspect } from "../../shared/codec/mod.ts";
+import { attr, getMetrics, withSpan } from "../../shared/telemetry/mod.ts";
+
+const LOSSY_BOUNDED = new Set(["kvsort", "sz"]);
+
+/**
+ * Spans and metrics of `CompressionJob.finish()`: one `evict` span, one `encode` span per
+ * layer bundle (bytes raw/encoded, ratio, error bound, index share k, kept fraction) with
+ * one `frame` event per K/V frame (head, role, bytes, ms).
+ */
+function tracingHooks(requestId: string, kv: KvSettings): CompressionHooks {
+  const m = getMetrics();
+  const common = { [attr.REQUEST_ID]: requestId, [attr.CODEC_NAME]: kv.codec };
+  let frames: { eb: number; k: number; events: [string, Record<string, number | string>][] } | undefined;
+  return {
+    evict: (run) => withSpan("evict", { ...common, [attr.STAGE]: "evict" }, run),
+    encodeLayer: (layer, run) =>
+      withSpan("encode", { ...common, [attr.STAGE]: "encode", [attr.LAYER]: String(layer) }, (span) => {
+        frames = { eb: 0, k: 0, events: [] };
+        const t0 = performance.now();
+        const out = run();
+        const seconds = (performance.now() - t0) / 1000;
+        const ratio = out.rawBytes / Math.max(1, out.bundle.length);
+        const f = frames;
+        frames = undefined;
+        span.setAttributes({
+          [attr.KV_BYTES_RAW]: out.rawBytes,
+          [attr.KV_BYTES_ENCODED]: out.bundle.length,
+          [attr.KV_RATIO]: ratio,
+          [attr.KV_KEPT_FRACTION]: out.keptFraction,
+        });
+        if (LOSSY_BOUNDED.has(kv.codec)) span.setAttribute(attr.CODEC_ERROR_BOUND, f.eb);
+        if (kv.codec === "kvsort") span.setAttribute(attr.CODEC_INDEX_SHARE, f.k);
+        for (const [name, a] of f.events) span.addEvent(name, a);
+        const labels = { [attr.LAYER]: String(layer), [attr.CODEC_NAME]: kv.codec };
+        m.encodeDuration.record(seconds, labels);
+        m.ratio.record(ratio, labels);
+        m.bytesRaw.add(out.rawBytes, labels);
+        m.bytesWire.add(out.bundle.length, labels);
+        return out;
+      }),
+    encodeFrame: (input, run) => {
+      const t0 = performance.now();
+      const bytes = run();
+      const ms = performance.now() - t0;
+      if (!frames) return bytes;
+      let eb = 0;
+      let k = 0;
+      if (LOSSY_BOUNDED.has(kv.codec)) eb = absoluteBound(input.data, kv.errorBound, kv.errorMode);
+      if (kv.codec === "kvsort") {
+        // A number is what the codec used (capped by rows); "auto" is read back from the stream.
+        k = typeof kv.indexShare === "number"
+          ? Math.min(kv.indexShare, Math.max(1, input.rows))
+          : inspect(bytes).k ?? 0;
+      }
+      frames.eb = Math.max(frames.eb, eb);
+      frames.k = Math.max(frames.k, k);
+      frames.events.push(["frame", {
+        "kvrelay.head": input.head,
+        "kvrelay.role": input.role,
+        [attr.KV_TOKENS]: input.rows,
+        [attr.KV_BYTES_ENCODED]: bytes.length,
+        "kvrelay.duration_ms": Math.round(ms * 1000) / 1000,
+        ...(LOSSY_BOUNDED.has(kv.codec) ? { [attr.CODEC_ERROR_BOUND]: eb } : {}),
+        ...(kv.codec === "kvsort" ? { [attr.CODEC_INDEX_SHARE]: k } : {}),
+      }]);
+      return bytes;
+    },
+  };
+}
 
 export async function startCompressionService(nc: NatsConnection, config: Config): Promise<Service> {
   const instance = nuid.next();
@@ -39,18 +110,27 @@ export async function startCompressionService(nc: NatsConnection, config: Config
       onBundle: (b) => Promise.resolve(job.accept(b.index, b.bytes)),
       onCommit: async (_count, body): Promise<CompressionCommitReply> => {
         const pc = body as PrefillCommit;
-        const out = job.finish();
+        const out = job.finish(tracingHooks(req.requestId, req.kv));
         const t0 = performance.now();
-        await sendBundles(nc, req.decodeIngest, req.requestId, out.encoded, { timeoutMs });
-        const commit: DecodeCommit = { requestId: req.requestId, firstToken: pc.firstToken, nPos: pc.nPos };
-        const dr = await commitTransfer<DecodeCommitReply>(
-          nc,
-          req.decodeIngest,
-          req.requestId,
-          out.encoded.length,
-          commit,
-          { timeoutMs },
-        );
+        const transferAttrs = {
+          [attr.REQUEST_ID]: req.requestId,
+          [attr.STAGE]: "transfer",
+          [attr.NATS_SUBJECT]: req.decodeIngest,
+          [attr.KV_BYTES_ENCODED]: out.stats.wireBytes,
+        };
+        const dr = await withSpan("transfer", transferAttrs, async (span) => {
+          const sent = await sendBundles(nc, req.decodeIngest, req.requestId, out.encoded, { timeoutMs });
+          span.setAttribute(attr.CHUNK_COUNT, sent.chunks);
+          const commit: DecodeCommit = { requestId: req.requestId, firstToken: pc.firstToken, nPos: pc.nPos };
+          return await commitTransfer<DecodeCommitReply>(
+            nc,
+            req.decodeIngest,
+            req.requestId,
+            out.encoded.length,
+            commit,
+            { timeoutMs },
+          );
+        });
         const transfer = performance.now() - t0 - dr.decodeKvMs;
         const usage = buildKvUsage(req.kv, out.stats, {
           prefill: pc.prefillMs,

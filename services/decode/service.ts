@@ -22,6 +22,15 @@ import {
 import { BlockStore } from "../../shared/blockstore/mod.ts";
 import { type DecodedLayer, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { DecodeEngine } from "../../shared/pipeline/decode_engine.ts";
+import { context, type Span, trace } from "@opentelemetry/api";
+import {
+  attr,
+  failSpan,
+  getMetrics,
+  getTracer,
+  injectContext,
+  withSpan,
+} from "../../shared/telemetry/mod.ts";
 
 // Distributive Omit, so each event variant keeps its own fields.
 type Unsequenced<T> = T extends unknown ? Omit<T, "seq"> : never;
@@ -57,26 +66,42 @@ export async function startDecodeService(
     maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
   };
 
+  /** The open `generate` span of each sequence, ended on done, error or cancel. */
+  const generating = new Map<string, Span>();
+  const metrics = getMetrics();
+
   const open = (req: DecodeOpenRequest): DecodeOpenReply => {
     let seq = 0;
+    // Token events carry the trace context of the sequence's `generate` span once it exists.
+    let streamCtx = context.active();
     const publish = (ev: Unsequenced<TokenEvent>) =>
-      nc.publish(req.tokenSubject, toJsonBytes({ ...ev, seq: seq++ }));
+      nc.publish(req.tokenSubject, toJsonBytes({ ...ev, seq: seq++ }), {
+        headers: injectContext(undefined, streamCtx),
+      });
     const layers: DecodedLayer[] = [];
     let decodeKvMs = 0;
     receiver.expect(req.requestId, {
-      onBundle: (b) => {
-        const t0 = performance.now();
-        const layer = decodeLayerBundle(b.bytes, expect);
-        if (layer.requestId !== req.requestId || layer.layer !== b.index) {
-          throw new KvrelayError(
-            "corrupt_bundle",
-            `bundle ${b.index} holds layer ${layer.layer} of ${layer.requestId}`,
-          );
-        }
-        layers.push(layer);
-        decodeKvMs += performance.now() - t0;
-        return Promise.resolve();
-      },
+      onBundle: (b) =>
+        withSpan("decode-kv", {
+          [attr.REQUEST_ID]: req.requestId,
+          [attr.STAGE]: "decode-kv",
+          [attr.LAYER]: String(b.index),
+          [attr.KV_BYTES_ENCODED]: b.bytes.length,
+        }, () => {
+          const t0 = performance.now();
+          const layer = decodeLayerBundle(b.bytes, expect);
+          if (layer.requestId !== req.requestId || layer.layer !== b.index) {
+            throw new KvrelayError(
+              "corrupt_bundle",
+              `bundle ${b.index} holds layer ${layer.layer} of ${layer.requestId}`,
+            );
+          }
+          layers.push(layer);
+          const ms = performance.now() - t0;
+          decodeKvMs += ms;
+          metrics.decodeDuration.record(ms / 1000, { [attr.LAYER]: String(b.index) });
+          return Promise.resolve();
+        }),
       onCommit: (count, body): Promise<DecodeCommitReply> => {
         const dc = body as DecodeCommit;
         if (dc.requestId !== req.requestId || count !== c.nLayers || layers.length !== c.nLayers) {
@@ -87,12 +112,46 @@ export async function startDecodeService(
         }
         const t0 = performance.now();
         const blocksBefore = store.stats().usedBlocks;
-        engine.add(req.requestId, layers, { token: dc.firstToken, nPos: dc.nPos }, req.sampling, {
-          onToken: (id, text) => publish({ type: "token", id, text }),
-          onDone: (finishReason, completionTokens, generateMs) =>
-            publish({ type: "done", finishReason, completionTokens, generateMs }),
-          onError: (err) => publish({ type: "error", code: err.code, message: err.message }),
+        // From add to done: the sequence's share of the batched decode loop.
+        const gen = getTracer().startSpan("generate", {
+          attributes: {
+            [attr.REQUEST_ID]: req.requestId,
+            [attr.MODEL]: c.name,
+            [attr.STAGE]: "generate",
+            [attr.INPUT_TOKENS]: dc.nPos,
+          },
         });
+        streamCtx = trace.setSpan(context.active(), gen);
+        generating.set(req.requestId, gen);
+        const endGenerate = (tokens: number, err?: unknown) => {
+          if (generating.get(req.requestId) !== gen) return;
+          generating.delete(req.requestId);
+          gen.setAttribute(attr.OUTPUT_TOKENS, tokens);
+          if (err !== undefined) failSpan(gen, err);
+          gen.end();
+        };
+        let tokens = 0;
+        try {
+          engine.add(req.requestId, layers, { token: dc.firstToken, nPos: dc.nPos }, req.sampling, {
+            onToken: (id, text) => {
+              tokens++;
+              publish({ type: "token", id, text });
+            },
+            onDone: (finishReason, completionTokens, generateMs) => {
+              gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
+              endGenerate(completionTokens);
+              publish({ type: "done", finishReason, completionTokens, generateMs });
+            },
+            onError: (err) => {
+              metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
+              endGenerate(tokens, err);
+              publish({ type: "error", code: err.code, message: err.message });
+            },
+          });
+        } catch (err) {
+          endGenerate(tokens, err);
+          throw err;
+        }
         decodeKvMs += performance.now() - t0;
         return Promise.resolve({ decodeKvMs, blocks: store.stats().usedBlocks - blocksBefore });
       },
@@ -107,7 +166,14 @@ export async function startDecodeService(
       throw new KvrelayError("bad_request", "unknown control message");
     }
     receiver.drop(msg.requestId);
-    return { cancelled: engine.cancel(msg.requestId) };
+    const cancelled = engine.cancel(msg.requestId);
+    const gen = generating.get(msg.requestId);
+    if (gen) {
+      generating.delete(msg.requestId);
+      gen.setAttribute("kvrelay.cancelled", true);
+      gen.end();
+    }
+    return { cancelled };
   };
 
   const service = await startService(nc, {

@@ -5,8 +5,9 @@
  * @module
  */
 import { createInbox, type NatsConnection } from "@nats-io/nats-core";
+import { trace } from "@opentelemetry/api";
 import type { Config } from "../../shared/config/mod.ts";
-import { errorFromWire, KvrelayError } from "../../shared/errors.ts";
+import { asKvrelayError, errorFromWire, KvrelayError } from "../../shared/errors.ts";
 import { fromJsonBytes, pingService, requestBytes, requestJson, toJsonBytes } from "../../shared/nats/mod.ts";
 import {
   type DecodeOpenReply,
@@ -18,6 +19,7 @@ import {
   SUBJECTS,
   type TokenEvent,
 } from "../../shared/handoff/contract.ts";
+import { attr, getMetrics } from "../../shared/telemetry/mod.ts";
 
 export interface ChatMessage {
   role: string;
@@ -157,7 +159,50 @@ export class NatsBackend implements Backend {
     return out;
   }
 
+  /**
+   * Runs one completion. The NATS requests carry the active trace context (the gateway's
+   * server span), so every service's spans join this request's trace. Records TTFT, time
+   * per output token, the request counter and failures by `error.type`.
+   */
   async *complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
+    const metrics = getMetrics();
+    const span = trace.getActiveSpan();
+    const t0 = performance.now();
+    let firstAt: number | undefined;
+    let lastAt = 0;
+    let tokens = 0;
+    let outcome = "ok";
+    try {
+      for await (const ev of this.#complete(input, signal)) {
+        if (ev.type === "text" || ev.type === "done") {
+          // Measured at the first/last text the client gets (stop-string hold-back included).
+          const now = performance.now();
+          if (firstAt === undefined && ev.type === "text") {
+            firstAt = now;
+            span?.addEvent("first_token");
+          }
+          if (ev.type === "text") lastAt = now;
+          if (ev.type === "done") tokens = ev.usage.completion_tokens;
+        }
+        yield ev;
+      }
+      if (signal.aborted) outcome = "cancelled";
+    } catch (err) {
+      const e = asKvrelayError(err);
+      outcome = e.code;
+      metrics.failures.add(1, { [attr.ERROR_TYPE]: e.code, [attr.STAGE]: "gateway" });
+      throw err;
+    } finally {
+      const labels = { [attr.MODEL]: this.#model?.info.id ?? "unknown" };
+      metrics.requests.add(1, { ...labels, outcome });
+      if (firstAt !== undefined) {
+        metrics.ttft.record((firstAt - t0) / 1000, labels);
+        if (tokens > 1) metrics.tpot.record((lastAt - firstAt) / 1000 / (tokens - 1), labels);
+      }
+    }
+  }
+
+  async *#complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
     const nc = this.#nc;
     const timeoutMs = this.#config.requestTimeoutMs;
     const tokenSubject = createInbox();

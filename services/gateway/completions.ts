@@ -6,12 +6,14 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { nuid } from "@nats-io/nats-core";
+import { trace } from "@opentelemetry/api";
 import { KvrelayError } from "../../shared/errors.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import type { Backend, CompletionInput, Usage } from "./backend.ts";
 import { parseCommon, parseJsonBody, parseMessages, parsePrompt } from "./validate.ts";
 import { errorResponse } from "./openai_error.ts";
+import { attr } from "../../shared/telemetry/mod.ts";
 
 export interface CompletionRouteOptions {
   backend: Backend;
@@ -32,6 +34,9 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       stop: common.stop,
       ...(kind === "chat" ? { messages: parseMessages(body.messages) } : parsePrompt(body.prompt)),
     };
+    // Deno's server span of this request (the trace root unless the client sent `traceparent`).
+    const span = trace.getActiveSpan();
+    span?.setAttributes({ [attr.REQUEST_ID]: input.requestId, [attr.MODEL]: common.model });
     const model = await opts.backend.model();
     if (common.model !== model.id) {
       throw new KvrelayError(
@@ -49,9 +54,15 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       let text = "";
       for await (const ev of events) {
         if (ev.type === "text") text += ev.text;
-        else {return c.json(
+        else {
+          span?.setAttributes({
+            [attr.INPUT_TOKENS]: ev.usage.prompt_tokens,
+            [attr.OUTPUT_TOKENS]: ev.usage.completion_tokens,
+          });
+          return c.json(
             finalBody(kind, input.requestId, created, model.id, text, ev.finishReason, ev.usage),
-          );}
+          );
+        }
       }
       throw new KvrelayError("internal", "the completion ended without a result");
     }

@@ -27,6 +27,7 @@ import {
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
 import { renderChat } from "../../shared/pipeline/chat.ts";
+import { attr, withSpan } from "../../shared/telemetry/mod.ts";
 
 export async function startPrefillService(
   nc: NatsConnection,
@@ -59,7 +60,12 @@ async function handleRun(
     throw badRequest(`the prompt has ${ids.length} tokens; this model's context is ${maxLen}`, "prompt");
   }
   const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
-  const pre = await runPrefill(model, req.requestId, ids, { kv: req.kv, sampling: req.sampling, rng });
+  const pre = await withSpan("prefill", {
+    [attr.REQUEST_ID]: req.requestId,
+    [attr.MODEL]: model.config.name,
+    [attr.STAGE]: "prefill",
+    [attr.INPUT_TOKENS]: ids.length,
+  }, () => runPrefill(model, req.requestId, ids, { kv: req.kv, sampling: req.sampling, rng }));
   const transferId = nuid.next();
   const timeoutMs = config.requestTimeoutMs;
   const open = await requestJson<CompressionOpenReply>(nc, SUBJECTS.compressionOpen, {
