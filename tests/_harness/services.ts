@@ -22,7 +22,13 @@ export async function startServices(natsUrl: string, env: Record<string, string>
       name,
       new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--cached-only", `${REPO_DIR}/services/${name}/main.ts`],
-        env: { ...env, NATS_URL: natsUrl, KVRELAY_PORT: String(port) },
+        env: {
+          ...env,
+          NATS_URL: natsUrl,
+          KVRELAY_PORT: String(port),
+          // One service name each, as infra/launch/start.ts gives them.
+          ...(env.OTEL_DENO ? { OTEL_SERVICE_NAME: `kvrelay-${name}` } : {}),
+        },
         stdout: "null",
         stderr: Deno.env.get("KVRELAY_TEST_LOGS") ? "inherit" : "null",
       }).spawn(),
