@@ -30,14 +30,32 @@ function findNatsServer(): string {
   return "nats-server";
 }
 
-async function waitReady(url: string, ms: number, alive: () => boolean): Promise<boolean> {
+/**
+ * Polls GET /readyz over a plain socket: `fetch` would be traced when OTEL_DENO is on, and
+ * the launcher's probes would then show up as traces of their own.
+ */
+async function readyOnce(host: string, port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: host, port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(`GET /readyz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+      );
+      const buf = new Uint8Array(64);
+      const n = await conn.read(buf);
+      return n !== null && /^HTTP\/1\.[01] 200/.test(new TextDecoder().decode(buf.subarray(0, n)));
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function waitReady(host: string, port: number, ms: number, alive: () => boolean): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline && alive()) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      await r.body?.cancel();
-      if (r.ok) return true;
-    } catch { /* not yet */ }
+    if (await readyOnce(host, port)) return true;
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;
@@ -129,7 +147,7 @@ export async function main(): Promise<number> {
 
   for (const s of SERVICES) spawn(s);
   const base = `http://${config.host}:${config.port}`;
-  if (await waitReady(`${base}/readyz`, 120_000, () => !stopping)) {
+  if (await waitReady(config.host, config.port, 120_000, () => !stopping)) {
     log(`ready: ${base}  (try: curl ${base}/v1/models)`);
   } else if (!stopping) {
     log(`not ready after 120 s; see the service logs above`);
