@@ -228,7 +228,37 @@ def drill_doc(rng: random.Random, n_lines: int) -> str:
 # ---------------------------------------------------------------- training stream
 
 # Target share of training *tokens* per document kind.
-MIX = {"text": 0.12, "passkey": 0.28, "multikey": 0.22, "arith": 0.30, "drill": 0.08}
+MIX = {"text": 0.07, "passkey": 0.30, "multikey": 0.30, "arith": 0.26, "drill": 0.07}
+ANSWER_WEIGHT = 4.0  # loss weight of retrieval answer tokens (passkey, multi-key) in training
+PROSE_FILLER = 0.3   # share of training passkey items with book-prose filler (rest: classic)
+
+
+def sample_parts(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None = None,
+                 max_tokens: int = 2040) -> list[tuple[str, float]]:
+    """One training document as (text, loss weight) segments; segment boundaries sit where
+    pre-tokenization splits anyway, so tokenizing them separately equals tokenizing the whole.
+    Multi-key training documents ask several questions (eval prompts ask one: the first
+    question/answer of a training document has exactly the eval format)."""
+    if kind == "passkey":
+        cpt = cpt or {"classic": 4.0, "prose": 3.2}
+        classic = rng.random() >= PROSE_FILLER
+        n_tok = rng.randint(160, max_tokens - 70)
+        p, c, _ = passkey_item(rng, _flat(corpus), int(n_tok * cpt["classic" if classic else "prose"]),
+                               classic)
+        return [(p, 1.0), (c, ANSWER_WEIGHT)]
+    if kind == "multikey":
+        n = rng.randint(4, 150)
+        p, c, meta = multikey_item(rng, n)
+        parts = [(p, 1.0), (c, ANSWER_WEIGHT)]
+        pairs = dict(l.split(": ") for l in p.split("\n")[1:-2])
+        asked = {p.rsplit("value of ", 1)[1].split("?")[0]}
+        for _ in range(rng.randint(0, min(15, n - 1))):
+            k = rng.choice([k for k in pairs if k not in asked])
+            asked.add(k)
+            parts += [(f"\nQuestion: What is the value of {k}?\nAnswer:", 1.0),
+                      (f" {pairs[k]}", ANSWER_WEIGHT)]
+        return parts
+    return [(sample_doc(kind, rng, corpus, cpt, max_tokens), 1.0)]
 
 
 def sample_doc(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None = None,

@@ -222,33 +222,43 @@ class Stream(torch.utils.data.IterableDataset):
             cpt[name] = sum(map(len, s)) / sum(map(len, ids))
         kinds = list(self.mix)
         made = {k: 1.0 for k in kinds}
-        row, pending = [], None
+        row, wrow, pending = [], [], None
         R = self.T + 1
         while True:
             if pending is None:
                 kind = min(kinds, key=lambda k: made[k] / self.mix[k])
-                doc = [BOS] + tok.encode_batch([data.sample_doc(kind, rng, self.corpus, cpt,
-                                                                max_tokens=self.T - 8)])[0] + [EOS]
-                if len(doc) > R and kind not in ("text", "drill"):
+                parts = data.sample_parts(kind, rng, self.corpus, cpt, max_tokens=self.T - 8)
+                doc, wts = [BOS], [1.0]
+                for (_, w), ids in zip(parts, tok.encode_batch([t for t, _ in parts])):
+                    doc += ids
+                    wts += [w] * len(ids)
+                doc.append(EOS)
+                wts.append(wts[-1])  # <eos> after an answer is part of the answer
+                doc = (doc, wts)
+                if len(doc[0]) > R and kind not in ("text", "drill"):
                     continue  # overlong task item: draw again
-                made[kind] += len(doc)
+                made[kind] += len(doc[0])
             else:
                 kind, doc, pending = pending[0], pending[1], None
             room = R - len(row)
-            if len(doc) <= room:
-                row += doc
+            if len(doc[0]) <= room:
+                row += doc[0]
+                wrow += doc[1]
             elif kind in ("text", "drill"):
-                row += doc[:room]
+                row += doc[0][:room]
+                wrow += doc[1][:room]
             else:
                 pending = (kind, doc)
                 while len(row) < R:
                     fill = [BOS] + tok.encode_batch([data.text_doc(rng, self.corpus.train,
                                                                    (R - len(row)) * 5)])[0] + [EOS]
                     made["text"] += min(len(fill), R - len(row))
-                    row += fill[:R - len(row)]
+                    fill = fill[:R - len(row)]
+                    row += fill
+                    wrow += [1.0] * len(fill)
             if len(row) == R:
-                yield torch.tensor(row, dtype=torch.int64)
-                row = []
+                yield torch.tensor(row, dtype=torch.int64), torch.tensor(wrow, dtype=torch.float32)
+                row, wrow = [], []
 
 
 # ---------------------------------------------------------------- export
@@ -407,11 +417,14 @@ def main():
     def step_fn(m, batch, lr):
         for g in opt.param_groups:
             g["lr"] = lr
-        x = batch[:, :-1].to(device, non_blocking=True)
-        y = batch[:, 1:].to(device, non_blocking=True)
+        ids, wts = batch
+        x = ids[:, :-1].to(device, non_blocking=True)
+        y = ids[:, 1:].to(device, non_blocking=True)
+        w = wts[:, 1:].to(device, non_blocking=True).reshape(-1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = m(x)
-        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1))
+        ce = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+        loss = (ce * w).sum() / w.sum()
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
