@@ -1,0 +1,74 @@
+/**
+ * A deterministic `Backend` that needs no model: it answers `echo: <prompt>` (or the last
+ * chat message) in a few pieces, after an optional delay. For tests and demos of the batch
+ * path; select it in the worker with `KVRELAY_BATCH_BACKEND=echo`.
+ * @module
+ */
+import type { KvUsage } from "../../shared/handoff/contract.ts";
+import type { Backend, CompletionEvent, CompletionInput, ModelInfo } from "../gateway/backend.ts";
+
+export const ECHO_MODEL = "kvrelay-echo";
+
+export class EchoBackend implements Backend {
+  #delayMs: number;
+  constructor(opts: { delayMs?: number } = {}) {
+    this.#delayMs = opts.delayMs ?? 0;
+  }
+  model(): Promise<ModelInfo> {
+    return Promise.resolve({ id: ECHO_MODEL, maxSeqLen: 4096 });
+  }
+  ready(): Promise<Record<string, boolean>> {
+    return Promise.resolve({ echo: true });
+  }
+  async *complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
+    const source = input.prompt ?? input.messages?.at(-1)?.content ?? (input.promptIds ?? []).join(" ");
+    if (this.#delayMs) {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, this.#delayMs);
+        signal.addEventListener("abort", () => {
+          clearTimeout(t);
+          reject(signal.reason);
+        }, { once: true });
+      });
+    }
+    const words = `echo: ${source}`.split(/(?<= )/);
+    const pieces = words.slice(0, input.sampling.maxTokens);
+    for (const w of pieces) yield { type: "text", text: w };
+    const prompt = source.split(" ").length;
+    yield {
+      type: "done",
+      finishReason: pieces.length < words.length ? "length" : "stop",
+      usage: {
+        prompt_tokens: prompt,
+        completion_tokens: pieces.length,
+        total_tokens: prompt + pieces.length,
+        kv: echoKvUsage(input),
+      },
+    };
+  }
+}
+
+/** The settings the line asked for, with no KV actually moved. */
+function echoKvUsage(input: CompletionInput): KvUsage {
+  const kv = input.kv;
+  return {
+    codec: kv.codec,
+    lossless: kv.codec === "zstd" || kv.codec === "raw",
+    error_bound: kv.errorBound,
+    error_mode: kv.errorMode,
+    index_share: kv.indexShare,
+    frames: kv.frames,
+    eviction: kv.evictionRate > 1 ? kv.eviction : "off",
+    eviction_rate: kv.evictionRate,
+    max_cache_tokens: kv.maxCacheTokens ?? null,
+    protected_window: kv.protectedWindow,
+    observation_window: kv.observationWindow,
+    block_size: kv.blockSize,
+    kept_fraction: 1,
+    kept_fraction_per_layer: [],
+    raw_bytes: 0,
+    wire_bytes: 0,
+    ratio: 1,
+    ms: { prefill: 0, evict: 0, encode: 0, transfer: 0, decode_kv: 0, generate: 0 },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The batch worker service: runs batch lines from JetStream through the cluster (the same
+ * `NatsBackend` the gateway uses), or through the echo backend when
+ * `KVRELAY_BATCH_BACKEND=echo` (tests, demos without a model).
+ *
+ * Environment, besides the shared config: `KVRELAY_BATCH_CONCURRENCY` (lines at once, 4),
+ * `KVRELAY_BATCH_ACK_WAIT_MS` (redelivery after a dead worker, 30000),
+ * `KVRELAY_BATCH_BACKEND` (`nats` or `echo`), `KVRELAY_ECHO_DELAY_MS`.
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Config } from "../../shared/config/mod.ts";
+import { badRequest } from "../../shared/errors.ts";
+import { BatchStore } from "../../shared/batch/mod.ts";
+import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
+import { type Backend, NatsBackend } from "../gateway/backend.ts";
+import { runService } from "../run_service.ts";
+import { EchoBackend } from "./echo_backend.ts";
+import { BatchWorker } from "./worker.ts";
+
+export interface BatchWorkerConfig {
+  concurrency: number;
+  ackWaitMs: number;
+  backend: "nats" | "echo";
+  echoDelayMs: number;
+}
+
+/** Reads the worker's own settings; throws at start-up on a bad value. */
+export function loadBatchWorkerConfig(env: Record<string, string | undefined> = Deno.env.toObject()) {
+  const int = (key: string, fallback: number, min: number) => {
+    const raw = env[key];
+    if (raw === undefined || raw === "") return fallback;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min) throw badRequest(`${key} must be an integer >= ${min}`, key);
+    return v;
+  };
+  const backend = env.KVRELAY_BATCH_BACKEND || "nats";
+  if (backend !== "nats" && backend !== "echo") {
+    throw badRequest("KVRELAY_BATCH_BACKEND must be nats or echo", "KVRELAY_BATCH_BACKEND");
+  }
+  return {
+    concurrency: int("KVRELAY_BATCH_CONCURRENCY", 4, 1),
+    ackWaitMs: int("KVRELAY_BATCH_ACK_WAIT_MS", 30_000, 100),
+    backend,
+    echoDelayMs: int("KVRELAY_ECHO_DELAY_MS", 0, 0),
+  } satisfies BatchWorkerConfig;
+}
+
+async function start(nc: NatsConnection, config: Config) {
+  const wc = loadBatchWorkerConfig();
+  const backend: Backend = wc.backend === "echo"
+    ? new EchoBackend({ delayMs: wc.echoDelayMs })
+    : new NatsBackend(nc, config);
+  const store = await BatchStore.open(nc, { ackWaitMs: wc.ackWaitMs });
+  const worker = new BatchWorker({
+    store,
+    backend,
+    kvDefaults: defaultKvSettings(config.kv),
+    concurrency: wc.concurrency,
+    maxTokensLimit: config.maxTokensLimit,
+    log: (m) => console.error(`[batch] ${m}`),
+  }).start();
+  return {
+    stop: async () => {
+      await worker.stop();
+      console.error(`[batch] stopped: ${JSON.stringify(worker.stats)}`);
+    },
+  };
+}
+
+if (import.meta.main) await runService("batch", start);

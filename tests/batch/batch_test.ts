@@ -1,0 +1,199 @@
+import { assert, assertEquals } from "@std/assert";
+import {
+  ECHO_MODEL,
+  fileRows,
+  line,
+  perCustomId,
+  setup,
+  spawnWorker,
+  startWorker,
+  submit,
+  upload,
+  waitDone,
+  waitResults,
+} from "./_setup.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function ids(n: number, prefix = "req"): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+}
+
+Deno.test("batch of 60 lines completes with exactly one output per custom_id", opts, async () => {
+  const env = await setup();
+  const worker = startWorker(env);
+  try {
+    const names = ids(60);
+    const lines = names.map((id, i) =>
+      // every tenth line overrides the batch's codec
+      line(id, i % 10 === 0 ? { kv_compression: { codec: "zstd" } } : {})
+    );
+    const created = await submit(env.app, lines, { kv_compression: { codec: "sz" } });
+    assertEquals(created.status, "in_progress");
+    assertEquals(created.request_counts.total, 60);
+    const b = await waitDone(env.app, created.id);
+    assertEquals(b.status, "completed");
+    assertEquals(b.request_counts, { total: 60, completed: 60, failed: 0 });
+    assertEquals(b.error_file_id, null);
+    const rows = await fileRows(env.app, b.output_file_id);
+    const per = perCustomId(rows);
+    assertEquals(per.size, 60);
+    assert([...per.values()].every((n) => n === 1));
+    for (const [i, r] of rows.entries()) {
+      assertEquals(r.custom_id, names[i]); // input order
+      assertEquals(r.response.status_code, 200);
+      assertEquals(r.response.body.object, "text_completion");
+      assertEquals(r.response.body.choices[0].text, `echo: prompt of ${names[i]}`);
+      assertEquals(r.response.body.usage.kv.codec, i % 10 === 0 ? "zstd" : "sz");
+    }
+  } finally {
+    await worker.stop();
+    await env.close();
+  }
+});
+
+Deno.test(
+  "batch: malformed line, unknown url, wrong model and duplicate custom_id go to the error file",
+  opts,
+  async () => {
+    const env = await setup({ maxFileBytes: 4096 });
+    const worker = startWorker(env);
+    try {
+      const lines = [
+        line("ok-0"),
+        "{not json",
+        line("ok-1"),
+        JSON.stringify({
+          custom_id: "bad-url",
+          method: "POST",
+          url: "/v1/embeddings",
+          body: { model: ECHO_MODEL },
+        }),
+        line("bad-model", { model: "nope" }),
+        line("ok-1"),
+        JSON.stringify({
+          custom_id: "chat-0",
+          method: "POST",
+          url: "/v1/chat/completions",
+          body: { model: ECHO_MODEL, messages: [{ role: "user", content: "hi there" }] },
+        }),
+      ];
+      const b = await waitDone(env.app, (await submit(env.app, lines)).id);
+      assertEquals(b.status, "completed");
+      assertEquals(b.request_counts, { total: 7, completed: 3, failed: 4 });
+      const out = await fileRows(env.app, b.output_file_id);
+      assertEquals(out.map((r) => r.custom_id), ["ok-0", "ok-1", "chat-0"]);
+      assertEquals(out[2].response.body.choices[0].message.content, "echo: hi there");
+      const err = await fileRows(env.app, b.error_file_id);
+      assertEquals(err.length, 4);
+      assertEquals(err[0].custom_id, null);
+      assertEquals(err[0].error.code, "invalid_json_line");
+      assert(err[0].error.message.startsWith("line 2:"));
+      assertEquals(err[1].error.code, "invalid_url");
+      assertEquals(err[2].custom_id, "bad-model");
+      assertEquals(err[2].response.status_code, 404);
+      assertEquals(err[3].error.code, "duplicate_custom_id");
+      // A file above the limit is refused at upload.
+      const big = await upload(env.app, line("x").padEnd(10_000, " "));
+      assertEquals(big.status, 413);
+      assertEquals((await big.json()).error.code, "payload_too_large");
+    } finally {
+      await worker.stop();
+      await env.close();
+    }
+  },
+);
+
+Deno.test("batch: cancel stops new lines and reports the partial result", opts, async () => {
+  const env = await setup();
+  const worker = startWorker(env, { delayMs: 50, concurrency: 2 });
+  try {
+    const created = await submit(env.app, ids(40).map((id) => line(id)));
+    await waitResults(env.store, created.id, 40, 4);
+    const res = await env.app.request(`/v1/batches/${created.id}/cancel`, { method: "POST" });
+    assertEquals(res.status, 200);
+    assertEquals((await res.json()).status, "cancelling");
+    const b = await waitDone(env.app, created.id);
+    assertEquals(b.status, "cancelled");
+    assert(
+      b.request_counts.completed >= 4 && b.request_counts.completed < 40,
+      JSON.stringify(b.request_counts),
+    );
+    const rows = await fileRows(env.app, b.output_file_id);
+    assertEquals(rows.length, b.request_counts.completed);
+  } finally {
+    await worker.stop();
+    await env.close();
+  }
+});
+
+Deno.test("batch: killing the worker process mid-batch loses and duplicates nothing", opts, async () => {
+  const env = await setup();
+  const total = 80;
+  let first: Deno.ChildProcess | undefined;
+  let second: Deno.ChildProcess | undefined;
+  try {
+    const created = await submit(env.app, ids(total).map((id) => line(id)));
+    first = spawnWorker(env.server.url, 40);
+    const atKill = await waitResults(env.store, created.id, total, 20);
+    first.kill("SIGKILL");
+    await first.status;
+    const afterKill = await env.store.counts(created.id, total);
+    second = spawnWorker(env.server.url, 40);
+    const b = await waitDone(env.app, created.id, 30_000);
+    second.kill("SIGTERM");
+    const stderr = new TextDecoder().decode((await second.output()).stderr);
+    second = undefined;
+    assertEquals(b.status, "completed");
+    assertEquals(b.request_counts, { total, completed: total, failed: 0 });
+    const rows = await fileRows(env.app, b.output_file_id);
+    const per = perCustomId(rows);
+    assertEquals(per.size, total);
+    assert([...per.values()].every((n) => n === 1));
+    const records = await env.store.results(created.id);
+    assertEquals(records.length, total);
+    const redelivered = records.filter((r) => r.delivery > 1).length;
+    const stats = stderr.match(/stopped: (\{.*\})/)?.[1] ?? "?";
+    console.log(
+      `kill test: ${atKill} results when killed, ${afterKill.completed} stored after the kill, ` +
+        `${redelivered} lines run again on redelivery, second worker ${stats}, ` +
+        `${rows.length} outputs for ${per.size} custom_ids`,
+    );
+  } finally {
+    for (const p of [first, second]) {
+      try {
+        p?.kill("SIGKILL");
+        await p?.status;
+      } catch { /* gone */ }
+    }
+    await env.close();
+  }
+});
+
+Deno.test("batch: restarting nats-server mid-batch loses and duplicates nothing", opts, async () => {
+  const env = await setup();
+  const worker = startWorker(env, { delayMs: 20, concurrency: 4 });
+  const total = 80;
+  try {
+    const created = await submit(env.app, ids(total).map((id) => line(id)));
+    const atRestart = await waitResults(env.store, created.id, total, 20);
+    await env.server.restart();
+    const b = await waitDone(env.app, created.id, 30_000);
+    assertEquals(b.status, "completed");
+    assertEquals(b.request_counts, { total, completed: total, failed: 0 });
+    const rows = await fileRows(env.app, b.output_file_id);
+    const per = perCustomId(rows);
+    assertEquals(per.size, total);
+    assert([...per.values()].every((n) => n === 1));
+    const records = await env.store.results(created.id);
+    console.log(
+      `restart test: ${atRestart} results at restart, ${records.filter((r) => r.delivery > 1).length} ` +
+        `lines run again, worker ${
+          JSON.stringify(worker.stats)
+        }, ${rows.length} outputs for ${per.size} custom_ids`,
+    );
+  } finally {
+    await worker.stop();
+    await env.close();
+  }
+});
