@@ -11,6 +11,7 @@ import { loadPredictor, type Predictor, savePredictor } from "./predict/mod.ts";
 import { LinearQuantizer, loadQuantizer, saveQuantizer } from "./quantize/linear.ts";
 import { huffmanDecode, huffmanEncode, type HuffmanInfo } from "./entropy/huffman.ts";
 import { assemble } from "./assemble.ts";
+import { qfirstDecodeBits, qfirstEncodeTable } from "./predict/qfirst.ts";
 
 /** Parameters of one kvsort/sz encode, resolved by the caller. */
 export interface SzParams {
@@ -38,11 +39,20 @@ export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float3
   const grid = sortGrid(f.x, f.rows, f.cols, p.k);
   const q = new LinearQuantizer(p.ebAbs, f.dtype);
   const syms = new Uint16Array(n);
-  const recon = new Float32Array(n);
-  p.predictor.encode(f.x, grid, q, syms, recon);
-  const excBits = new Uint32Array(q.excCount);
-  for (let i = 0; i < q.excCount; i++) excBits[i] = f.bits[q.excIdx[i]];
-  const out = assemble(recon, f.dtype, q.excIdx, excBits);
+  let out: Float32Array | Uint16Array | undefined;
+  if (p.predictor.name === "qfirst") {
+    // fused path: symbols and output bits in one pass over the bin table
+    out = f.dtype === "f32" ? new Float32Array(n) : new Uint16Array(n);
+    const outBits = out instanceof Float32Array ? new Uint32Array(out.buffer) : out;
+    if (!qfirstEncodeTable(f.x, grid, q, syms, null, f.bits, outBits)) out = undefined;
+  }
+  if (!out) {
+    const recon = new Float32Array(n);
+    p.predictor.encode(f.x, grid, q, syms, recon);
+    const excBits = new Uint32Array(q.excCount);
+    for (let i = 0; i < q.excCount; i++) excBits[i] = f.bits[q.excIdx[i]];
+    out = assemble(recon, f.dtype, q.excIdx, excBits);
+  }
   const w = new ByteWriter(64 + (n >> 1));
   w.u8(PARAMS_TAG);
   w.u8(p.mode === "rel" ? 1 : 0);
@@ -90,10 +100,18 @@ export function szDecode(
   const hinfo: HuffmanInfo = { tableBytes: 0, bitstreamBytes: 0, distinctSymbols: 0 };
   const syms = huffmanDecode(r, rows * cols, hinfo);
   if (r.pos !== r.end) fail(`${r.end - r.pos} stray bytes after the entropy stage`);
-  const recon = new Float32Array(rows * cols);
-  predictor.decode(syms, grid, q, recon, r);
-  if (q.excNext !== excBits.length) fail(`${excBits.length - q.excNext} stored exceptions left unused`);
-  const out = assemble(recon, dtype, q.excIdx, excBits);
+  let out: Float32Array | Uint16Array;
+  if (predictor.name === "qfirst") {
+    out = dtype === "f32" ? new Float32Array(rows * cols) : new Uint16Array(rows * cols);
+    const outBits = out instanceof Float32Array ? new Uint32Array(out.buffer) : out;
+    qfirstDecodeBits(syms, grid, q, excBits, outBits, r);
+    if (q.excNext !== excBits.length) fail(`${excBits.length - q.excNext} stored exceptions left unused`);
+  } else {
+    const recon = new Float32Array(rows * cols);
+    predictor.decode(syms, grid, q, recon, r);
+    if (q.excNext !== excBits.length) fail(`${excBits.length - q.excNext} stored exceptions left unused`);
+    out = assemble(recon, dtype, q.excIdx, excBits);
+  }
   return {
     out,
     info: {

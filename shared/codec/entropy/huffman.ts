@@ -108,25 +108,51 @@ export function huffmanEncode(syms: Uint16Array, w: ByteWriter): void {
     Uint32Array.from(present, (s) => s + lo),
     Uint8Array.from(present, (s) => dense[s]),
   );
-  const codeOf = new Uint32Array(freq.length);
+  const codeOf = new Int32Array(freq.length);
   present.forEach((s, i) => codeOf[s] = codes[i]);
-  const nbytes = Math.ceil(bits / 8);
-  w.ensure(nbytes);
-  const out = w.buf;
-  let pos = w.pos, acc = 0, nb = 0;
+  w.ensure(Math.ceil(bits / 8));
+  w.pos = writeBits(syms, lo, codeOf, dense, w.buf, w.pos);
+}
+
+/**
+ * The bitstream, MSB first: codes gather in a 32-bit accumulator that is stored as four
+ * bytes each time it fills (codes are at most 24 bits, so at most one word spills).
+ */
+function writeBits(
+  syms: Uint16Array,
+  lo: number,
+  codeOf: Int32Array,
+  lenOf: Uint8Array,
+  out: Uint8Array,
+  pos: number,
+): number {
+  const n = syms.length;
+  let acc = 0, nb = 0;
   for (let i = 0; i < n; i++) {
     const s = syms[i] - lo;
-    const len = dense[s];
-    acc = (acc << len) | codeOf[s];
-    nb += len;
-    while (nb >= 8) {
-      nb -= 8;
-      out[pos++] = acc >>> nb;
+    const len = lenOf[s], c = codeOf[s];
+    const total = nb + len;
+    if (total < 32) {
+      acc = (acc << len) | c;
+      nb = total;
+    } else {
+      const spill = total - 32;
+      const word = (acc << (32 - nb)) | (c >>> spill);
+      out[pos] = word >>> 24;
+      out[pos + 1] = word >>> 16;
+      out[pos + 2] = word >>> 8;
+      out[pos + 3] = word;
+      pos += 4;
+      acc = c & ((1 << spill) - 1);
+      nb = spill;
     }
-    acc &= (1 << nb) - 1;
+  }
+  while (nb >= 8) {
+    nb -= 8;
+    out[pos++] = acc >>> nb;
   }
   if (nb > 0) out[pos++] = acc << (8 - nb);
-  w.pos = pos;
+  return pos;
 }
 
 /** Byte counts of the entropy stage's parts, for `inspect`. */
@@ -207,33 +233,37 @@ function decodeBits(
       lut.fill((syms[i] << 5) | len, base, base + (1 << (L - len)));
     }
   }
-  const mask = (1 << L) - 1;
-  const end = data.length;
-  let acc = 0, nb = 0, pos = 0;
-  for (let i = 0; i < n; i++) {
-    while (nb <= 24) {
-      acc = (acc << 8) | (pos < end ? data[pos] : 0);
-      pos++;
-      nb += 8;
-    }
-    const e = lut[(acc >>> (nb - L)) & mask];
-    if (e !== 0) {
-      nb -= e & 31;
-      out[i] = e >>> 5;
-      continue;
-    }
-    let len = L + 1, found = -1;
-    for (; len <= maxLen; len++) {
-      const c = (acc >>> (nb - len)) & ((1 << len) - 1);
-      const off = c - firstCode[len];
-      if (count[len] > 0 && off >= 0 && off < count[len]) {
-        found = byCode[firstIdx[len] + off];
-        break;
-      }
-    }
-    if (found < 0) r.fail(`invalid Huffman code at symbol ${i}`);
-    nb -= len;
-    out[i] = syms[found];
+  // the bitstream as big-endian 32-bit words, two zero words of padding: a 32-bit window
+  // at any bit position up to `bits` + 32 reads in bounds (zeros past the end)
+  const nw = (data.length + 3) >>> 2;
+  const W = new Int32Array(nw + 2);
+  const full = data.length >>> 2;
+  for (let i = 0, p = 0; i < full; i++, p += 4) {
+    W[i] = (data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3];
   }
-  if (pos * 8 - nb > bits) r.fail(`Huffman bitstream overran its ${bits} bits`);
+  for (let p = full * 4; p < data.length; p++) W[full] |= data[p] << (24 - 8 * (p - full * 4));
+  const shift = 32 - L;
+  let bp = 0;
+  for (let i = 0; i < n; i++) {
+    const wi = bp >>> 5, o = bp & 31;
+    const win = (W[wi] << o) | ((W[wi + 1] >>> 1) >>> (31 - o));
+    const e = lut[win >>> shift];
+    if (e !== 0) {
+      bp += e & 31;
+      out[i] = e >>> 5;
+    } else {
+      let len = L + 1, found = -1;
+      for (; len <= maxLen; len++) {
+        const off = (win >>> (32 - len)) - firstCode[len];
+        if (count[len] > 0 && off >= 0 && off < count[len]) {
+          found = byCode[firstIdx[len] + off];
+          break;
+        }
+      }
+      if (found < 0) r.fail(`invalid Huffman code at symbol ${i}`);
+      bp += len;
+      out[i] = syms[found];
+    }
+    if (bp > bits) r.fail(`Huffman bitstream overran its ${bits} bits`);
+  }
 }

@@ -8,8 +8,98 @@
 import type { ByteReader } from "../bytes.ts";
 import type { Grid } from "../sort/shared_index.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
+import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
 
 const QMAX = 2 ** 30;
+
+/** Encoder: records `v` at `idx` as an exception and returns the bin the chain goes on from. */
+function encodeException(
+  q: LinearQuantizer,
+  v: number,
+  idx: number,
+  recon: Float32Array | null,
+  inBits: Uint16Array | Uint32Array | null,
+  outBits: Uint16Array | Uint32Array | null,
+): number {
+  q.exception(v, idx);
+  if (recon) recon[idx] = q.r;
+  if (outBits) outBits[idx] = inBits![idx];
+  const e = Math.round(q.r * q.inv);
+  return e >= -QMAX && e <= QMAX ? e | 0 : 0;
+}
+
+/**
+ * The table of every bin a finite value of `x` can land in, `[round(min/2eb), round(max/2eb)]`
+ * within ±QMAX, or undefined when that is more than {@link binTable} builds.
+ */
+export function frameBins(x: Float32Array, q: LinearQuantizer): BinTable | undefined {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v - v !== 0) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi >= lo)) return binTable(q.twoEb, q.dtype, 0, 0);
+  const a = Math.max(-QMAX, Math.round(lo * q.inv)), b = Math.min(QMAX, Math.round(hi * q.inv));
+  return binTable(q.twoEb, q.dtype, a <= b ? a : 0, a <= b ? b : 0);
+}
+
+/**
+ * {@link qfirstEncode} with the bin table: the same symbols and exceptions, with the output in
+ * the tensor's storage bits (`outBits`; an exception gets its input bits from `inBits`) and,
+ * when `recon` is given, the reconstruction as fp32. Returns false, having done nothing,
+ * when the frame spans too many bins for a table.
+ */
+export function qfirstEncodeTable(
+  x: Float32Array,
+  g: Grid,
+  q: LinearQuantizer,
+  syms: Uint16Array,
+  recon: Float32Array | null,
+  inBits: Uint16Array | Uint32Array | null,
+  outBits: Uint16Array | Uint32Array | null,
+): boolean {
+  const tab = frameBins(x, q);
+  if (!tab) return false;
+  const { rows, cols, k, perms } = g;
+  const { inv, eb } = q;
+  const { lo, size, value, bits } = tab;
+  let first = 0;
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    const po = k > 0 ? ((i / k) | 0) * cols : -1;
+    let qp = first;
+    for (let j = 0; j < cols; j++) {
+      const idx = base + (po >= 0 ? perms[po + j] : j);
+      const v = x[idx];
+      const y = v * inv;
+      // Math.round(y) (up to the sign of zero) without its data-dependent branch: floor(y + 0.5)
+      // is exact except where y + 0.5 rounds (|y| >= 2^52, just below 1/2); the remainder catches those
+      let qd = Math.floor(y + 0.5);
+      const d = y - qd;
+      if (!(d >= -0.5 && d < 0.5)) qd = Math.round(y);
+      const td = qd - lo;
+      let sym = 0, qv = 0;
+      // td in [0, size) implies |qv| <= QMAX, as the table lies within ±QMAX
+      if (td >= 0 && td < size) {
+        const t = td | 0;
+        qv = t + lo;
+        const code = qv - qp;
+        if (code > -RADIUS && code < RADIUS && Math.abs(value[t] - v) <= eb && (v !== 0 || 1 / v > 0)) {
+          sym = code + RADIUS;
+          if (recon) recon[idx] = value[t];
+          if (outBits) outBits[idx] = bits[t];
+        }
+      }
+      if (sym === 0) qv = encodeException(q, v, idx, recon, inBits, outBits);
+      syms[base + j] = sym;
+      qp = qv;
+      if (j === 0) first = qv;
+    }
+  }
+  return true;
+}
 
 /** Encodes a frame. `recon` (flat, original order) receives the reconstruction. */
 export function qfirstEncode(
@@ -19,6 +109,7 @@ export function qfirstEncode(
   syms: Uint16Array,
   recon: Float32Array,
 ): void {
+  if (qfirstEncodeTable(x, g, q, syms, recon, null, null)) return;
   const { rows, cols, k, perms } = g;
   const { inv, twoEb, eb, round } = q;
   let first = 0;
@@ -84,4 +175,63 @@ export function qfirstDecode(
       if (j === 0) first = qv;
     }
   }
+}
+
+/** Decoder: the next exception's bin (its value's, 0 when out of range), recording it at `idx`. */
+function exceptionBin(q: LinearQuantizer, idx: number, r: ByteReader): number {
+  const e = Math.round(q.recover(0, 0, idx, r) * q.inv);
+  return e >= -QMAX && e <= QMAX ? e | 0 : 0;
+}
+
+/**
+ * {@link qfirstDecode} straight to the tensor's storage bits: a first pass sums the bins
+ * (checking each stays within ±QMAX, as the encoder guarantees), a second maps them through
+ * the bin table (or rounds each one when the span is too wide for a table), then the
+ * exceptions take their stored bits. Gives exactly what `qfirstDecode` + `assemble` give.
+ */
+export function qfirstDecodeBits(
+  syms: Uint16Array,
+  g: Grid,
+  q: LinearQuantizer,
+  excBits: Uint16Array | Uint32Array,
+  outBits: Uint16Array | Uint32Array,
+  r: ByteReader,
+): void {
+  const { rows, cols, k, perms } = g;
+  const n = rows * cols;
+  const bins = new Int32Array(n);
+  // bins stay within ±QMAX (checked below), so qp + s - RADIUS is exact in int32 arithmetic;
+  // a stream that drifts out of range is caught by lo/hi before any wrap-around matters
+  let lo = QMAX, hi = -QMAX, first = 0;
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    const po = k > 0 ? ((i / k) | 0) * cols : -1;
+    let qp = first;
+    for (let j = 0; j < cols; j++) {
+      const idx = base + (po >= 0 ? perms[po + j] : j);
+      const s = syms[base + j];
+      let qv = 0;
+      if (s !== 0) {
+        qv = (qp + s - RADIUS) | 0;
+        if (qv < lo) lo = qv;
+        if (qv > hi) hi = qv;
+      } else qv = exceptionBin(q, idx, r);
+      bins[idx] = qv;
+      qp = qv;
+      if (j === 0) first = qv;
+    }
+  }
+  if (lo < -QMAX || hi > QMAX) r.fail(`quantization bin ${lo < -QMAX ? lo : hi} out of range`);
+  const tab = binTable(q.twoEb, q.dtype, lo, hi);
+  if (tab) {
+    const { size, bits } = tab;
+    for (let i = 0; i < n; i++) {
+      const t = bins[i] - lo;
+      outBits[i] = t >= 0 && t < size ? bits[t] : 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) outBits[i] = storageBits(bins[i] * q.twoEb, q.dtype);
+  }
+  const { excIdx, excCount } = q;
+  for (let i = 0; i < excCount && i < excBits.length; i++) outBits[excIdx[i]] = excBits[i];
 }

@@ -31,6 +31,7 @@ export class LinearQuantizer {
   readonly twoEb: number;
   readonly inv: number;
   readonly round: (v: number) => number;
+  readonly dtype: Dtype;
   /** Reconstruction of the last value (0 in place of a non-finite exception), for prediction. */
   r = 0;
   /** Flat indices of the exceptions, in order. */
@@ -45,6 +46,7 @@ export class LinearQuantizer {
     this.twoEb = 2 * eb;
     this.inv = eb > 0 ? 1 / (2 * eb) : 0;
     this.round = rounderFor(dtype);
+    this.dtype = dtype;
     this.excIdx = new Int32Array(capacity);
   }
 

@@ -56,11 +56,58 @@ export function sortGrid(values: Float32Array, rows: number, cols: number, k: nu
       const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
       keys[j] = ordered * 65536 + j;
     }
-    keys.sort();
+    sortKeys(keys, cols);
     const off = g * cols;
     for (let j = 0; j < cols; j++) perms[off + j] = keys[j] % 65536;
   }
   return { rows, cols, k, perms };
+}
+
+/**
+ * Sorts `a[0..n)` ascending in place (the keys are distinct). Quicksort with median-of-three
+ * and insertion sort below 24; several times faster than `TypedArray.prototype.sort` on the
+ * short rows it sees here.
+ */
+export function sortKeys(a: Float64Array, n: number): void {
+  const stack: number[] = [0, n - 1];
+  while (stack.length) {
+    let hi = stack.pop()!, lo = stack.pop()!;
+    while (hi - lo >= 24) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid] < a[lo]) swap(a, mid, lo);
+      if (a[hi] < a[lo]) swap(a, hi, lo);
+      if (a[hi] < a[mid]) swap(a, hi, mid);
+      const p = a[mid];
+      let i = lo, j = hi;
+      while (i <= j) {
+        while (a[i] < p) i++;
+        while (a[j] > p) j--;
+        if (i <= j) swap(a, i++, j--);
+      }
+      if (j - lo < hi - i) {
+        stack.push(i, hi);
+        hi = j;
+      } else {
+        stack.push(lo, j);
+        lo = i;
+      }
+    }
+    for (let i = lo + 1; i <= hi; i++) {
+      const v = a[i];
+      let j = i - 1;
+      while (j >= lo && a[j] > v) {
+        a[j + 1] = a[j];
+        j--;
+      }
+      a[j + 1] = v;
+    }
+  }
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
 }
 
 /** Writes k and the bit-packed permutations. */
