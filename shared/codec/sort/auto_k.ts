@@ -44,11 +44,20 @@ export function chooseK(
     const q = new LinearQuantizer(opts.eb, dtype);
     const syms = new Uint16Array(sample.length);
     opts.predictor.encode(sample, grid, q, syms, new Float32Array(sample.length));
-    const freq = new Uint32Array(65536);
-    for (let i = 0; i < syms.length; i++) freq[syms[i]]++;
-    const lens = huffmanLengths(freq);
+    // histogram over the symbols present only (the same code lengths as over all 65536)
+    let lo = 65535, hi = 0;
+    for (let i = 0; i < syms.length; i++) {
+      const s = syms[i];
+      if (s < lo) lo = s;
+      if (s > hi) hi = s;
+    }
     let bits = 0;
-    for (let s = 0; s < 65536; s++) if (freq[s] > 0) bits += freq[s] * lens[s];
+    if (hi >= lo) {
+      const freq = new Uint32Array(hi - lo + 1);
+      for (let i = 0; i < syms.length; i++) freq[syms[i] - lo]++;
+      const lens = huffmanLengths(freq);
+      for (let s = 0; s < freq.length; s++) if (freq[s] > 0) bits += freq[s] * lens[s];
+    }
     bits += q.excCount * (dtype === "f32" ? 32 : 16) + grid.perms.length * indexBits(cols);
     const bpv = bits / Math.max(sample.length, 1);
     estimates.push({ k, bitsPerValue: bpv });
