@@ -55,10 +55,13 @@ export const DEFAULT_BATCH_STORE_OPTIONS = {
   ackWaitMs: 30_000,
   /** Lines handed out to workers and not yet acknowledged, all workers together. */
   maxAckPending: 1000,
-  /** A `finalizing` batch untouched this long is finalized again by another worker. */
+  /** A `finalizing` (or `validating`) batch untouched this long is taken over by another worker. */
   staleFinalizeMs: 30_000,
 };
 export type BatchStoreOptions = Partial<typeof DEFAULT_BATCH_STORE_OPTIONS>;
+
+/** Most request lines in one batch (OpenAI's limit). */
+export const MAX_BATCH_LINES = 50_000;
 
 const now = () => Math.floor(Date.now() / 1000);
 const enc = new TextEncoder();
@@ -75,6 +78,8 @@ export interface CreateBatchParams {
 export class BatchStore {
   readonly nc: NatsConnection;
   readonly options: typeof DEFAULT_BATCH_STORE_OPTIONS;
+  /** Lines this store put back in the queue after finding them lost (see `reconcile`). */
+  lostLinesRepublished = 0;
   #js: JetStreamClient;
   #jsm: JetStreamManager;
   #files: ObjectStore;
@@ -189,6 +194,15 @@ export class BatchStore {
     const text = new TextDecoder().decode((await this.#files.getBlob(file.id)) ?? new Uint8Array(0));
     const id = `batch_${nuid.next()}`;
     const tasks = parseBatchInput(id, text);
+    if (tasks.length > MAX_BATCH_LINES) {
+      throw new KvrelayError(
+        "bad_request",
+        `file '${file.id}' has ${tasks.length} lines; at most ${MAX_BATCH_LINES}`,
+        {
+          param: "input_file_id",
+        },
+      );
+    }
     if (!tasks.length) {
       throw new KvrelayError("bad_request", `file '${file.id}' has no request lines`, {
         param: "input_file_id",
@@ -218,14 +232,7 @@ export class BatchStore {
       metadata: p.metadata ?? null,
     };
     await this.#batches.create(id, JSON.stringify({ batch, kv: p.kv } satisfies BatchState));
-    const subject = `${LINES_SUBJECT}.${id}`;
-    for (let i = 0; i < tasks.length; i += 256) {
-      await Promise.all(
-        tasks.slice(i, i + 256).map((t) =>
-          this.#js.publish(subject, JSON.stringify(t), { msgID: `${id}.${t.index}` })
-        ),
-      );
-    }
+    await this.#publish(id, tasks, { dedupe: true });
     const s = await this.#mutate(id, (s) => {
       if (s.batch.status !== "validating") return null;
       s.batch.status = "in_progress";
@@ -233,6 +240,57 @@ export class BatchStore {
       return s;
     });
     return s!.batch;
+  }
+
+  /**
+   * Publishes `tasks` on the batch's subject. A line too large for one message goes out as
+   * its error instead. `dedupe` gives each line its msg-id (a retried publish within the
+   * stream's duplicate window is dropped); `missingOnly` skips lines that have a result.
+   */
+  async #publish(batchId: string, tasks: LineTask[], opts: { dedupe: boolean; missingOnly?: boolean }) {
+    const subject = `${LINES_SUBJECT}.${batchId}`;
+    const limit = (this.nc.info?.max_payload ?? 1024 * 1024) - 4096;
+    let published = 0;
+    for (let i = 0; i < tasks.length; i += 256) {
+      await Promise.all(
+        tasks.slice(i, i + 256).map(async (t) => {
+          if (opts.missingOnly && await this.getResult(await this.resultKey(t))) return;
+          let data = enc.encode(JSON.stringify(t));
+          if (data.length > limit) {
+            const error = {
+              code: "line_too_large",
+              message: `line ${t.index + 1}: ${data.length} bytes; at most ${limit}`,
+            };
+            data = enc.encode(
+              JSON.stringify({ batchId, index: t.index, customId: t.customId, error } satisfies LineTask),
+            );
+          }
+          await this.#js.publish(subject, data, opts.dedupe ? { msgID: `${batchId}.${t.index}` } : undefined);
+          published++;
+        }),
+      );
+    }
+    return published;
+  }
+
+  /**
+   * Puts back the lines of a batch that have neither a result nor a message in the work
+   * queue: lines a gateway died before publishing, or whose ack outlived their result in a
+   * host crash (JetStream syncs to disk on an interval). Results are idempotent, so a line
+   * put back twice still yields one result.
+   */
+  async #republishMissing(b: BatchObject, dedupe: boolean): Promise<number> {
+    const bytes = await this.#files.getBlob(b.input_file_id);
+    if (!bytes) return 0;
+    const tasks = parseBatchInput(b.id, new TextDecoder().decode(bytes));
+    return await this.#publish(b.id, tasks, { dedupe, missingOnly: true });
+  }
+
+  /** Lines of a batch still in the work queue (delivered or not, until acknowledged). */
+  async #queued(batchId: string): Promise<number> {
+    const subject = `${LINES_SUBJECT}.${batchId}`;
+    const info = await this.#jsm.streams.info(LINES_STREAM, { subjects_filter: subject });
+    return info.state.subjects?.[subject] ?? 0;
   }
 
   async getBatch(id: string): Promise<BatchState | null> {
@@ -358,7 +416,18 @@ export class BatchStore {
     const s = await this.getBatch(batchId);
     if (!s) return null;
     const b = s.batch;
-    if (TERMINAL_STATUSES.includes(b.status) || b.status === "validating") return b;
+    if (TERMINAL_STATUSES.includes(b.status)) return b;
+    if (b.status === "validating") {
+      // The creating gateway died while publishing: finish its job.
+      if (Date.now() / 1000 - b.created_at < this.options.staleFinalizeMs / 1000) return b;
+      await this.#republishMissing(b, true);
+      return (await this.#mutate(batchId, (s) => {
+        if (s.batch.status !== "validating") return null;
+        s.batch.status = "in_progress";
+        s.batch.in_progress_at = now();
+        return s;
+      }))?.batch ?? null;
+    }
     if (b.status === "cancelling") {
       await this.#jsm.streams.purge(LINES_STREAM, { filter: `${LINES_SUBJECT}.${batchId}` }).catch(() => {});
       return await this.#finalize(batchId, "cancelled");
@@ -367,8 +436,15 @@ export class BatchStore {
       const since = Date.now() / 1000 - (b.finalizing_at ?? 0);
       return since * 1000 >= this.options.staleFinalizeMs ? await this.#finalize(batchId, "completed") : b;
     }
+    // Queue first, counts second: a line leaves the queue only after its result is stored,
+    // so an empty queue with results missing means lines were lost, not in flight.
+    const queued = await this.#queued(batchId);
     const counts = await this.counts(batchId, b.request_counts.total);
     const done = counts.completed + counts.failed >= counts.total;
+    if (!done && queued === 0) {
+      const n = await this.#republishMissing(b, false);
+      if (n) this.lostLinesRepublished += n;
+    }
     let won = false;
     const next = await this.#mutate(batchId, (s) => {
       if (s.batch.status !== "in_progress") return null;

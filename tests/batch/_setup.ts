@@ -29,8 +29,8 @@ export interface Env {
   close(): Promise<void>;
 }
 
-export async function setup(opts: { maxFileBytes?: number } = {}): Promise<Env> {
-  const server = await startNatsServer();
+export async function setup(opts: { maxFileBytes?: number; maxPayload?: number } = {}): Promise<Env> {
+  const server = await startNatsServer({ maxPayload: opts.maxPayload });
   const nc = await connectNats(server.url, "batch-test");
   const store = await BatchStore.open(nc, { ackWaitMs: ACK_WAIT_MS });
   const app = new Hono();

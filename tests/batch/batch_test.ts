@@ -1,4 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { LINES_STREAM, LINES_SUBJECT } from "../../shared/batch/mod.ts";
+import type { BatchWorker } from "../../services/batch/worker.ts";
 import {
   ECHO_MODEL,
   fileRows,
@@ -53,10 +56,10 @@ Deno.test("batch of 60 lines completes with exactly one output per custom_id", o
 });
 
 Deno.test(
-  "batch: malformed line, unknown url, wrong model and duplicate custom_id go to the error file",
+  "batch: malformed, unknown-url, wrong-model, duplicate and too-large lines go to the error file",
   opts,
   async () => {
-    const env = await setup({ maxFileBytes: 4096 });
+    const env = await setup({ maxFileBytes: 1024 * 1024, maxPayload: 256 * 1024 });
     const worker = startWorker(env);
     try {
       const lines = [
@@ -71,6 +74,7 @@ Deno.test(
         }),
         line("bad-model", { model: "nope" }),
         line("ok-1"),
+        line("huge", { prompt: "x".repeat(300 * 1024) }),
         JSON.stringify({
           custom_id: "chat-0",
           method: "POST",
@@ -80,12 +84,12 @@ Deno.test(
       ];
       const b = await waitDone(env.app, (await submit(env.app, lines)).id);
       assertEquals(b.status, "completed");
-      assertEquals(b.request_counts, { total: 7, completed: 3, failed: 4 });
+      assertEquals(b.request_counts, { total: 8, completed: 3, failed: 5 });
       const out = await fileRows(env.app, b.output_file_id);
       assertEquals(out.map((r) => r.custom_id), ["ok-0", "ok-1", "chat-0"]);
       assertEquals(out[2].response.body.choices[0].message.content, "echo: hi there");
       const err = await fileRows(env.app, b.error_file_id);
-      assertEquals(err.length, 4);
+      assertEquals(err.length, 5);
       assertEquals(err[0].custom_id, null);
       assertEquals(err[0].error.code, "invalid_json_line");
       assert(err[0].error.message.startsWith("line 2:"));
@@ -93,8 +97,9 @@ Deno.test(
       assertEquals(err[2].custom_id, "bad-model");
       assertEquals(err[2].response.status_code, 404);
       assertEquals(err[3].error.code, "duplicate_custom_id");
+      assertEquals([err[4].custom_id, err[4].error.code], ["huge", "line_too_large"]);
       // A file above the limit is refused at upload.
-      const big = await upload(env.app, line("x").padEnd(10_000, " "));
+      const big = await upload(env.app, line("x").padEnd(1024 * 1024 + 1, " "));
       assertEquals(big.status, 413);
       assertEquals((await big.json()).error.code, "payload_too_large");
     } finally {
@@ -194,6 +199,27 @@ Deno.test("batch: restarting nats-server mid-batch loses and duplicates nothing"
     );
   } finally {
     await worker.stop();
+    await env.close();
+  }
+});
+
+Deno.test("batch: lines lost from the work queue are put back from the input file", opts, async () => {
+  const env = await setup();
+  let worker: BatchWorker | undefined;
+  try {
+    const created = await submit(env.app, ids(30).map((id) => line(id)));
+    // What a host crash can do: acks survive while the results they followed do not.
+    const jsm = await jetstreamManager(env.nc);
+    await jsm.streams.purge(LINES_STREAM, { filter: `${LINES_SUBJECT}.${created.id}` });
+    worker = startWorker(env);
+    const b = await waitDone(env.app, created.id);
+    assertEquals(b.request_counts, { total: 30, completed: 30, failed: 0 });
+    const per = perCustomId(await fileRows(env.app, b.output_file_id));
+    assertEquals(per.size, 30);
+    assert([...per.values()].every((n) => n === 1));
+    assertEquals(env.store.lostLinesRepublished, 30);
+  } finally {
+    await worker?.stop();
     await env.close();
   }
 });
