@@ -11,8 +11,9 @@ export class ByteWriter {
   buf: Uint8Array;
   pos = 0;
   #dv: DataView;
-  constructor(capacity = 256) {
-    this.buf = new Uint8Array(capacity);
+  /** `backing`, when given, is written into (a scratch buffer) until it runs out. */
+  constructor(capacity = 256, backing?: Uint8Array) {
+    this.buf = backing ?? new Uint8Array(capacity);
     this.#dv = new DataView(this.buf.buffer);
   }
   ensure(n: number): void {

@@ -16,7 +16,8 @@ import { loadLossless, type LosslessInfo, type LosslessMode, saveLossless } from
 import { kiviDecode, kiviEncode } from "./baselines/kivi.ts";
 import { firstBoundViolation } from "./assemble.ts";
 import type { CodecName, DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
-import { toFloat32 } from "../dtype/mod.ts";
+import { f16Table32 } from "../dtype/mod.ts";
+import { scratchF32 } from "./scratch.ts";
 
 const KIVI_BITS = { kivi8: 8, kivi4: 4, kivi2: 2 } as const;
 /** Default index sharing for kvsort. */
@@ -27,11 +28,25 @@ function frameOf(t: Tensor): Frame {
   const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
   const n = t.data.length;
   const rows = cols === 0 ? 0 : n / cols;
-  const x = toFloat32(t);
+  const x = t.dtype === "f32" ? t.data as Float32Array : toFloat32Scratch(t.data as Uint16Array, t.dtype);
   const bits = t.dtype === "f32"
     ? new Uint32Array(t.data.buffer, t.data.byteOffset, n)
     : t.data as Uint16Array;
   return { x, bits, dtype: t.dtype, rows, cols };
+}
+
+/** fp16/bf16 bits as fp32 in a scratch buffer (valid until the next encode). */
+function toFloat32Scratch(src: Uint16Array, dtype: "f16" | "bf16"): Float32Array {
+  const n = src.length;
+  const out = scratchF32("enc.x", n);
+  if (dtype === "f16") {
+    const table = f16Table32();
+    for (let i = 0; i < n; i++) out[i] = table[src[i]];
+  } else {
+    const u = new Uint32Array(out.buffer, 0, n);
+    for (let i = 0; i < n; i++) u[i] = src[i] << 16;
+  }
+  return out;
 }
 
 /** The absolute bound for `errorBound` in `mode` over the frame's finite values. */

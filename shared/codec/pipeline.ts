@@ -12,6 +12,7 @@ import { LinearQuantizer, loadQuantizer, saveQuantizer } from "./quantize/linear
 import { huffmanDecode, huffmanEncode, type HuffmanInfo } from "./entropy/huffman.ts";
 import { assemble } from "./assemble.ts";
 import { qfirstDecodeBits, qfirstEncodeTable } from "./predict/qfirst.ts";
+import { scratchU16, scratchU8 } from "./scratch.ts";
 
 /** Parameters of one kvsort/sz encode, resolved by the caller. */
 export interface SzParams {
@@ -38,12 +39,15 @@ export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float3
   const n = f.x.length;
   const grid = sortGrid(f.x, f.rows, f.cols, p.k);
   const q = new LinearQuantizer(p.ebAbs, f.dtype);
-  const syms = new Uint16Array(n);
+  const syms = scratchU16("enc.syms", n);
   let out: Float32Array | Uint16Array | undefined;
   if (p.predictor.name === "qfirst") {
     // fused path: symbols and output bits in one pass over the bin table
-    out = f.dtype === "f32" ? new Float32Array(n) : new Uint16Array(n);
-    const outBits = out instanceof Float32Array ? new Uint32Array(out.buffer) : out;
+    // the output is only checked and digested by the caller, so it lives in scratch too
+    const outBits = f.dtype === "f32"
+      ? new Uint32Array(scratchU16("enc.out", 2 * n).buffer, 0, n)
+      : scratchU16("enc.out", n);
+    out = outBits instanceof Uint32Array ? new Float32Array(outBits.buffer, 0, n) : outBits;
     if (!qfirstEncodeTable(f.x, grid, q, syms, null, f.bits, outBits)) out = undefined;
   }
   if (!out) {
@@ -53,7 +57,7 @@ export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float3
     for (let i = 0; i < q.excCount; i++) excBits[i] = f.bits[q.excIdx[i]];
     out = assemble(recon, f.dtype, q.excIdx, excBits);
   }
-  const w = new ByteWriter(64 + (n >> 1));
+  const w = new ByteWriter(64 + (n >> 1), scratchU8("enc.body", 64 + (n >> 1)));
   w.u8(PARAMS_TAG);
   w.u8(p.mode === "rel" ? 1 : 0);
   w.f64(p.errorBound);
@@ -98,7 +102,7 @@ export function szDecode(
   const { q, excBits } = loadQuantizer(r, dtype, rows * cols);
   const s3 = r.pos;
   const hinfo: HuffmanInfo = { tableBytes: 0, bitstreamBytes: 0, distinctSymbols: 0 };
-  const syms = huffmanDecode(r, rows * cols, hinfo);
+  const syms = huffmanDecode(r, rows * cols, hinfo, scratchU16("dec.syms", rows * cols));
   if (r.pos !== r.end) fail(`${r.end - r.pos} stray bytes after the entropy stage`);
   let out: Float32Array | Uint16Array;
   if (predictor.name === "qfirst") {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { ByteReader, ByteWriter } from "../bytes.ts";
+import { scratchI32 } from "../scratch.ts";
 
 /** Stage tag written before the entropy metadata. */
 export const HUFFMAN_TAG = 0x48; // 'H'
@@ -162,12 +163,12 @@ export interface HuffmanInfo {
   distinctSymbols: number;
 }
 
-/** Decodes `n` symbols written by {@link huffmanEncode}. */
-export function huffmanDecode(r: ByteReader, n: number, info?: HuffmanInfo): Uint16Array {
+/** Decodes `n` symbols written by {@link huffmanEncode} (into `into` when given). */
+export function huffmanDecode(r: ByteReader, n: number, info?: HuffmanInfo, into?: Uint16Array): Uint16Array {
   const start = r.pos;
   r.tag(HUFFMAN_TAG, "entropy");
   const m = r.varint("symbol count", 65536);
-  const out = new Uint16Array(n);
+  const out = into?.length === n ? into : new Uint16Array(n);
   if (m === 0) {
     if (n !== 0) r.fail(`empty code table for ${n} symbols`);
     r.varint("bit length", 0);
@@ -236,8 +237,9 @@ function decodeBits(
   // the bitstream as big-endian 32-bit words, two zero words of padding: a 32-bit window
   // at any bit position up to `bits` + 32 reads in bounds (zeros past the end)
   const nw = (data.length + 3) >>> 2;
-  const W = new Int32Array(nw + 2);
   const full = data.length >>> 2;
+  const W = scratchI32("huffman.words", nw + 2);
+  W[full] = W[nw] = W[nw + 1] = 0;
   for (let i = 0, p = 0; i < full; i++, p += 4) {
     W[i] = (data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3];
   }

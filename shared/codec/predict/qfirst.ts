@@ -6,6 +6,7 @@
  * @module
  */
 import type { ByteReader } from "../bytes.ts";
+import { scratchI32 } from "../scratch.ts";
 import type { Grid } from "../sort/shared_index.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
 import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
@@ -199,7 +200,7 @@ export function qfirstDecodeBits(
 ): void {
   const { rows, cols, k, perms } = g;
   const n = rows * cols;
-  const bins = new Int32Array(n);
+  const bins = scratchI32("qfirst.bins", n);
   // bins stay within ±QMAX (checked below), so qp + s - RADIUS is exact in int32 arithmetic;
   // a stream that drifts out of range is caught by lo/hi before any wrap-around matters
   let lo = QMAX, hi = -QMAX, first = 0;
