@@ -132,26 +132,33 @@ Deno.test("batch: cancel stops new lines and reports the partial result", opts, 
   }
 });
 
-Deno.test("batch: killing the worker process mid-batch loses and duplicates nothing", opts, async () => {
+Deno.test("batch: killing worker processes mid-batch loses and duplicates nothing", opts, async () => {
   const env = await setup();
   const total = 80;
-  let first: Deno.ChildProcess | undefined;
-  let second: Deno.ChildProcess | undefined;
+  const procs: Deno.ChildProcess[] = [];
+  const spawn = () => {
+    const p = spawnWorker(env.server.url, 40);
+    procs.push(p);
+    return p;
+  };
   try {
     const created = await submit(env.app, ids(total).map((id) => line(id)));
-    first = spawnWorker(env.server.url, 40);
-    const atKill = await waitResults(env.store, created.id, total, 20);
-    first.kill("SIGKILL");
-    await first.status;
-    const afterKill = await env.store.counts(created.id, total);
-    second = spawnWorker(env.server.url, 40);
-    const b = await waitDone(env.app, created.id, 30_000);
-    second.kill("SIGTERM");
-    const stderr = new TextDecoder().decode((await second.output()).stderr);
-    second = undefined;
-    assertEquals(b.status, "completed");
-    assertEquals(b.request_counts, { total, completed: total, failed: 0 });
-    const rows = await fileRows(env.app, b.output_file_id);
+    // A runs alone and is killed; B and C then share the queue; B is killed; C finishes.
+    const a = spawn();
+    const atFirstKill = await waitResults(env.store, created.id, total, 20);
+    a.kill("SIGKILL");
+    await a.status;
+    const b = spawn();
+    const c = spawn();
+    const atSecondKill = await waitResults(env.store, created.id, total, 50);
+    b.kill("SIGKILL");
+    await b.status;
+    const done = await waitDone(env.app, created.id, 30_000);
+    c.kill("SIGTERM");
+    const stderr = new TextDecoder().decode((await c.output()).stderr);
+    assertEquals(done.status, "completed");
+    assertEquals(done.request_counts, { total, completed: total, failed: 0 });
+    const rows = await fileRows(env.app, done.output_file_id);
     const per = perCustomId(rows);
     assertEquals(per.size, total);
     assert([...per.values()].every((n) => n === 1));
@@ -160,16 +167,16 @@ Deno.test("batch: killing the worker process mid-batch loses and duplicates noth
     const redelivered = records.filter((r) => r.delivery > 1).length;
     const stats = stderr.match(/stopped: (\{.*\})/)?.[1] ?? "?";
     console.log(
-      `kill test: ${atKill} results when killed, ${afterKill.completed} stored after the kill, ` +
-        `${redelivered} lines run again on redelivery, second worker ${stats}, ` +
+      `kill test: 2 SIGKILLs (at ${atFirstKill} and ${atSecondKill} of ${total} results), ` +
+        `${redelivered} lines run again after redelivery, last worker ${stats}, ` +
         `${rows.length} outputs for ${per.size} custom_ids`,
     );
   } finally {
-    for (const p of [first, second]) {
+    for (const p of procs) {
       try {
-        p?.kill("SIGKILL");
-        await p?.status;
+        p.kill("SIGKILL");
       } catch { /* gone */ }
+      await p.status.catch(() => {});
     }
     await env.close();
   }
@@ -223,3 +230,38 @@ Deno.test("batch: lines lost from the work queue are put back from the input fil
     await env.close();
   }
 });
+
+Deno.test(
+  "batch: a line redelivered after its result was stored is acknowledged, not run again",
+  opts,
+  async () => {
+    const env = await setup();
+    let worker: BatchWorker | undefined;
+    try {
+      const created = await submit(env.app, ids(10).map((id) => line(id)));
+      // What a worker that died between storing and acknowledging leaves behind.
+      for (let i = 0; i < 4; i++) {
+        const task = { batchId: created.id, index: i, customId: `req-${i}` };
+        await env.store.putResult(await env.store.resultKey(task), {
+          id: `batch_req_pre${i}`,
+          custom_id: task.customId,
+          response: { status_code: 200, request_id: `pre-${i}`, body: { stored: "before the crash" } },
+          error: null,
+          index: i,
+          delivery: 1,
+        });
+      }
+      worker = startWorker(env);
+      const b = await waitDone(env.app, created.id);
+      assertEquals(b.request_counts, { total: 10, completed: 10, failed: 0 });
+      const rows = await fileRows(env.app, b.output_file_id);
+      assertEquals(rows.length, 10);
+      assertEquals(rows.slice(0, 4).map((r) => r.response.body.stored), Array(4).fill("before the crash"));
+      assertEquals(worker.stats.alreadyStored, 4);
+      assertEquals(worker.stats.executed, 6);
+    } finally {
+      await worker?.stop();
+      await env.close();
+    }
+  },
+);
