@@ -75,11 +75,7 @@ export function qfirstEncodeTable(
       const idx = base + (po >= 0 ? perms[po + j] : j);
       const v = x[idx];
       const y = v * inv;
-      // Math.round(y) (up to the sign of zero) without its data-dependent branch: floor(y + 0.5)
-      // is exact except where y + 0.5 rounds (|y| >= 2^52, just below 1/2); the remainder catches those
-      let qd = Math.floor(y + 0.5);
-      const d = y - qd;
-      if (!(d >= -0.5 && d < 0.5)) qd = Math.round(y);
+      const qd = Math.round(y);
       const td = qd - lo;
       let sym = 0, qv = 0;
       // td in [0, size) implies |qv| <= QMAX, as the table lies within ±QMAX
