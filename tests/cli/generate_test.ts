@@ -45,3 +45,21 @@ Deno.test("generate without a model is a clear error, not a crash", async () => 
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, "/nonexistent/model.bin");
 });
+
+Deno.test("generate with no model argument runs the embedded default model", async () => {
+  const r = await kvrelay([
+    "generate",
+    "--prompt",
+    "Question: Tom has 12 apples. He gives 5 to Ann. How many apples does Tom have now?\nSolution:",
+    "--max-tokens",
+    "40",
+    "--temperature",
+    "0",
+    "--json",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assertEquals(out.prompt_ids[0], 0, "the embedded tokenizer's <bos> is 0");
+  assertStringIncludes(out.text, "Answer: 7");
+  assertEquals(out.kv.kept_fraction_per_layer.length, 8);
+});

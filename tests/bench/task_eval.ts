@@ -1,0 +1,146 @@
+/**
+ * `deno task eval:tasks [--model DIR] [--error-bound E] [--eviction-rate R] [--codec C]
+ *   [--limit N] [--out F]`
+ *
+ * Task accuracy of a model through the real inference path (prefill → evict + encode →
+ * decode → generate, `runLocal`), with the KV settings given, the way the seed papers
+ * measure accuracy against compression. The held-out sets are the training recipe's own
+ * (infra/train/data.py, fixed seeds 9001–9003; arithmetic 300 items, multi-key 200 items
+ * of 64 pairs, passkey 50 items at each of 5 lengths up to 2048 tokens with the classic
+ * filler), produced by its stdlib-only generators, and scored as infra/train/eval.py scores
+ * them: the integer after the last "Answer:". Prints accuracy with a 95% Wilson interval
+ * per task (and per passkey length) and writes JSON.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { EMBEDDED_MODEL_DIR, loadConfig } from "../../shared/config/mod.ts";
+import { Model } from "../../shared/model/mod.ts";
+import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
+import { runLocal } from "../../shared/pipeline/local_run.ts";
+import { REPO_DIR } from "../_harness/paths.ts";
+
+interface Item {
+  task: string;
+  prompt: string;
+  answer: number;
+  length?: number;
+}
+
+const GEN = `
+import json, random, sys
+sys.path.insert(0, "${REPO_DIR}/infra/train")
+import data
+out = []
+for p, c, m in data.eval_arith(300):
+    out.append({"task": "arithmetic", "prompt": p, "answer": m["answer"]})
+for p, c, m in data.eval_multikey(200, 64):
+    out.append({"task": "multikey", "prompt": p, "answer": int(c)})
+# Passkey: filler sized by characters (about 4 per token here) to land near each length.
+for L in data.PASSKEY_LENGTHS:
+    for i in range(50):
+        seed = data.EVAL_SEEDS["passkey"] * 100000 + L * 100 + i
+        p, c, m = data.passkey_item(random.Random(seed), [], int(L * 3.2), True, (i + 0.5) / 50)
+        out.append({"task": "passkey", "prompt": p, "answer": m["key"], "length": L})
+print(json.dumps(out))
+`;
+
+export function wilson(k: number, n: number, z = 1.96): [number, number] {
+  if (n === 0) return [0, 0];
+  const p = k / n, d = 1 + (z * z) / n, c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, c - h), Math.min(1, c + h)];
+}
+
+export function parseAnswer(prompt: string, completion: string): number | undefined {
+  let text = completion;
+  if (!prompt.endsWith("Answer:")) {
+    const i = completion.lastIndexOf("Answer:");
+    if (i < 0) return undefined;
+    text = completion.slice(i + "Answer:".length);
+  }
+  const m = /^\s*(-?\d+)/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+if (import.meta.main) {
+  const { values: v } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string", default: EMBEDDED_MODEL_DIR },
+      "error-bound": { type: "string" },
+      "eviction-rate": { type: "string" },
+      codec: { type: "string" },
+      limit: { type: "string" },
+      out: { type: "string", default: "tests/bench/results/task_eval.json" },
+    },
+  });
+  const gen = await new Deno.Command("python3", { args: ["-c", GEN], stdout: "piped", stderr: "inherit" })
+    .output();
+  if (gen.code !== 0) throw new Error("python3 could not generate the held-out sets");
+  let items: Item[] = JSON.parse(new TextDecoder().decode(gen.stdout));
+  if (v.limit) {
+    const per = Number(v.limit);
+    const seen = new Map<string, number>();
+    items = items.filter((it) => {
+      const k = `${it.task}${it.length ?? ""}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+      return seen.get(k)! <= per;
+    });
+  }
+  const kvIn: Record<string, unknown> = {};
+  if (v["error-bound"]) kvIn.error_bound = Number(v["error-bound"]);
+  if (v["eviction-rate"]) kvIn.eviction_rate = Number(v["eviction-rate"]);
+  if (v.codec) kvIn.codec = v.codec;
+  const kv = resolveKvSettings(defaultKvSettings(loadConfig({}).kv), kvIn);
+  const model = await Model.load({ modelPath: v.model });
+  const t0 = performance.now();
+  const tally = new Map<string, { ok: number; n: number }>();
+  const add = (k: string, ok: boolean) => {
+    const t = tally.get(k) ?? { ok: 0, n: 0 };
+    t.ok += ok ? 1 : 0;
+    t.n++;
+    tally.set(k, t);
+  };
+  let ratio = 0, kept = 0, runs = 0;
+  for (const it of items) {
+    const ids = model.tokenizer.encode(it.prompt);
+    const maxTokens = it.task === "arithmetic" ? 128 : 8; // digits are single tokens: 4-step solutions run long
+    if (ids.length + maxTokens >= model.config.maxSeqLen) continue;
+    const r = await runLocal(model, ids, { kv, sampling: { maxTokens, temperature: 0, topP: 1 } });
+    const text = r.text.split("\nQuestion:")[0];
+    const ok = parseAnswer(it.prompt, text) === it.answer;
+    add(it.task, ok);
+    if (it.length) add(`passkey@${it.length}`, ok);
+    ratio += r.kv.ratio;
+    kept += r.kv.kept_fraction;
+    runs++;
+  }
+  await model.close();
+  const rows = [...tally.entries()].map(([task, t]) => {
+    const [lo, hi] = wilson(t.ok, t.n);
+    return { task, n: t.n, accuracy: t.ok / t.n, ci95: [lo, hi] };
+  });
+  console.log(
+    `model ${model.config.name}; codec ${kv.codec} eb ${kv.errorBound} (${kv.errorMode}); eviction rate ${kv.evictionRate}; ` +
+      `mean KV ratio ${(ratio / runs).toFixed(2)}x, kept ${(kept / runs).toFixed(3)}; ${runs} items in ${
+        ((performance.now() - t0) / 1000).toFixed(0)
+      } s`,
+  );
+  console.log("task            n    accuracy  95% CI");
+  for (const r of rows) {
+    console.log(
+      `${r.task.padEnd(14)} ${String(r.n).padStart(4)}  ${(100 * r.accuracy).toFixed(1).padStart(6)}%   [${
+        (100 * r.ci95[0]).toFixed(1)
+      }, ${(100 * r.ci95[1]).toFixed(1)}]`,
+    );
+  }
+  await Deno.writeTextFile(
+    v.out,
+    JSON.stringify(
+      { model: model.config.name, kv, meanRatio: ratio / runs, meanKept: kept / runs, rows },
+      null,
+      2,
+    ),
+  );
+  console.log(`wrote ${v.out}; held-out text perplexity is not measured here yet`);
+}
