@@ -14,6 +14,8 @@ import type { KvSettings } from "../../shared/handoff/contract.ts";
 import type { Backend } from "../gateway/backend.ts";
 import { executeLine } from "./executor.ts";
 
+const SWEEP_TIMEOUT_MS = 10_000;
+
 export const DEFAULT_WORKER_OPTIONS = {
   /** Lines run at once by this worker. */
   concurrency: 4,
@@ -94,13 +96,18 @@ export class BatchWorker {
     while (!signal.aborted) {
       await sleep(this.#o.sweepMs, signal);
       if (signal.aborted) break;
-      try {
+      const sweep = async () => {
         const ids = new Set([...this.#dirty, ...await store.openBatches()]);
         this.#dirty.clear();
         for (const id of ids) {
           if (signal.aborted) break;
           await store.reconcile(id);
         }
+      };
+      try {
+        // A sweep that hangs (a lost reply) must not stop the next ones; reconciles are CAS-safe.
+        const limit = AbortSignal.any([signal, AbortSignal.timeout(SWEEP_TIMEOUT_MS)]);
+        await Promise.race([sweep(), sleep(SWEEP_TIMEOUT_MS, limit)]);
       } catch (err) {
         if (!signal.aborted) this.#o.log?.(`sweep failed: ${(err as Error).message}`);
       }

@@ -16,10 +16,11 @@
  * What it does not know: how a line is run (services/batch/executor.ts does that).
  * @module
  */
-import { nanos, type NatsConnection, nuid } from "@nats-io/nats-core";
+import { millis, nanos, type NatsConnection, nuid } from "@nats-io/nats-core";
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerInfo,
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
@@ -57,6 +58,11 @@ export const DEFAULT_BATCH_STORE_OPTIONS = {
   maxAckPending: 1000,
   /** A `finalizing` (or `validating`) batch untouched this long is taken over by another worker. */
   staleFinalizeMs: 30_000,
+  /**
+   * How long line results are kept (the output files keep them after that). Longer than a
+   * batch's 24 h completion window, so a running batch never loses one.
+   */
+  resultsTtlMs: 7 * 24 * 3600 * 1000,
 };
 export type BatchStoreOptions = Partial<typeof DEFAULT_BATCH_STORE_OPTIONS>;
 
@@ -111,7 +117,7 @@ export class BatchStore {
       new Objm(nc).create(FILES_BUCKET, { storage: StorageType.File }),
       kvm.create(FILES_BUCKET, { history: 1, storage: StorageType.File }),
       kvm.create(BATCHES_BUCKET, { history: 1, storage: StorageType.File }),
-      kvm.create(RESULTS_BUCKET, { history: 1, storage: StorageType.File }),
+      kvm.create(RESULTS_BUCKET, { history: 1, storage: StorageType.File, ttl: options.resultsTtlMs }),
     ]);
     try {
       await jsm.streams.info(LINES_STREAM);
@@ -124,6 +130,8 @@ export class BatchStore {
         duplicate_window: nanos(120_000),
       });
     }
+    // The durable consumer is shared: the first opener creates it; later openers change its
+    // ack wait only when they ask for one, and otherwise adopt the one it has.
     const consumer = {
       durable_name: WORKERS_CONSUMER,
       ack_policy: AckPolicy.Explicit,
@@ -131,13 +139,16 @@ export class BatchStore {
       max_ack_pending: options.maxAckPending,
       filter_subject: `${LINES_SUBJECT}.>`,
     };
+    let existing: ConsumerInfo | undefined;
     try {
+      existing = await jsm.consumers.info(LINES_STREAM, WORKERS_CONSUMER);
+    } catch { /* not there yet */ }
+    if (!existing) {
       await jsm.consumers.add(LINES_STREAM, consumer);
-    } catch {
-      await jsm.consumers.update(LINES_STREAM, WORKERS_CONSUMER, {
-        ack_wait: consumer.ack_wait,
-        max_ack_pending: consumer.max_ack_pending,
-      });
+    } else if (opts.ackWaitMs !== undefined && existing.config.ack_wait !== consumer.ack_wait) {
+      await jsm.consumers.update(LINES_STREAM, WORKERS_CONSUMER, { ack_wait: consumer.ack_wait });
+    } else if (existing.config.ack_wait) {
+      options.ackWaitMs = millis(existing.config.ack_wait);
     }
     return new BatchStore(nc, options, { jsm, files, fileMeta, batches, results });
   }
@@ -164,6 +175,11 @@ export class BatchStore {
     await this.#files.putBlob({ name: file.id }, bytes);
     await this.#fileMeta.put(file.id, JSON.stringify(file));
     return file;
+  }
+
+  async #deleteFile(id: string): Promise<void> {
+    await this.#fileMeta.delete(id);
+    await this.#files.delete(id);
   }
 
   async getFile(id: string): Promise<FileObject | null> {
@@ -301,8 +317,7 @@ export class BatchStore {
 
   /** Every batch, newest first. */
   async listBatches(): Promise<BatchObject[]> {
-    const ids: string[] = [];
-    for await (const k of await this.#batches.keys()) ids.push(k);
+    const ids = await this.#batchIds();
     const all = await Promise.all(ids.map((id) => this.getBatch(id)));
     return all.filter((s): s is BatchState => s !== null).map((s) => s.batch).sort((a, b) =>
       b.created_at - a.created_at || (a.id < b.id ? 1 : -1)
@@ -318,6 +333,16 @@ export class BatchStore {
       return s;
     });
     return s?.batch ?? null;
+  }
+
+  /**
+   * Every batch id, from the bucket stream's subjects. (`KV.keys()` runs an ordered
+   * consumer that was seen to stall while the bucket was being written.)
+   */
+  async #batchIds(): Promise<string[]> {
+    const prefix = `$KV.${BATCHES_BUCKET}.`;
+    const info = await this.#jsm.streams.info(`KV_${BATCHES_BUCKET}`, { subjects_filter: `${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   }
 
   /** Compare-and-set loop on one batch; `fn` returns null to leave it as it is. */
@@ -395,11 +420,16 @@ export class BatchStore {
 
   /** All stored results of a batch, in input order. */
   async results(batchId: string): Promise<ResultRecord[]> {
-    const keys: string[] = [];
-    for await (const k of await this.#results.keys(`${batchId}.r.>`)) keys.push(k);
+    // The keys follow from the input file: read them directly rather than list the bucket.
+    const s = await this.getBatch(batchId);
+    const bytes = s && await this.#files.getBlob(s.batch.input_file_id);
+    if (!bytes) return [];
+    const tasks = parseBatchInput(batchId, new TextDecoder().decode(bytes));
     const out: ResultRecord[] = [];
-    for (let i = 0; i < keys.length; i += 64) {
-      const got = await Promise.all(keys.slice(i, i + 64).map((k) => this.getResult(k)));
+    for (let i = 0; i < tasks.length; i += 64) {
+      const got = await Promise.all(
+        tasks.slice(i, i + 64).map(async (t) => this.getResult(await this.resultKey(t))),
+      );
       for (const r of got) if (r) out.push(r);
     }
     return out.sort((a, b) => a.index - b.index);
@@ -468,23 +498,24 @@ export class BatchStore {
     const strip = ({ index: _i, delivery: _d, ...r }: ResultRecord) => JSON.stringify(r);
     const ok = results.filter(isSuccess);
     const bad = results.filter((r) => !isSuccess(r));
-    const tag = batchId.slice("batch_".length);
+    // Fresh file ids: if another worker finalizes the same batch at once, the loser's files
+    // are deleted and the winner's stay, never a mix of the two.
     const out = await this.putFile(
       `${batchId}_output.jsonl`,
       "batch_output",
       enc.encode(ok.map((r) => strip(r) + "\n").join("")),
-      `file-${tag}-output`,
     );
     const err = bad.length
       ? await this.putFile(
         `${batchId}_error.jsonl`,
         "batch_output",
         enc.encode(bad.map((r) => strip(r) + "\n").join("")),
-        `file-${tag}-error`,
       )
       : null;
+    let won = false;
     const next = await this.#mutate(batchId, (s) => {
       if (TERMINAL_STATUSES.includes(s.batch.status)) return null;
+      won = true;
       s.batch.status = status;
       s.batch.request_counts = {
         total: s.batch.request_counts.total,
@@ -497,13 +528,15 @@ export class BatchStore {
       else s.batch.cancelled_at = now();
       return s;
     });
+    if (!won) {
+      for (const f of [out, err]) if (f) await this.#deleteFile(f.id).catch(() => {});
+    }
     return next?.batch ?? null;
   }
 
   /** Ids of batches that are not finished yet. */
   async openBatches(): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const k of await this.#batches.keys()) ids.push(k);
+    const ids = await this.#batchIds();
     const states = await Promise.all(ids.map((id) => this.getBatch(id)));
     return states.filter((s): s is BatchState => !!s && !TERMINAL_STATUSES.includes(s.batch.status)).map((
       s,

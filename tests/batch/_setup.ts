@@ -61,6 +61,7 @@ export function startWorker(env: Env, opts: { delayMs?: number; concurrency?: nu
     kvDefaults: KV_DEFAULTS,
     concurrency: opts.concurrency ?? 8,
     sweepMs: 200,
+    log: (m) => console.error(`[batch worker] ${m}`),
   }).start();
 }
 
