@@ -13,6 +13,7 @@ import { honoRouteName } from "../../shared/telemetry/mod.ts";
 import type { Backend } from "./backend.ts";
 import { completionHandler } from "./completions.ts";
 import { errorResponse } from "./openai_error.ts";
+import { BATCH_FILES_PATH, type BatchRouteDeps, batchRoutes } from "./batches.ts";
 
 export interface GatewayOptions {
   backend: Backend;
@@ -20,20 +21,21 @@ export interface GatewayOptions {
   maxTokensLimit: number;
   maxBodyBytes: number;
   apiKeys: string[];
+  /** Batch jobs on JetStream (OpenAI Files and Batches API); off when absent. */
+  batch?: BatchRouteDeps;
 }
 
 export function createApp(opts: GatewayOptions): Hono {
   const app = new Hono();
   app.use("*", honoRouteName());
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: opts.maxBodyBytes,
-      onError: () => {
-        throw new KvrelayError("payload_too_large", `the request body exceeds ${opts.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  const requestBodyLimit = bodyLimit({
+    maxSize: opts.maxBodyBytes,
+    onError: () => {
+      throw new KvrelayError("payload_too_large", `the request body exceeds ${opts.maxBodyBytes} bytes`);
+    },
+  });
+  // File uploads carry their own, larger limit (batches.ts).
+  app.use("/v1/*", (c, next) => c.req.path.startsWith(BATCH_FILES_PATH) ? next() : requestBodyLimit(c, next));
   if (opts.apiKeys.length) app.use("/v1/*", bearerAuth({ token: opts.apiKeys }));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -48,6 +50,7 @@ export function createApp(opts: GatewayOptions): Hono {
   });
   app.post("/v1/completions", completionHandler("text", opts));
   app.post("/v1/chat/completions", completionHandler("chat", opts));
+  if (opts.batch) batchRoutes(app, opts.batch);
 
   app.notFound((c) =>
     errorResponse(c, new KvrelayError("not_found", `no route for ${c.req.method} ${c.req.path}`))

@@ -10,12 +10,15 @@ if (import.meta.main) {
   installShutdown({ onSignal: (s) => console.error(`[gateway] ${s}: stopping`) });
   const nc = await connectNats(config.natsUrl, "kvrelay-gateway");
   onShutdown(() => nc.drain());
+  const backend = new NatsBackend(nc, config);
+  const kvDefaults = defaultKvSettings(config.kv);
   const app = createApp({
-    backend: new NatsBackend(nc, config),
-    kvDefaults: defaultKvSettings(config.kv),
+    backend,
+    kvDefaults,
     maxTokensLimit: config.maxTokensLimit,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
+    batch: { nc, backend, kvDefaults },
   });
   const server = Deno.serve({
     hostname: config.host,
