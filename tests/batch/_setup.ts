@@ -54,7 +54,10 @@ export async function setup(opts: { maxFileBytes?: number; maxPayload?: number }
   };
 }
 
-export function startWorker(env: Env, opts: { delayMs?: number; concurrency?: number } = {}): BatchWorker {
+export function startWorker(
+  env: Pick<Env, "store">,
+  opts: { delayMs?: number; concurrency?: number } = {},
+): BatchWorker {
   return new BatchWorker({
     store: env.store,
     backend: new EchoBackend({ delayMs: opts.delayMs ?? 0 }),

@@ -2,9 +2,17 @@ import { assert, assertEquals } from "@std/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { LINES_STREAM, LINES_SUBJECT } from "../../shared/batch/mod.ts";
 import type { BatchWorker } from "../../services/batch/worker.ts";
+import { Hono } from "hono";
+import { freePort, NATS_SERVER_BIN } from "../_harness/nats_server.ts";
+import { BatchStore } from "../../shared/batch/mod.ts";
+import { connectNats } from "../../shared/nats/mod.ts";
+import { batchRoutes } from "../../services/gateway/batches.ts";
+import { errorResponse } from "../../services/gateway/openai_error.ts";
 import {
+  ACK_WAIT_MS,
   ECHO_MODEL,
   fileRows,
+  KV_DEFAULTS,
   line,
   perCustomId,
   setup,
@@ -262,6 +270,71 @@ Deno.test(
     } finally {
       await worker?.stop();
       await env.close();
+    }
+  },
+);
+
+Deno.test(
+  "batch: SIGKILL of nats-server mid-batch (store kept) still ends with one output per custom_id",
+  opts,
+  async () => {
+    // The harness restarts with SIGTERM; this kills the server the hard way.
+    const port = freePort();
+    const dir = await Deno.makeTempDir({ prefix: "kvrelay-nats-kill-" });
+    await Deno.writeTextFile(
+      `${dir}/nats.conf`,
+      `listen: 127.0.0.1:${port}\nmax_payload: 8388608\njetstream { store_dir: "${dir}/js" }\n`,
+    );
+    const launch = async () => {
+      const p = new Deno.Command(NATS_SERVER_BIN, {
+        args: ["-c", `${dir}/nats.conf`],
+        stdout: "null",
+        stderr: "null",
+      })
+        .spawn();
+      for (let i = 0; i < 400; i++) {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return p;
+        } catch {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      }
+      throw new Error("nats-server did not start");
+    };
+    let server = await launch();
+    const nc = await connectNats(`nats://127.0.0.1:${port}`, "batch-kill-nats-test");
+    const store = await BatchStore.open(nc, { ackWaitMs: ACK_WAIT_MS });
+    const app = new Hono();
+    batchRoutes(app, { nc, kvDefaults: KV_DEFAULTS });
+    app.onError((err, c) => errorResponse(c, err));
+    const worker = startWorker({ store }, { delayMs: 20, concurrency: 4 });
+    const total = 80;
+    try {
+      const created = await submit(app, ids(total).map((id) => line(id)));
+      const atKill = await waitResults(store, created.id, total, 20);
+      server.kill("SIGKILL");
+      await server.status;
+      server = await launch();
+      const b = await waitDone(app, created.id, 30_000);
+      assertEquals(b.status, "completed");
+      assertEquals(b.request_counts, { total, completed: total, failed: 0 });
+      const rows = await fileRows(app, b.output_file_id);
+      const per = perCustomId(rows);
+      assertEquals(per.size, total);
+      assert([...per.values()].every((n) => n === 1));
+      console.log(
+        `nats SIGKILL test: ${atKill} results at the kill, ${store.lostLinesRepublished} lines put back, ` +
+          `worker ${JSON.stringify(worker.stats)}, ${rows.length} outputs for ${per.size} custom_ids`,
+      );
+    } finally {
+      await worker.stop();
+      await nc.close();
+      try {
+        server.kill("SIGTERM");
+      } catch { /* gone */ }
+      await server.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 );
