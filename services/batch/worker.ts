@@ -24,7 +24,14 @@ export const DEFAULT_WORKER_OPTIONS = {
   /** Largest wait for one pull request. */
   fetchExpiresMs: 1000,
   maxTokensLimit: 4096,
+  /** Deliveries of a line that failed with 503/504 before its error is recorded. */
+  maxAttempts: 5,
+  /** First retry delay of such a line; doubled each time. */
+  retryBaseMs: 1000,
 };
+
+/** HTTP statuses of failures worth another try: `unavailable`, `timeout`. */
+const RETRYABLE = [503, 504];
 
 export interface WorkerOptions extends Partial<typeof DEFAULT_WORKER_OPTIONS> {
   store: BatchStore;
@@ -42,10 +49,12 @@ export interface WorkerStats {
   alreadyStored: number;
   /** Lines skipped because their batch is cancelled or gone. */
   skipped: number;
+  /** Lines put back for another try after a 503/504. */
+  retried: number;
 }
 
 export class BatchWorker {
-  readonly stats: WorkerStats = { acked: 0, executed: 0, alreadyStored: 0, skipped: 0 };
+  readonly stats: WorkerStats = { acked: 0, executed: 0, alreadyStored: 0, skipped: 0, retried: 0 };
   #o: WorkerOptions & typeof DEFAULT_WORKER_OPTIONS;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
@@ -154,6 +163,14 @@ export class BatchWorker {
           delivery: m.info.deliveryCount,
           signal,
         });
+        const status = rec.response?.status_code ?? 0;
+        if (RETRYABLE.includes(status) && m.info.deliveryCount < this.#o.maxAttempts) {
+          // The cluster is not up (yet) or timed out: try the line again later rather than
+          // record a failure; the last attempt's error goes to the error file.
+          this.stats.retried++;
+          m.nak(this.#o.retryBaseMs * 2 ** (m.info.deliveryCount - 1));
+          return;
+        }
       }
       // Stored (or the marker refreshed) before the ack: a crash here means redelivery, not loss.
       await store.putResult(key, rec);

@@ -16,6 +16,7 @@ import { batchRoutes } from "../../services/gateway/batches.ts";
 import { errorResponse } from "../../services/gateway/openai_error.ts";
 import { ECHO_MODEL, EchoBackend } from "../../services/batch/echo_backend.ts";
 import { BatchWorker } from "../../services/batch/worker.ts";
+import type { Backend } from "../../services/gateway/backend.ts";
 
 export const ACK_WAIT_MS = 1500;
 export const KV_DEFAULTS = defaultKvSettings(DEFAULTS.kv);
@@ -56,11 +57,12 @@ export async function setup(opts: { maxFileBytes?: number; maxPayload?: number }
 
 export function startWorker(
   env: Pick<Env, "store">,
-  opts: { delayMs?: number; concurrency?: number } = {},
+  opts: { delayMs?: number; concurrency?: number; backend?: Backend } = {},
 ): BatchWorker {
   return new BatchWorker({
     store: env.store,
-    backend: new EchoBackend({ delayMs: opts.delayMs ?? 0 }),
+    backend: opts.backend ?? new EchoBackend({ delayMs: opts.delayMs ?? 0 }),
+    retryBaseMs: 100,
     kvDefaults: KV_DEFAULTS,
     concurrency: opts.concurrency ?? 8,
     sweepMs: 200,

@@ -8,6 +8,9 @@ import { BatchStore } from "../../shared/batch/mod.ts";
 import { connectNats } from "../../shared/nats/mod.ts";
 import { batchRoutes } from "../../services/gateway/batches.ts";
 import { errorResponse } from "../../services/gateway/openai_error.ts";
+import type { Backend } from "../../services/gateway/backend.ts";
+import { EchoBackend } from "../../services/batch/echo_backend.ts";
+import { KvrelayError } from "../../shared/errors.ts";
 import {
   ACK_WAIT_MS,
   ECHO_MODEL,
@@ -335,6 +338,44 @@ Deno.test(
       } catch { /* gone */ }
       await server.status;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+Deno.test(
+  "batch: a line whose backend is unavailable is retried, then recorded as failed",
+  opts,
+  async () => {
+    const env = await setup();
+    // Fails every prompt's first two tries with `unavailable`; "never" always fails.
+    const echo = new EchoBackend();
+    const tries = new Map<string, number>();
+    const flaky: Backend = {
+      model: () => echo.model(),
+      ready: () => echo.ready(),
+      complete(input, signal) {
+        const n = (tries.get(input.prompt!) ?? 0) + 1;
+        tries.set(input.prompt!, n);
+        if (n <= 2 || input.prompt!.includes("never")) {
+          throw new KvrelayError("unavailable", "no decode instance answered");
+        }
+        return echo.complete(input, signal);
+      },
+    };
+    const worker = startWorker(env, { backend: flaky, concurrency: 4 });
+    try {
+      const b = await waitDone(
+        env.app,
+        (await submit(env.app, [...ids(5).map((id) => line(id)), line("never")])).id,
+      );
+      assertEquals(b.request_counts, { total: 6, completed: 5, failed: 1 });
+      const err = await fileRows(env.app, b.error_file_id);
+      assertEquals([err[0].custom_id, err[0].response.status_code], ["never", 503]);
+      assertEquals(tries.get("prompt of never"), 5);
+      assertEquals(worker.stats.retried, 5 * 2 + 4);
+    } finally {
+      await worker.stop();
+      await env.close();
     }
   },
 );
