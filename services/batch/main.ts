@@ -10,41 +10,13 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../../shared/config/mod.ts";
-import { badRequest } from "../../shared/errors.ts";
 import { BatchStore } from "../../shared/batch/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { type Backend, NatsBackend } from "../gateway/backend.ts";
 import { runService } from "../run_service.ts";
 import { EchoBackend } from "./echo_backend.ts";
 import { BatchWorker } from "./worker.ts";
-
-export interface BatchWorkerConfig {
-  concurrency: number;
-  ackWaitMs: number;
-  backend: "nats" | "echo";
-  echoDelayMs: number;
-}
-
-/** Reads the worker's own settings; throws at start-up on a bad value. */
-export function loadBatchWorkerConfig(env: Record<string, string | undefined> = Deno.env.toObject()) {
-  const int = (key: string, fallback: number, min: number) => {
-    const raw = env[key];
-    if (raw === undefined || raw === "") return fallback;
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < min) throw badRequest(`${key} must be an integer >= ${min}`, key);
-    return v;
-  };
-  const backend = env.KVRELAY_BATCH_BACKEND || "nats";
-  if (backend !== "nats" && backend !== "echo") {
-    throw badRequest("KVRELAY_BATCH_BACKEND must be nats or echo", "KVRELAY_BATCH_BACKEND");
-  }
-  return {
-    concurrency: int("KVRELAY_BATCH_CONCURRENCY", 4, 1),
-    ackWaitMs: int("KVRELAY_BATCH_ACK_WAIT_MS", 30_000, 100),
-    backend,
-    echoDelayMs: int("KVRELAY_ECHO_DELAY_MS", 0, 0),
-  } satisfies BatchWorkerConfig;
-}
+import { loadBatchWorkerConfig } from "./config.ts";
 
 async function start(nc: NatsConnection, config: Config) {
   const wc = loadBatchWorkerConfig();
