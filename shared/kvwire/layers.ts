@@ -161,7 +161,8 @@ export function readEncodedLayer(bytes: Uint8Array): EncodedLayer {
   return { ...shape, layer, codec, frames, heads };
 }
 
-function allPositions(n: number): Int32Array {
+/** Positions 0..n-1: every KV of a head kept. */
+export function allPositions(n: number): Int32Array {
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   return a;

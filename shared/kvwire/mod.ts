@@ -5,6 +5,7 @@
  */
 export { BUNDLE_VERSION, BundleFormatError, BundleKind, bytesOf, readBundle } from "./container.ts";
 export {
+  allPositions,
   type EncodedHead,
   type EncodedLayer,
   type KvShape,

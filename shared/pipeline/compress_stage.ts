@@ -6,6 +6,7 @@
  */
 import { KvrelayError } from "../errors.ts";
 import {
+  allPositions,
   type EncodedHead,
   type MetricBundle,
   type RawLayer,
@@ -270,10 +271,4 @@ export class CompressionJob {
       ),
     };
   }
-}
-
-export function allPositions(n: number): Int32Array {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  return a;
 }

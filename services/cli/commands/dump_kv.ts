@@ -7,11 +7,10 @@
  * ../shared/kv-samples, so the codec and eviction benchmarks take it as it is.
  * @module
  */
-import { parseArgs } from "node:util";
-import { loadConfig } from "../../../shared/config/mod.ts";
 import { badRequest } from "../../../shared/errors.ts";
 import { loadConfiguredModel } from "../../../shared/pipeline/load_model.ts";
 import { writeNpy } from "../../../shared/npy/mod.ts";
+import { configFromFlags, MODEL_FLAGS, parseFlags, readPrompt } from "../model_flags.ts";
 
 /** `[nKvHeads, nPos, headDim]` per layer → `[layer, position, kv_head, head_dim]`. */
 export function toSampleLayout(
@@ -33,28 +32,10 @@ export function toSampleLayout(
 }
 
 export async function run(args: string[]): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      options: {
-        model: { type: "string" },
-        tokenizer: { type: "string" },
-        prompt: { type: "string" },
-        "prompt-file": { type: "string" },
-        out: { type: "string" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    throw badRequest((e as Error).message);
-  }
+  const v = parseFlags(args, { ...MODEL_FLAGS, out: { type: "string" } });
   if (!v.out || !v.out.endsWith(".npy")) throw badRequest("--out X.npy is required");
-  const env = Deno.env.toObject();
-  if (v.model) env.KVRELAY_MODEL = v.model;
-  if (v.tokenizer) env.KVRELAY_TOKENIZER = v.tokenizer;
-  const config = loadConfig(env);
-  const text = v["prompt-file"] !== undefined ? await Deno.readTextFile(v["prompt-file"]) : v.prompt;
+  const config = configFromFlags(v);
+  const text = await readPrompt(v);
   if (text === undefined) throw badRequest("give --prompt or --prompt-file");
   const model = await loadConfiguredModel(config);
   try {

@@ -8,52 +8,33 @@
  * prints `{prompt_ids, ids, text, finish_reason, kv}` where `kv` is the `usage.kv` object.
  * @module
  */
-import { parseArgs } from "node:util";
-import { loadConfig } from "../../../shared/config/mod.ts";
 import { badRequest } from "../../../shared/errors.ts";
 import { defaultKvSettings, resolveKvSettings } from "../../../shared/pipeline/kv_settings.ts";
 import { loadConfiguredModel } from "../../../shared/pipeline/load_model.ts";
 import { runLocal } from "../../../shared/pipeline/local_run.ts";
+import { configFromFlags, MODEL_FLAGS, parseFlags, readPrompt } from "../model_flags.ts";
 
 export async function run(args: string[]): Promise<number> {
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      options: {
-        model: { type: "string" },
-        tokenizer: { type: "string" },
-        prompt: { type: "string" },
-        "prompt-file": { type: "string" },
-        "max-tokens": { type: "string", default: "256" },
-        temperature: { type: "string", default: "0" },
-        "top-p": { type: "string", default: "1" },
-        seed: { type: "string" },
-        codec: { type: "string" },
-        "error-bound": { type: "string" },
-        "error-mode": { type: "string" },
-        "index-share": { type: "string" },
-        frames: { type: "string" },
-        eviction: { type: "string" },
-        "eviction-rate": { type: "string" },
-        "max-cache-tokens": { type: "string" },
-        "protected-window": { type: "string" },
-        "observation-window": { type: "string" },
-        json: { type: "boolean", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    throw badRequest((e as Error).message);
-  }
-  const env = Deno.env.toObject();
-  if (v.model) env.KVRELAY_MODEL = v.model;
-  if (v.tokenizer) env.KVRELAY_TOKENIZER = v.tokenizer;
-  const config = loadConfig(env);
-  if (v.prompt !== undefined && v["prompt-file"] !== undefined) {
-    throw badRequest("give --prompt or --prompt-file, not both");
-  }
-  const prompt = v["prompt-file"] !== undefined ? await Deno.readTextFile(v["prompt-file"]) : v.prompt ?? "";
+  const v = parseFlags(args, {
+    ...MODEL_FLAGS,
+    "max-tokens": { type: "string", default: "256" },
+    temperature: { type: "string", default: "0" },
+    "top-p": { type: "string", default: "1" },
+    seed: { type: "string" },
+    codec: { type: "string" },
+    "error-bound": { type: "string" },
+    "error-mode": { type: "string" },
+    "index-share": { type: "string" },
+    frames: { type: "string" },
+    eviction: { type: "string" },
+    "eviction-rate": { type: "string" },
+    "max-cache-tokens": { type: "string" },
+    "protected-window": { type: "string" },
+    "observation-window": { type: "string" },
+    json: { type: "boolean", default: false },
+  });
+  const config = configFromFlags(v);
+  const prompt = (await readPrompt(v)) ?? "";
   const num = (s: string | undefined, name: string) => {
     if (s === undefined) return undefined;
     const x = Number(s);

@@ -5,17 +5,9 @@
  */
 import { type Dtype, fromFloat32, type Tensor } from "../../dtype/mod.ts";
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (mulberry32), under the name the codec tests use. */
+import { seededRng as rng } from "../../pipeline/rng.ts";
+export { rng };
 
 /** A `[rows, cols]` KV-like frame: per-channel offsets and scales, a slow drift over tokens, noise. */
 export function kvFrame(rows: number, cols: number, dtype: Dtype, seed: number, specials = false): Tensor {
