@@ -8,6 +8,12 @@ import { badRequest } from "../errors.ts";
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
 
+/**
+ * Where a computation runs. `auto` takes a real GPU when WebGPU offers one and the CPU
+ * otherwise (Mesa's software adapter does not count as a GPU for `auto`).
+ */
+export type DeviceChoice = "cpu" | "webgpu" | "auto";
+
 export type CodecChoice = "kvsort" | "sz" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
 
 export interface KvDefaults {
@@ -32,6 +38,10 @@ export interface Config {
   /** Name served in /v1/models and checked in requests. */
   modelName?: string;
   threads: number;
+  /** Model runtime device (KVRELAY_DEVICE). */
+  device: DeviceChoice;
+  /** KVSort codec backend of the compression service (KVRELAY_CODEC_DEVICE). */
+  codecDevice: DeviceChoice;
   kv: KvDefaults;
   /** Decode block store budget, in blocks of `kv.blockSize` KVs of one head. */
   decodeMaxBlocks: number;
@@ -50,6 +60,8 @@ export const DEFAULTS = {
   host: "127.0.0.1",
   port: 8080,
   threads: 1,
+  device: "cpu" as DeviceChoice,
+  codecDevice: "auto" as DeviceChoice,
   kv: {
     codec: "kvsort",
     errorBound: 1e-3,
@@ -68,6 +80,17 @@ export const DEFAULTS = {
   maxTokensLimit: 4096,
   maxBodyBytes: 1024 * 1024,
 } as const;
+
+const DEVICES: DeviceChoice[] = ["cpu", "webgpu", "auto"];
+
+function device(env: Record<string, string | undefined>, key: string, fallback: DeviceChoice): DeviceChoice {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  if (!DEVICES.includes(raw as DeviceChoice)) {
+    throw badRequest(`${key} must be one of ${DEVICES.join(", ")}, got '${raw}'`, key);
+  }
+  return raw as DeviceChoice;
+}
 
 const CODECS: CodecChoice[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];
 
@@ -103,6 +126,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     tokenizerPath: env.KVRELAY_TOKENIZER || undefined,
     modelName: env.KVRELAY_MODEL_NAME || undefined,
     threads: num(env, "KVRELAY_THREADS", DEFAULTS.threads, 1),
+    device: device(env, "KVRELAY_DEVICE", DEFAULTS.device),
+    codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice),
     kv: {
       codec,
       errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),
