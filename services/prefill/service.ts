@@ -26,7 +26,8 @@ import {
 } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
-import { renderChat } from "../../shared/pipeline/chat.ts";
+import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
+import type { ChatTemplate } from "../../shared/tokenizer/mod.ts";
 import { attr, withSpan } from "../../shared/telemetry/mod.ts";
 
 export async function startPrefillService(
@@ -35,12 +36,13 @@ export async function startPrefillService(
   config: Config,
 ): Promise<Service> {
   const c = model.config;
+  const chat = await loadChatTemplate(config);
   return await startService(nc, {
     name: "prefill",
     description: "runs prompts and hands their KV cache to compression",
     metadata: { model: c.name, max_seq_len: String(c.maxSeqLen), vocab_size: String(c.vocabSize) },
     endpoints: {
-      run: { subject: SUBJECTS.prefillRun, handler: (msg) => handleRun(nc, model, config, msg) },
+      run: { subject: SUBJECTS.prefillRun, handler: (msg) => handleRun(nc, model, config, chat, msg) },
     },
   });
 }
@@ -49,11 +51,16 @@ async function handleRun(
   nc: NatsConnection,
   model: Model,
   config: Config,
+  chat: ChatTemplate | undefined,
   msg: ServiceMsg,
 ): Promise<PrefillRunReply> {
   const req = fromJsonBytes<PrefillRunRequest>(msg.data);
-  const text = req.messages ? renderChat(req.messages) : req.prompt;
-  const ids = req.promptIds ?? (typeof text === "string" ? model.tokenizer.encode(text) : undefined);
+  const ids = req.promptIds ??
+    (req.messages
+      ? chatPromptIds(model.tokenizer, chat, req.messages)
+      : typeof req.prompt === "string"
+      ? model.tokenizer.encode(req.prompt)
+      : undefined);
   if (!ids || ids.length === 0) throw badRequest("the prompt is empty after tokenization", "prompt");
   const maxLen = model.config.maxSeqLen;
   if (ids.length >= maxLen) {

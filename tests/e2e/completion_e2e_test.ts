@@ -10,6 +10,7 @@ import { Model } from "../../shared/model/mod.ts";
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { loadConfig } from "../../shared/config/mod.ts";
+import { Llama2cTokenizer } from "../../shared/tokenizer/mod.ts";
 
 const ENV = { KVRELAY_MODEL: STORIES260K.model, KVRELAY_TOKENIZER: STORIES260K.tokenizer };
 
@@ -109,6 +110,9 @@ Deno.test({
         assertEquals(json.object, "chat.completion");
         assertEquals(json.choices[0].message.role, "assistant");
         assertEquals(typeof json.choices[0].message.content, "string");
+        // A llama2.c checkpoint has no chat template: one `role: content` line per turn.
+        const tok = await Llama2cTokenizer.load(ENV.KVRELAY_TOKENIZER);
+        assertEquals(json.usage.prompt_tokens, tok.encode("user: Tell me a story\nassistant:").length);
       });
 
       await t.step("kv_compression evicts per head and encodes lossy, echoed in usage.kv", async () => {
