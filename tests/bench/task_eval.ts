@@ -1,6 +1,6 @@
 /**
  * `deno task eval:tasks [--model DIR] [--error-bound E] [--eviction-rate R] [--codec C]
- *   [--limit N] [--out F]`
+ *   [--limit N] [--out F] [--corpus DIR] [--ppl-chunks N] [--ppl-len T] [--ppl-batch B]`
  *
  * Task accuracy of a model through the real inference path (prefill → evict + encode →
  * decode → generate, `runLocal`), with the KV settings given, the way the seed papers
@@ -9,7 +9,14 @@
  * of 64 pairs, passkey 50 items at each of 5 lengths up to 2048 tokens with the classic
  * filler), produced by its stdlib-only generators, and scored as infra/train/eval.py scores
  * them: the integer after the last "Answer:". Prints accuracy with a 95% Wilson interval
- * per task (and per passkey length) and writes JSON.
+ * per task (and per passkey length) and writes JSON. `--limit 0` runs no task items.
+ *
+ * Held-out text perplexity (`text_ppl.ts`): `--ppl-chunks` documents (64) of the recipe's
+ * held-out text cut to `--ppl-len` tokens (256), scored by teacher-forced batched decode
+ * steps, overall and per source, plus each chunk's second half after its first half's KV
+ * went through the hand-off with the KV settings given. Needs the corpus in `--corpus`
+ * (`bash infra/train/fetch_text.sh` writes .cache/text/corpus); without it, perplexity is
+ * reported as skipped. `--ppl-chunks 0` skips it.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -18,6 +25,7 @@ import { Model } from "../../shared/model/mod.ts";
 import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
+import { corpusMissing, heldOutPerplexity, type Perplexity, type TextPplResult } from "./text_ppl.ts";
 
 interface Item {
   task: string;
@@ -72,6 +80,10 @@ if (import.meta.main) {
       codec: { type: "string" },
       limit: { type: "string" },
       out: { type: "string", default: "tests/bench/results/task_eval.json" },
+      corpus: { type: "string", default: `${REPO_DIR}/.cache/text/corpus` },
+      "ppl-chunks": { type: "string", default: "64" },
+      "ppl-len": { type: "string", default: "256" },
+      "ppl-batch": { type: "string", default: "16" },
     },
   });
   const gen = await new Deno.Command("python3", { args: ["-c", GEN], stdout: "piped", stderr: "inherit" })
@@ -115,6 +127,22 @@ if (import.meta.main) {
     kept += r.kv.kept_fraction;
     runs++;
   }
+  const taskSeconds = (performance.now() - t0) / 1000;
+  const pplChunks = Number(v["ppl-chunks"]);
+  let text: TextPplResult | { skipped: string };
+  const missing = pplChunks > 0 ? await corpusMissing(v.corpus) : "--ppl-chunks 0";
+  if (missing) {
+    text = { skipped: missing };
+  } else {
+    const t1 = performance.now();
+    text = await heldOutPerplexity(model, kv, {
+      corpus: v.corpus,
+      chunks: pplChunks,
+      len: Number(v["ppl-len"]),
+      batch: Number(v["ppl-batch"]),
+    });
+    console.log(`held-out text perplexity: ${((performance.now() - t1) / 1000).toFixed(0)} s`);
+  }
   await model.close();
   const rows = [...tally.entries()].map(([task, t]) => {
     const [lo, hi] = wilson(t.ok, t.n);
@@ -123,7 +151,7 @@ if (import.meta.main) {
   console.log(
     `model ${model.config.name}; codec ${kv.codec} eb ${kv.errorBound} (${kv.errorMode}); eviction rate ${kv.evictionRate}; ` +
       `mean KV ratio ${(ratio / runs).toFixed(2)}x, kept ${(kept / runs).toFixed(3)}; ${runs} items in ${
-        ((performance.now() - t0) / 1000).toFixed(0)
+        taskSeconds.toFixed(0)
       } s`,
   );
   console.log("task            n    accuracy  95% CI");
@@ -134,13 +162,45 @@ if (import.meta.main) {
       }, ${(100 * r.ci95[1]).toFixed(1)}]`,
     );
   }
+  printPerplexity(text);
   await Deno.writeTextFile(
     v.out,
     JSON.stringify(
-      { model: model.config.name, kv, meanRatio: ratio / runs, meanKept: kept / runs, rows },
+      {
+        model: model.config.name,
+        kv,
+        meanRatio: runs ? ratio / runs : null,
+        meanKept: runs ? kept / runs : null,
+        rows,
+        text,
+      },
       null,
       2,
     ),
   );
-  console.log(`wrote ${v.out}; held-out text perplexity is not measured here yet`);
+  console.log(`wrote ${v.out}`);
+}
+
+function printPerplexity(text: TextPplResult | { skipped: string }): void {
+  if ("skipped" in text) {
+    console.log(`held-out text perplexity: skipped (${text.skipped})`);
+    return;
+  }
+  const line = (name: string, p: Perplexity) =>
+    console.log(
+      `${name.padEnd(26)} ${String(p.tokens).padStart(7)}  ${p.nll.toFixed(4).padStart(8)}  ${
+        p.ppl.toFixed(1).padStart(10)
+      }`,
+    );
+  console.log(`held-out text, ${text.chunks} chunks of up to ${text.len} tokens (${text.corpus})`);
+  console.log("text                        tokens   nll/tok  perplexity");
+  line("all", text.all);
+  for (const [s, p] of Object.entries(text.all.bySource)) line(`  ${s}`, p);
+  const h = text.secondHalf;
+  line("second half, uncompressed", h.uncompressed);
+  line("second half, KV handed off", h.compressed);
+  console.log(
+    `  (first half's KV: mean ratio ${h.meanRatio.toFixed(2)}x, kept ${h.meanKept.toFixed(3)}; ` +
+      `nll change ${(h.compressed.nll - h.uncompressed.nll).toFixed(4)} nats/token)`,
+  );
 }
