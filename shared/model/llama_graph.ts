@@ -12,6 +12,8 @@
  *   inputs:  input_ids int64 (B), positions int64 (B); per layer l: past_key_l,
  *            past_value_l (B, nKv, P_l, hd), attn_bias_l f32 (B, nKv, 1, P_l + 1)
  *   outputs: logits (B, vocab); per layer l: new_key_l, new_value_l (B, nKv, hd)
+ *   with `present`, last: per layer l: present_key_l, present_value_l (B, nKv, P_l + 1, hd),
+ *            the past with the new token appended (what a kept cache feeds to the next step)
  * @module
  */
 import { GraphBuilder } from "../onnx/mod.ts";
@@ -96,7 +98,11 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder
 }
 
 /** The batched one-token decode graph (see module doc). */
-export function buildDecodeGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder {
+export function buildDecodeGraph(
+  c: ModelConfig,
+  w: LlamaWeights,
+  opts: { present?: boolean } = {},
+): GraphBuilder {
   const s = shared("llama_decode", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
@@ -109,6 +115,7 @@ export function buildDecodeGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder 
     sin: g.node("Unsqueeze", [t.sin, g.int64s([1])]),
   };
   let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
+  const present: [string, string][] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
     const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
@@ -124,6 +131,7 @@ export function buildDecodeGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder 
     const axis2 = g.int64s([2]);
     const keys = g.node("Concat", [pastK, g.node("Unsqueeze", [k, axis2])], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, g.node("Unsqueeze", [v, axis2])], { axis: 2 });
+    present.push([keys, values]);
     const qg = g.node("Reshape", [q, g.int64s([-1, nKvHeads, group, hd])]);
     const kT = g.node("Transpose", [keys], { perm: [0, 1, 3, 2] });
     const scores = g.node("Add", [g.node("Mul", [g.node("MatMul", [qg, kT]), s.scale]), bias]); // (B, nKv, g, P+1)
@@ -134,5 +142,11 @@ export function buildDecodeGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder 
   }
   const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
   g.output(logits, "float32", ["B", c.vocabSize], "logits");
+  if (opts.present) {
+    present.forEach(([keys, values], l) => {
+      g.output(keys, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_key_${l}`);
+      g.output(values, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_value_${l}`);
+    });
+  }
   return g;
 }

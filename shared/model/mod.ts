@@ -18,11 +18,16 @@ export {
   type DecodeBatch,
   type DecodeOutput,
   DEFAULT_OBSERVATION_WINDOW,
+  type FromWeightsOptions,
+  type KeptDecodeOutput,
+  type KeptStep,
   type LayerKv,
   Model,
   type ModelLoadOptions,
   type PrefillOutput,
 } from "./model.ts";
+export { KeptKv } from "./kept_kv.ts";
+export { type AdapterProbe, isSoftwareAdapter, type ModelDevice, probeAdapter } from "./device.ts";
 export { CheckpointFormatError, parseLlama2cCheckpoint } from "./llama2c_checkpoint.ts";
 export { HF_ARCHITECTURES, hfConfigToModelConfig, loadHfCheckpoint } from "./hf_checkpoint.ts";
 export { validateConfig } from "./config.ts";

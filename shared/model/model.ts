@@ -6,17 +6,32 @@
  *
  *   prefill(ids)  → logits at the last position, per-layer K (after RoPE) / V, metric
  *   decode(batch) → logits per sequence and the new token's K / V per layer
+ *   decodeKeep(batch | kept) → the same, and the batch's KV kept by the runtime for the
+ *                   next step (device memory on WebGPU; see `kept_kv.ts`)
+ *
+ * Device: `cpu`, `webgpu` or `auto` (see `device.ts`); `model.device` says where it runs.
+ * On WebGPU the weights are graph initializers, so they are uploaded once with the session.
  * @module
  */
 import * as ort from "onnxruntime-node";
 import { KvrelayError } from "../errors.ts";
 import { encodeModel } from "../onnx/mod.ts";
+import type { DeviceChoice } from "../config/mod.ts";
 
 import type { Tokenizer } from "../tokenizer/mod.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildDecodeGraph, buildPrefillGraph, MASKED } from "./llama_graph.ts";
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
+import { type AdapterProbe, announceCpuFallback, type ModelDevice, pickDevice } from "./device.ts";
+import {
+  attentionBias,
+  decodeOutputLocations,
+  decodeOutputOf,
+  disposeAll,
+  KeptKv,
+  presentOf,
+} from "./kept_kv.ts";
 import type { LlamaWeights } from "./weights.ts";
 
 /** Keys and values of one layer, each (nKvHeads, nPos, headDim). */
@@ -53,6 +68,18 @@ export interface DecodeOutput {
   newValues: Float32Array[]; // per layer (B, nKvHeads, headDim)
 }
 
+/** One decode step that continues from a kept cache (same sequences, same order). */
+export interface KeptStep {
+  tokens: number[]; // (B) new tokens
+  positions: number[]; // (B) true positions (RoPE) of those tokens
+  kept: KeptKv; // consumed by the step
+}
+
+/** Result of `Model.decodeKeep`. */
+export interface KeptDecodeOutput extends DecodeOutput {
+  kept: KeptKv; // the past with this step's tokens appended, for the next step
+}
+
 /** Options of `Model.load`. */
 export interface ModelLoadOptions {
   /** A llama2.c `.bin` checkpoint, or a Hugging Face folder (config.json + safetensors). */
@@ -63,6 +90,20 @@ export interface ModelLoadOptions {
   threads?: number;
   /** Deadline for building each onnxruntime session (default 60 s). */
   sessionTimeoutMs?: number;
+  /** `cpu` (default), `webgpu` (fails with `unavailable` when it cannot start) or `auto`. */
+  device?: DeviceChoice;
+  /**
+   * Build the decode session for `decodeKeep` (present KV outputs, IO binding); default
+   * true on WebGPU, false on the CPU, whose `decode` stays the plain graph.
+   */
+  keepKv?: boolean;
+}
+
+/** Options of `Model.fromWeights`. */
+export interface FromWeightsOptions extends Omit<ModelLoadOptions, "modelPath" | "tokenizerPath"> {
+  tokenizer: Tokenizer;
+  /** Adapter probe for `auto`/`webgpu` (default: `navigator.gpu`, once per process). */
+  probe?: () => Promise<AdapterProbe>;
 }
 
 /** Default number of last prompt queries behind the eviction metric. */
@@ -78,19 +119,30 @@ function i64(values: ArrayLike<number>): BigInt64Array {
 export class Model {
   readonly config: ModelConfig;
   readonly tokenizer: Tokenizer;
+  /** Where the sessions run. */
+  readonly device: ModelDevice;
+  /** The WebGPU adapter's description, when one was asked for. */
+  readonly adapter?: string;
+  /** `decodeKeep` is available (the decode graph also returns the present KV). */
+  readonly keepsKv: boolean;
   #prefill: ort.InferenceSession;
   #decode: ort.InferenceSession;
+  #kept = new Set<KeptKv>(); // kept caches not yet consumed or disposed
   #closed = false;
 
   private constructor(
     config: ModelConfig,
     tokenizer: Tokenizer,
     sessions: { prefill: ort.InferenceSession; decode: ort.InferenceSession },
+    on: { device: ModelDevice; adapter?: string; keepsKv: boolean },
   ) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.#prefill = sessions.prefill;
     this.#decode = sessions.decode;
+    this.device = on.device;
+    this.adapter = on.adapter;
+    this.keepsKv = on.keepsKv;
   }
 
   /**
@@ -109,17 +161,50 @@ export class Model {
     return await Model.fromWeights(config, weights, { ...opts, tokenizer });
   }
 
-  /** Builds a model from weights already in the runtime layout (see `weights.ts`). */
+  /**
+   * Builds a model from weights already in the runtime layout (see `weights.ts`) on the
+   * device `opts.device` names. Under `auto` a WebGPU provider that fails to start or
+   * times out leaves the model on the CPU, said once on stderr.
+   */
   static async fromWeights(
     config: ModelConfig,
     weights: LlamaWeights,
-    opts: { tokenizer: Tokenizer; threads?: number; sessionTimeoutMs?: number },
+    opts: FromWeightsOptions,
   ): Promise<Model> {
-    const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs };
+    const choice = opts.device ?? "cpu";
+    const pick = await pickDevice(choice, { probe: opts.probe });
+    const adapter = pick.adapter?.description;
+    if (pick.device === "webgpu") {
+      try {
+        return await Model.#build(config, weights, opts, { device: "webgpu", adapter });
+      } catch (err) {
+        const startFailed = err instanceof KvrelayError &&
+          (err.code === "unavailable" || err.code === "timeout");
+        if (choice !== "auto" || !startFailed) throw err;
+        announceCpuFallback(err.message);
+      }
+    } else if (pick.reason) {
+      announceCpuFallback(pick.reason);
+    }
+    return await Model.#build(config, weights, opts, { device: "cpu" });
+  }
+
+  static async #build(
+    config: ModelConfig,
+    weights: LlamaWeights,
+    opts: FromWeightsOptions,
+    on: { device: ModelDevice; adapter?: string },
+  ): Promise<Model> {
+    const keepsKv = opts.keepKv ?? on.device === "webgpu";
+    const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs, device: on.device };
     const prefill = await createSession(encodeModel(buildPrefillGraph(config, weights).toModel()), sopts);
     try {
-      const decode = await createSession(encodeModel(buildDecodeGraph(config, weights).toModel()), sopts);
-      return new Model(config, opts.tokenizer, { prefill, decode });
+      const graph = buildDecodeGraph(config, weights, { present: keepsKv });
+      const decode = await createSession(encodeModel(graph.toModel()), {
+        ...sopts,
+        outputLocations: keepsKv ? decodeOutputLocations(config, on.device) : undefined,
+      });
+      return new Model(config, opts.tokenizer, { prefill, decode }, { ...on, keepsKv });
     } catch (err) {
       await prefill.release();
       throw err;
@@ -224,19 +309,93 @@ export class Model {
       feeds[`attn_bias_${l}`] = new ort.Tensor("float32", bias, [B, nKvHeads, 1, P + 1]);
     }
     const out = await this.#decode.run(feeds);
-    const newKeys: Float32Array[] = [];
-    const newValues: Float32Array[] = [];
-    for (let l = 0; l < nLayers; l++) {
-      newKeys.push(out[`new_key_${l}`].data as Float32Array);
-      newValues.push(out[`new_value_${l}`].data as Float32Array);
-    }
-    return { logits: out.logits.data as Float32Array, newKeys, newValues };
+    if (this.keepsKv) disposeAll(presentOf(out, nLayers));
+    return decodeOutputOf(out, nLayers);
   }
 
-  /** Releases both sessions; later calls fail with `unavailable`. */
+  /**
+   * `decode`, keeping the batch's KV in the runtime: the result's `kept` feeds the next
+   * step of the same sequences in the same order (`{ tokens, positions, kept }`), which then
+   * uploads no past KV. A `kept` handed in is consumed, whether the step succeeds or not;
+   * dispose the last one when the batch changes or ends. Needs `keepsKv`.
+   */
+  async decodeKeep(batch: DecodeBatch | KeptStep): Promise<KeptDecodeOutput> {
+    this.#open();
+    if (!this.keepsKv) throw new TypeError("decodeKeep needs a model loaded with keepKv");
+    const c = this.config;
+    const { nKvHeads, headDim: hd, nLayers } = c;
+    const B = batch.tokens.length;
+    const keptIn = "kept" in batch ? batch.kept : undefined;
+    const past = keptIn?.take();
+    try {
+      if (B === 0) throw new TypeError("decode batch is empty");
+      if (batch.positions.length !== B) {
+        throw new TypeError(`${batch.positions.length} positions for ${B} tokens`);
+      }
+      if (keptIn && keptIn.batch !== B) {
+        throw new TypeError(`${B} tokens for a kept batch of ${keptIn.batch}`);
+      }
+      this.#checkIds(batch.tokens, "tokens");
+      for (const p of batch.positions) {
+        if (!Number.isInteger(p) || p < 0 || p >= c.maxSeqLen) {
+          throw new RangeError(`position ${p} outside [0, ${c.maxSeqLen})`);
+        }
+      }
+      const fresh = keptIn ? undefined : batch as DecodeBatch;
+      if (fresh && (fresh.past.length !== nLayers || fresh.pastLengths.length !== nLayers)) {
+        throw new TypeError(`past/pastLengths need ${nLayers} layers`);
+      }
+      const layout = keptIn
+        ? { lengths: keptIn.lengths, gathered: keptIn.gathered, steps: keptIn.steps }
+        : { lengths: fresh!.pastLengths, gathered: [] as number[], steps: 0 };
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor("int64", i64(batch.tokens), [B]),
+        positions: new ort.Tensor("int64", i64(batch.positions), [B]),
+      };
+      for (let l = 0; l < nLayers; l++) {
+        let P: number;
+        if (keptIn && past) {
+          P = keptIn.length(l);
+          feeds[`past_key_${l}`] = past[l].keys;
+          feeds[`past_value_${l}`] = past[l].values;
+        } else {
+          const { keys, values } = fresh!.past[l];
+          P = keys.length / (B * nKvHeads * hd);
+          if (!Number.isInteger(P) || values.length !== keys.length) {
+            throw new TypeError(`layer ${l}: past keys/values of ${keys.length}/${values.length} values`);
+          }
+          if (layout.lengths[l].length !== B * nKvHeads) {
+            throw new TypeError(`layer ${l}: pastLengths needs ${B * nKvHeads}`);
+          }
+          layout.gathered.push(P);
+          feeds[`past_key_${l}`] = new ort.Tensor("float32", keys, [B, nKvHeads, P, hd]);
+          feeds[`past_value_${l}`] = new ort.Tensor("float32", values, [B, nKvHeads, P, hd]);
+        }
+        feeds[`attn_bias_${l}`] = new ort.Tensor(
+          "float32",
+          attentionBias(layout.lengths[l], layout.gathered[l], P),
+          [B, nKvHeads, 1, P + 1],
+        );
+      }
+      const out = await this.#decode.run(feeds);
+      const kept = new KeptKv(
+        B,
+        { ...layout, steps: layout.steps + 1 },
+        presentOf(out, nLayers),
+        (k) => this.#kept.delete(k),
+      );
+      this.#kept.add(kept);
+      return { ...decodeOutputOf(out, nLayers), kept };
+    } finally {
+      if (past) disposeAll(past);
+    }
+  }
+
+  /** Disposes kept caches, releases both sessions; later calls fail with `unavailable`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const k of [...this.#kept]) k.dispose();
     await this.#prefill.release();
     await this.#decode.release();
   }

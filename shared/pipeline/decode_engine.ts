@@ -3,9 +3,14 @@
  * active sequences, gathers each layer's past (each head with its own length), runs one
  * model step, appends the new K/V to each head's last block and samples. Knows nothing
  * about NATS: tokens go to a per-sequence sink.
+ *
+ * When the model keeps KV (`model.keepsKv`, the WebGPU device), a step whose batch is the
+ * previous step's sequences in the same order continues from the KV the runtime kept and
+ * gathers nothing; any change of the batch gathers again from the block store, which stays
+ * the source of truth either way.
  * @module
  */
-import type { Model } from "../model/mod.ts";
+import type { DecodeOutput, KeptKv, Model } from "../model/mod.ts";
 import { sampleToken } from "../model/mod.ts";
 import type { BlockStore } from "../blockstore/mod.ts";
 import { KvrelayError } from "../errors.ts";
@@ -38,7 +43,10 @@ export class DecodeEngine {
   #active = new Map<string, Sequence>();
   #loop?: Promise<void>;
   #cursor = 0;
+  #kept?: { ids: string[]; kv: KeptKv };
   steps = 0;
+  /** Steps that continued from kept KV instead of gathering. */
+  keptSteps = 0;
 
   constructor(model: Model, store: BlockStore, opts: { maxBatch: number }) {
     this.model = model;
@@ -136,6 +144,7 @@ export class DecodeEngine {
       try {
         while (this.#active.size) await this.#step();
       } finally {
+        this.#dropKept();
         this.#loop = undefined;
       }
     })();
@@ -158,23 +167,11 @@ export class DecodeEngine {
     const ids = batch.map((s) => s.id);
     const c = this.model.config;
     try {
-      let maxLen = 1;
-      for (let l = 0; l < c.nLayers; l++) {
-        for (const id of ids) for (const n of this.store.lengths(id, l)) maxLen = Math.max(maxLen, n);
-      }
-      const past = [];
-      const pastLengths = [];
-      for (let l = 0; l < c.nLayers; l++) {
-        const g = this.store.gather(ids, l, maxLen);
-        past.push({ keys: g.keys, values: g.values });
-        pastLengths.push(g.lengths);
-      }
-      const out = await this.model.decode({
-        tokens: batch.map((s) => s.pending),
-        positions: batch.map((s) => s.pos),
-        past,
-        pastLengths,
-      });
+      const tokens = batch.map((s) => s.pending);
+      const positions = batch.map((s) => s.pos);
+      const out = this.model.keepsKv
+        ? await this.#decodeKept(ids, tokens, positions)
+        : await this.model.decode({ tokens, positions, ...this.#gather(ids) });
       this.steps++;
       const H = c.nKvHeads, hd = c.headDim, V = c.vocabSize;
       batch.forEach((seq, b) => {
@@ -203,6 +200,43 @@ export class DecodeEngine {
     } catch (e) {
       for (const seq of batch) if (this.#active.has(seq.id)) this.#finish(seq, undefined, asKvrelay(e));
     }
+  }
+
+  /** Each layer's past of `ids` from the block store, padded to the longest head of any layer. */
+  #gather(ids: string[]) {
+    const c = this.model.config;
+    let maxLen = 1;
+    for (let l = 0; l < c.nLayers; l++) {
+      for (const id of ids) for (const n of this.store.lengths(id, l)) maxLen = Math.max(maxLen, n);
+    }
+    const past = [];
+    const pastLengths = [];
+    for (let l = 0; l < c.nLayers; l++) {
+      const g = this.store.gather(ids, l, maxLen);
+      past.push({ keys: g.keys, values: g.values });
+      pastLengths.push(g.lengths);
+    }
+    return { past, pastLengths };
+  }
+
+  /** A step on a model that keeps KV: continue when the batch is unchanged, else gather. */
+  async #decodeKept(ids: string[], tokens: number[], positions: number[]): Promise<DecodeOutput> {
+    const prev = this.#kept;
+    this.#kept = undefined;
+    const same = prev !== undefined && prev.ids.length === ids.length &&
+      prev.ids.every((id, i) => id === ids[i]);
+    if (prev && !same) prev.kv.dispose();
+    const out = same
+      ? await this.model.decodeKeep({ tokens, positions, kept: prev.kv })
+      : await this.model.decodeKeep({ tokens, positions, ...this.#gather(ids) });
+    if (same) this.keptSteps++;
+    this.#kept = { ids, kv: out.kept };
+    return out;
+  }
+
+  #dropKept(): void {
+    this.#kept?.kv.dispose();
+    this.#kept = undefined;
   }
 }
 
