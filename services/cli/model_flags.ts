@@ -1,6 +1,6 @@
 /**
- * The flags that every model-running command shares (`--model`, `--tokenizer`, `--prompt`,
- * `--prompt-file`) and their meaning, in one place.
+ * The flags that every model-running command shares (`--model`, `--tokenizer`, `--device`,
+ * `--prompt`, `--prompt-file`) and their meaning, in one place.
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -10,6 +10,8 @@ import { badRequest } from "../../shared/errors.ts";
 export const MODEL_FLAGS = {
   model: { type: "string" },
   tokenizer: { type: "string" },
+  /** cpu | webgpu | auto: where the model runs (KVRELAY_DEVICE). */
+  device: { type: "string" },
   prompt: { type: "string" },
   "prompt-file": { type: "string" },
 } as const;
@@ -23,11 +25,15 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(ar
   }
 }
 
-/** The configuration, with `--model`/`--tokenizer` taking the place of KVRELAY_MODEL/KVRELAY_TOKENIZER. */
-export function configFromFlags(v: { model?: string; tokenizer?: string }): Config {
+/**
+ * The configuration, with `--model`/`--tokenizer`/`--device` taking the place of
+ * KVRELAY_MODEL/KVRELAY_TOKENIZER/KVRELAY_DEVICE (validated the same way).
+ */
+export function configFromFlags(v: { model?: string; tokenizer?: string; device?: string }): Config {
   const env = Deno.env.toObject();
   if (v.model) env.KVRELAY_MODEL = v.model;
   if (v.tokenizer) env.KVRELAY_TOKENIZER = v.tokenizer;
+  if (v.device) env.KVRELAY_DEVICE = v.device;
   return loadConfig(env);
 }
 

@@ -2,7 +2,10 @@ import type { Config } from "../config/mod.ts";
 import { KvrelayError } from "../errors.ts";
 import { Model } from "../model/mod.ts";
 
-/** Loads the model the configuration names; no model configured is a clear error. */
+/**
+ * Loads the model the configuration names on the configured device (KVRELAY_DEVICE); no
+ * model configured is a clear error.
+ */
 export async function loadConfiguredModel(config: Config): Promise<Model> {
   if (!config.modelPath) {
     throw new KvrelayError(
@@ -14,5 +17,12 @@ export async function loadConfiguredModel(config: Config): Promise<Model> {
     modelPath: config.modelPath,
     tokenizerPath: config.tokenizerPath,
     threads: config.threads,
+    device: config.device,
   });
+}
+
+/** One line for a service's log: the model and where it runs. */
+export function describeModel(model: Model): string {
+  const on = model.device === "webgpu" ? `webgpu (${model.adapter ?? "adapter unknown"})` : "cpu";
+  return `model ${model.config.name} on ${on}${model.keepsKv ? ", KV kept on the device between steps" : ""}`;
 }
