@@ -35,6 +35,25 @@ if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && ! [ -x 
   fi
 fi
 
+# --- WebGPU software adapter (Mesa's lavapipe/llvmpipe), from Debian ----------------------
+# Optional: without it WebGPU finds no adapter and the CPU runs everything (device auto).
+# With it the WebGPU code paths can be tested on a machine without a GPU.
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=()
+  for pkg in mesa-vulkan-drivers libegl-mesa0; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing Debian's ${missing[*]} (WebGPU software adapter)"
+      { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2; } ||
+        say "could not install ${missing[*]}: WebGPU will find no software adapter (the CPU path is unaffected)"
+    else
+      say "optional: 'sudo apt-get install ${missing[*]}' gives WebGPU a software adapter (the CPU path works without)"
+    fi
+  fi
+fi
+
 # --- npm dependencies, pinned by deno.lock (build scripts stay off: ORT's would fetch CUDA)
 if ! deno install --frozen --quiet >&2; then
   say "deno install failed (the npm registry must be reachable on first run)"
