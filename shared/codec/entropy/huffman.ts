@@ -61,7 +61,7 @@ function treeDepths(weights: number[]): number[] {
 }
 
 /** Canonical codes for the lengths: shorter first, then by symbol. */
-function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array {
+export function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array {
   const idx = [...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]);
   const codes = new Uint32Array(syms.length);
   let code = 0, prevLen = 0;
