@@ -14,7 +14,7 @@ import {
   readRawLayer,
   writeEncodedLayer,
 } from "../kvwire/mod.ts";
-import { encode as encodeFrame } from "../codec/mod.ts";
+import { encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
 import { type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 
@@ -63,6 +63,23 @@ export interface CompressionHooks {
   evict?: <T>(run: () => T) => T;
   encodeLayer?: (layer: number, run: () => LayerEncoding) => LayerEncoding;
   encodeFrame?: (frame: FrameInput, run: () => Uint8Array) => Uint8Array;
+}
+
+/** An asynchronous frame encoder with the CPU codec's signature (the WebGPU codec's `encode`). */
+export type AsyncFrameEncoder = (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array>;
+
+/** {@linkcode CompressionHooks} for {@linkcode CompressionJob.finishAsync}; each must call `run` once. */
+export interface AsyncCompressionHooks {
+  evict?: <T>(run: () => T) => T;
+  encodeLayer?: (layer: number, run: () => Promise<LayerEncoding>) => Promise<LayerEncoding>;
+  encodeFrame?: (frame: FrameInput, run: () => Promise<Uint8Array>) => Promise<Uint8Array>;
+}
+
+/** One head's (or the layer-wide) K and V frames before encoding. */
+interface HeadFrames {
+  positions: Int32Array;
+  keys: FrameInput;
+  values: FrameInput;
 }
 
 const LOSSLESS = new Set(["zstd", "raw"]);
@@ -116,6 +133,61 @@ export class CompressionJob {
 
   /** Evicts and encodes; every layer and the metric must have arrived. */
   finish(hooks: CompressionHooks = {}): CompressionOutput {
+    const { m, plan, evictMs } = this.#prepare(hooks.evict);
+    const t1 = performance.now();
+    const layers: LayerEncoding[] = [];
+    for (let l = 0; l < m.nLayers; l++) {
+      const encodeLayer = (): LayerEncoding => {
+        const { layerFrame, heads } = this.#layerFrames(l, plan);
+        const encoded = heads.map((h) => ({
+          positions: h.positions,
+          keys: this.#encodeFrame(h.keys, hooks),
+          values: this.#encodeFrame(h.values, hooks),
+        }));
+        return this.#layerEncoding(l, m, plan, layerFrame, encoded);
+      };
+      layers.push(hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer());
+    }
+    return this.#output(m, plan, layers, evictMs, performance.now() - t1);
+  }
+
+  /**
+   * {@linkcode finish} with an asynchronous frame encoder (the WebGPU codec): the frames of
+   * a layer are encoded concurrently, layers one after another. Same bundles as `finish`
+   * whenever `encode` gives the CPU codec's bytes.
+   */
+  async finishAsync(
+    encode: AsyncFrameEncoder,
+    hooks: AsyncCompressionHooks = {},
+  ): Promise<CompressionOutput> {
+    const { m, plan, evictMs } = this.#prepare(hooks.evict);
+    const t1 = performance.now();
+    const layers: LayerEncoding[] = [];
+    for (let l = 0; l < m.nLayers; l++) {
+      const encodeLayer = async (): Promise<LayerEncoding> => {
+        const { layerFrame, heads } = this.#layerFrames(l, plan);
+        const one = (f: FrameInput) => {
+          const run = () =>
+            encode({ dtype: "f32", shape: [f.rows, f.cols], data: f.data }, this.#frameOptions(f.role));
+          return hooks.encodeFrame ? hooks.encodeFrame(f, run) : run();
+        };
+        const encoded = await Promise.all(heads.map(async (h) => {
+          const [keys, values] = await Promise.all([one(h.keys), one(h.values)]);
+          return { positions: h.positions, keys, values };
+        }));
+        return this.#layerEncoding(l, m, plan, layerFrame, encoded);
+      };
+      layers.push(await (hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer()));
+    }
+    return this.#output(m, plan, layers, evictMs, performance.now() - t1);
+  }
+
+  /** Checks that everything arrived and evicts. */
+  #prepare(evictHook?: <T>(run: () => T) => T): {
+    m: MetricBundle;
+    plan: EvictionPlan | undefined;
+    evictMs: number;
+  } {
     const m = this.#metric;
     if (!m) throw new KvrelayError("corrupt_bundle", "the eviction metric bundle never arrived");
     const { nLayers, nKvHeads, nPos } = m;
@@ -126,57 +198,64 @@ export class CompressionJob {
         throw new KvrelayError("corrupt_bundle", `layer ${l} shape disagrees with the metric`);
       }
     }
-    const headDim = this.#layers[0].headDim;
-
     const t0 = performance.now();
     const evict = () => evictionEnabled(this.kv) ? this.#plan(m) : undefined;
-    const plan = hooks.evict ? hooks.evict(evict) : evict();
-    const evictMs = performance.now() - t0;
+    const plan = evictHook ? evictHook(evict) : evict();
+    return { m, plan, evictMs: performance.now() - t0 };
+  }
 
-    const t1 = performance.now();
-    const encoded: Uint8Array[] = [];
-    let rawBytes = 0;
-    let wireBytes = 0;
-    for (let l = 0; l < nLayers; l++) {
-      const encodeLayer = (): LayerEncoding => {
-        const raw = this.#layers[l];
-        const layerFrame = !plan && this.kv.frames === "layer";
-        const heads = layerFrame ? [this.#encodeLayerFrame(raw, hooks)] : this.#encodeHeads(raw, plan, hooks);
-        const bundle = writeEncodedLayer({
-          requestId: this.requestId,
-          layer: l,
-          nLayers,
-          nKvHeads,
-          nPos,
-          headDim,
-          codec: this.kv.codec,
-          frames: layerFrame ? "layer" : "head",
-          heads,
-        });
-        return {
-          layer: l,
-          bundle,
-          rawBytes: raw.keys.byteLength + raw.values.byteLength,
-          keptFraction: plan ? plan.keptFractionPerLayer[l] : 1,
-          frames: heads.flatMap((h) => [h.keys, h.values]),
-        };
-      };
-      const out = hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer();
-      rawBytes += out.rawBytes;
-      wireBytes += out.bundle.length;
-      encoded.push(out.bundle);
-    }
-    const encodeMs = performance.now() - t1;
+  /** Layer `l`'s frames: one K and one V per KV head, or one layer-wide pair. */
+  #layerFrames(l: number, plan: EvictionPlan | undefined): { layerFrame: boolean; heads: HeadFrames[] } {
+    const raw = this.#layers[l];
+    const layerFrame = !plan && this.kv.frames === "layer";
+    return { layerFrame, heads: layerFrame ? [this.#layerFrame(raw)] : this.#headFrames(raw, plan) };
+  }
+
+  #layerEncoding(
+    l: number,
+    m: MetricBundle,
+    plan: EvictionPlan | undefined,
+    layerFrame: boolean,
+    heads: EncodedHead[],
+  ): LayerEncoding {
+    const raw = this.#layers[l];
+    const bundle = writeEncodedLayer({
+      requestId: this.requestId,
+      layer: l,
+      nLayers: m.nLayers,
+      nKvHeads: m.nKvHeads,
+      nPos: m.nPos,
+      headDim: this.#layers[0].headDim,
+      codec: this.kv.codec,
+      frames: layerFrame ? "layer" : "head",
+      heads,
+    });
+    return {
+      layer: l,
+      bundle,
+      rawBytes: raw.keys.byteLength + raw.values.byteLength,
+      keptFraction: plan ? plan.keptFractionPerLayer[l] : 1,
+      frames: heads.flatMap((h) => [h.keys, h.values]),
+    };
+  }
+
+  #output(
+    m: MetricBundle,
+    plan: EvictionPlan | undefined,
+    layers: LayerEncoding[],
+    evictMs: number,
+    encodeMs: number,
+  ): CompressionOutput {
     this.#layers = [];
     return {
-      encoded,
+      encoded: layers.map((x) => x.bundle),
       stats: {
         evictMs,
         encodeMs,
-        rawBytes,
-        wireBytes,
+        rawBytes: layers.reduce((a, x) => a + x.rawBytes, 0),
+        wireBytes: layers.reduce((a, x) => a + x.bundle.length, 0),
         keptFraction: plan ? plan.keptCount / plan.totalCount : 1,
-        keptFractionPerLayer: plan ? plan.keptFractionPerLayer : new Array(nLayers).fill(1),
+        keptFractionPerLayer: plan ? plan.keptFractionPerLayer : new Array(m.nLayers).fill(1),
       },
     };
   }
@@ -216,9 +295,9 @@ export class CompressionJob {
     return hooks.encodeFrame ? hooks.encodeFrame(f, run) : run();
   }
 
-  #encodeHeads(raw: RawLayer, plan: EvictionPlan | undefined, hooks: CompressionHooks): EncodedHead[] {
+  #headFrames(raw: RawLayer, plan: EvictionPlan | undefined): HeadFrames[] {
     const { nKvHeads, nPos, headDim } = raw;
-    const heads: EncodedHead[] = [];
+    const heads: HeadFrames[] = [];
     for (let h = 0; h < nKvHeads; h++) {
       const positions = plan ? plan.kept[raw.layer * nKvHeads + h] : allPositions(nPos);
       const n = positions.length;
@@ -232,21 +311,15 @@ export class CompressionJob {
       }
       heads.push({
         positions,
-        keys: this.#encodeFrame(
-          { layer: raw.layer, head: h, role: "key", data: k, rows: n, cols: headDim },
-          hooks,
-        ),
-        values: this.#encodeFrame(
-          { layer: raw.layer, head: h, role: "value", data: v, rows: n, cols: headDim },
-          hooks,
-        ),
+        keys: { layer: raw.layer, head: h, role: "key", data: k, rows: n, cols: headDim },
+        values: { layer: raw.layer, head: h, role: "value", data: v, rows: n, cols: headDim },
       });
     }
     return heads;
   }
 
   /** The poster's layer-wide variant: one frame of rows `[nPos, nKvHeads * headDim]`. */
-  #encodeLayerFrame(raw: RawLayer, hooks: CompressionHooks): EncodedHead {
+  #layerFrame(raw: RawLayer): HeadFrames {
     const { nKvHeads, nPos, headDim } = raw;
     const width = nKvHeads * headDim;
     const k = new Float32Array(nPos * width);
@@ -261,14 +334,8 @@ export class CompressionJob {
     }
     return {
       positions: allPositions(nPos),
-      keys: this.#encodeFrame(
-        { layer: raw.layer, head: -1, role: "key", data: k, rows: nPos, cols: width },
-        hooks,
-      ),
-      values: this.#encodeFrame(
-        { layer: raw.layer, head: -1, role: "value", data: v, rows: nPos, cols: width },
-        hooks,
-      ),
+      keys: { layer: raw.layer, head: -1, role: "key", data: k, rows: nPos, cols: width },
+      values: { layer: raw.layer, head: -1, role: "value", data: v, rows: nPos, cols: width },
     };
   }
 }

@@ -1,0 +1,82 @@
+import { assert, assertEquals } from "@std/assert";
+import { writeMetric, writeRawLayer } from "../../shared/kvwire/mod.ts";
+import { DEFAULTS } from "../../shared/config/mod.ts";
+import type { KvSettings } from "../../shared/handoff/contract.ts";
+import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
+import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
+import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
+import { cpuBackend } from "../../shared/codec/webgpu/mod.ts";
+import { gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+
+const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 64 };
+const kv = (over: Partial<KvSettings>): KvSettings => ({ ...defaultKvSettings(DEFAULTS.kv), ...over });
+const expect = { nLayers: 2, nKvHeads: 2, headDim: 64, maxElements: 1 << 20 };
+
+function job(settings: KvSettings, seed: number): CompressionJob {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const n = shape.nKvHeads * shape.nPos * shape.headDim;
+  const metric = Float32Array.from(
+    { length: shape.nLayers * shape.nKvHeads * shape.nPos },
+    () => Math.abs(rnd()),
+  );
+  const j = new CompressionJob("r", settings);
+  j.accept(0, writeMetric({ ...shape, metric }));
+  for (let layer = 0; layer < 2; layer++) {
+    const keys = Float32Array.from({ length: n }, (_, i) => Math.sin(i / 50) + 0.1 * rnd());
+    const values = Float32Array.from({ length: n }, rnd);
+    j.accept(1 + layer, writeRawLayer({ ...shape, layer, keys, values }));
+  }
+  return j;
+}
+
+Deno.test("CompressionJob.finishAsync() with the CPU codec gives finish()'s bundles byte for byte", async () => {
+  for (
+    const settings of [kv({ codec: "kvsort", errorBound: 1e-2 }), kv({ codec: "zstd", evictionRate: 2 })]
+  ) {
+    const sync = job(settings, 7).finish();
+    const async = await job(settings, 7).finishAsync(cpuBackend().encode);
+    assertEquals(async.encoded, sync.encoded);
+    assertEquals(async.stats.wireBytes, sync.stats.wireBytes);
+  }
+});
+
+Deno.test({
+  name: "CompressionJob.finishAsync() on the WebGPU backend decodes to the CPU path's values",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const backend = await selectCodecBackend("webgpu", { timeoutMs: 20_000 });
+    try {
+      assertEquals(backend.kind, "webgpu");
+      for (const frames of ["head", "layer"] as const) {
+        const settings = kv({ codec: "kvsort", errorBound: 1e-2, errorMode: "rel", frames, evictionRate: 1 });
+        const cpu = job(settings, 3).finish();
+        const gpu = await job(settings, 3).finishAsync(gpuFrameEncoder(backend));
+        for (let l = 0; l < 2; l++) {
+          const a = decodeLayerBundle(gpu.encoded[l], expect), b = decodeLayerBundle(cpu.encoded[l], expect);
+          for (let h = 0; h < 2; h++) {
+            assertEquals(a.heads[h].keys, b.heads[h].keys, `${frames} l${l} h${h}`);
+            assertEquals(a.heads[h].values, b.heads[h].values, `${frames} l${l} h${h}`);
+          }
+        }
+      }
+    } finally {
+      backend.destroy();
+    }
+  },
+});
+
+Deno.test("gpuFrameEncoder() encodes a frame on the CPU when the GPU fails, and says so once", async () => {
+  const lines: string[] = [];
+  const broken = {
+    ...cpuBackend(),
+    kind: "webgpu" as const,
+    encode: () => Promise.reject(new Error("device lost")),
+  };
+  const enc = gpuFrameEncoder(broken, (l) => lines.push(l));
+  const t = { dtype: "f32" as const, shape: [4, 8], data: new Float32Array(32).fill(1) };
+  for (let i = 0; i < 2; i++) assert((await enc(t, { codec: "kvsort", errorBound: 1e-2 })).length > 0);
+  assertEquals(lines.length, 1);
+  assert(lines[0].includes("device lost"));
+});
