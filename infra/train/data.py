@@ -227,37 +227,72 @@ def drill_doc(rng: random.Random, n_lines: int) -> str:
 
 # ---------------------------------------------------------------- training stream
 
-# Target share of training *tokens* per document kind.
-MIX = {"text": 0.07, "passkey": 0.30, "multikey": 0.30, "arith": 0.26, "drill": 0.07}
-ANSWER_WEIGHT = 4.0  # loss weight of retrieval answer tokens (passkey, multi-key) in training
+# Target share of training *tokens* per document kind (run 3).
+MIX = {"text": 0.08, "passkey": 0.25, "multikey": 0.30, "arith": 0.20, "drill": 0.05, "copy": 0.12}
+ANSWER_WEIGHT = 2.0  # loss weight of retrieval answer tokens (passkey, multi-key) in training
 PROSE_FILLER = 0.3   # share of training passkey items with book-prose filler (rest: classic)
+CURRICULUM_END = 0.5  # training fraction at which retrieval items reach their full size
+
+
+def curriculum(progress: float) -> dict:
+    """Size limits of retrieval items at a training fraction: short and few-pair items first
+    (run 2 never learned look-up when every item was long from the start)."""
+    f = min(1.0, max(0.0, progress) / CURRICULUM_END)
+    return {"max_pairs": int(8 + (150 - 8) * f), "max_passkey_tokens": int(200 + (2040 - 200) * f),
+            "max_copy_items": int(24 + (160 - 24) * f)}
+
+
+def _numbers(line_value: str) -> list[tuple[str, float]]:
+    """' 48213' as its own zero-weight segment: random digits carry no learnable signal."""
+    return [(line_value, 0.0)]
+
+
+def copy_parts(rng: random.Random, n_items: int) -> list[tuple[str, float]]:
+    """A dense induction drill: a random list of words and numbers, then the same list again.
+    The first copy is unpredictable (weight 0); every token of the second is predictable only
+    by looking back."""
+    words = [rng.choice((rng.choice(ADJ), rng.choice(NOUN), rng.choice(NAMES), rng.choice(ITEMS),
+                         str(rng.randint(0, 99999)))) for _ in range(n_items)]
+    seq = " " + " ".join(words)
+    return [("Copy this list:", 1.0), (seq, 0.0), ("\nAgain:", 1.0), (seq, 1.0)]
 
 
 def sample_parts(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None = None,
-                 max_tokens: int = 2040) -> list[tuple[str, float]]:
+                 max_tokens: int = 2040, progress: float = 1.0) -> list[tuple[str, float]]:
     """One training document as (text, loss weight) segments; segment boundaries sit where
     pre-tokenization splits anyway, so tokenizing them separately equals tokenizing the whole.
     Multi-key training documents ask several questions (eval prompts ask one: the first
-    question/answer of a training document has exactly the eval format)."""
+    question/answer of a training document has exactly the eval format). Random numbers that
+    nothing predicts (the listed values, the first mention of the pass key) weigh 0."""
+    cur = curriculum(progress)
     if kind == "passkey":
         cpt = cpt or {"classic": 4.0, "prose": 3.2}
         classic = rng.random() >= PROSE_FILLER
-        n_tok = rng.randint(160, max_tokens - 70)
-        p, c, _ = passkey_item(rng, _flat(corpus), int(n_tok * cpt["classic" if classic else "prose"]),
-                               classic)
-        return [(p, 1.0), (c, ANSWER_WEIGHT)]
+        n_tok = rng.randint(100, max(110, min(max_tokens, cur["max_passkey_tokens"]) - 70))
+        p, c, meta = passkey_item(rng, _flat(corpus), int(n_tok * cpt["classic" if classic else "prose"]),
+                                  classic)
+        key = str(meta["key"])
+        head, tail = p.split(f"The pass key is {key}.", 1)
+        return [(head + "The pass key is", 1.0), (f" {key}", 0.0), ("." + tail, 1.0), (c, ANSWER_WEIGHT)]
     if kind == "multikey":
-        n = rng.randint(4, 150)
+        n = rng.randint(2, max(2, cur["max_pairs"]))
         p, c, meta = multikey_item(rng, n)
-        parts = [(p, 1.0), (c, ANSWER_WEIGHT)]
-        pairs = dict(l.split(": ") for l in p.split("\n")[1:-2])
+        lines = p.split("\n")
+        parts: list[tuple[str, float]] = [(lines[0] + "\n", 1.0)]
+        for line in lines[1:-2]:
+            k, v = line.split(": ")
+            parts += [(k + ":", 1.0), *_numbers(" " + v), ("\n", 1.0)]
+        parts += [(lines[-2] + "\n" + lines[-1], 1.0), (c, ANSWER_WEIGHT)]
+        pairs = dict(line.split(": ") for line in lines[1:-2])
         asked = {p.rsplit("value of ", 1)[1].split("?")[0]}
-        for _ in range(rng.randint(0, min(15, n - 1))):
+        for _ in range(rng.randint(0, min(31, n - 1))):
             k = rng.choice([k for k in pairs if k not in asked])
             asked.add(k)
             parts += [(f"\nQuestion: What is the value of {k}?\nAnswer:", 1.0),
                       (f" {pairs[k]}", ANSWER_WEIGHT)]
         return parts
+    if kind == "copy":
+        return copy_parts(rng, rng.randint(8, max(8, cur["max_copy_items"])))
     return [(sample_doc(kind, rng, corpus, cpt, max_tokens), 1.0)]
 
 
@@ -282,6 +317,8 @@ def sample_doc(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None =
         return p + c
     if kind == "drill":
         return drill_doc(rng, rng.randint(10, 60))
+    if kind == "copy":
+        return "".join(t for t, _ in copy_parts(rng, rng.randint(8, 160)))
     raise ValueError(kind)
 
 

@@ -75,12 +75,17 @@ def rope_cos_sin(cfg: Config, T: int, device, dtype):
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
 
-def sdpa(q, k, v):
+def sdpa(q, k, v, mask=None):
+    """Causal attention; `mask` (B, 1, T, T) bool, True = may attend, keeps packed documents
+    apart (the eval sees one document per sequence)."""
     if hasattr(F, "scaled_dot_product_attention"):
+        if mask is not None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     T = q.shape[-2]  # plain fallback for old CPU torch (local tests only)
     att = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    att = att.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    allowed = torch.ones(T, T, dtype=torch.bool, device=q.device).tril() if mask is None else mask
+    att = att.masked_fill(~allowed, float("-inf"))
     return att.softmax(-1) @ v
 
 
@@ -94,7 +99,7 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(d, cfg.num_key_value_heads * hd, bias=False)
         self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=False)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, cos, sin, mask=None):
         B, T, _ = x.shape
         c = self.cfg
         q = self.q_proj(x).view(B, T, c.num_attention_heads, c.head_dim).transpose(1, 2)
@@ -105,7 +110,7 @@ class Attention(nn.Module):
         rep = c.num_attention_heads // c.num_key_value_heads
         k = k.repeat_interleave(rep, dim=1)  # q head h uses kv head h // rep (HF repeat_kv)
         v = v.repeat_interleave(rep, dim=1)
-        y = sdpa(q, k, v)
+        y = sdpa(q, k, v, mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -128,8 +133,8 @@ class Layer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x, cos, sin):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+    def forward(self, x, cos, sin, mask=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -160,12 +165,18 @@ class Llama(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, idx):
+    def forward(self, idx, doc=None):
+        """doc: (B, T) document number of each position, or None for plain causal attention."""
         T = idx.shape[1]
         x = self.model.embed_tokens(idx)
         cos, sin = rope_cos_sin(self.cfg, T, idx.device, x.dtype)
+        mask = None
+        if doc is not None:
+            causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
+            mask = (doc[:, :, None] == doc[:, None, :]) & causal
+            mask = mask[:, None]
         for layer in self.model.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, cos, sin, mask)
         return self.lm_head(self.model.norm(x))
 
 
@@ -203,8 +214,9 @@ class Stream(torch.utils.data.IterableDataset):
     """Infinite stream of packed rows of T+1 tokens. Documents are <bos> doc <eos>; a task
     document never straddles two rows (the gap is filled with a truncated text document)."""
 
-    def __init__(self, corpus, tok_spec: str, T: int, seed: int, mix: dict):
+    def __init__(self, corpus, tok_spec: str, T: int, seed: int, mix: dict, progress=None):
         self.corpus, self.tok_spec, self.T, self.seed, self.mix = corpus, tok_spec, T, seed, mix
+        self.progress = progress  # multiprocessing.Value('d') the training loop sets; workers read it
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -222,12 +234,14 @@ class Stream(torch.utils.data.IterableDataset):
             cpt[name] = sum(map(len, s)) / sum(map(len, ids))
         kinds = list(self.mix)
         made = {k: 1.0 for k in kinds}
-        row, wrow, pending = [], [], None
+        row, wrow, drow, pending = [], [], [], None
         R = self.T + 1
         while True:
             if pending is None:
                 kind = min(kinds, key=lambda k: made[k] / self.mix[k])
-                parts = data.sample_parts(kind, rng, self.corpus, cpt, max_tokens=self.T - 8)
+                prog = self.progress.value if self.progress is not None else 1.0
+                parts = data.sample_parts(kind, rng, self.corpus, cpt, max_tokens=self.T - 8,
+                                          progress=prog)
                 doc, wts = [BOS], [1.0]
                 for (_, w), ids in zip(parts, tok.encode_batch([t for t, _ in parts])):
                     doc += ids
@@ -242,9 +256,11 @@ class Stream(torch.utils.data.IterableDataset):
                 kind, doc, pending = pending[0], pending[1], None
             room = R - len(row)
             if len(doc[0]) <= room:
+                drow += [len(drow) and drow[-1] + 1] * len(doc[0])
                 row += doc[0]
                 wrow += doc[1]
             elif kind in ("text", "drill"):
+                drow += [len(drow) and drow[-1] + 1] * room
                 row += doc[0][:room]
                 wrow += doc[1][:room]
             else:
@@ -254,11 +270,13 @@ class Stream(torch.utils.data.IterableDataset):
                                                                    (R - len(row)) * 5)])[0] + [EOS]
                     made["text"] += min(len(fill), R - len(row))
                     fill = fill[:R - len(row)]
+                    drow += [len(drow) and drow[-1] + 1] * len(fill)
                     row += fill
                     wrow += [1.0] * len(fill)
             if len(row) == R:
-                yield torch.tensor(row, dtype=torch.int64), torch.tensor(wrow, dtype=torch.float32)
-                row, wrow = [], []
+                yield (torch.tensor(row, dtype=torch.int64), torch.tensor(wrow, dtype=torch.float32),
+                       torch.tensor(drow, dtype=torch.int32))
+                row, wrow, drow = [], [], []
 
 
 # ---------------------------------------------------------------- export
@@ -386,6 +404,8 @@ def main():
     ap.add_argument("--toy", action="store_true", help="tiny model for CPU tests")
     ap.add_argument("--bench", action="store_true", help="time eager vs compiled steps, then exit")
     ap.add_argument("--log", default=None)
+    ap.add_argument("--no-doc-mask", action="store_true", help="attend across packed documents")
+    ap.add_argument("--probe-every", type=float, default=60, help="seconds between retrieval probes")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -407,8 +427,12 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
-    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIX)
+    import multiprocessing
+    progress = multiprocessing.Value("d", 0.0, lock=False)
+    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIX, progress)
     dlkw = {"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}
+    if args.workers:  # workers inherit the shared progress value: fork, whatever the default
+        dlkw["multiprocessing_context"] = "fork"
     dl = torch.utils.data.DataLoader(ds, batch_size=args.batch, num_workers=args.workers,
                                      pin_memory=device.type == "cuda", **dlkw)
     it = iter(dl)
@@ -417,12 +441,13 @@ def main():
     def step_fn(m, batch, lr):
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, wts = batch
+        ids, wts, doc = batch
         x = ids[:, :-1].to(device, non_blocking=True)
+        d = None if args.no_doc_mask else doc[:, :-1].to(device, non_blocking=True)
         y = ids[:, 1:].to(device, non_blocking=True)
         w = wts[:, 1:].to(device, non_blocking=True).reshape(-1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = m(x)
+            logits = m(x, d)
         ce = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
         loss = (ce * w).sum() / w.sum()
         loss.backward()
@@ -455,6 +480,7 @@ def main():
         return
 
     t0 = time.time()
+    last_probe = 0.0
     step, tokens, ema = 0, 0, None
     log = open(args.log, "w") if args.log else None
     while True:
@@ -462,8 +488,12 @@ def main():
         frac = el / args.seconds if args.seconds else step / max(1, args.steps)
         if frac >= 1.0:
             break
+        progress.value = frac
         lr = lr_at(frac, args.lr)
         loss, gn = step_fn(fwd, next(it), lr)
+        if args.probe_every and el - last_probe >= args.probe_every:
+            last_probe = el
+            print(f"probe t {el:.0f}s frac {frac:.3f} " + probe(model, tok, corpus, device), flush=True)
         step += 1
         tokens += args.batch * args.seq
         if step % 25 == 0 or step <= 3:
@@ -491,6 +521,34 @@ def main():
         print("transformers not available:", e)
     if log:
         log.close()
+
+
+@torch.no_grad()
+def probe(model, tok, corpus, device, n=24) -> str:
+    """Teacher-forced exact-answer rate on small fixed retrieval sets (all answer tokens must be
+    the argmax): a cheap view of whether look-up is being learned, printed during training."""
+    rng = random.Random(4242)
+    flat = data._flat(corpus)
+    sets = {
+        "mk8": [data.multikey_item(rng, 8) for _ in range(n)],
+        "mk64": [data.multikey_item(rng, 64) for _ in range(n)],
+        "pk256": [data.passkey_item(rng, flat, 800, True) for _ in range(n)],
+        "pk1500": [data.passkey_item(rng, flat, 5500, True) for _ in range(n)],
+    }
+    model.eval()
+    out = []
+    for name, items in sets.items():
+        ok = 0
+        for p, c, _ in items:
+            pi, ci = tok.encode_batch([p, c])
+            x = torch.tensor([[0] + pi + ci], device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(x[:, :-1])
+            pred = logits[0, len(pi):].argmax(-1).tolist()
+            ok += pred == ci
+        out.append(f"{name} {ok}/{len(items)}")
+    model.train()
+    return " ".join(out)
 
 
 def timed_loader(it, n):
