@@ -1,9 +1,10 @@
 /**
  * Held-out text perplexity of a model through its real runtime (teacher-forced decode
  * steps, `teacher_forced.ts`). The text is the training recipe's held-out set
- * (infra/train/data.py: paragraph i of each source with i % 50 == 0, documents drawn with
- * seed 9004 as eval.py draws them), each document cut to its first `len` tokens (with
- * `<bos>`). Reports the token-weighted mean NLL and perplexity, per source too, and the
+ * (infra/train/data.py: paragraph i of each source with i % 50 == 0; `eval_text`, seed 9004,
+ * documents of about 4000 characters, the set eval.py scores), each document cut to its
+ * first `len` tokens (with `<bos>`; a `len` past a document's length scores it whole, as
+ * eval.py does). Reports the token-weighted mean NLL and perplexity, per source too, and the
  * second half of each chunk scored twice: after the uncompressed first half, and after the
  * first half's KV went through prefill → evict + encode → decode with the KV settings given.
  * @module
@@ -47,16 +48,14 @@ export async function corpusMissing(dir: string): Promise<string | undefined> {
 }
 
 /** The held-out documents with their source, from data.py's own generator. */
-async function heldOutDocs(dir: string, n: number, len: number): Promise<{ source: string; text: string }[]> {
+async function heldOutDocs(dir: string, n: number): Promise<{ source: string; text: string }[]> {
   const py = `
-import json, random, sys
+import json, sys
 sys.path.insert(0, "${REPO_DIR}/infra/train")
 import data
 corpus = data.load_corpus(${JSON.stringify(dir)})
-rng = random.Random(data.EVAL_SEEDS["text"])
 out = []
-for _ in range(${n}):
-    d = data.text_doc(rng, corpus.heldout, max(4000, ${6 * len}))
+for d in data.eval_text(corpus, ${n}):
     first = d.split("\\n")[0]
     src = next((s for s in data.SOURCES if any(first in p for p in corpus.heldout[s])), "unknown")
     out.append({"source": src, "text": d})
@@ -112,7 +111,7 @@ export async function heldOutPerplexity(
   opts: { corpus: string; chunks: number; len: number; batch?: number },
 ): Promise<TextPplResult> {
   const len = Math.min(opts.len, model.config.maxSeqLen);
-  const drawn = await heldOutDocs(opts.corpus, opts.chunks, len);
+  const drawn = await heldOutDocs(opts.corpus, opts.chunks);
   const encoded = drawn.map((d) => model.tokenizer.encode(d.text).slice(0, len));
   const docs = drawn.filter((_, i) => encoded[i].length >= 4); // a half to hand off and one to score
   const seqs = encoded.filter((ids) => ids.length >= 4);
