@@ -149,7 +149,7 @@ export async function heldOutPerplexity(
     compN += k;
   });
   return {
-    corpus: opts.corpus,
+    corpus: opts.corpus.startsWith(`${REPO_DIR}/`) ? opts.corpus.slice(REPO_DIR.length + 1) : opts.corpus,
     chunks: seqs.length,
     len,
     all: { ...perplexity(sum, n), bySource },
