@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The one command for a GPU host with no network, from the repo root with .gpu/ (infra/gpu/pack.sh)
+# carried beside the working tree:
+#   bash infra/gpu/bench_all.sh            # OUT=/tmp/out unless set; LABEL=h200; QUICK=1 for a short run
+# Steps, each under its own timeout, none able to stop the others, all inside TOTAL_S (default 510 s):
+#   setup     infra/gpu/unpack.sh .gpu (deno, nats-server, node_modules if absent, Vulkan loaders, ICD)
+#   info      nvidia-smi -L, deno --version, Deno's WebGPU adapter
+#   tests     GPU equivalence tests (model on WebGPU vs CPU, kept KV, KVSort WebGPU codec)
+#   model     deno task bench:model           (prefill/decode tokens/s, cpu vs webgpu)
+#   codec     deno task bench:codec-gpu       (KVSort GB/s, WebGPU vs CPU)
+#   e2e       deno task bench:e2e             (whole requests, devices cpu:cpu then webgpu:webgpu)
+# Writes to $OUT (6 files): bench_all.log (everything printed), summary.md (step status and tables),
+# gpu_tests.log, model_device_$LABEL.json, codec_gpu_$LABEL.json, full_request_$LABEL.json,
+# plus e2e_services.log.gz (the services' own output during e2e).
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+OUT=${OUT:-/tmp/out}
+LABEL=${LABEL:-h200}
+QUICK=${QUICK:-0}
+TOTAL_S=${TOTAL_S:-510}
+E2E_CONFIGS=${E2E_CONFIGS:-cpu:cpu,webgpu:webgpu}
+mkdir -p "$OUT"
+work=$(mktemp -d /tmp/kvrelay-bench.XXXXXX)
+t0=$(date +%s)
+exec > >(tee -a "$OUT/bench_all.log") 2>&1
+tee_pid=$!
+statuses=()
+
+# step NAME LIMIT_S CMD...: runs CMD under `timeout`, cut to what is left of TOTAL_S; its stdout
+# (the benches print their tables there) is also kept for summary.md.
+step() {
+  local name=$1 limit=$2 left s rc
+  shift 2
+  left=$((t0 + TOTAL_S - $(date +%s) - 12))
+  [ "$limit" -gt "$left" ] && limit=$left
+  if [ "$limit" -lt 20 ]; then
+    echo "== $name: skipped (${left}s left of TOTAL_S=$TOTAL_S)"
+    statuses+=("| $name | skipped | – |")
+    return
+  fi
+  echo
+  echo "== $name (timeout ${limit}s): $*"
+  s=$(date +%s)
+  timeout -k 10 "$limit" "$@" | tee "$work/$name.out"
+  rc=${PIPESTATUS[0]}
+  local why=$rc
+  [ "$rc" = 124 ] || [ "$rc" = 137 ] && why="$rc (timed out)"
+  echo "== $name: exit $why after $(($(date +%s) - s)) s"
+  statuses+=("| $name | $why | $(($(date +%s) - s)) s |")
+}
+
+echo "== kvrelay GPU benchmarks: $(date -u +%FT%TZ), host $(hostname), $(nproc) cores, OUT=$OUT LABEL=$LABEL QUICK=$QUICK"
+git log -1 --format='== commit %h %s' 2>/dev/null || true
+
+# --- setup ----------------------------------------------------------------------------------------
+if [ -d .gpu ]; then
+  # shellcheck source=infra/gpu/unpack.sh
+  source infra/gpu/unpack.sh .gpu || echo "== setup: unpack reported a problem"
+else
+  echo "== setup: no .gpu/ (run infra/gpu/pack.sh and carry .gpu); using what is on PATH"
+  export PATH=$PWD/.tools/node_modules/.bin:$PATH
+fi
+if ! deno --version >/dev/null 2>&1; then
+  echo "== no usable deno: nothing can run"
+  exit 1
+fi
+# Each service loads onnxruntime; wgpu's XDG_RUNTIME_DIR complaint is noise without a display.
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$work}
+export NO_COLOR=1
+
+# --- info -----------------------------------------------------------------------------------------
+echo
+echo "== info"
+timeout 20 nvidia-smi -L 2>&1 || echo "(nvidia-smi: not available)"
+timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
+deno --version
+ldconfig -p 2>/dev/null | grep -E 'libvulkan\.so\.1 |libEGL\.so\.1 |libGLX_nvidia|libEGL_nvidia' | sed 's/^/  /' || true
+echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-} __EGL_VENDOR_LIBRARY_FILENAMES=${__EGL_VENDOR_LIBRARY_FILENAMES:-}"
+timeout -k 5 20 deno eval '
+const a = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+if (!a) console.log("WebGPU adapter: none");
+else {
+  const i = a.info ?? {};
+  console.log("WebGPU adapter:", JSON.stringify({
+    vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
+    isFallbackAdapter: i.isFallbackAdapter ?? a.isFallbackAdapter, features: a.features.size,
+    maxBufferSize: a.limits.maxBufferSize, maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize,
+    timestampQuery: a.features.has("timestamp-query"),
+  }));
+}' 2>&1 || echo "WebGPU adapter probe failed or timed out (exit $?)"
+
+# --- steps ----------------------------------------------------------------------------------------
+mkdir -p tests/bench/results
+if [ "$QUICK" = 1 ]; then
+  model_args=(--quick --timeout 40)
+  codec_args=(--sizes 8192 --ks 8 --budget-s 20)
+  e2e_args=(--sequential 2 --concurrent 2 --budget-s 35 --ready-timeout-s 25)
+else
+  model_args=(--timeout 65)
+  codec_args=(--budget-s 60)
+  e2e_args=(--sequential 8 --concurrent 8 --budget-s 55 --ready-timeout-s 40)
+fi
+
+step tests 90 bash -c 'deno test -A --cached-only shared/model/webgpu_test.ts shared/model/device_test.ts \
+  shared/model/kept_kv_test.ts shared/codec/webgpu/ > "$0" 2>&1; rc=$?; tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
+
+step model 150 deno run -A --cached-only tests/bench/model_device_bench.ts --label "$LABEL" "${model_args[@]}"
+cp tests/bench/results/model_device_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no model_device_$LABEL.json)"
+
+step codec 125 deno run -A --cached-only tests/bench/codec_gpu_bench.ts --label "$LABEL" "${codec_args[@]}"
+cp tests/bench/results/codec_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_gpu_$LABEL.json)"
+
+step e2e 135 deno run -A --cached-only tests/bench/full_request_bench.ts --label "$LABEL" \
+  --configs "$E2E_CONFIGS" --log "$work/e2e_services.log" "${e2e_args[@]}"
+cp tests/bench/results/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
+[ -f "$work/e2e_services.log" ] && gzip -c "$work/e2e_services.log" > "$OUT/e2e_services.log.gz"
+
+# --- summary --------------------------------------------------------------------------------------
+{
+  echo "# kvrelay GPU host run ($LABEL, $(date -u +%FT%TZ), $(($(date +%s) - t0)) s)"
+  echo
+  echo "| step | exit | time |"
+  echo "|---|---|---|"
+  printf '%s\n' "${statuses[@]}"
+  for n in tests model codec e2e; do
+    [ -s "$work/$n.out" ] || continue
+    printf '\n## %s\n\n' "$n"
+    cat "$work/$n.out"
+  done
+} > "$OUT/summary.md"
+echo
+echo "== done in $(($(date +%s) - t0)) s; $OUT:"
+ls -la "$OUT"
+rm -rf "$work"
+exec >&- 2>&-
+wait "$tee_pid" 2>/dev/null
+exit 0
