@@ -1,52 +1,14 @@
 import { assert, assertEquals } from "@std/assert";
 import { STORIES260K } from "../../tests/_harness/paths.ts";
-import { BlockStore } from "../blockstore/mod.ts";
 import { DEFAULTS } from "../config/mod.ts";
 import { Model } from "../model/mod.ts";
-import { CompressionJob } from "./compress_stage.ts";
-import { DecodeEngine } from "./decode_engine.ts";
-import { decodeLayerBundle } from "./decode_stage.ts";
+import { generateThroughEngine } from "./engine_testing.ts";
 import { defaultKvSettings } from "./kv_settings.ts";
-import { runPrefill } from "./prefill_stage.ts";
 
 /** Runs prompts through prefill → evict (rate 2) → engine; returns each sequence's tokens. */
-async function generateAll(model: Model, prompts: string[], maxTokens: number[]) {
+function generateAll(model: Model, prompts: string[], maxTokens: number[]) {
   const settings = defaultKvSettings({ ...DEFAULTS.kv, codec: "zstd", evictionRate: 2, blockSize: 4 });
-  const c = model.config;
-  const store = new BlockStore({
-    nLayers: c.nLayers,
-    nKvHeads: c.nKvHeads,
-    headDim: c.headDim,
-    blockSize: 4,
-    maxBlocks: 4096,
-  });
-  const engine = new DecodeEngine(model, store, { maxBatch: 8 });
-  const got: number[][] = prompts.map(() => []);
-  for (const [i, p] of prompts.entries()) {
-    const ids = model.tokenizer.encode(p);
-    const sampling = { maxTokens: maxTokens[i], temperature: 0, topP: 1 };
-    const pre = await runPrefill(model, `s${i}`, ids, { kv: settings, sampling, rng: Math.random });
-    const job = new CompressionJob(`s${i}`, settings);
-    pre.bundles.forEach((b, j) => job.accept(j, b));
-    const expect = { nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, maxElements: 1 << 20 };
-    const layers = job.finish().encoded.map((b) => decodeLayerBundle(b, expect));
-    engine.add(
-      `s${i}`,
-      layers,
-      { token: pre.firstToken, nPos: pre.nPos, promptLastToken: ids.at(-1) },
-      sampling,
-      {
-        onToken: (id) => got[i].push(id),
-        onDone: () => {},
-        onError: (e) => {
-          throw e;
-        },
-      },
-    );
-  }
-  await engine.idle();
-  assertEquals(store.stats().usedBlocks, 0, "every block freed");
-  return { got, engine };
+  return generateThroughEngine(model, prompts, settings, maxTokens);
 }
 
 Deno.test("DecodeEngine on a model that keeps KV continues from it and gives the same tokens", async () => {

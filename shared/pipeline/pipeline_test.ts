@@ -2,16 +2,14 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { STORIES260K } from "../../tests/_harness/paths.ts";
 import { asKvrelayError } from "../errors.ts";
 import { Model } from "../model/mod.ts";
-import { BlockStore } from "../blockstore/mod.ts";
 import { writeMetric, writeRawLayer } from "../kvwire/mod.ts";
 import { DEFAULTS } from "../config/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 import { CompressionJob } from "./compress_stage.ts";
 import { decodeLayerBundle } from "./decode_stage.ts";
-import { DecodeEngine } from "./decode_engine.ts";
+import { generateThroughEngine } from "./engine_testing.ts";
 import { defaultKvSettings } from "./kv_settings.ts";
 import { runLocal } from "./local_run.ts";
-import { runPrefill } from "./prefill_stage.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 8 };
 
@@ -131,42 +129,9 @@ Deno.test("DecodeEngine batches sequences without changing any sequence's tokens
       solo.push((await runLocal(model, model.tokenizer.encode(p), { kv: settings, sampling })).ids);
     }
 
-    const c = model.config;
-    const store = new BlockStore({
-      nLayers: c.nLayers,
-      nKvHeads: c.nKvHeads,
-      headDim: c.headDim,
-      blockSize: 4,
-      maxBlocks: 4096,
-    });
-    const engine = new DecodeEngine(model, store, { maxBatch: 8 });
-    const got: number[][] = prompts.map(() => []);
-    for (const [i, p] of prompts.entries()) {
-      const ids = model.tokenizer.encode(p);
-      const pre = await runPrefill(model, `s${i}`, ids, { kv: settings, sampling, rng: Math.random });
-      const job = new CompressionJob(`s${i}`, settings);
-      pre.bundles.forEach((b, j) => job.accept(j, b));
-      const layers = job.finish().encoded.map((b) =>
-        decodeLayerBundle(b, { ...expect, nLayers: c.nLayers, nKvHeads: c.nKvHeads })
-      );
-      engine.add(
-        `s${i}`,
-        layers,
-        { token: pre.firstToken, nPos: pre.nPos, promptLastToken: ids.at(-1) },
-        sampling,
-        {
-          onToken: (id) => got[i].push(id),
-          onDone: () => {},
-          onError: (e) => {
-            throw e;
-          },
-        },
-      );
-    }
-    await engine.idle();
+    const { got, engine } = await generateThroughEngine(model, prompts, settings, prompts.map(() => 24));
     assertEquals(got, solo);
     assert(engine.steps < 24 * prompts.length, `steps ${engine.steps}: sequences were batched`);
-    assertEquals(store.stats().usedBlocks, 0, "every block freed");
   } finally {
     await model.close();
   }
