@@ -12,10 +12,9 @@
  * | Huffman bitstream | GPU `huffCount/huffScan/huffWrite` | per value after a prefix sum |
  * | stage headers, exception bits, crc32 digest, zstd | CPU | small, or a library call (node:zlib) |
  *
- * The quantizer's decisions equal the CPU's for every value (tables.ts), so for the same
- * permutation the stream is the CPU's byte for byte; the permutation itself comes from
- * fp32 column sums (the CPU rounds double sums), so a near-tie can order two columns the
- * other way — a different, equally valid stream. Frames the GPU path does not cover (other
+ * The quantizer's decisions equal the CPU's for every value (tables.ts), and the sort's
+ * keys are the CPU's double column sums emulated with integers (sum64.ts), so the stream
+ * is the CPU's byte for byte on any conforming GPU. Frames the GPU path does not cover (other
  * predictors or codecs, empty, rows over 1024 values, more bins than a table, too many
  * exceptions, buffers over the device's limits) are encoded by the CPU codec.
  * @module

@@ -9,6 +9,7 @@
  * segmented prefix sum per row) → `decMap` (bins to output bits through the bin table).
  * @module
  */
+import { SUM64 } from "./sum64.ts";
 
 /** Uniform block shared by every kernel (16 words). */
 export const PARAMS_WORDS = 16;
@@ -88,12 +89,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 `;
 
 /**
- * One workgroup per group of k rows: column sums of the finite values (compensated fp32),
- * then a bitonic sort of (ordered sum, column) in workgroup memory, ascending, ties by
- * column — the CPU's key. The CPU sums in doubles and rounds once, so a rare near-tie can
- * order differently; any permutation is a valid stream, and the bound does not depend on it.
+ * One workgroup per group of k rows: the CPU's column sums (finite values added in row
+ * order into an emulated Float64, rounded to fp32 — sum64.ts, integers only), then a
+ * bitonic sort of (ordered key of the sum, column) in workgroup memory, ascending: the
+ * CPU's key, unique per column, so the permutation is the CPU's on any conforming GPU,
+ * whatever its float arithmetic does with subnormals or rounding.
  */
-export const SORT = PRELUDE + /* wgsl */ `
+export const SORT = PRELUDE + SUM64 + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> inp: array<u32>;
 @group(0) @binding(2) var<storage, read_write> perms: array<u32>;
 var<workgroup> kh: array<u32, 1024>;
@@ -110,21 +112,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var j = lid; j < P.sortSize; j += 256u) {
     var key = 0xffffffffu;
     if (j < P.cols) {
-      var s = 0.0;
-      var c = 0.0;
+      var acc = d64Zero();
       for (var r = r0; r < r1; r++) {
         let b = bitsAt(r * P.cols + j);
-        if (finiteBits(b)) {
-          let v = bitcast<f32>(b);
-          let t = s + v;
-          // Neumaier compensation while the sum is finite; an overflow stays infinite
-          if (finiteBits(bitcast<u32>(t))) {
-            if (abs(s) >= abs(v)) { c += (s - t) + v; } else { c += (v - t) + s; }
-          }
-          s = t;
-        }
+        // ±0 adds nothing (the sum starts at +0); non-finite values count as 0
+        if (finiteBits(b) && (b & 0x7fffffffu) != 0u) { acc = d64Add(acc, d64FromF32(b)); }
       }
-      key = okey(bitcast<u32>(s + c));
+      key = okey(d64ToF32(acc));
     }
     kh[j] = key;
     kl[j] = j;
@@ -183,7 +177,8 @@ fn binIndex(b: u32) -> i32 {
   let size = P.tabSize;
   if (key < tab[0] || key >= tab[size]) { return -1; }
   let y = floor(bitcast<f32>(b) * P.invF + 0.5) - f32(P.lo);
-  var t = u32(clamp(y, 0.0, f32(size - 1u)));
+  // a guess only (float rounding may differ by GPU): clamped as an integer, then corrected exactly
+  var t = min(u32(clamp(y, 0.0, f32(size - 1u))), size - 1u);
   for (var s = 0u; s < 3u; s++) {
     if (key < tab[t]) { t -= 1u; } else if (key >= tab[t + 1u]) { t += 1u; } else { return i32(t); }
   }
