@@ -9,6 +9,7 @@ import { acquireGpu, type AcquireOptions, type GpuHandle } from "./device.ts";
 import { GpuContext } from "./gpu.ts";
 import { gpuEncode, type GpuRunInfo, type GpuRunOptions } from "./encode.ts";
 import { gpuDecode } from "./decode.ts";
+import { gpuEncodeMany } from "./batch.ts";
 
 /** The GPU codec bound to one device. */
 export interface GpuCodec {
@@ -25,6 +26,17 @@ export interface GpuCodec {
     opts: EncodeOptions,
     run?: GpuRunOptions,
   ): Promise<{ bytes: Uint8Array; info: GpuRunInfo }>;
+  /**
+   * Encodes many frames with their GPU round trips gathered (three submissions per batch,
+   * not per frame; batch.ts): each stream is the one `encode` gives for that frame. One
+   * options object for all frames or one per frame.
+   */
+  encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
+  encodeManyWithInfo(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+    run?: GpuRunOptions,
+  ): Promise<{ bytes: Uint8Array; info: GpuRunInfo }[]>;
   decodeWithInfo(
     bytes: Uint8Array,
     limits?: DecodeLimits,
@@ -64,6 +76,8 @@ export async function createGpuCodec(opts: AcquireOptions & { handle?: GpuHandle
     encode: async (t, o) => (await gpuEncode(ctx, t, o)).bytes,
     decode: async (b, l) => (await gpuDecode(ctx, b, l)).tensor,
     encodeWithInfo: (t, o, r) => gpuEncode(ctx, t, o, r),
+    encodeMany: async (f, o) => (await gpuEncodeMany(ctx, f, o)).map((x) => x.bytes),
+    encodeManyWithInfo: (f, o, r) => gpuEncodeMany(ctx, f, o, r),
     decodeWithInfo: (b, l, r) => gpuDecode(ctx, b, l, r),
     destroy: () => handle.device.destroy(),
   };

@@ -62,12 +62,34 @@ function cpu(t: Tensor, opts: EncodeOptions, why: string): { bytes: Uint8Array; 
   return { bytes: cpuEncode(t, opts), info: { backend: "cpu", fallback: why } };
 }
 
+/** Submits `enc` with copies of `parts` and returns their bytes: `GpuContext.readBack`, or a batch's. */
+export type ReadBack = (
+  enc: GPUCommandEncoder,
+  prof: Profiler,
+  parts: [GPUBuffer, number][],
+) => Promise<Uint8Array[]>;
+
 /** Encodes `t` on the GPU (or the CPU where the GPU path does not apply); same options as `encode`. */
-export async function gpuEncode(
+export function gpuEncode(
   ctx: GpuContext,
   t: Tensor,
   opts: EncodeOptions,
   run: GpuRunOptions = {},
+): Promise<{ bytes: Uint8Array; info: GpuRunInfo }> {
+  return encodeStaged(ctx, t, opts, run, (enc, prof, parts) => ctx.readBack(enc, prof, parts));
+}
+
+/**
+ * The encoder with its three GPU round trips (min/max; histogram; output bits, exceptions,
+ * permutations, bitstream) going through `readBack`, so that a batch (batch.ts) can
+ * gather every frame's round trip into one submission.
+ */
+export async function encodeStaged(
+  ctx: GpuContext,
+  t: Tensor,
+  opts: EncodeOptions,
+  run: GpuRunOptions,
+  readBack: ReadBack,
 ): Promise<{ bytes: Uint8Array; info: GpuRunInfo }> {
   checkTensor(t);
   const codec = opts.codec;
@@ -114,7 +136,7 @@ export async function gpuEncode(
     owned.push(p0);
     let enc = dev.createCommandEncoder();
     ctx.dispatch(enc, prof, "stats", [p0, inp, mm], Math.ceil(n / 4096));
-    const [mmBytes] = await ctx.readBack(enc, prof, [[mm, 8]]);
+    const [mmBytes] = await readBack(enc, prof, [[mm, 8]]);
     const [minKey, maxKey] = new Uint32Array(mmBytes.buffer);
     const range = minKey <= maxKey ? { min: keyValue(minKey), max: keyValue(maxKey) } : undefined;
 
@@ -163,7 +185,7 @@ export async function gpuEncode(
       [params, inp, perms, tab, syms, outb, hist, exc],
       Math.ceil(n / 4096),
     );
-    const [histBytes] = await ctx.readBack(enc, prof, [[hist, 65537 * 4]]);
+    const [histBytes] = await readBack(enc, prof, [[hist, 65537 * 4]]);
     const freqAll = new Uint32Array(histBytes.buffer);
     const excCount = freqAll[65536];
     if (excCount > excCap) return cpu(t, opts, `${excCount} exceptions`);
@@ -199,7 +221,7 @@ export async function gpuEncode(
     }
     const parts: [GPUBuffer, number][] = [[outb, n * width], [exc, 8 * excCount], [perms, groups * cols * 4]];
     if (stream) parts.push([stream, streamBytes]);
-    const [outBytes, excBytes, permBytes, streamOut] = await ctx.readBack(enc, prof, parts);
+    const [outBytes, excBytes, permBytes, streamOut] = await readBack(enc, prof, parts);
     const timing = await prof.finish();
 
     // ---- CPU: assemble the stream -------------------------------------------------------------

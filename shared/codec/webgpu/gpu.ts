@@ -146,26 +146,50 @@ export class GpuContext {
     prof: Profiler,
     parts: [GPUBuffer, number][],
   ): Promise<Uint8Array[]> {
-    const offsets: number[] = [];
+    return (await this.readBackMany([{ enc, prof, parts }]))[0];
+  }
+
+  /**
+   * `readBack` for several command encoders at once: one staging buffer, one submission of
+   * all of them (in order), one map. Each profiler is charged the whole wall time.
+   */
+  async readBackMany(
+    jobs: { enc: GPUCommandEncoder; prof: Profiler; parts: [GPUBuffer, number][] }[],
+  ): Promise<Uint8Array[][]> {
+    const offsets: number[][] = [];
     let total = 0;
-    for (const [, len] of parts) {
-      offsets.push(total);
-      total += Math.ceil(len / 4) * 4;
+    for (const { parts } of jobs) {
+      offsets.push(parts.map(([, len]) => {
+        const at = total;
+        total += Math.ceil(len / 4) * 4;
+        return at;
+      }));
     }
     const staging = this.device.createBuffer({
       size: Math.max(total, 4),
       usage: GPUBufferUsage.MAP_READ | CD,
     });
-    parts.forEach(([b, len], i) => {
-      if (len > 0) enc.copyBufferToBuffer(b, 0, staging, offsets[i], Math.ceil(len / 4) * 4);
-    });
-    await this.submit(enc, prof);
-    await staging.mapAsync(GPUMapMode.READ);
-    const all = new Uint8Array(staging.getMappedRange());
-    const out = parts.map(([, len], i) => all.slice(offsets[i], offsets[i] + len));
-    staging.unmap();
-    staging.destroy();
-    return out;
+    try {
+      jobs.forEach(({ enc, parts }, j) =>
+        parts.forEach(([b, len], i) => {
+          if (len > 0) enc.copyBufferToBuffer(b, 0, staging, offsets[j][i], Math.ceil(len / 4) * 4);
+        })
+      );
+      const t0 = performance.now();
+      this.device.queue.submit(jobs.map(({ enc }) => enc.finish()));
+      await this.device.queue.onSubmittedWorkDone();
+      const wall = performance.now() - t0;
+      for (const { prof } of jobs) prof.wall += wall;
+      await staging.mapAsync(GPUMapMode.READ);
+      const all = new Uint8Array(staging.getMappedRange());
+      const out = jobs.map(({ parts }, j) =>
+        parts.map(([, len], i) => all.slice(offsets[j][i], offsets[j][i] + len))
+      );
+      staging.unmap();
+      return out;
+    } finally {
+      staging.destroy();
+    }
   }
 }
 

@@ -16,6 +16,8 @@ export interface CodecBackend {
   /** One line for logs: the backend, its adapter, and why it was chosen. */
   description: string;
   encode(t: Tensor, opts: EncodeOptions): Promise<Uint8Array>;
+  /** Many frames at once (on the GPU: one submission per stage for all of them); same streams as `encode`. */
+  encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
   decode(bytes: Uint8Array, limits?: DecodeLimits): Promise<Tensor>;
   /** The GPU codec when kind is webgpu. */
   gpu?: GpuCodec;
@@ -28,6 +30,7 @@ export function cpuBackend(why = "KVRELAY_CODEC_DEVICE=cpu"): CodecBackend {
     kind: "cpu",
     description: `cpu (${why})`,
     encode: (t, o) => Promise.resolve(cpuEncode(t, o)),
+    encodeMany: (f, o) => Promise.resolve(f.map((t, i) => cpuEncode(t, Array.isArray(o) ? o[i] : o))),
     decode: (b, l) => Promise.resolve(cpuDecode(b, l)),
     destroy: () => {},
   };
@@ -65,6 +68,7 @@ export async function selectCodecBackend(
     kind: "webgpu",
     description: `webgpu on ${kind} '${gpu.adapter.description}' (${choice})`,
     encode: gpu.encode,
+    encodeMany: gpu.encodeMany,
     decode: gpu.decode,
     gpu,
     destroy: () => gpu.destroy(),
