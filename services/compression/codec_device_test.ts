@@ -1,4 +1,5 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { encode } from "../../shared/codec/mod.ts";
 import { writeMetric, writeRawLayer } from "../../shared/kvwire/mod.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
@@ -6,7 +7,7 @@ import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
 import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { cpuBackend } from "../../shared/codec/webgpu/mod.ts";
-import { gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+import { gpuBatchEncoder, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 64 };
 const kv = (over: Partial<KvSettings>): KvSettings => ({ ...defaultKvSettings(DEFAULTS.kv), ...over });
@@ -38,11 +39,14 @@ Deno.test("CompressionJob.finishAsync() with the CPU codec gives finish()'s bund
     const async = await job(settings, 7).finishAsync(cpuBackend().encode);
     assertEquals(async.encoded, sync.encoded);
     assertEquals(async.stats.wireBytes, sync.stats.wireBytes);
+    const batched = await job(settings, 7).finishAsync(gpuBatchEncoder(cpuBackend()));
+    assertEquals(batched.encoded, sync.encoded);
   }
 });
 
 Deno.test({
-  name: "CompressionJob.finishAsync() on the WebGPU backend decodes to the CPU path's values",
+  name:
+    "CompressionJob.finishAsync() on the WebGPU backend, frame by frame and batched, gives the CPU's bundles",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -53,6 +57,14 @@ Deno.test({
         const settings = kv({ codec: "kvsort", errorBound: 1e-2, errorMode: "rel", frames, evictionRate: 1 });
         const cpu = job(settings, 3).finish();
         const gpu = await job(settings, 3).finishAsync(gpuFrameEncoder(backend));
+        const seen: string[] = [];
+        const batched = await job(settings, 3).finishAsync(gpuBatchEncoder(backend), {
+          encodeFrame: (f, run) => (seen.push(`${f.layer}.${f.head}.${f.role}`), run()),
+        });
+        // every GPU decision is the CPU's, so the bundles are the CPU's byte for byte
+        assertEquals(gpu.encoded, cpu.encoded, `${frames} frame by frame`);
+        assertEquals(batched.encoded, cpu.encoded, `${frames} batched`);
+        assertEquals(seen.length, frames === "head" ? 8 : 4);
         for (let l = 0; l < 2; l++) {
           const a = decodeLayerBundle(gpu.encoded[l], expect), b = decodeLayerBundle(cpu.encoded[l], expect);
           for (let h = 0; h < 2; h++) {
@@ -79,4 +91,23 @@ Deno.test("gpuFrameEncoder() encodes a frame on the CPU when the GPU fails, and 
   for (let i = 0; i < 2; i++) assert((await enc(t, { codec: "kvsort", errorBound: 1e-2 })).length > 0);
   assertEquals(lines.length, 1);
   assert(lines[0].includes("device lost"));
+});
+
+Deno.test("gpuBatchEncoder() encodes a batch on the CPU when the GPU fails, says so once, and passes bad options on", async () => {
+  const lines: string[] = [];
+  const broken = {
+    ...cpuBackend(),
+    kind: "webgpu" as const,
+    encodeMany: () => Promise.reject(new Error("device lost")),
+  };
+  const enc = gpuBatchEncoder(broken, (l) => lines.push(l));
+  const t = { dtype: "f32" as const, shape: [4, 8], data: new Float32Array(32).fill(1) };
+  const o = { codec: "kvsort" as const, errorBound: 1e-2 };
+  for (let i = 0; i < 2; i++) {
+    assertEquals(await enc.encodeMany([t, t], [o, o]), [encode(t, o), encode(t, o)]);
+  }
+  assertEquals(lines.length, 1);
+  assert(lines[0].includes("device lost"));
+  const bad = gpuBatchEncoder({ ...broken, encodeMany: () => Promise.reject(new RangeError("bad bound")) });
+  await assertRejects(() => bad.encodeMany([t], [o]), RangeError);
 });

@@ -33,7 +33,7 @@ import {
 import { buildKvUsage } from "../../shared/pipeline/usage.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { absoluteBound, inspect } from "../../shared/codec/mod.ts";
-import { type CodecBackend, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+import { type CodecBackend, gpuBatchEncoder, selectCodecBackend } from "./codec_device.ts";
 import { attr, getMetrics, withSpan } from "../../shared/telemetry/mod.ts";
 
 const LOSSY_BOUNDED = new Set(["kvsort", "sz"]);
@@ -140,7 +140,7 @@ export async function startCompressionService(nc: NatsConnection, config: Config
   const timeoutMs = config.requestTimeoutMs;
   const backend: CodecBackend = await selectCodecBackend(config.codecDevice);
   console.error(`[compression] KVSort codec backend: ${backend.description}`);
-  const encodeOnGpu = backend.kind === "webgpu" ? gpuFrameEncoder(backend) : undefined;
+  const encodeOnGpu = backend.kind === "webgpu" ? gpuBatchEncoder(backend) : undefined;
 
   const open = (data: Uint8Array): Promise<CompressionOpenReply> => {
     const req = fromJsonBytes<CompressionOpenRequest>(data);

@@ -68,6 +68,14 @@ export interface CompressionHooks {
 /** An asynchronous frame encoder with the CPU codec's signature (the WebGPU codec's `encode`). */
 export type AsyncFrameEncoder = (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array>;
 
+/**
+ * Encodes many frames in one call (the WebGPU codec's `encodeMany`: one GPU submission per
+ * stage for all of them); `out[i]` is what the CPU codec gives `frames[i]` with `opts[i]`.
+ */
+export interface BatchFrameEncoder {
+  encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]>;
+}
+
 /** {@linkcode CompressionHooks} for {@linkcode CompressionJob.finishAsync}; each must call `run` once. */
 export interface AsyncCompressionHooks {
   evict?: <T>(run: () => T) => T;
@@ -152,25 +160,39 @@ export class CompressionJob {
   }
 
   /**
-   * {@linkcode finish} with an asynchronous frame encoder (the WebGPU codec): the frames of
-   * a layer are encoded concurrently, layers one after another. Same bundles as `finish`
-   * whenever `encode` gives the CPU codec's bytes.
+   * {@linkcode finish} with an asynchronous encoder (the WebGPU codec). A frame encoder
+   * encodes the frames of a layer concurrently, layers one after another; a
+   * {@linkcode BatchFrameEncoder} gets every K and V frame of the request in one call, and
+   * each layer then waits for its frames (so the first layer's `encodeLayer`/`encodeFrame`
+   * hooks time the whole batch). Same bundles as `finish` whenever the encoder gives the CPU
+   * codec's bytes.
    */
   async finishAsync(
-    encode: AsyncFrameEncoder,
+    encode: AsyncFrameEncoder | BatchFrameEncoder,
     hooks: AsyncCompressionHooks = {},
   ): Promise<CompressionOutput> {
     const { m, plan, evictMs } = this.#prepare(hooks.evict);
     const t1 = performance.now();
+    const tensor = (f: FrameInput): Tensor => ({ dtype: "f32", shape: [f.rows, f.cols], data: f.data });
+    let frameBytes: (f: FrameInput) => Promise<Uint8Array>;
+    let framesOf = (l: number) => this.#layerFrames(l, plan);
+    if (typeof encode === "function") {
+      frameBytes = (f) => encode(tensor(f), this.#frameOptions(f.role));
+    } else {
+      const all = Array.from({ length: m.nLayers }, (_, l) => this.#layerFrames(l, plan));
+      framesOf = (l) => all[l];
+      const frames = all.flatMap((x) => x.heads.flatMap((h) => [h.keys, h.values]));
+      const batch = encode.encodeMany(frames.map(tensor), frames.map((f) => this.#frameOptions(f.role)));
+      batch.catch(() => {}); // a failure reaches the caller through the first layer that awaits it
+      const at = new Map(frames.map((f, i) => [f, i]));
+      frameBytes = async (f) => (await batch)[at.get(f)!];
+    }
     const layers: LayerEncoding[] = [];
     for (let l = 0; l < m.nLayers; l++) {
       const encodeLayer = async (): Promise<LayerEncoding> => {
-        const { layerFrame, heads } = this.#layerFrames(l, plan);
-        const one = (f: FrameInput) => {
-          const run = () =>
-            encode({ dtype: "f32", shape: [f.rows, f.cols], data: f.data }, this.#frameOptions(f.role));
-          return hooks.encodeFrame ? hooks.encodeFrame(f, run) : run();
-        };
+        const { layerFrame, heads } = framesOf(l);
+        const one = (f: FrameInput) =>
+          hooks.encodeFrame ? hooks.encodeFrame(f, () => frameBytes(f)) : frameBytes(f);
         const encoded = await Promise.all(heads.map(async (h) => {
           const [keys, values] = await Promise.all([one(h.keys), one(h.values)]);
           return { positions: h.positions, keys, values };
