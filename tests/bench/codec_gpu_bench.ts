@@ -12,6 +12,11 @@
  * Built to run unattended on a GPU host without network: no downloads, an overall time
  * budget (sizes left when it runs out are skipped and listed), a watchdog that writes what
  * it has if WebGPU hangs, and the CPU columns still filled when no adapter answers.
+ *
+ * The service-like row (`--service-frames 32`, 0 to skip): what the compression service
+ * encodes for one request — 32 frames of [1024, 64] fp16 (kvrelay-tiny: layers × KV heads
+ * × K and V), eb 1e-2 rel, k 8 — end to end per batch: the CPU codec frame by frame, the
+ * GPU codec frame by frame, and the GPU codec with `encodeMany` (one submission per stage).
  * @module
  */
 import { decode, decodeWithInfo, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
@@ -47,7 +52,21 @@ interface Row {
   };
 }
 
+/** One request's frames, end-to-end ms per batch. */
+interface ServiceRow {
+  frames: number;
+  shape: [number, number];
+  k: number;
+  cpuMs: number;
+  gpuOneByOneMs?: number;
+  gpuEncodeManyMs?: number;
+  /** encodeMany's streams equal the CPU codec's, frame for frame. */
+  byteIdentical?: boolean;
+}
+
 const rows: Row[] = [];
+let service: ServiceRow | undefined;
+const serviceFrames = Number(flag("service-frames", "32"));
 const skipped: string[] = [];
 let gpuError: string | undefined;
 let adapter: GpuCodec["adapter"] | undefined;
@@ -77,6 +96,7 @@ async function writeResults(partial: string | undefined): Promise<void> {
     gbsBasis: "fp16 input bytes / time; GPU = sum of compute passes (timestamp queries) or submit→done",
     partial: partial ?? null,
     skipped,
+    service,
     rows,
   };
   await Deno.mkdir("tests/bench/results", { recursive: true });
@@ -185,6 +205,32 @@ outer: for (const tokens of sizes) {
     );
   }
 }
+if (serviceFrames > 0) {
+  const frames = Array.from({ length: serviceFrames }, (_, i) => kvFrame(1024, 64, "f16", 1000 + i));
+  const o: EncodeOptions = { codec: "kvsort", errorBound: 1e-2, mode: "rel", indexShare: 8 };
+  const cpu = await timeIt(() => frames.map((t) => encode(t, o)));
+  service = { frames: serviceFrames, shape: [1024, 64], k: 8, cpuMs: cpu.ms };
+  if (gpu) {
+    const g = gpu;
+    await g.encodeMany(frames, o); // warm-up
+    const one = await timeIt(async () => {
+      const out: Uint8Array[] = [];
+      for (const t of frames) out.push(await g.encode(t, o));
+      return out;
+    });
+    const many = await timeIt(() => g.encodeMany(frames, o));
+    service.gpuOneByOneMs = one.ms;
+    service.gpuEncodeManyMs = many.ms;
+    service.byteIdentical = many.last.every((b, i) =>
+      b.length === cpu.last[i].length && b.every((x, j) => x === cpu.last[i][j])
+    );
+  }
+  const f = (x: number | undefined) => x === undefined ? "-" : x.toFixed(1);
+  console.error(
+    `service-like ${serviceFrames}x[1024,64] k=8: cpu ${f(service.cpuMs)} ms, gpu one by one ` +
+      `${f(service.gpuOneByOneMs)} ms, encodeMany ${f(service.gpuEncodeManyMs)} ms per batch`,
+  );
+}
 clearTimeout(watchdog);
 gpu?.destroy();
 await writeResults(undefined);
@@ -210,6 +256,19 @@ for (const r of rows) {
         r.gpu?.byteIdentical ?? "—"
       } | ` +
       `${r.gpu ? r.gpu.maxErrOverBound.toFixed(3) : "—"} |`,
+  );
+}
+if (service) {
+  const f1 = (x: number | undefined) => x === undefined ? "—" : x.toFixed(1);
+  console.log(
+    `\nService-like: ${service.frames} frames of [1024, 64] fp16, k ${service.k}, e2e ms per batch\n`,
+  );
+  console.log("| CPU codec | GPU frame by frame | GPU encodeMany | same bytes as CPU |");
+  console.log("|---|---|---|---|");
+  console.log(
+    `| ${f1(service.cpuMs)} | ${f1(service.gpuOneByOneMs)} | ${f1(service.gpuEncodeManyMs)} | ${
+      service.byteIdentical ?? "—"
+    } |`,
   );
 }
 if (skipped.length) console.log(`\nskipped (time budget): ${skipped.join(", ")}`);
