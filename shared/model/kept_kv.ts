@@ -14,7 +14,7 @@
 import type * as ort from "onnxruntime-node";
 import { KvrelayError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
-import { MASKED } from "./llama_graph.ts";
+import { MASKED, PACKED, unpackDecode } from "./llama_graph.ts";
 import type { DecodeOutput } from "./model.ts";
 import type { ModelDevice } from "./device.ts";
 import type { OutputLocations } from "./session.ts";
@@ -102,12 +102,13 @@ export function disposeAll(tensors: { keys: ort.Tensor; values: ort.Tensor }[]):
   }
 }
 
-/** Output locations of the kept decode graph: present KV stays on the device, the rest comes back. */
+/**
+ * Output locations of the kept decode graph: present KV stays on the device, the packed
+ * logits and new K/V come back (one download). Every output is named, in graph order.
+ */
 export function decodeOutputLocations(c: ModelConfig, device: ModelDevice): OutputLocations {
-  const loc: OutputLocations = { logits: "cpu" };
+  const loc: OutputLocations = { [PACKED]: "cpu" };
   for (let l = 0; l < c.nLayers; l++) {
-    loc[`new_key_${l}`] = "cpu";
-    loc[`new_value_${l}`] = "cpu";
     loc[`present_key_${l}`] = device === "webgpu" ? "gpu-buffer" : "cpu";
     loc[`present_value_${l}`] = device === "webgpu" ? "gpu-buffer" : "cpu";
   }
@@ -125,13 +126,12 @@ export function presentOf(
   }));
 }
 
-/** Logits and the new token's K/V of a decode run. */
-export function decodeOutputOf(out: ort.InferenceSession.ReturnType, nLayers: number): DecodeOutput {
-  const newKeys: Float32Array[] = [];
-  const newValues: Float32Array[] = [];
-  for (let l = 0; l < nLayers; l++) {
-    newKeys.push(out[`new_key_${l}`].data as Float32Array);
-    newValues.push(out[`new_value_${l}`].data as Float32Array);
-  }
-  return { logits: out.logits.data as Float32Array, newKeys, newValues };
+/** Logits and the new token's K/V of a decode run of B sequences: views of its packed output. */
+export function decodeOutputOf(
+  out: ort.InferenceSession.ReturnType,
+  c: ModelConfig,
+  B: number,
+): DecodeOutput {
+  const r = unpackDecode(out[PACKED].data as Float32Array, c, B);
+  return { logits: r.logits, newKeys: r.keys, newValues: r.values };
 }

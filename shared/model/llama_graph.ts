@@ -5,15 +5,23 @@
  * Prefill (one sequence of T tokens)
  *   inputs:  input_ids int64 (T), positions int64 (T), attn_bias f32 (T, T) (0 or -1e9),
  *            metric_start int64 (1) = T - w
- *   outputs: logits (1, vocab) at the last position; per layer l: key_l, value_l
+ *   results: logits (1, vocab) at the last position; per layer l: key_l, value_l
  *            (nKv, T, hd), keys after RoPE; metric_l (nKv, T) = Σ over the last w queries
  *            and the g query heads of each KV head of softmax-probability².
  * Decode (B sequences, one new token each)
  *   inputs:  input_ids int64 (B), positions int64 (B); per layer l: past_key_l,
  *            past_value_l (B, nKv, P_l, hd), attn_bias_l f32 (B, nKv, 1, P_l + 1)
- *   outputs: logits (B, vocab); per layer l: new_key_l, new_value_l (B, nKv, hd)
- *   with `present`, last: per layer l: present_key_l, present_value_l (B, nKv, P_l + 1, hd),
- *            the past with the new token appended (what a kept cache feeds to the next step)
+ *   results: logits (B, vocab); per layer l: new_key_l, new_value_l (B, nKv, hd)
+ *   with `present`, extra outputs after those: per layer l: present_key_l, present_value_l
+ *            (B, nKv, P_l + 1, hd), the past with the new token appended (what a kept cache
+ *            feeds to the next step; stays on the device)
+ *
+ * The results bound for the host leave the graph as ONE flat float32 output, `packed`, each
+ * flattened and concatenated in the order above (prefill: logits, metric_0..metric_{L-1},
+ * then key_l, value_l per layer; decode: logits, then new_key_l, new_value_l per layer), so
+ * a run downloads one buffer on WebGPU, where each downloaded output costs a synchronous
+ * round trip (WEBGPU.md). `unpackPrefill` / `unpackDecode` cut it into views. With
+ * `perOutput` (benchmarks only) each result is its own output under the names above.
  * @module
  */
 import { GraphBuilder } from "../onnx/mod.ts";
@@ -24,6 +32,92 @@ import type { LlamaWeights } from "./weights.ts";
 
 /** Additive bias for masked positions; exp() of it is exactly 0 in fp32. */
 export const MASKED = -1e9;
+
+/** Name of the one output that carries every host-bound result (see module doc). */
+export const PACKED = "packed";
+
+/** Options of the graph builders. */
+export interface GraphOptions {
+  /** Each result as its own output instead of `packed` (benchmarks compare both). */
+  perOutput?: boolean;
+}
+
+/** Results of the prefill graph for a prompt of T tokens, as views of `packed`. */
+export interface PrefillResults {
+  logits: Float32Array; // (vocab)
+  metric: Float32Array; // (nLayers, nKv, T)
+  keys: Float32Array[]; // per layer (nKv, T, hd)
+  values: Float32Array[]; // per layer (nKv, T, hd)
+}
+
+/** Results of the decode graph for B sequences, as views of `packed`. */
+export interface DecodeResults {
+  logits: Float32Array; // (B, vocab)
+  keys: Float32Array[]; // per layer (B, nKv, hd)
+  values: Float32Array[]; // per layer (B, nKv, hd)
+}
+
+/** Cuts `packed` into consecutive views of the given lengths; checks the total. */
+function cut(packed: Float32Array, lengths: number[], what: string): Float32Array[] {
+  const total = lengths.reduce((a, b) => a + b, 0);
+  if (packed.length !== total) {
+    throw new RangeError(`${what}: packed output has ${packed.length} values, expected ${total}`);
+  }
+  let at = 0;
+  return lengths.map((n) => packed.subarray(at, at += n));
+}
+
+/** Views of the prefill graph's `packed` output for T tokens (no copies). */
+export function unpackPrefill(packed: Float32Array, c: ModelConfig, T: number): PrefillResults {
+  const kv = c.nKvHeads * T * c.headDim;
+  const [logits, metric, ...rest] = cut(
+    packed,
+    [c.vocabSize, c.nLayers * c.nKvHeads * T, ...Array(2 * c.nLayers).fill(kv)],
+    "prefill",
+  );
+  return {
+    logits,
+    metric,
+    keys: rest.filter((_, i) => i % 2 === 0),
+    values: rest.filter((_, i) => i % 2 === 1),
+  };
+}
+
+/** Views of the decode graph's `packed` output for B sequences (no copies). */
+export function unpackDecode(packed: Float32Array, c: ModelConfig, B: number): DecodeResults {
+  const kv = B * c.nKvHeads * c.headDim;
+  const [logits, ...rest] = cut(packed, [B * c.vocabSize, ...Array(2 * c.nLayers).fill(kv)], "decode");
+  return {
+    logits,
+    keys: rest.filter((_, i) => i % 2 === 0),
+    values: rest.filter((_, i) => i % 2 === 1),
+  };
+}
+
+/** One host-bound result of a graph: its value, shape and per-output name. */
+interface HostResult {
+  value: string;
+  shape: (number | string)[];
+  name: string;
+}
+
+/**
+ * Declares the host-bound results of a graph: each as its own output (`perOutput`), or all
+ * flattened and concatenated, in the given order, into the one output `packed`.
+ */
+function hostOutputs(
+  g: GraphBuilder,
+  results: HostResult[],
+  opts: GraphOptions,
+): void {
+  if (opts.perOutput) {
+    for (const r of results) g.output(r.value, "float32", r.shape, r.name);
+    return;
+  }
+  const flat = g.int64s([-1]);
+  const parts = results.map((r) => g.node("Reshape", [r.value, flat]));
+  g.output(g.node("Concat", parts, { axis: 0 }), "float32", ["N"], PACKED);
+}
 
 interface Shared {
   g: GraphBuilder;
@@ -53,7 +147,7 @@ function dimsOf(c: ModelConfig) {
 }
 
 /** The prefill graph (see module doc). */
-export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder {
+export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOptions = {}): GraphBuilder {
   const s = shared("llama_prefill", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
@@ -64,6 +158,8 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder
   const metricStart = g.input("metric_start", "int64", [1]);
   const rope = ropeTables(g, positions, s.invFreq); // (T, hd)
   let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
+  const kvs: HostResult[] = [];
+  const metrics: HostResult[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
     const h = rmsNorm(g, x, p.attnNorm!, c.normEps);
@@ -72,8 +168,8 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder
     const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
     const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
     const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
-    g.output(k, "float32", [nKvHeads, "T", hd], `key_${l}`);
-    g.output(v, "float32", [nKvHeads, "T", hd], `value_${l}`);
+    kvs.push({ value: k, shape: [nKvHeads, "T", hd], name: `key_${l}` });
+    kvs.push({ value: v, shape: [nKvHeads, "T", hd], name: `value_${l}` });
     // Attention per KV group: q (nKv, g, T, hd) against k, v (nKv, 1, T, hd).
     const qg = g.node("Reshape", [q, g.int64s([nKvHeads, group, -1, hd])]);
     const kT = g.node("Unsqueeze", [g.node("Transpose", [k], { perm: [0, 2, 1] }), g.int64s([1])]);
@@ -88,12 +184,12 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder
     // KV-Compress metric from the last w queries.
     const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
     const metric = g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
-    g.output(metric, "float32", [nKvHeads, "T"], `metric_${l}`);
+    metrics.push({ value: metric, shape: [nKvHeads, "T"], name: `metric_${l}` });
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const lastX = g.node("Slice", [x, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
   const logits = linear(g, rmsNorm(g, lastX, s.finalNorm, c.normEps), s.cls);
-  g.output(logits, "float32", [1, c.vocabSize], "logits");
+  hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
   return g;
 }
 
@@ -101,7 +197,7 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights): GraphBuilder
 export function buildDecodeGraph(
   c: ModelConfig,
   w: LlamaWeights,
-  opts: { present?: boolean } = {},
+  opts: GraphOptions & { present?: boolean } = {},
 ): GraphBuilder {
   const s = shared("llama_decode", c, w);
   const { g } = s;
@@ -116,6 +212,7 @@ export function buildDecodeGraph(
   };
   let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
   const present: [string, string][] = [];
+  const kvs: HostResult[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
     const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
@@ -126,8 +223,8 @@ export function buildDecodeGraph(
     const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
     const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
     const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
-    g.output(k, "float32", ["B", nKvHeads, hd], `new_key_${l}`);
-    g.output(v, "float32", ["B", nKvHeads, hd], `new_value_${l}`);
+    kvs.push({ value: k, shape: ["B", nKvHeads, hd], name: `new_key_${l}` });
+    kvs.push({ value: v, shape: ["B", nKvHeads, hd], name: `new_value_${l}` });
     const axis2 = g.int64s([2]);
     const keys = g.node("Concat", [pastK, g.node("Unsqueeze", [k, axis2])], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, g.node("Unsqueeze", [v, axis2])], { axis: 2 });
@@ -141,7 +238,7 @@ export function buildDecodeGraph(
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
-  g.output(logits, "float32", ["B", c.vocabSize], "logits");
+  hostOutputs(g, [{ value: logits, shape: ["B", c.vocabSize], name: "logits" }, ...kvs], opts);
   if (opts.present) {
     present.forEach(([keys, values], l) => {
       g.output(keys, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_key_${l}`);

@@ -20,7 +20,7 @@ import type { DeviceChoice } from "../config/mod.ts";
 
 import type { Tokenizer } from "../tokenizer/mod.ts";
 import type { ModelConfig } from "./config.ts";
-import { buildDecodeGraph, buildPrefillGraph, MASKED } from "./llama_graph.ts";
+import { buildDecodeGraph, buildPrefillGraph, MASKED, PACKED, unpackPrefill } from "./llama_graph.ts";
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
 import { type AdapterProbe, announceCpuFallback, type ModelDevice, pickDevice } from "./device.ts";
@@ -250,16 +250,10 @@ export class Model {
       attn_bias: new ort.Tensor("float32", bias, [T, T]),
       metric_start: new ort.Tensor("int64", BigInt64Array.of(BigInt(T - w)), [1]),
     });
-    const layers: LayerKv[] = [];
-    const metric = new Float32Array(c.nLayers * c.nKvHeads * T);
-    for (let l = 0; l < c.nLayers; l++) {
-      layers.push({
-        keys: out[`key_${l}`].data as Float32Array,
-        values: out[`value_${l}`].data as Float32Array,
-      });
-      metric.set(out[`metric_${l}`].data as Float32Array, l * c.nKvHeads * T);
-    }
-    return { logits: out.logits.data as Float32Array, layers, nPos: T, metric };
+    // One download: logits, metric and KV are views of the packed output.
+    const r = unpackPrefill(out[PACKED].data as Float32Array, c, T);
+    const layers: LayerKv[] = r.keys.map((keys, l) => ({ keys, values: r.values[l] }));
+    return { logits: r.logits, layers, nPos: T, metric: r.metric };
   }
 
   /** One token for each of B sequences; each KV head attends to its valid past prefix and the new token. */
@@ -310,7 +304,7 @@ export class Model {
     }
     const out = await this.#decode.run(feeds);
     if (this.keepsKv) disposeAll(presentOf(out, nLayers));
-    return decodeOutputOf(out, nLayers);
+    return decodeOutputOf(out, c, B);
   }
 
   /**
@@ -385,7 +379,7 @@ export class Model {
         (k) => this.#kept.delete(k),
       );
       this.#kept.add(kept);
-      return { ...decodeOutputOf(out, nLayers), kept };
+      return { ...decodeOutputOf(out, c, B), kept };
     } finally {
       if (past) disposeAll(past);
     }
