@@ -10,10 +10,12 @@
  *   matmul N        a chain of N MatMuls [1,256]x[256,256] (N = 1, 16, 64): cost per dispatch
  *   matmul 64 gpu   the same chain, output left on the GPU: no readback, no wait
  *   fanout K        K outputs of one Add each (K = 1, 8, 32): cost per downloaded output
- *   decode ...      kvrelay-tiny decode step, batch 1, past 512: plain graph (17 outputs
- *                   to the host), production "upload" (present KV on the GPU), only logits
- *                   downloaded, nothing downloaded, kept KV fed back (production "kept")
- *   prefill 128     all 25 outputs downloaded vs only the logits
+ *   decode ...      kvrelay-tiny decode step, batch 1, past 512: plain graph, production
+ *                   "upload" (present KV on the GPU), nothing downloaded, kept KV fed back
+ *                   (production "kept"); production graphs return the host results as one
+ *                   packed output (1 download), the "per-output" cells the same graph with
+ *                   logits and new K/V as 17 outputs, "only logits" downloading 1 of those
+ *   prefill 128     packed (1 download, production) vs per-output (25) vs only the logits
  *   fallback        the decode graph with session.disable_cpu_ep_fallback=1 (fails if any
  *                   node is left to the CPU)
  *   profile         onnxruntime's profiler over a few decode runs: nodes per provider,
@@ -266,10 +268,14 @@ async function child(g: Group): Promise<void> {
   const { config: c, weights } = await loadCheckpoint(EMBEDDED_MODEL_DIR);
   const { nKvHeads: H, headDim: hd, nLayers: L } = c;
   const P0 = Math.min(512, c.maxSeqLen - 64);
-  const plain = encodeModel(buildDecodeGraph(c, weights, { present: false }).toModel());
+  // Production graphs pack the host-bound results into one output; `perOutput` ones do not.
+  const plain = encodeModel(buildDecodeGraph(c, weights).toModel());
   const withPresentGb = buildDecodeGraph(c, weights, { present: true });
   const withPresent = encodeModel(withPresentGb.toModel());
   const names = outputNames(withPresentGb);
+  const splitGb = buildDecodeGraph(c, weights, { present: true, perOutput: true });
+  const split = encodeModel(splitGb.toModel());
+  const splitNames = outputNames(splitGb);
   const i64 = (v: number) => new ort.Tensor("int64", BigInt64Array.of(BigInt(v)), [1]);
   const decodeFeeds = (P: number, past?: { k: ort.Tensor; v: ort.Tensor }[]): Feeds => {
     const feeds: Feeds = { input_ids: i64(7), positions: i64(P) };
@@ -284,11 +290,18 @@ async function child(g: Group): Promise<void> {
   const runFixed = (s: ort.InferenceSession) => async () => disposeGpu(await s.run(fixed));
   const isPresent = (n: string) => n.startsWith("present_");
 
-  if (full) await cell(g, "decode plain (17 downloads)", plain, {}, runFixed);
+  if (full) {
+    await cell(g, "decode plain (1 packed download)", plain, {}, runFixed);
+    const plainSplit = encodeModel(buildDecodeGraph(c, weights, { perOutput: true }).toModel());
+    await cell(g, "decode plain, per-output (17 downloads)", plainSplit, {}, runFixed);
+  }
   await cell(g, "decode upload (production)", withPresent, { loc: locations(names, isPresent) }, runFixed);
   if (full) {
-    await cell(g, "decode only logits downloaded", withPresent, {
-      loc: locations(names, (n) => n !== "logits"),
+    await cell(g, "decode upload, per-output (17 downloads)", split, {
+      loc: locations(splitNames, isPresent),
+    }, runFixed);
+    await cell(g, "decode only logits downloaded", split, {
+      loc: locations(splitNames, (n) => n !== "logits"),
     }, runFixed);
   }
   await cell(g, "decode nothing downloaded", withPresent, { loc: locations(names, () => true) }, runFixed);
@@ -320,8 +333,11 @@ async function child(g: Group): Promise<void> {
     kept,
   );
   if (full) {
-    await cell(g, "decode kept, only logits downloaded", withPresent, {
-      loc: locations(names, (n) => n !== "logits"),
+    await cell(g, "decode kept, per-output (17 downloads)", split, {
+      loc: locations(splitNames, isPresent),
+    }, kept);
+    await cell(g, "decode kept, only logits downloaded", split, {
+      loc: locations(splitNames, (n) => n !== "logits"),
     }, kept);
     await cell(g, "decode plain, cpu fallback disabled", plain, {
       extra: { extra: { session: { disable_cpu_ep_fallback: "1" } } },
@@ -338,7 +354,7 @@ async function child(g: Group): Promise<void> {
     );
 
     // Prefill of 128 tokens.
-    const pre = buildPrefillGraph(c, weights);
+    const pre = buildPrefillGraph(c, weights, { perOutput: true });
     const T = 128;
     const bias = f32(T * T);
     for (let i = 0; i < T; i++) bias.fill(-1e9, i * T + i + 1, (i + 1) * T);
@@ -349,7 +365,9 @@ async function child(g: Group): Promise<void> {
       metric_start: new ort.Tensor("int64", BigInt64Array.of(BigInt(T - 32)), [1]),
     };
     const preBytes = encodeModel(pre.toModel());
-    await cell(g, "prefill 128 (25 downloads)", preBytes, {}, (s) => () => s.run(pf));
+    const prePacked = encodeModel(buildPrefillGraph(c, weights).toModel());
+    await cell(g, "prefill 128 (1 packed download)", prePacked, {}, (s) => () => s.run(pf));
+    await cell(g, "prefill 128, per-output (25 downloads)", preBytes, {}, (s) => () => s.run(pf));
     await cell(g, "prefill 128, only logits downloaded", preBytes, {
       loc: locations(outputNames(pre), (n) => n !== "logits"),
     }, (s) => async () => disposeGpu(await s.run(pf)));
