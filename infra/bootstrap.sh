@@ -54,6 +54,34 @@ if command -v dpkg-query >/dev/null 2>&1; then
   fi
 fi
 
+# --- a newer lavapipe for onnxruntime's WebGPU provider --------------------------------------
+# onnxruntime's bundled Dawn refuses bookworm's lavapipe (Mesa 22.3 lacks Vulkan features it
+# requires) but runs on Mesa 25's, so the model's WebGPU-vs-CPU tests can run without a GPU. The
+# driver is unpacked into .tools/lavapipe (nothing is installed system-wide) and used only where
+# no GPU and no Vulkan driver choice are present.
+lvp_dir="$root/.tools/lavapipe"
+if ! [ -f "$lvp_dir/lvp.json" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1; then
+  say "fetching Mesa's lavapipe from bookworm-backports into .tools/lavapipe (WebGPU software adapter for onnxruntime)"
+  tmp=$(mktemp -d) && chmod 755 "$tmp" && mkdir -p "$tmp/lists/partial" "$lvp_dir/root"
+  echo "deb http://deb.debian.org/debian bookworm-backports main" > "$tmp/sources.list"
+  o=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$tmp/lists")
+  if apt-get "${o[@]}" update >/dev/null 2>&1 &&
+    (cd "$tmp" && apt-get "${o[@]}" download mesa-vulkan-drivers/bookworm-backports >/dev/null 2>&1) &&
+    dpkg -x "$tmp"/mesa-vulkan-drivers_*.deb "$lvp_dir/root"; then
+    lib="$lvp_dir/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
+    find "$lvp_dir/root" -name 'libvulkan_*.so' ! -name libvulkan_lvp.so -delete # other vendors' drivers
+    sed "s#\"library_path\": *\"[^\"]*\"#\"library_path\": \"$lib\"#" \
+      "$lvp_dir"/root/usr/share/vulkan/icd.d/lvp_icd*.json > "$lvp_dir/lvp.json"
+  else
+    say "could not fetch lavapipe from bookworm-backports: onnxruntime's WebGPU tests will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
+if [ -f "$lvp_dir/lvp.json" ] && [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] &&
+  ! command -v nvidia-smi >/dev/null 2>&1; then
+  export VK_DRIVER_FILES="$lvp_dir/lvp.json" VK_ICD_FILENAMES="$lvp_dir/lvp.json"
+fi
+
 # --- npm dependencies, pinned by deno.lock (build scripts stay off: ORT's would fetch CUDA)
 if ! deno install --frozen --quiet >&2; then
   say "deno install failed (the npm registry must be reachable on first run)"
