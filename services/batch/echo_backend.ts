@@ -63,6 +63,7 @@ function echoKvUsage(input: CompletionInput): KvUsage {
     max_cache_tokens: kv.maxCacheTokens ?? null,
     protected_window: kv.protectedWindow,
     observation_window: kv.observationWindow,
+    max_pool: kv.maxPool,
     block_size: kv.blockSize,
     kept_fraction: 1,
     kept_fraction_per_layer: [],

@@ -53,6 +53,8 @@ export interface KvSettings {
   maxCacheTokens?: number;
   protectedWindow: number;
   observationWindow: number;
+  /** Max-pool kernel over positions applied to the eviction metric (SnapKV); 0 or 1 = none. */
+  maxPool: number;
   sink: number;
   blockSize: number;
 }
@@ -142,6 +144,7 @@ export interface KvUsage {
   max_cache_tokens: number | null;
   protected_window: number;
   observation_window: number;
+  max_pool: number;
   block_size: number;
   /** Kept KVs / prompt KVs, over all layers and heads. */
   kept_fraction: number;

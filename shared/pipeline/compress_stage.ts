@@ -290,6 +290,7 @@ export class CompressionJob {
       maxCacheTokens: this.kv.maxCacheTokens,
       protectedWindow: this.kv.protectedWindow,
       sink: this.kv.sink,
+      maxPool: this.kv.maxPool,
     };
     switch (this.kv.eviction) {
       case "uniform":

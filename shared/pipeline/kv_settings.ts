@@ -20,6 +20,7 @@ const KNOWN = new Set([
   "max_cache_tokens",
   "protected_window",
   "observation_window",
+  "max_pool",
   "sink",
   "block_size",
 ]);
@@ -35,6 +36,7 @@ export function defaultKvSettings(d: KvDefaults): KvSettings {
     evictionRate: d.evictionRate,
     protectedWindow: d.protectedWindow,
     observationWindow: d.observationWindow,
+    maxPool: d.maxPool,
     sink: d.sink,
     blockSize: d.blockSize,
   };
@@ -102,6 +104,7 @@ export function resolveKvSettings(base: KvSettings, input: unknown): KvSettings 
   if (o.observation_window !== undefined) {
     s.observationWindow = numberIn(o.observation_window, "observation_window", 1, 4096, true);
   }
+  if (o.max_pool !== undefined) s.maxPool = numberIn(o.max_pool, "max_pool", 0, 255, true);
   if (o.sink !== undefined) s.sink = numberIn(o.sink, "sink", 0, 1 << 22, true);
   if (o.block_size !== undefined) s.blockSize = numberIn(o.block_size, "block_size", 1, 1024, true);
   return s;

@@ -136,3 +136,27 @@ Deno.test("DecodeEngine batches sequences without changing any sequence's tokens
     await model.close();
   }
 });
+
+Deno.test("CompressionJob pools the metric with max_pool: the neighbours of a high-scoring KV survive with it", () => {
+  // Low noise everywhere, a spike at position 20 of every head, and its six neighbours at 0:
+  // without pooling they are the first to go; with kernel 7 they share the spike's score.
+  const spike = 20;
+  const metric = new Float32Array(shape.nLayers * shape.nKvHeads * shape.nPos);
+  for (let i = 0; i < metric.length; i++) {
+    const p = i % shape.nPos;
+    metric[i] = p === spike ? 1 : Math.abs(p - spike) <= 3 ? 0 : 0.1 + 0.01 * (p % 7);
+  }
+  const { bundles } = synthetic(3);
+  bundles[0] = writeMetric({ ...shape, metric });
+  const keptAround = (maxPool: number) => {
+    const job = new CompressionJob(
+      "r",
+      kv({ codec: "zstd", evictionRate: 2, blockSize: 1, protectedWindow: 8, sink: 4, maxPool }),
+    );
+    bundles.forEach((b, i) => job.accept(i, b));
+    const heads = job.finish().encoded.flatMap((b) => decodeLayerBundle(b, expect).heads);
+    return heads.map((h) => [17, 18, 19, 20, 21, 22, 23].filter((p) => h.positions.includes(p)));
+  };
+  for (const kept of keptAround(0)) assertEquals(kept, [20]);
+  for (const kept of keptAround(7)) assertEquals(kept, [17, 18, 19, 20, 21, 22, 23]);
+});

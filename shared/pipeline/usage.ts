@@ -24,6 +24,7 @@ export function buildKvUsage(
     max_cache_tokens: kv.maxCacheTokens ?? null,
     protected_window: kv.protectedWindow,
     observation_window: kv.observationWindow,
+    max_pool: kv.maxPool,
     block_size: kv.blockSize,
     kept_fraction: round(stats.keptFraction, 5),
     kept_fraction_per_layer: stats.keptFractionPerLayer.map((f) => round(f, 5)),

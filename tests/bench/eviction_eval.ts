@@ -103,6 +103,8 @@ if (import.meta.main) {
       "prompt-len": { type: "string", default: "384" },
       steps: { type: "string", default: "64" },
       "block-size": { type: "string", default: "4" },
+      // 0: the committed results (results/eviction_eval.json) were measured before pooling existed.
+      "max-pool": { type: "string", default: "0" },
       "protected-window": { type: "string", default: "8" },
       out: { type: "string", default: "tests/bench/results/eviction_eval.json" },
     },
@@ -124,6 +126,7 @@ if (import.meta.main) {
     evictionRate: 1,
     protectedWindow: Number(v["protected-window"]),
     observationWindow: 32,
+    maxPool: Number(v["max-pool"]),
     sink: 4,
     blockSize: Number(v["block-size"]),
   };

@@ -1,5 +1,5 @@
 /**
- * `deno task eval:tasks [--model DIR] [--error-bound E] [--eviction-rate R] [--codec C]
+ * `deno task eval:tasks [--model DIR] [--error-bound E] [--eviction-rate R] [--max-pool K] [--codec C]
  *   [--limit N] [--out F] [--corpus DIR] [--ppl-chunks N] [--ppl-len T] [--ppl-batch B]`
  *
  * Task accuracy of a model through the real inference path (prefill → evict + encode →
@@ -77,6 +77,7 @@ if (import.meta.main) {
       model: { type: "string", default: EMBEDDED_MODEL_DIR },
       "error-bound": { type: "string" },
       "eviction-rate": { type: "string" },
+      "max-pool": { type: "string" },
       codec: { type: "string" },
       limit: { type: "string" },
       out: { type: "string", default: "tests/bench/results/task_eval.json" },
@@ -103,6 +104,7 @@ if (import.meta.main) {
   if (v["error-bound"]) kvIn.error_bound = Number(v["error-bound"]);
   if (v["eviction-rate"]) kvIn.eviction_rate = Number(v["eviction-rate"]);
   if (v.codec) kvIn.codec = v.codec;
+  if (v["max-pool"] !== undefined) kvIn.max_pool = Number(v["max-pool"]);
   const kv = resolveKvSettings(defaultKvSettings(loadConfig({}).kv), kvIn);
   const model = await Model.load({ modelPath: v.model });
   const t0 = performance.now();

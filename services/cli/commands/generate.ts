@@ -31,6 +31,7 @@ export async function run(args: string[]): Promise<number> {
     "max-cache-tokens": { type: "string" },
     "protected-window": { type: "string" },
     "observation-window": { type: "string" },
+    "max-pool": { type: "string" },
     json: { type: "boolean", default: false },
   });
   const config = configFromFlags(v);
@@ -52,6 +53,7 @@ export async function run(args: string[]): Promise<number> {
     max_cache_tokens: num(v["max-cache-tokens"], "max-cache-tokens"),
     protected_window: num(v["protected-window"], "protected-window"),
     observation_window: num(v["observation-window"], "observation-window"),
+    max_pool: num(v["max-pool"], "max-pool"),
   };
   for (const k of Object.keys(kvInput)) if (kvInput[k] === undefined) delete kvInput[k];
   const kv = resolveKvSettings(defaultKvSettings(config.kv), kvInput);
