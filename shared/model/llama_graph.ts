@@ -27,8 +27,9 @@
 import { GraphBuilder } from "../onnx/mod.ts";
 import type { ModelConfig } from "./config.ts";
 import { applyRope, layerInitializers, linear, rmsNorm, ropeTables, swiglu } from "./graph_ops.ts";
+import { addRmsNorm, rmsNormFused, ropeCache, ropeFused, swigluFused } from "./fused_ops.ts";
 import { ropeInvFreq } from "./rope.ts";
-import type { LlamaWeights } from "./weights.ts";
+import type { LayerWeights, LlamaWeights } from "./weights.ts";
 
 /** Additive bias for masked positions; exp() of it is exactly 0 in fp32. */
 export const MASKED = -1e9;
@@ -40,6 +41,13 @@ export const PACKED = "packed";
 export interface GraphOptions {
   /** Each result as its own output instead of `packed` (benchmarks compare both). */
   perOutput?: boolean;
+  /**
+   * The same inputs, outputs and math with fewer, larger kernels: onnxruntime contrib ops
+   * (`fused_ops.ts`), one Gemm for Q, K and V, the attention scale folded into Wq. For the
+   * WebGPU provider, where each kernel launch has a fixed cost; results differ from the
+   * standard-op graph by fp32 rounding (the CPU keeps the standard one, bit for bit).
+   */
+  fused?: boolean;
 }
 
 /** Results of the prefill graph for a prompt of T tokens, as views of `packed`. */
@@ -148,6 +156,7 @@ function dimsOf(c: ModelConfig) {
 
 /** The prefill graph (see module doc). */
 export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOptions = {}): GraphBuilder {
+  if (opts.fused) return buildPrefillFused(c, w, opts);
   const s = shared("llama_prefill", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
@@ -199,6 +208,7 @@ export function buildDecodeGraph(
   w: LlamaWeights,
   opts: GraphOptions & { present?: boolean } = {},
 ): GraphBuilder {
+  if (opts.fused) return buildDecodeFused(c, w, opts);
   const s = shared("llama_decode", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
@@ -238,6 +248,201 @@ export function buildDecodeGraph(
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
+  hostOutputs(g, [{ value: logits, shape: ["B", c.vocabSize], name: "logits" }, ...kvs], opts);
+  if (opts.present) {
+    present.forEach(([keys, values], l) => {
+      g.output(keys, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_key_${l}`);
+      g.output(values, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_value_${l}`);
+    });
+  }
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fused variants (`fused: true`): same inputs and outputs as above.
+//
+// Per layer: one RMSNorm kernel that also does the previous residual add
+// (SkipSimplifiedLayerNormalization), one Gemm for Q|K|V (Wq and bq pre-scaled by
+// 1/sqrt(hd): RoPE is linear, so the scores equal the unfused q·kᵀ·scale), a Split, one
+// RotaryEmbedding each for Q and K, the attention as above, SwiGLU with QuickGelu as SiLU.
+
+/** Q|K|V weights (qDim + 2 kvDim, dim) and bias (or none), Q scaled by `scale`. */
+function qkvWeights(l: LayerWeights, scale: number, qDim: number, kvDim: number) {
+  const dim = l.wq.length / qDim;
+  const wqkv = new Float32Array((qDim + 2 * kvDim) * dim);
+  wqkv.set(l.wq.map((v) => Math.fround(v * scale)));
+  wqkv.set(l.wk, qDim * dim);
+  wqkv.set(l.wv, (qDim + kvDim) * dim);
+  if (!l.bq && !l.bk && !l.bv) return { wqkv };
+  const bqkv = new Float32Array(qDim + 2 * kvDim);
+  if (l.bq) bqkv.set(l.bq.map((v) => Math.fround(v * scale)));
+  if (l.bk) bqkv.set(l.bk, qDim);
+  if (l.bv) bqkv.set(l.bv, qDim + kvDim);
+  return { wqkv, bqkv };
+}
+
+interface FusedLayer {
+  attnNorm: string;
+  ffnNorm: string;
+  wqkv: string;
+  bqkv?: string;
+  wo: string;
+  w1: string;
+  w2: string;
+  w3: string;
+}
+
+function fusedLayer(g: GraphBuilder, c: ModelConfig, l: number, lw: LayerWeights): FusedLayer {
+  const { dim, hiddenDim, qDim, kvDim } = dimsOf(c);
+  const p = `layers.${l}.`;
+  const init = (n: string, shape: number[], a: Float32Array) => g.initializer(p + n, "float32", shape, a);
+  const { wqkv, bqkv } = qkvWeights(lw, 1 / Math.sqrt(c.headDim), qDim, kvDim);
+  return {
+    attnNorm: init("attn_norm", [dim], lw.attnNorm),
+    ffnNorm: init("ffn_norm", [dim], lw.ffnNorm),
+    wqkv: init("wqkv", [qDim + 2 * kvDim, dim], wqkv),
+    bqkv: bqkv && init("bqkv", [qDim + 2 * kvDim], bqkv),
+    wo: init("wo", [dim, qDim], lw.wo),
+    w1: init("w1", [hiddenDim, dim], lw.w1),
+    w2: init("w2", [dim, hiddenDim], lw.w2),
+    w3: init("w3", [hiddenDim, dim], lw.w3),
+  };
+}
+
+interface FusedShared {
+  g: GraphBuilder;
+  emb: string;
+  cls: string;
+  finalNorm: string;
+  cos: string;
+  sin: string;
+}
+
+function fusedShared(name: string, c: ModelConfig, w: LlamaWeights): FusedShared {
+  const g = new GraphBuilder(name);
+  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
+  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
+  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
+  const cache = ropeCache(ropeInvFreq(c.headDim, c.ropeTheta), c.maxSeqLen);
+  const half = c.headDim / 2;
+  return {
+    g,
+    emb,
+    cls,
+    finalNorm,
+    cos: g.initializer("rope_cos", "float32", [c.maxSeqLen, half], cache.cos), // (maxSeqLen, hd/2)
+    sin: g.initializer("rope_sin", "float32", [c.maxSeqLen, half], cache.sin),
+  };
+}
+
+/**
+ * The layers' shared part around attention: x (rows, dim) is the residual stream before
+ * layer l's attention, `pending` what still has to be added to it (the previous FFN
+ * output). Returns Q (1|B, T|1, qDim) after RoPE, K and V before the head split, and
+ * closes the layer with `finish(attention output (rows, qDim))`.
+ */
+function fusedBlock(
+  s: FusedShared,
+  c: ModelConfig,
+  args: { x: string; pending?: string; p: FusedLayer; positionIds: string; shape3: number[] },
+) {
+  const { g } = s;
+  const { qDim, kvDim } = dimsOf(c);
+  const { p } = args;
+  const norm = (weight: string) => ({ weight, eps: c.normEps });
+  let x = args.x, h: string;
+  if (args.pending) ({ sum: x, normed: h } = addRmsNorm(g, x, args.pending, norm(p.attnNorm)));
+  else h = rmsNormFused(g, x, p.attnNorm, c.normEps);
+  const qkv = g.node("Reshape", [linear(g, h, p.wqkv, p.bqkv), g.int64s(args.shape3)]); // (b, t, qDim + 2 kvDim)
+  const [q, k, v] = g.nodeN("Split", [qkv, g.int64s([qDim, kvDim, kvDim])], 3, { axis: 2 });
+  const cache = { cos: s.cos, sin: s.sin };
+  const qr = ropeFused(g, q, args.positionIds, { ...cache, nHeads: c.nHeads });
+  const kr = ropeFused(g, k, args.positionIds, { ...cache, nHeads: c.nKvHeads });
+  const finish = (attn: string) => {
+    const a = addRmsNorm(g, x, linear(g, attn, p.wo), norm(p.ffnNorm));
+    return { x: a.sum, pending: swigluFused(g, a.normed, p.w1, p.w2, p.w3) };
+  };
+  return { q: qr, k: kr, v, finish };
+}
+
+function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions): GraphBuilder {
+  const s = fusedShared("llama_prefill", c, w);
+  const { g } = s;
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const ids = g.input("input_ids", "int64", ["T"]);
+  const positions = g.input("positions", "int64", ["T"]);
+  const bias = g.input("attn_bias", "float32", ["T", "T"]);
+  const metricStart = g.input("metric_start", "int64", [1]);
+  const positionIds = g.node("Unsqueeze", [positions, g.int64s([0])]); // (1, T)
+  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
+  let pending: string | undefined;
+  const kvs: HostResult[] = [];
+  const metrics: HostResult[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const p = fusedLayer(g, c, l, w.layers[l]);
+    const b = fusedBlock(s, c, { x, pending, p, positionIds, shape3: [1, -1, (nHeads + 2 * nKvHeads) * hd] });
+    // (1, T, n·hd) → (nKv, n/nKv, T, hd)
+    const heads = (y: string, n: number, perm: number[]) =>
+      g.node("Transpose", [g.node("Reshape", [y, g.int64s([-1, nKvHeads, n / nKvHeads, hd])])], { perm });
+    const qg = heads(b.q, nHeads, [1, 2, 0, 3]); // (nKv, g, T, hd), pre-scaled
+    const k4 = g.node("Reshape", [b.k, g.int64s([-1, nKvHeads, 1, hd])]); // (T, nKv, 1, hd)
+    const k = g.node("Transpose", [k4], { perm: [1, 2, 0, 3] }); // (nKv, 1, T, hd)
+    const kT = g.node("Transpose", [k4], { perm: [1, 2, 3, 0] }); // (nKv, 1, hd, T)
+    const v = heads(b.v, nKvHeads, [1, 2, 0, 3]); // (nKv, 1, T, hd)
+    kvs.push({ value: k, shape: [nKvHeads, 1, "T", hd], name: `key_${l}` });
+    kvs.push({ value: v, shape: [nKvHeads, 1, "T", hd], name: `value_${l}` });
+    const probs = g.node("Softmax", [g.node("Add", [g.node("MatMul", [qg, kT]), bias])], { axis: -1 });
+    const ctx = g.node("MatMul", [probs, v]); // (nKv, g, T, hd)
+    const merged = g.node("Reshape", [
+      g.node("Transpose", [ctx], { perm: [2, 0, 1, 3] }), // (T, nKv, g, hd)
+      g.int64s([-1, nHeads * hd]),
+    ]);
+    ({ x, pending } = b.finish(merged));
+    const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
+    const metric = g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
+    metrics.push({ value: metric, shape: [nKvHeads, "T"], name: `metric_${l}` });
+  }
+  const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
+  const lastX = g.node("Slice", [normed, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
+  const logits = linear(g, lastX, s.cls);
+  hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
+  return g;
+}
+
+function buildDecodeFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions & { present?: boolean }) {
+  const s = fusedShared("llama_decode", c, w);
+  const { g } = s;
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const group = nHeads / nKvHeads;
+  const ids = g.input("input_ids", "int64", ["B"]);
+  const positions = g.input("positions", "int64", ["B"]);
+  const positionIds = g.node("Unsqueeze", [positions, g.int64s([1])]); // (B, 1)
+  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
+  let pending: string | undefined;
+  const present: [string, string][] = [];
+  const kvs: HostResult[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
+    const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
+    const bias = g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]);
+    const p = fusedLayer(g, c, l, w.layers[l]);
+    const b = fusedBlock(s, c, { x, pending, p, positionIds, shape3: [-1, 1, (nHeads + 2 * nKvHeads) * hd] });
+    const kvShape = g.int64s([-1, nKvHeads, 1, hd]);
+    const k = g.node("Reshape", [b.k, kvShape]); // (B, nKv, 1, hd)
+    const v = g.node("Reshape", [b.v, kvShape]);
+    kvs.push({ value: k, shape: ["B", nKvHeads, 1, hd], name: `new_key_${l}` });
+    kvs.push({ value: v, shape: ["B", nKvHeads, 1, hd], name: `new_value_${l}` });
+    const keys = g.node("Concat", [pastK, k], { axis: 2 }); // (B, nKv, P+1, hd)
+    const values = g.node("Concat", [pastV, v], { axis: 2 });
+    present.push([keys, values]);
+    const qg = g.node("Reshape", [b.q, g.int64s([-1, nKvHeads, group, hd])]); // pre-scaled
+    const kT = g.node("Transpose", [keys], { perm: [0, 1, 3, 2] });
+    const scores = g.node("Add", [g.node("MatMul", [qg, kT]), bias]); // (B, nKv, g, P+1)
+    const ctx = g.node("MatMul", [g.node("Softmax", [scores], { axis: -1 }), values]); // (B, nKv, g, hd)
+    ({ x, pending } = b.finish(g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])])));
+  }
+  const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
+  const logits = linear(g, normed, s.cls);
   hostOutputs(g, [{ value: logits, shape: ["B", c.vocabSize], name: "logits" }, ...kvs], opts);
   if (opts.present) {
     present.forEach(([keys, values], l) => {

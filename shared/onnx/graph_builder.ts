@@ -44,6 +44,7 @@ export class GraphBuilder {
   #inputs: ValueInfoProto[] = [];
   #outputs: ValueInfoProto[] = [];
   #names = new Set<string>();
+  #domains = new Set<string>();
   #counter = 0;
 
   constructor(name: string) {
@@ -126,6 +127,34 @@ export class GraphBuilder {
     return outs;
   }
 
+  /**
+   * Adds a node of the operator set `domain` (e.g. onnxruntime's "com.microsoft" contrib
+   * ops, imported at version 1 by `toModel`) and returns its output names. Outputs whose
+   * `used` entry is false stay unnamed (""), as ONNX allows for optional outputs; default:
+   * one output.
+   *
+   * @example
+   * ```ts
+   * import { GraphBuilder } from "./graph_builder.ts";
+   * const g = new GraphBuilder("g");
+   * const x = g.input("x", "float32", ["n"]);
+   * const [y] = g.nodeIn("com.microsoft", "QuickGelu", [x], { attrs: { alpha: { kind: "float", value: 1 } } });
+   * ```
+   */
+  nodeIn(
+    domain: string,
+    opType: string,
+    inputs: string[],
+    opts: { attrs?: Record<string, Attr>; used?: boolean[] } = {},
+  ): string[] {
+    const outs = (opts.used ?? [true]).map((u) => u ? this.#claim(this.fresh(opType.toLowerCase())) : "");
+    const attributes: Record<string, AttributeValue> = {};
+    for (const [k, v] of Object.entries(opts.attrs ?? {})) attributes[k] = toAttribute(k, v);
+    this.#nodes.push({ name: this.fresh(`n_${opType}`), opType, domain, inputs, outputs: outs, attributes });
+    if (domain !== "") this.#domains.add(domain);
+    return outs;
+  }
+
   /** The graph as a protobuf-ready object. */
   toGraph(): GraphProto {
     return {
@@ -141,7 +170,10 @@ export class GraphBuilder {
   toModel(opts: { opset?: number; producerName?: string } = {}): ModelProto {
     return {
       irVersion: 8,
-      opsets: [{ domain: "", version: opts.opset ?? DEFAULT_OPSET }],
+      opsets: [
+        { domain: "", version: opts.opset ?? DEFAULT_OPSET },
+        ...[...this.#domains].map((domain) => ({ domain, version: 1 })),
+      ],
       producerName: opts.producerName ?? "kvrelay",
       graph: this.toGraph(),
     };
