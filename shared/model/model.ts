@@ -97,6 +97,12 @@ export interface ModelLoadOptions {
    * true on WebGPU, false on the CPU, whose `decode` stays the plain graph.
    */
   keepKv?: boolean;
+  /**
+   * Build both graphs with onnxruntime contrib ops and fewer kernels (`fused` in
+   * `llama_graph.ts`); default true on WebGPU, where each kernel launch costs a fixed time,
+   * false on the CPU, whose results stay those of the standard-op graphs bit for bit.
+   */
+  fused?: boolean;
 }
 
 /** Options of `Model.fromWeights`. */
@@ -196,10 +202,14 @@ export class Model {
     on: { device: ModelDevice; adapter?: string },
   ): Promise<Model> {
     const keepsKv = opts.keepKv ?? on.device === "webgpu";
+    const fused = opts.fused ?? on.device === "webgpu";
     const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs, device: on.device };
-    const prefill = await createSession(encodeModel(buildPrefillGraph(config, weights).toModel()), sopts);
+    const prefill = await createSession(
+      encodeModel(buildPrefillGraph(config, weights, { fused }).toModel()),
+      sopts,
+    );
     try {
-      const graph = buildDecodeGraph(config, weights, { present: keepsKv });
+      const graph = buildDecodeGraph(config, weights, { present: keepsKv, fused });
       const decode = await createSession(encodeModel(graph.toModel()), {
         ...sopts,
         outputLocations: keepsKv ? decodeOutputLocations(config, on.device) : undefined,

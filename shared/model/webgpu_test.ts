@@ -3,7 +3,8 @@
  * KV, decode steps (plain and from kept KV) within a tolerance, greedy tokens identical.
  * The WebGPU cases run only where onnxruntime's WebGPU provider starts (not on Mesa 22.3's
  * lavapipe: see `device_test.ts`); the same checks run everywhere against the CPU model
- * with kept KV, the other half of the WebGPU device's code path.
+ * with kept KV, the other half of the WebGPU device's code path, and against the CPU model
+ * with the fused graphs (contrib ops) that WebGPU builds by default.
  *
  * Tolerance: GPU kernels sum in another order than MLAS, so fp32 results differ by rounding;
  * max |diff| ≤ 1e-3 · max(1, max |cpu|) for logits and KV. Greedy ids are compared over 24
@@ -96,6 +97,9 @@ async function compare(load: ModelLoadOptions, other: Partial<ModelLoadOptions>)
 for (const m of MODELS) {
   Deno.test(`Model with kept KV on the CPU matches the plain CPU model (${m.name})`, async () => {
     await compare(m.load, { keepKv: true });
+  });
+  Deno.test(`Model with fused graphs on the CPU matches the plain CPU model (${m.name})`, async () => {
+    await compare(m.load, { keepKv: true, fused: true });
   });
   Deno.test({
     name: `Model on webgpu matches the CPU (${m.name})`,
