@@ -15,11 +15,17 @@
  *                   (production "kept"); production graphs return the host results as one
  *                   packed output (1 download), the "per-output" cells the same graph with
  *                   logits and new K/V as 17 outputs, "only logits" downloading 1 of those
- *   prefill 128     packed (1 download, production) vs per-output (25) vs only the logits
+ *   prefill 128     packed (1 download) vs per-output (25) vs only the logits
+ *   ..., fused      the same with the fused graphs (`fused: true`: onnxruntime contrib ops,
+ *                   about half the kernels), what `Model` builds on WebGPU since; the cells
+ *                   without "fused" keep their names (and the standard-op graphs) so that
+ *                   they compare with earlier runs: decode plain / upload / kept and prefill
+ *                   128 fused; the kept one in every group
  *   fallback        the decode graph with session.disable_cpu_ep_fallback=1 (fails if any
  *                   node is left to the CPU)
- *   profile         onnxruntime's profiler over a few decode runs: nodes per provider,
- *                   Memcpy nodes, kernel time vs run time (default group only)
+ *   profile         onnxruntime's profiler over a few decode runs (standard and fused):
+ *                   nodes per provider, Memcpy nodes, kernel time vs run time (default
+ *                   group only)
  *
  * The WebGPU context (device, validation mode, buffer caches) is shared by all sessions of a
  * process and configured by the first one, so each option group runs in its own child
@@ -276,6 +282,11 @@ async function child(g: Group): Promise<void> {
   const splitGb = buildDecodeGraph(c, weights, { present: true, perOutput: true });
   const split = encodeModel(splitGb.toModel());
   const splitNames = outputNames(splitGb);
+  // Fused graphs: the same inputs and outputs (names included).
+  const plainFused = encodeModel(buildDecodeGraph(c, weights, { fused: true }).toModel());
+  const withPresentFused = encodeModel(
+    buildDecodeGraph(c, weights, { present: true, fused: true }).toModel(),
+  );
   const i64 = (v: number) => new ort.Tensor("int64", BigInt64Array.of(BigInt(v)), [1]);
   const decodeFeeds = (P: number, past?: { k: ort.Tensor; v: ort.Tensor }[]): Feeds => {
     const feeds: Feeds = { input_ids: i64(7), positions: i64(P) };
@@ -294,8 +305,12 @@ async function child(g: Group): Promise<void> {
     await cell(g, "decode plain (1 packed download)", plain, {}, runFixed);
     const plainSplit = encodeModel(buildDecodeGraph(c, weights, { perOutput: true }).toModel());
     await cell(g, "decode plain, per-output (17 downloads)", plainSplit, {}, runFixed);
+    await cell(g, "decode plain, fused", plainFused, {}, runFixed);
   }
   await cell(g, "decode upload (production)", withPresent, { loc: locations(names, isPresent) }, runFixed);
+  if (full) {
+    await cell(g, "decode upload, fused", withPresentFused, { loc: locations(names, isPresent) }, runFixed);
+  }
   if (full) {
     await cell(g, "decode upload, per-output (17 downloads)", split, {
       loc: locations(splitNames, isPresent),
@@ -332,6 +347,7 @@ async function child(g: Group): Promise<void> {
     { loc: locations(names, isPresent) },
     kept,
   );
+  await cell(g, "decode kept, fused", withPresentFused, { loc: locations(names, isPresent) }, kept);
   if (full) {
     await cell(g, "decode kept, per-output (17 downloads)", split, {
       loc: locations(splitNames, isPresent),
@@ -367,17 +383,20 @@ async function child(g: Group): Promise<void> {
     const preBytes = encodeModel(pre.toModel());
     const prePacked = encodeModel(buildPrefillGraph(c, weights).toModel());
     await cell(g, "prefill 128 (1 packed download)", prePacked, {}, (s) => () => s.run(pf));
+    const preFused = encodeModel(buildPrefillGraph(c, weights, { fused: true }).toModel());
+    await cell(g, "prefill 128, fused", preFused, {}, (s) => () => s.run(pf));
     await cell(g, "prefill 128, per-output (25 downloads)", preBytes, {}, (s) => () => s.run(pf));
     await cell(g, "prefill 128, only logits downloaded", preBytes, {
       loc: locations(outputNames(pre), (n) => n !== "logits"),
     }, (s) => async () => disposeGpu(await s.run(pf)));
 
-    await profile(g, plain, fixed);
+    await profile(g, plain, fixed, "profile decode plain");
+    await profile(g, plainFused, fixed, "profile decode plain, fused");
   }
 }
 
 /** onnxruntime's profiler over 5 decode runs, summarised: where the time of a run goes. */
-async function profile(g: Group, model: Uint8Array, feeds: Feeds): Promise<void> {
+async function profile(g: Group, model: Uint8Array, feeds: Feeds, name: string): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "kvrelay-ort-profile-" });
   let s: ort.InferenceSession | undefined;
   try {
@@ -430,7 +449,7 @@ async function profile(g: Group, model: Uint8Array, feeds: Feeds): Promise<void>
     emit({
       kind: "info",
       group: g.name,
-      cell: "profile decode plain",
+      cell: name,
       data: {
         wallMs: wall,
         modelRunMs: last,
@@ -448,7 +467,7 @@ async function profile(g: Group, model: Uint8Array, feeds: Feeds): Promise<void>
     emit({
       kind: "row",
       group: g.name,
-      cell: "profile decode plain",
+      cell: name,
       error: (err as Error).message.slice(0, 300),
     });
   } finally {
@@ -558,7 +577,7 @@ async function parent(): Promise<void> {
       });
       continue;
     }
-    const timeoutS = Math.min(g.full ? 40 : 18, left - 3);
+    const timeoutS = Math.min(g.full ? 55 : 18, left - 3); // full: 29 cells and 2 profiles
     console.error(`${g.name}: running (deadline ${timeoutS.toFixed(0)} s)`);
     const r = await runChild(g, timeoutS);
     results.push({ group: g.name, ep: g.ep, note: r.note, lines: r.lines });
