@@ -5,25 +5,7 @@ import { type Dtype, toFloat32 } from "../dtype/mod.ts";
 import { kvFrame, rng } from "./testdata/gen.ts";
 import { readNpy } from "../npy/mod.ts";
 import { KV_SAMPLES_DIR } from "../../tests/_harness/paths.ts";
-
-function bitsOf(t: Tensor): Uint32Array | Uint16Array {
-  return t.dtype === "f32"
-    ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length)
-    : t.data as Uint16Array;
-}
-
-/** Asserts the guarantee exactly: specials and -0 bit-exact, every finite value within eb. */
-function assertBound(input: Tensor, output: Tensor, eb: number, ctx: string): void {
-  assertEquals(output.dtype, input.dtype, ctx);
-  assertEquals(output.shape, input.shape, ctx);
-  const x = toFloat32(input), y = toFloat32(output);
-  const bi = bitsOf(input), bo = bitsOf(output);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (!Number.isFinite(v) || Object.is(v, -0)) assertEquals(bo[i], bi[i], `${ctx}: special at ${i}`);
-    else if (!(Math.abs(y[i] - v) <= eb)) throw new Error(`${ctx}: |${y[i]} - ${v}| > ${eb} at ${i}`);
-  }
-}
+import { assertBound, bitsOf } from "./_testing.ts";
 
 Deno.test("encode() keeps every value within the bound over random shapes, dtypes, eb, k and specials", () => {
   const r = rng(42);

@@ -12,40 +12,16 @@ import {
   type EncodeOptions,
   type Tensor,
 } from "../mod.ts";
-import { type Dtype, fromFloat32, toFloat32 } from "../../dtype/mod.ts";
+import { type Dtype, fromFloat32 } from "../../dtype/mod.ts";
 import { readNpy } from "../../npy/mod.ts";
 import { kvFrame } from "../testdata/gen.ts";
 import { KV_SAMPLES_DIR } from "../../../tests/_harness/paths.ts";
+import { assertBound, assertSameBits } from "../_testing.ts";
 import { createGpuCodec, type GpuCodec, selectCodecBackend } from "./mod.ts";
 
 let shared: Promise<GpuCodec> | undefined;
 const gpu = () => shared ??= createGpuCodec({ timeoutMs: 20_000 });
 const opts = { sanitizeResources: false, sanitizeOps: false };
-
-function bitsOf(t: Tensor): Uint32Array | Uint16Array {
-  return t.dtype === "f32"
-    ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length)
-    : t.data as Uint16Array;
-}
-
-/** Specials and -0 bit-exact, every finite value within eb. */
-function assertBound(input: Tensor, output: Tensor, eb: number, ctx: string): void {
-  assertEquals(output.dtype, input.dtype, ctx);
-  assertEquals(output.shape, input.shape, ctx);
-  const x = toFloat32(input), y = toFloat32(output);
-  const bi = bitsOf(input), bo = bitsOf(output);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    if (!Number.isFinite(v) || Object.is(v, -0)) assertEquals(bo[i], bi[i], `${ctx}: special at ${i}`);
-    else if (!(Math.abs(y[i] - v) <= eb)) throw new Error(`${ctx}: |${y[i]} - ${v}| > ${eb} at ${i}`);
-  }
-}
-
-function sameBits(a: Tensor, b: Tensor, ctx: string): void {
-  const x = bitsOf(a), y = bitsOf(b);
-  assertEquals(x.length, y.length, ctx);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) throw new Error(`${ctx}: bits differ at ${i}`);
-}
 
 /**
  * Both directions for one frame, and byte identity: every GPU decision is the CPU's (the sort
@@ -61,12 +37,12 @@ async function roundTrips(t: Tensor, o: EncodeOptions, ctx: string, wantGpu = tr
   assertBound(t, viaCpu.tensor, viaCpu.info.eb!, `${ctx} gpu->cpu`);
   // qfirst rebuilds each value from its own bin: the values equal the CPU stream's, whatever the sort
   const ref = decode(cpuBytes);
-  sameBits(viaCpu.tensor, ref, `${ctx} gpu vs cpu values`);
+  assertSameBits(viaCpu.tensor, ref, `${ctx} gpu vs cpu values`);
   // CPU stream -> GPU decoder, and GPU stream -> GPU decoder
   const viaGpu = await g.decodeWithInfo(cpuBytes);
   if (wantGpu) assertEquals(viaGpu.info.backend, "webgpu", `${ctx}: ${viaGpu.info.fallback}`);
-  sameBits(viaGpu.tensor, ref, `${ctx} cpu->gpu`);
-  sameBits((await g.decodeWithInfo(bytes)).tensor, ref, `${ctx} gpu->gpu`);
+  assertSameBits(viaGpu.tensor, ref, `${ctx} cpu->gpu`);
+  assertSameBits((await g.decodeWithInfo(bytes)).tensor, ref, `${ctx} gpu->gpu`);
   assert(
     bytes.length === cpuBytes.length && bytes.every((b, i) => b === cpuBytes[i]),
     `${ctx}: the stream is byte-identical to the CPU's`,
@@ -212,7 +188,7 @@ Deno.test({
       const { bytes, info } = await g.encodeWithInfo(t, o);
       assertEquals(info.backend, "cpu");
       assertEquals(bytes, encode(t, o));
-      sameBits(await g.decode(bytes), decode(bytes), o.codec);
+      assertSameBits(await g.decode(bytes), decode(bytes), o.codec);
     }
     const empty: Tensor = { dtype: "f32", shape: [0, 64], data: new Float32Array(0) };
     assertEquals((await g.decode(await g.encode(empty, { codec: "kvsort" }))).shape, [0, 64]);
@@ -233,7 +209,7 @@ Deno.test({
     bad[bad.length - 3] ^= 0x10; // inside the Huffman bitstream
     let rejected = false;
     try {
-      sameBits(await g.decode(bad), decode(bytes), "flip");
+      assertSameBits(await g.decode(bad), decode(bytes), "flip");
     } catch (err) {
       rejected = err instanceof CorruptStreamError;
     }
@@ -253,7 +229,11 @@ Deno.test({
     assertEquals(auto.kind, forced.gpu!.software ? "cpu" : "webgpu");
     const t = kvFrame(16, 64, "f16", 2);
     const o: EncodeOptions = { codec: "kvsort", errorBound: 1e-2 };
-    sameBits(decode(await forced.encode(t, o)), await auto.decode(await auto.encode(t, o)), "backends agree");
+    assertSameBits(
+      decode(await forced.encode(t, o)),
+      await auto.decode(await auto.encode(t, o)),
+      "backends agree",
+    );
     auto.destroy();
     forced.destroy();
     (await gpu()).destroy();
