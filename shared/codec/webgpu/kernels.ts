@@ -252,10 +252,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 `;
 
-const HUFF = /* wgsl */ `
+/** 256 partial sums in workgroup memory and their inclusive scan (Hillis-Steele). */
+const SCAN_PART = /* wgsl */ `
+var<workgroup> part: array<u32, 256>;
+fn scanPart(lid: u32) {
+  for (var off = 1u; off < 256u; off <<= 1u) {
+    var v = 0u;
+    if (lid >= off) { v = part[lid - off]; }
+    workgroupBarrier();
+    part[lid] += v;
+    workgroupBarrier();
+  }
+}
+`;
+
+const HUFF = SCAN_PART + /* wgsl */ `
 @group(0) @binding(1) var<storage, read> syms: array<u32>;
 @group(0) @binding(2) var<storage, read> ct: array<u32>;
-var<workgroup> part: array<u32, 256>;
 fn symAt(p: u32) -> u32 { return (syms[p >> 1u] >> ((p & 1u) * 16u)) & 0xffffu; }
 // bits of the 16 symbols thread lid of block b codes
 fn threadBits(b: u32, lid: u32) -> u32 {
@@ -266,16 +279,6 @@ fn threadBits(b: u32, lid: u32) -> u32 {
     if (p < P.n) { sum += ct[symAt(p)] >> 24u; }
   }
   return sum;
-}
-// inclusive scan of part[] (Hillis-Steele)
-fn scanPart(lid: u32) {
-  for (var off = 1u; off < 256u; off <<= 1u) {
-    var v = 0u;
-    if (lid >= off) { v = part[lid - off]; }
-    workgroupBarrier();
-    part[lid] += v;
-    workgroupBarrier();
-  }
 }
 `;
 
@@ -298,9 +301,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 `;
 
 /** Exclusive scan of the block bit counts, in one workgroup. */
-export const HUFF_SCAN = PRELUDE + /* wgsl */ `
+export const HUFF_SCAN = PRELUDE + SCAN_PART + /* wgsl */ `
 @group(0) @binding(1) var<storage, read_write> blk: array<u32>;
-var<workgroup> part: array<u32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let per = (P.nBlocks + 255u) / 256u;
@@ -309,13 +311,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   for (var e = 0u; e < per; e++) { if (s0 + e < P.nBlocks) { sum += blk[s0 + e]; } }
   part[lid] = sum;
   workgroupBarrier();
-  for (var off = 1u; off < 256u; off <<= 1u) {
-    var v = 0u;
-    if (lid >= off) { v = part[lid - off]; }
-    workgroupBarrier();
-    part[lid] += v;
-    workgroupBarrier();
-  }
+  scanPart(lid);
   var run = part[lid] - sum;
   for (var e = 0u; e < per; e++) {
     let i = s0 + e;
