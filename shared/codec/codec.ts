@@ -10,7 +10,7 @@ import { checkTensor, DTYPE_BYTES, type Tensor } from "../dtype/mod.ts";
 import { CorruptStreamError } from "./errors.ts";
 import { DEFAULT_MAX_ELEMENTS, digestOf, FORMAT_VERSION, readHeader, writeHeader } from "./container.ts";
 import { type Frame, szDecode, szEncode } from "./pipeline.ts";
-import { PREDICTORS } from "./predict/mod.ts";
+import { type Predictor, PREDICTORS } from "./predict/mod.ts";
 import { chooseK } from "./sort/auto_k.ts";
 import { loadLossless, type LosslessInfo, type LosslessMode, saveLossless } from "./lossless/zstd.ts";
 import { kiviDecode, kiviEncode } from "./baselines/kivi.ts";
@@ -49,6 +49,36 @@ function toFloat32Scratch(src: Uint16Array, dtype: "f16" | "bf16"): Float32Array
   return out;
 }
 
+/** The options of kvsort and sz that `encode` resolves before looking at the values. */
+export interface BoundOptions {
+  errorBound: number;
+  mode: "abs" | "rel";
+  predictor: Predictor;
+}
+
+/**
+ * kvsort/sz's error bound, mode and predictor, defaults applied; `RangeError` when one is bad.
+ * The WebGPU encoder resolves them here too, so both backends accept and reject the same options.
+ */
+export function boundOptions(opts: EncodeOptions): BoundOptions {
+  const errorBound = opts.errorBound ?? 1e-2;
+  const mode = opts.mode ?? "rel";
+  if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
+    throw new RangeError(`bad error bound ${errorBound}`);
+  }
+  if (mode !== "abs" && mode !== "rel") throw new RangeError(`bad error-bound mode '${mode}'`);
+  const predictor = PREDICTORS[opts.predictor ?? "qfirst"];
+  if (!predictor) throw new RangeError(`unknown predictor '${opts.predictor}'`);
+  return { errorBound, mode, predictor };
+}
+
+/** kvsort's index sharing, default applied: a positive integer or `auto`; `RangeError` otherwise. */
+export function indexShareOption(opts: EncodeOptions): number | "auto" {
+  const share = opts.indexShare ?? DEFAULT_K;
+  if (share === "auto" || Number.isSafeInteger(share) && share >= 1) return share;
+  throw new RangeError(`index sharing must be a positive integer or 'auto', got ${share}`);
+}
+
 /** The absolute bound for `errorBound` in `mode` over the frame's finite values. */
 export function absoluteBound(x: Float32Array, errorBound: number, mode: "abs" | "rel"): number {
   if (mode === "abs") return errorBound;
@@ -84,22 +114,15 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
   let lossless: LosslessMode = "none";
   let level = opts.zstdLevel ?? 1;
   if (codec === "kvsort" || codec === "sz") {
-    const errorBound = opts.errorBound ?? 1e-2;
-    const mode = opts.mode ?? "rel";
-    if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
-      throw new RangeError(`bad error bound ${errorBound}`);
-    }
-    if (mode !== "abs" && mode !== "rel") throw new RangeError(`bad error-bound mode '${mode}'`);
-    const predictor = PREDICTORS[opts.predictor ?? "qfirst"];
-    if (!predictor) throw new RangeError(`unknown predictor '${opts.predictor}'`);
+    const { errorBound, mode, predictor } = boundOptions(opts);
     const ebAbs = absoluteBound(f.x, errorBound, mode);
     if (!Number.isFinite(ebAbs)) throw new RangeError(`error bound ${ebAbs} is not finite`);
     let k = 0;
     if (codec === "kvsort") {
-      const share = opts.indexShare ?? DEFAULT_K;
-      if (share === "auto") k = chooseK(f.x, f, { eb: ebAbs, predictor }).k;
-      else if (Number.isSafeInteger(share) && share >= 1) k = Math.min(share, Math.max(f.rows, 1));
-      else throw new RangeError(`index sharing must be a positive integer or 'auto', got ${share}`);
+      const share = indexShareOption(opts);
+      k = share === "auto"
+        ? chooseK(f.x, f, { eb: ebAbs, predictor }).k
+        : Math.min(share, Math.max(f.rows, 1));
     }
     ({ body, out } = szEncode(f, { ebAbs, errorBound, mode, k, predictor }));
     const bad = firstBoundViolation(f.x, f.bits, out, f.dtype, ebAbs);

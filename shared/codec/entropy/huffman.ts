@@ -74,9 +74,53 @@ export function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array
   return codes;
 }
 
+/** A Huffman table over the symbols `lo + s` for the offsets `s` whose frequency is not 0. */
+export interface HuffmanTable {
+  /** The symbol at offset 0. */
+  lo: number;
+  /** Offsets of the symbols that occur, ascending. */
+  present: number[];
+  /** Code length per offset (0 where the symbol does not occur). */
+  lens: Uint8Array;
+  /** Length of the bitstream. */
+  bits: number;
+}
+
+/** The table for the frequencies `freq` of the symbols `lo`, `lo + 1`, ... (at least one not 0). */
+export function huffmanTable(freq: Uint32Array, lo: number): HuffmanTable {
+  const lens = huffmanLengths(freq);
+  const present: number[] = [];
+  for (let s = 0; s < freq.length; s++) if (freq[s] > 0) present.push(s);
+  let bits = 0;
+  for (const s of present) bits += freq[s] * lens[s];
+  return { lo, present, lens, bits };
+}
+
+/** Canonical codes of the table's present symbols, in the order of `present`. */
+export function tableCodes(t: HuffmanTable): Uint32Array {
+  return canonicalCodes(
+    Uint32Array.from(t.present, (s) => s + t.lo),
+    Uint8Array.from(t.present, (s) => t.lens[s]),
+  );
+}
+
+/** Writes the stage up to its bitstream: tag, table (symbol gaps and lengths), bit length. */
+export function writeHuffmanTable(t: HuffmanTable, w: ByteWriter): void {
+  w.u8(HUFFMAN_TAG);
+  w.varint(t.present.length);
+  let prev = -1;
+  for (const s of t.present) {
+    w.varint(s + t.lo - prev - 1);
+    w.u8(t.lens[s]);
+    prev = s + t.lo;
+  }
+  w.varint(t.bits);
+}
+
+const NO_SYMBOLS: HuffmanTable = { lo: 0, present: [], lens: new Uint8Array(0), bits: 0 };
+
 /** Huffman-codes `syms` into `w`: table, bit length, then the MSB-first bitstream. */
 export function huffmanEncode(syms: Uint16Array, w: ByteWriter): void {
-  w.u8(HUFFMAN_TAG);
   const n = syms.length;
   let lo = 65535, hi = 0;
   for (let i = 0; i < n; i++) {
@@ -85,34 +129,19 @@ export function huffmanEncode(syms: Uint16Array, w: ByteWriter): void {
     if (s > hi) hi = s;
   }
   if (n === 0) {
-    w.varint(0);
-    w.varint(0);
+    writeHuffmanTable(NO_SYMBOLS, w);
     return;
   }
   const freq = new Uint32Array(hi - lo + 1);
   for (let i = 0; i < n; i++) freq[syms[i] - lo]++;
-  const dense = huffmanLengths(freq);
-  const present: number[] = [];
-  for (let s = 0; s < freq.length; s++) if (freq[s] > 0) present.push(s);
-  w.varint(present.length);
-  let prev = -1;
-  for (const s of present) {
-    w.varint(s + lo - prev - 1);
-    w.u8(dense[s]);
-    prev = s + lo;
-  }
-  let bits = 0;
-  for (const s of present) bits += freq[s] * dense[s];
-  w.varint(bits);
-  if (bits === 0) return;
-  const codes = canonicalCodes(
-    Uint32Array.from(present, (s) => s + lo),
-    Uint8Array.from(present, (s) => dense[s]),
-  );
+  const table = huffmanTable(freq, lo);
+  writeHuffmanTable(table, w);
+  if (table.bits === 0) return;
+  const codes = tableCodes(table);
   const codeOf = new Int32Array(freq.length);
-  present.forEach((s, i) => codeOf[s] = codes[i]);
-  w.ensure(Math.ceil(bits / 8));
-  w.pos = writeBits(syms, lo, codeOf, dense, w.buf, w.pos);
+  table.present.forEach((s, i) => codeOf[s] = codes[i]);
+  w.ensure(Math.ceil(table.bits / 8));
+  w.pos = writeBits(syms, lo, codeOf, table.lens, w.buf, w.pos);
 }
 
 /**

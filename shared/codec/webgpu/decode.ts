@@ -27,7 +27,7 @@ import { type LinearQuantizer, loadQuantizer, RADIUS } from "../quantize/linear.
 import { type Grid, loadSort } from "../sort/shared_index.ts";
 import type { DecodeLimits, Tensor } from "../types.ts";
 import type { Dtype } from "../../dtype/mod.ts";
-import { type GpuContext, Profiler } from "./gpu.ts";
+import { GpuCall, type GpuContext } from "./gpu.ts";
 import type { GpuRunInfo, GpuRunOptions } from "./encode.ts";
 import { QMAX } from "./tables.ts";
 
@@ -147,20 +147,15 @@ export async function gpuDecode(
   const n = s.syms.length, width = s.dtype === "f32" ? 4 : 2;
   if (4 * n > ctx.maxBinding) return cpu("frame over the device's buffer limit");
   const dev = ctx.device;
-  const prof = new Profiler(ctx, run.timestamps ?? false);
-  const owned: GPUBuffer[] = [];
-  const buf = (size: number, data?: ArrayBufferView) => {
-    const b = ctx.buffer(size, data);
-    owned.push(b);
-    return b;
-  };
+  const call = new GpuCall(ctx, run.timestamps ?? false);
+  const { prof, buffer: buf, uniform } = call;
   try {
     // ---- GPU: bins per row --------------------------------------------------------------------
     const nExc = s.excPos.length;
     const exc = new Uint32Array(2 * nExc);
     exc.set(s.excPos);
     exc.set(new Uint32Array(s.excBin.buffer), nExc);
-    const params = ctx.params({
+    const params = uniform({
       n,
       rows: s.rows,
       cols: s.cols,
@@ -168,7 +163,6 @@ export async function gpuDecode(
       dtype: DTYPE_CODE[s.dtype],
       nExc,
     });
-    owned.push(params);
     const symBuf = buf(2 * n, s.syms);
     const permBuf = buf(4 * s.grid.perms.length, Uint32Array.from(s.grid.perms));
     const firstBuf = buf(4 * s.rows, s.firstPrev);
@@ -190,8 +184,7 @@ export async function gpuDecode(
       const tab = binTable(s.q.twoEb, s.dtype, lo, hi);
       if (!tab) return cpu("bin range wider than a table");
       const tabBuf = buf(4 * tab.size, Uint32Array.from(tab.bits));
-      const p2 = ctx.params({ n, dtype: DTYPE_CODE[s.dtype], tabSize: tab.size, lo });
-      owned.push(p2);
+      const p2 = uniform({ n, dtype: DTYPE_CODE[s.dtype], tabSize: tab.size, lo });
       const words = width === 4 ? n : Math.ceil(n / 2);
       ctx.dispatch(enc, prof, "decMap", [p2, bins, tabBuf, outBuf], Math.ceil(words / 256));
     }
@@ -212,7 +205,6 @@ export async function gpuDecode(
       info: { backend: "webgpu", timing, exceptions: nExc },
     };
   } finally {
-    prof.dispose();
-    for (const b of owned) b.destroy();
+    call.release();
   }
 }

@@ -20,19 +20,18 @@
  * @module
  */
 import { ByteWriter } from "../bytes.ts";
-import { encode as cpuEncode } from "../codec.ts";
+import { boundOptions, encode as cpuEncode, indexShareOption } from "../codec.ts";
 import { digestOf, writeHeader } from "../container.ts";
 import { firstBoundViolation } from "../assemble.ts";
-import { canonicalCodes, HUFFMAN_TAG, huffmanLengths } from "../entropy/huffman.ts";
+import { huffmanTable, tableCodes, writeHuffmanTable } from "../entropy/huffman.ts";
 import { saveLossless } from "../lossless/zstd.ts";
-import { PREDICTORS, savePredictor } from "../predict/mod.ts";
+import { savePredictor } from "../predict/mod.ts";
 import { LinearQuantizer, saveQuantizer } from "../quantize/linear.ts";
 import { chooseK } from "../sort/auto_k.ts";
 import { saveSort } from "../sort/shared_index.ts";
 import { checkTensor, type Tensor, toFloat32 } from "../../dtype/mod.ts";
 import type { EncodeOptions } from "../types.ts";
-import { DEFAULT_K } from "../codec.ts";
-import { type GpuContext, type GpuTiming, Profiler } from "./gpu.ts";
+import { GpuCall, type GpuContext, type GpuTiming, type Profiler } from "./gpu.ts";
 import { keyValue, quantTables } from "./tables.ts";
 
 const PARAMS_TAG = 0x43; // 'C', as pipeline.ts
@@ -94,18 +93,8 @@ export async function encodeStaged(
   checkTensor(t);
   const codec = opts.codec;
   if (codec !== "kvsort" && codec !== "sz") return cpu(t, opts, `codec ${codec}`);
-  const errorBound = opts.errorBound ?? 1e-2;
-  const mode = opts.mode ?? "rel";
-  if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
-    throw new RangeError(`bad error bound ${errorBound}`);
-  }
-  if (mode !== "abs" && mode !== "rel") throw new RangeError(`bad error-bound mode '${mode}'`);
-  const predictor = PREDICTORS[opts.predictor ?? "qfirst"];
-  if (!predictor) throw new RangeError(`unknown predictor '${opts.predictor}'`);
-  const share = opts.indexShare ?? DEFAULT_K;
-  if (codec === "kvsort" && share !== "auto" && !(Number.isSafeInteger(share) && share >= 1)) {
-    throw new RangeError(`index sharing must be a positive integer or 'auto', got ${share}`);
-  }
+  const { errorBound, mode, predictor } = boundOptions(opts);
+  const share = codec === "kvsort" ? indexShareOption(opts) : 0;
   if (predictor.name !== "qfirst") return cpu(t, opts, `predictor ${predictor.name}`);
   const n = t.data.length;
   const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
@@ -120,20 +109,14 @@ export async function encodeStaged(
   }
 
   const dev = ctx.device;
-  const prof = new Profiler(ctx, run.timestamps ?? false);
-  const owned: GPUBuffer[] = [];
-  const buf = (bytes: number, data?: ArrayBufferView) => {
-    const b = ctx.buffer(bytes, data);
-    owned.push(b);
-    return b;
-  };
+  const call = new GpuCall(ctx, run.timestamps ?? false);
+  const { prof, buffer: buf, uniform } = call;
   try {
     // ---- stats: finite min/max ------------------------------------------------------------
     const inp = buf(n * width, t.data);
     const mm = buf(8, new Uint32Array([0xffffffff, 0]));
     const dtype = DTYPE_CODE[t.dtype];
-    const p0 = ctx.params({ n, dtype });
-    owned.push(p0);
+    const p0 = uniform({ n, dtype });
     let enc = dev.createCommandEncoder();
     ctx.dispatch(enc, prof, "stats", [p0, inp, mm], Math.ceil(n / 4096));
     const [mmBytes] = await readBack(enc, prof, [[mm, 8]]);
@@ -154,7 +137,7 @@ export async function encodeStaged(
     if (!tables) return cpu(t, opts, "bin range wider than a table");
     const groups = k > 0 ? Math.ceil(rows / k) : 0;
     const nBlocks = Math.ceil(n / 4096);
-    const params = ctx.params({
+    const params = uniform({
       n,
       rows,
       cols,
@@ -167,7 +150,6 @@ export async function encodeStaged(
       sortSize: k > 0 ? 2 ** Math.ceil(Math.log2(Math.max(cols, 1))) : 0,
       nBlocks,
     });
-    owned.push(params);
 
     // ---- GPU: sort, quantize ----------------------------------------------------------------
     const perms = buf(groups * cols * 4);
@@ -194,24 +176,17 @@ export async function encodeStaged(
     let lo = 0, hi = 65535;
     while (freqAll[lo] === 0) lo++;
     while (freqAll[hi] === 0) hi--;
-    const freq = freqAll.subarray(lo, hi + 1);
-    const dense = huffmanLengths(freq);
-    const present: number[] = [];
-    for (let s = 0; s < freq.length; s++) if (freq[s] > 0) present.push(s);
-    let bits = 0;
-    for (const s of present) bits += freq[s] * dense[s];
+    const table = huffmanTable(freqAll.subarray(lo, hi + 1), lo);
+    const { present, lens, bits } = table;
 
     // ---- GPU: bitstream -----------------------------------------------------------------------
     enc = dev.createCommandEncoder();
     const streamBytes = Math.ceil(bits / 8);
     let stream: GPUBuffer | undefined;
     if (bits > 0) {
-      const codes = canonicalCodes(
-        Uint32Array.from(present, (s) => s + lo),
-        Uint8Array.from(present, (s) => dense[s]),
-      );
+      const codes = tableCodes(table);
       const ct = new Uint32Array(65536);
-      present.forEach((s, i) => ct[s + lo] = (dense[s] << 24) | codes[i]);
+      present.forEach((s, i) => ct[s + lo] = (lens[s] << 24) | codes[i]);
       const ctBuf = buf(ct.byteLength, ct);
       const blk = buf(nBlocks * 4);
       stream = buf(Math.ceil(bits / 32) * 4);
@@ -257,22 +232,13 @@ export async function encodeStaged(
     savePredictor(predictor, w);
     saveQuantizer(q, inBits, w);
     // the entropy stage as huffman.ts writes it: table, bit length, bitstream
-    w.u8(HUFFMAN_TAG);
-    w.varint(present.length);
-    let prev = -1;
-    for (const s of present) {
-      w.varint(s + lo - prev - 1);
-      w.u8(dense[s]);
-      prev = s + lo;
-    }
-    w.varint(bits);
+    writeHuffmanTable(table, w);
     if (streamOut) w.bytes(streamOut);
     const body = w.finish();
     const h = writeHeader({ codec, dtype: t.dtype, shape: t.shape, digest: digestOf(out) }, body.length);
     saveLossless(body, opts.lossless === "none" ? "none" : "auto", opts.zstdLevel ?? 1, h);
     return { bytes: h.finish(), info: { backend: "webgpu", timing, exceptions: excCount } };
   } finally {
-    prof.dispose();
-    for (const b of owned) b.destroy();
+    call.release();
   }
 }

@@ -193,6 +193,41 @@ export class GpuContext {
   }
 }
 
+/**
+ * What one encode or decode holds on the device: its profiler, storage buffers and Params
+ * uniforms, all released together by `release()` (in a `finally`).
+ */
+export class GpuCall {
+  readonly prof: Profiler;
+  readonly #ctx: GpuContext;
+  readonly #owned: GPUBuffer[] = [];
+
+  constructor(ctx: GpuContext, timestamps: boolean) {
+    this.#ctx = ctx;
+    this.prof = new Profiler(ctx, timestamps);
+  }
+
+  /** `GpuContext.buffer`, released with the call. */
+  readonly buffer = (bytes: number, data?: ArrayBufferView): GPUBuffer => {
+    const b = this.#ctx.buffer(bytes, data);
+    this.#owned.push(b);
+    return b;
+  };
+
+  /** `GpuContext.params`, released with the call. */
+  readonly uniform = (p: Partial<Record<ParamName, number>>): GPUBuffer => {
+    const b = this.#ctx.params(p);
+    this.#owned.push(b);
+    return b;
+  };
+
+  /** Drops the profiler's queries and destroys every buffer of the call. */
+  release(): void {
+    this.prof.dispose();
+    for (const b of this.#owned) b.destroy();
+  }
+}
+
 type ParamName =
   | "n"
   | "rows"
