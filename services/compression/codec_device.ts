@@ -15,25 +15,41 @@ import type { CodecBackend } from "../../shared/codec/webgpu/mod.ts";
 export { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 export type { CodecBackend } from "../../shared/codec/webgpu/mod.ts";
 
-/** The backend's encoder, falling back to the CPU codec for a frame the GPU fails on. */
-export function gpuFrameEncoder(
-  backend: CodecBackend,
-  log: (line: string) => void = console.error,
-): (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array> {
+/**
+ * Runs GPU work, or its CPU twin when the GPU fails for a reason other than bad options
+ * (`RangeError`, `TypeError`: the CPU codec refuses those too); the first failure is logged.
+ */
+function cpuFallback(
+  log: (line: string) => void,
+  what: string,
+): <R>(onGpu: () => Promise<R>, onCpu: () => R) => Promise<R> {
   let warned = false;
-  return async function encodeFrameOnGpu(t, opts) {
+  return async function gpuOrCpu(onGpu, onCpu) {
     try {
-      return await backend.encode(t, opts);
+      return await onGpu();
     } catch (err) {
       if (err instanceof RangeError || err instanceof TypeError) throw err; // bad request, same as the CPU
       if (!warned) {
         warned = true;
         log(
-          `[compression] WebGPU encode failed (${(err as Error)?.message ?? err}); CPU codec for such frames`,
+          `[compression] WebGPU encode failed (${
+            (err as Error)?.message ?? err
+          }); CPU codec for such ${what}`,
         );
       }
-      return cpuEncode(t, opts);
+      return onCpu();
     }
+  };
+}
+
+/** The backend's encoder, falling back to the CPU codec for a frame the GPU fails on. */
+export function gpuFrameEncoder(
+  backend: CodecBackend,
+  log: (line: string) => void = console.error,
+): (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array> {
+  const gpuOrCpu = cpuFallback(log, "frames");
+  return function encodeFrameOnGpu(t, opts) {
+    return gpuOrCpu(() => backend.encode(t, opts), () => cpuEncode(t, opts));
   };
 }
 
@@ -46,23 +62,13 @@ export function gpuBatchEncoder(
   backend: CodecBackend,
   log: (line: string) => void = console.error,
 ): BatchFrameEncoder {
-  let warned = false;
+  const gpuOrCpu = cpuFallback(log, "batches");
   return {
-    async encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]> {
-      try {
-        return await backend.encodeMany(frames, opts);
-      } catch (err) {
-        if (err instanceof RangeError || err instanceof TypeError) throw err; // bad request, same as the CPU
-        if (!warned) {
-          warned = true;
-          log(
-            `[compression] WebGPU encode failed (${
-              (err as Error)?.message ?? err
-            }); CPU codec for such batches`,
-          );
-        }
-        return frames.map((t, i) => cpuEncode(t, opts[i]));
-      }
+    encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]> {
+      return gpuOrCpu(
+        () => backend.encodeMany(frames, opts),
+        () => frames.map((t, i) => cpuEncode(t, opts[i])),
+      );
     },
   };
 }
