@@ -22,6 +22,10 @@
  * a run downloads one buffer on WebGPU, where each downloaded output costs a synchronous
  * round trip (WEBGPU.md). `unpackPrefill` / `unpackDecode` cut it into views. With
  * `perOutput` (benchmarks only) each result is its own output under the names above.
+ *
+ * With `fused` (what `Model` builds on WebGPU) the same inputs and outputs come from fewer,
+ * larger kernels: onnxruntime contrib ops for RMSNorm (+ residual add), RoPE and SiLU, one
+ * Gemm for Q|K|V; attention stays the subgraph above (see the section at the end).
  * @module
  */
 import { GraphBuilder } from "../onnx/mod.ts";
