@@ -131,32 +131,129 @@ function hostOutputs(
   g.output(g.node("Concat", parts, { axis: 0 }), "float32", ["N"], PACKED);
 }
 
-interface Shared {
+/** What both graph families start with: the builder and the model-wide weights. */
+interface Base {
   g: GraphBuilder;
-  emb: string;
-  cls: string;
-  finalNorm: string;
+  emb: string; // (vocab, dim)
+  cls: string; // (vocab, dim), `emb` when the classifier is tied
+  finalNorm: string; // (dim)
+}
+
+function base(name: string, c: ModelConfig, w: LlamaWeights): Base {
+  const g = new GraphBuilder(name);
+  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
+  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
+  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
+  return { g, emb, cls, finalNorm };
+}
+
+interface Shared extends Base {
   invFreq: string;
   scale: string;
 }
 
 function shared(name: string, c: ModelConfig, w: LlamaWeights): Shared {
-  const g = new GraphBuilder(name);
-  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
-  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
-  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
-  const invFreq = g.initializer(
+  const b = base(name, c, w);
+  const invFreq = b.g.initializer(
     "rope_inv_freq",
     "float32",
     [c.headDim / 2],
     ropeInvFreq(c.headDim, c.ropeTheta),
   );
-  return { g, emb, cls, finalNorm, invFreq, scale: g.scalar(1 / Math.sqrt(c.headDim), "attn_scale") };
+  return { ...b, invFreq, scale: b.g.scalar(1 / Math.sqrt(c.headDim), "attn_scale") };
 }
 
 function dimsOf(c: ModelConfig) {
   return { dim: c.dim, hiddenDim: c.hiddenDim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim };
 }
+
+// ---------------------------------------------------------------------------------------
+// Parts both families share: the inputs, the attention probabilities, the metric, the
+// outputs. Each adds its nodes where it is called, so a builder's node order is its own.
+
+function prefillInputs(g: GraphBuilder) {
+  return {
+    ids: g.input("input_ids", "int64", ["T"]),
+    positions: g.input("positions", "int64", ["T"]),
+    bias: g.input("attn_bias", "float32", ["T", "T"]), // (T, T), 0 or MASKED
+    metricStart: g.input("metric_start", "int64", [1]),
+  };
+}
+
+/** The decode inputs, those of each layer in layer order (past_key_l, past_value_l, attn_bias_l). */
+function decodeInputs(g: GraphBuilder, c: ModelConfig) {
+  const { nKvHeads, headDim: hd } = c;
+  const ids = g.input("input_ids", "int64", ["B"]);
+  const positions = g.input("positions", "int64", ["B"]);
+  const layers = Array.from({ length: c.nLayers }, (_, l) => ({
+    pastK: g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]),
+    pastV: g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]),
+    bias: g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]),
+  }));
+  return { ids, positions, layers };
+}
+
+/** softmax(qg · kT (· scale) + bias) over the last axis; no `scale` where Q is pre-scaled. */
+function attentionProbs(g: GraphBuilder, qg: string, kT: string, bias: string, scale?: string): string {
+  let scores = g.node("MatMul", [qg, kT]);
+  if (scale) scores = g.node("Mul", [scores, scale]);
+  return g.node("Softmax", [g.node("Add", [scores, bias])], { axis: -1 });
+}
+
+/**
+ * Decode attention of q (B, ...; nHeads·hd values a row) against keys, values
+ * (B, nKv, P+1, hd): the context (B, nHeads·hd).
+ */
+function decodeAttention(
+  g: GraphBuilder,
+  c: ModelConfig,
+  a: { q: string; keys: string; values: string; bias: string; scale?: string },
+): string {
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const qg = g.node("Reshape", [a.q, g.int64s([-1, nKvHeads, nHeads / nKvHeads, hd])]);
+  const kT = g.node("Transpose", [a.keys], { perm: [0, 1, 3, 2] });
+  const probs = attentionProbs(g, qg, kT, a.bias, a.scale); // (B, nKv, g, P+1)
+  const ctx = g.node("MatMul", [probs, a.values]); // (B, nKv, g, hd)
+  return g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]);
+}
+
+/** KV-Compress metric (nKv, T) from probs (nKv, g, T, T): Σ over queries ≥ metricStart and g of p². */
+function kvMetric(g: GraphBuilder, probs: string, metricStart: string): string {
+  const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
+  return g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
+}
+
+/** The last row of x (T, dim) as (1, dim). */
+function lastRow(g: GraphBuilder, x: string): string {
+  return g.node("Slice", [x, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
+}
+
+/** Layer l's key and value as host results named `${prefix}key_l`, `${prefix}value_l`. */
+function kvResults(l: number, kv: [string, string], shape: (number | string)[], prefix = ""): HostResult[] {
+  return [
+    { value: kv[0], shape, name: `${prefix}key_${l}` },
+    { value: kv[1], shape, name: `${prefix}value_${l}` },
+  ];
+}
+
+/** The decode outputs: logits and new K/V for the host, then with `present` the K/V kept. */
+function decodeOutputs(
+  g: GraphBuilder,
+  c: ModelConfig,
+  r: { logits: string; kvs: HostResult[]; present: [string, string][] },
+  opts: GraphOptions & { present?: boolean },
+): void {
+  hostOutputs(g, [{ value: r.logits, shape: ["B", c.vocabSize], name: "logits" }, ...r.kvs], opts);
+  if (!opts.present) return;
+  r.present.forEach(([keys, values], l) => {
+    const shape = ["B", c.nKvHeads, `P${l}+1`, c.headDim];
+    g.output(keys, "float32", shape, `present_key_${l}`);
+    g.output(values, "float32", shape, `present_value_${l}`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Standard-op graphs.
 
 /** The prefill graph (see module doc). */
 export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOptions = {}): GraphBuilder {
@@ -165,10 +262,7 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOp
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
   const group = nHeads / nKvHeads;
-  const ids = g.input("input_ids", "int64", ["T"]);
-  const positions = g.input("positions", "int64", ["T"]);
-  const bias = g.input("attn_bias", "float32", ["T", "T"]);
-  const metricStart = g.input("metric_start", "int64", [1]);
+  const { ids, positions, bias, metricStart } = prefillInputs(g);
   const rope = ropeTables(g, positions, s.invFreq); // (T, hd)
   let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
   const kvs: HostResult[] = [];
@@ -181,27 +275,21 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOp
     const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
     const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
     const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
-    kvs.push({ value: k, shape: [nKvHeads, "T", hd], name: `key_${l}` });
-    kvs.push({ value: v, shape: [nKvHeads, "T", hd], name: `value_${l}` });
+    kvs.push(...kvResults(l, [k, v], [nKvHeads, "T", hd]));
     // Attention per KV group: q (nKv, g, T, hd) against k, v (nKv, 1, T, hd).
     const qg = g.node("Reshape", [q, g.int64s([nKvHeads, group, -1, hd])]);
     const kT = g.node("Unsqueeze", [g.node("Transpose", [k], { perm: [0, 2, 1] }), g.int64s([1])]);
-    const scores = g.node("Add", [g.node("Mul", [g.node("MatMul", [qg, kT]), s.scale]), bias]); // (nKv, g, T, T)
-    const probs = g.node("Softmax", [scores], { axis: -1 });
+    const probs = attentionProbs(g, qg, kT, bias, s.scale); // (nKv, g, T, T)
     const ctx = g.node("MatMul", [probs, g.node("Unsqueeze", [v, g.int64s([1])])]); // (nKv, g, T, hd)
     const merged = g.node("Reshape", [
       g.node("Transpose", [g.node("Reshape", [ctx, g.int64s([nHeads, -1, hd])])], { perm: [1, 0, 2] }),
       g.int64s([-1, nHeads * hd]),
     ]);
     x = g.node("Add", [x, linear(g, merged, p.wo!)]);
-    // KV-Compress metric from the last w queries.
-    const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
-    const metric = g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
-    metrics.push({ value: metric, shape: [nKvHeads, "T"], name: `metric_${l}` });
+    metrics.push({ value: kvMetric(g, probs, metricStart), shape: [nKvHeads, "T"], name: `metric_${l}` });
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
-  const lastX = g.node("Slice", [x, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
-  const logits = linear(g, rmsNorm(g, lastX, s.finalNorm, c.normEps), s.cls);
+  const logits = linear(g, rmsNorm(g, lastRow(g, x), s.finalNorm, c.normEps), s.cls);
   hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
   return g;
 }
@@ -216,49 +304,34 @@ export function buildDecodeGraph(
   const s = shared("llama_decode", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
-  const group = nHeads / nKvHeads;
-  const ids = g.input("input_ids", "int64", ["B"]);
-  const positions = g.input("positions", "int64", ["B"]);
-  const t = ropeTables(g, positions, s.invFreq); // (B, hd)
+  const inputs = decodeInputs(g, c);
+  const t = ropeTables(g, inputs.positions, s.invFreq); // (B, hd)
   const rope = {
     cos: g.node("Unsqueeze", [t.cos, g.int64s([1])]),
     sin: g.node("Unsqueeze", [t.sin, g.int64s([1])]),
   };
-  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
+  let x = g.node("Gather", [s.emb, inputs.ids], { axis: 0 }); // (B, dim)
   const present: [string, string][] = [];
   const kvs: HostResult[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
-    const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
-    const bias = g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]);
+    const { pastK, pastV, bias } = inputs.layers[l];
     const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
     const h = rmsNorm(g, x, p.attnNorm!, c.normEps);
     const heads = (y: string, n: number) => g.node("Reshape", [y, g.int64s([-1, n, hd])]); // (B, n, hd)
     const q = applyRope(g, heads(linear(g, h, p.wq!, p.bq), nHeads), rope, hd);
     const k = applyRope(g, heads(linear(g, h, p.wk!, p.bk), nKvHeads), rope, hd);
     const v = heads(linear(g, h, p.wv!, p.bv), nKvHeads);
-    kvs.push({ value: k, shape: ["B", nKvHeads, hd], name: `new_key_${l}` });
-    kvs.push({ value: v, shape: ["B", nKvHeads, hd], name: `new_value_${l}` });
+    kvs.push(...kvResults(l, [k, v], ["B", nKvHeads, hd], "new_"));
     const axis2 = g.int64s([2]);
     const keys = g.node("Concat", [pastK, g.node("Unsqueeze", [k, axis2])], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, g.node("Unsqueeze", [v, axis2])], { axis: 2 });
     present.push([keys, values]);
-    const qg = g.node("Reshape", [q, g.int64s([-1, nKvHeads, group, hd])]);
-    const kT = g.node("Transpose", [keys], { perm: [0, 1, 3, 2] });
-    const scores = g.node("Add", [g.node("Mul", [g.node("MatMul", [qg, kT]), s.scale]), bias]); // (B, nKv, g, P+1)
-    const ctx = g.node("MatMul", [g.node("Softmax", [scores], { axis: -1 }), values]); // (B, nKv, g, hd)
-    const merged = g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]);
+    const merged = decodeAttention(g, c, { q, keys, values, bias, scale: s.scale });
     x = g.node("Add", [x, linear(g, merged, p.wo!)]);
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
-  hostOutputs(g, [{ value: logits, shape: ["B", c.vocabSize], name: "logits" }, ...kvs], opts);
-  if (opts.present) {
-    present.forEach(([keys, values], l) => {
-      g.output(keys, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_key_${l}`);
-      g.output(values, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_value_${l}`);
-    });
-  }
+  decodeOutputs(g, c, { logits, kvs, present }, opts);
   return g;
 }
 
@@ -313,29 +386,19 @@ function fusedLayer(g: GraphBuilder, c: ModelConfig, l: number, lw: LayerWeights
   };
 }
 
-interface FusedShared {
-  g: GraphBuilder;
-  emb: string;
-  cls: string;
-  finalNorm: string;
-  cos: string;
+interface FusedShared extends Base {
+  cos: string; // (maxSeqLen, hd/2)
   sin: string;
 }
 
 function fusedShared(name: string, c: ModelConfig, w: LlamaWeights): FusedShared {
-  const g = new GraphBuilder(name);
-  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
-  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
-  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
+  const b = base(name, c, w);
   const cache = ropeCache(ropeInvFreq(c.headDim, c.ropeTheta), c.maxSeqLen);
   const half = c.headDim / 2;
   return {
-    g,
-    emb,
-    cls,
-    finalNorm,
-    cos: g.initializer("rope_cos", "float32", [c.maxSeqLen, half], cache.cos), // (maxSeqLen, hd/2)
-    sin: g.initializer("rope_sin", "float32", [c.maxSeqLen, half], cache.sin),
+    ...b,
+    cos: b.g.initializer("rope_cos", "float32", [c.maxSeqLen, half], cache.cos),
+    sin: b.g.initializer("rope_sin", "float32", [c.maxSeqLen, half], cache.sin),
   };
 }
 
@@ -373,10 +436,7 @@ function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions):
   const s = fusedShared("llama_prefill", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
-  const ids = g.input("input_ids", "int64", ["T"]);
-  const positions = g.input("positions", "int64", ["T"]);
-  const bias = g.input("attn_bias", "float32", ["T", "T"]);
-  const metricStart = g.input("metric_start", "int64", [1]);
+  const { ids, positions, bias, metricStart } = prefillInputs(g);
   const positionIds = g.node("Unsqueeze", [positions, g.int64s([0])]); // (1, T)
   let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
   let pending: string | undefined;
@@ -393,22 +453,18 @@ function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions):
     const k = g.node("Transpose", [k4], { perm: [1, 2, 0, 3] }); // (nKv, 1, T, hd)
     const kT = g.node("Transpose", [k4], { perm: [1, 2, 3, 0] }); // (nKv, 1, hd, T)
     const v = heads(b.v, nKvHeads, [1, 2, 0, 3]); // (nKv, 1, T, hd)
-    kvs.push({ value: k, shape: [nKvHeads, 1, "T", hd], name: `key_${l}` });
-    kvs.push({ value: v, shape: [nKvHeads, 1, "T", hd], name: `value_${l}` });
-    const probs = g.node("Softmax", [g.node("Add", [g.node("MatMul", [qg, kT]), bias])], { axis: -1 });
+    kvs.push(...kvResults(l, [k, v], [nKvHeads, 1, "T", hd]));
+    const probs = attentionProbs(g, qg, kT, bias);
     const ctx = g.node("MatMul", [probs, v]); // (nKv, g, T, hd)
     const merged = g.node("Reshape", [
       g.node("Transpose", [ctx], { perm: [2, 0, 1, 3] }), // (T, nKv, g, hd)
       g.int64s([-1, nHeads * hd]),
     ]);
     ({ x, pending } = b.finish(merged));
-    const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
-    const metric = g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
-    metrics.push({ value: metric, shape: [nKvHeads, "T"], name: `metric_${l}` });
+    metrics.push({ value: kvMetric(g, probs, metricStart), shape: [nKvHeads, "T"], name: `metric_${l}` });
   }
   const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
-  const lastX = g.node("Slice", [normed, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
-  const logits = linear(g, lastX, s.cls);
+  const logits = linear(g, lastRow(g, normed), s.cls);
   hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
   return g;
 }
@@ -417,42 +473,26 @@ function buildDecodeFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions & 
   const s = fusedShared("llama_decode", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
-  const group = nHeads / nKvHeads;
-  const ids = g.input("input_ids", "int64", ["B"]);
-  const positions = g.input("positions", "int64", ["B"]);
-  const positionIds = g.node("Unsqueeze", [positions, g.int64s([1])]); // (B, 1)
-  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (B, dim)
+  const inputs = decodeInputs(g, c);
+  const positionIds = g.node("Unsqueeze", [inputs.positions, g.int64s([1])]); // (B, 1)
+  let x = g.node("Gather", [s.emb, inputs.ids], { axis: 0 }); // (B, dim)
   let pending: string | undefined;
   const present: [string, string][] = [];
   const kvs: HostResult[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const pastK = g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
-    const pastV = g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]);
-    const bias = g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]);
+    const { pastK, pastV, bias } = inputs.layers[l];
     const p = fusedLayer(g, c, l, w.layers[l]);
     const b = fusedBlock(s, c, { x, pending, p, positionIds, shape3: [-1, 1, (nHeads + 2 * nKvHeads) * hd] });
     const kvShape = g.int64s([-1, nKvHeads, 1, hd]);
     const k = g.node("Reshape", [b.k, kvShape]); // (B, nKv, 1, hd)
     const v = g.node("Reshape", [b.v, kvShape]);
-    kvs.push({ value: k, shape: ["B", nKvHeads, 1, hd], name: `new_key_${l}` });
-    kvs.push({ value: v, shape: ["B", nKvHeads, 1, hd], name: `new_value_${l}` });
+    kvs.push(...kvResults(l, [k, v], ["B", nKvHeads, 1, hd], "new_"));
     const keys = g.node("Concat", [pastK, k], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, v], { axis: 2 });
     present.push([keys, values]);
-    const qg = g.node("Reshape", [b.q, g.int64s([-1, nKvHeads, group, hd])]); // pre-scaled
-    const kT = g.node("Transpose", [keys], { perm: [0, 1, 3, 2] });
-    const scores = g.node("Add", [g.node("MatMul", [qg, kT]), bias]); // (B, nKv, g, P+1)
-    const ctx = g.node("MatMul", [g.node("Softmax", [scores], { axis: -1 }), values]); // (B, nKv, g, hd)
-    ({ x, pending } = b.finish(g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])])));
+    ({ x, pending } = b.finish(decodeAttention(g, c, { q: b.q, keys, values, bias }))); // Q pre-scaled
   }
   const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
-  const logits = linear(g, normed, s.cls);
-  hostOutputs(g, [{ value: logits, shape: ["B", c.vocabSize], name: "logits" }, ...kvs], opts);
-  if (opts.present) {
-    present.forEach(([keys, values], l) => {
-      g.output(keys, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_key_${l}`);
-      g.output(values, "float32", ["B", nKvHeads, `P${l}+1`, hd], `present_value_${l}`);
-    });
-  }
+  decodeOutputs(g, c, { logits: linear(g, normed, s.cls), kvs, present }, opts);
   return g;
 }
