@@ -1,0 +1,165 @@
+/**
+ * The parts both Llama graph families share (`llama_graph.ts` builds the standard-op one,
+ * `fused_graph.ts` the fused one): the model-wide initializers, the inputs, attention
+ * probabilities, the KV-Compress metric and the outputs. Each adds its nodes where it is
+ * called, so a builder's node order (and so its ONNX bytes) is its own.
+ * @module
+ */
+import { GraphBuilder } from "../onnx/mod.ts";
+import type { ModelConfig } from "./config.ts";
+import type { LlamaWeights } from "./weights.ts";
+
+/** Name of the one output that carries every host-bound result (see `llama_graph.ts`). */
+export const PACKED = "packed";
+
+/** Options of the graph builders. */
+export interface GraphOptions {
+  /** Each result as its own output instead of `packed` (benchmarks compare both). */
+  perOutput?: boolean;
+  /**
+   * The same inputs, outputs and math with fewer, larger kernels: onnxruntime contrib ops
+   * (`fused_ops.ts`), one Gemm for Q, K and V, the attention scale folded into Wq. For the
+   * WebGPU provider, where each kernel launch has a fixed cost; results differ from the
+   * standard-op graph by fp32 rounding (the CPU keeps the standard one, bit for bit).
+   */
+  fused?: boolean;
+}
+
+/** One host-bound result of a graph: its value, shape and per-output name. */
+export interface HostResult {
+  value: string;
+  shape: (number | string)[];
+  name: string;
+}
+
+/**
+ * Declares the host-bound results of a graph: each as its own output (`perOutput`), or all
+ * flattened and concatenated, in the given order, into the one output `packed`.
+ */
+export function hostOutputs(
+  g: GraphBuilder,
+  results: HostResult[],
+  opts: GraphOptions,
+): void {
+  if (opts.perOutput) {
+    for (const r of results) g.output(r.value, "float32", r.shape, r.name);
+    return;
+  }
+  const flat = g.int64s([-1]);
+  const parts = results.map((r) => g.node("Reshape", [r.value, flat]));
+  g.output(g.node("Concat", parts, { axis: 0 }), "float32", ["N"], PACKED);
+}
+
+/** What both graph families start with: the builder and the model-wide weights. */
+export interface Base {
+  g: GraphBuilder;
+  emb: string; // (vocab, dim)
+  cls: string; // (vocab, dim), `emb` when the classifier is tied
+  finalNorm: string; // (dim)
+}
+
+export function base(name: string, c: ModelConfig, w: LlamaWeights): Base {
+  const g = new GraphBuilder(name);
+  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
+  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
+  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
+  return { g, emb, cls, finalNorm };
+}
+
+/** The matrix sizes of a layer. */
+export function dimsOf(c: ModelConfig) {
+  return { dim: c.dim, hiddenDim: c.hiddenDim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim };
+}
+
+/** The prefill inputs (see `llama_graph.ts`). */
+export function prefillInputs(g: GraphBuilder) {
+  return {
+    ids: g.input("input_ids", "int64", ["T"]),
+    positions: g.input("positions", "int64", ["T"]),
+    bias: g.input("attn_bias", "float32", ["T", "T"]), // (T, T), 0 or MASKED
+    metricStart: g.input("metric_start", "int64", [1]),
+  };
+}
+
+/** The decode inputs, those of each layer in layer order (past_key_l, past_value_l, attn_bias_l). */
+export function decodeInputs(g: GraphBuilder, c: ModelConfig) {
+  const { nKvHeads, headDim: hd } = c;
+  const ids = g.input("input_ids", "int64", ["B"]);
+  const positions = g.input("positions", "int64", ["B"]);
+  const layers = Array.from({ length: c.nLayers }, (_, l) => ({
+    pastK: g.input(`past_key_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]),
+    pastV: g.input(`past_value_${l}`, "float32", ["B", nKvHeads, `P${l}`, hd]),
+    bias: g.input(`attn_bias_${l}`, "float32", ["B", nKvHeads, 1, `P${l}+1`]),
+  }));
+  return { ids, positions, layers };
+}
+
+/** softmax(qg · kT (· scale) + bias) over the last axis; no `scale` where Q is pre-scaled. */
+export function attentionProbs(
+  g: GraphBuilder,
+  qg: string,
+  kT: string,
+  bias: string,
+  scale?: string,
+): string {
+  let scores = g.node("MatMul", [qg, kT]);
+  if (scale) scores = g.node("Mul", [scores, scale]);
+  return g.node("Softmax", [g.node("Add", [scores, bias])], { axis: -1 });
+}
+
+/**
+ * Decode attention of q (B, ...; nHeads·hd values a row) against keys, values
+ * (B, nKv, P+1, hd): the context (B, nHeads·hd).
+ */
+export function decodeAttention(
+  g: GraphBuilder,
+  c: ModelConfig,
+  a: { q: string; keys: string; values: string; bias: string; scale?: string },
+): string {
+  const { nHeads, nKvHeads, headDim: hd } = c;
+  const qg = g.node("Reshape", [a.q, g.int64s([-1, nKvHeads, nHeads / nKvHeads, hd])]);
+  const kT = g.node("Transpose", [a.keys], { perm: [0, 1, 3, 2] });
+  const probs = attentionProbs(g, qg, kT, a.bias, a.scale); // (B, nKv, g, P+1)
+  const ctx = g.node("MatMul", [probs, a.values]); // (B, nKv, g, hd)
+  return g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]);
+}
+
+/** KV-Compress metric (nKv, T) from probs (nKv, g, T, T): Σ over queries ≥ metricStart and g of p². */
+export function kvMetric(g: GraphBuilder, probs: string, metricStart: string): string {
+  const last = g.node("Slice", [probs, metricStart, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([2])]);
+  return g.node("ReduceSum", [g.node("Mul", [last, last]), g.int64s([1, 2])], { keepdims: 0 });
+}
+
+/** The last row of x (T, dim) as (1, dim). */
+export function lastRow(g: GraphBuilder, x: string): string {
+  return g.node("Slice", [x, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([0])]);
+}
+
+/** Layer l's key and value as host results named `${prefix}key_l`, `${prefix}value_l`. */
+export function kvResults(
+  l: number,
+  kv: [string, string],
+  shape: (number | string)[],
+  prefix = "",
+): HostResult[] {
+  return [
+    { value: kv[0], shape, name: `${prefix}key_${l}` },
+    { value: kv[1], shape, name: `${prefix}value_${l}` },
+  ];
+}
+
+/** The decode outputs: logits and new K/V for the host, then with `present` the K/V kept. */
+export function decodeOutputs(
+  g: GraphBuilder,
+  c: ModelConfig,
+  r: { logits: string; kvs: HostResult[]; present: [string, string][] },
+  opts: GraphOptions & { present?: boolean },
+): void {
+  hostOutputs(g, [{ value: r.logits, shape: ["B", c.vocabSize], name: "logits" }, ...r.kvs], opts);
+  if (!opts.present) return;
+  r.present.forEach(([keys, values], l) => {
+    const shape = ["B", c.nKvHeads, `P${l}+1`, c.headDim];
+    g.output(keys, "float32", shape, `present_key_${l}`);
+    g.output(values, "float32", shape, `present_value_${l}`);
+  });
+}
