@@ -26,18 +26,37 @@ interface Waiting {
   reject: (err: unknown) => void;
 }
 
+/** One frame's stream and run info, as `gpuEncode` gives it. */
+export type Encoded = { bytes: Uint8Array; info: GpuRunInfo };
+
 /** Encodes `frames` (options per frame, or one for all); results in input order, like `gpuEncode` each. */
 export async function gpuEncodeMany(
   ctx: GpuContext,
   frames: Tensor[],
   opts: EncodeOptions | EncodeOptions[],
   run: GpuRunOptions = {},
-): Promise<{ bytes: Uint8Array; info: GpuRunInfo }[]> {
+): Promise<Encoded[]> {
+  const settled = await gpuEncodeManySettled(ctx, frames, opts, run);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<Encoded>).value);
+}
+
+/**
+ * Like `gpuEncodeMany`, but each frame settles on its own: a frame that fails (bad options,
+ * a GPU error) is a rejected entry and the other frames' streams still come back.
+ */
+export async function gpuEncodeManySettled(
+  ctx: GpuContext,
+  frames: Tensor[],
+  opts: EncodeOptions | EncodeOptions[],
+  run: GpuRunOptions = {},
+): Promise<PromiseSettledResult<Encoded>[]> {
   if (Array.isArray(opts) && opts.length !== frames.length) {
     throw new TypeError(`${frames.length} frames but ${opts.length} option sets`);
   }
   const optsOf = (i: number) => Array.isArray(opts) ? opts[i] : opts;
-  const out: { bytes: Uint8Array; info: GpuRunInfo }[] = [];
+  const out: PromiseSettledResult<Encoded>[] = [];
   let start = 0;
   while (start < frames.length) {
     let end = start + 1, values = frames[start].data.length;
@@ -56,7 +75,7 @@ async function oneBatch(
   frames: Tensor[],
   opts: EncodeOptions[],
   run: GpuRunOptions,
-): Promise<{ bytes: Uint8Array; info: GpuRunInfo }[]> {
+): Promise<PromiseSettledResult<Encoded>[]> {
   let live = frames.length;
   let waiting: Waiting[] = [];
   const flush = () => {
@@ -73,7 +92,7 @@ async function oneBatch(
       waiting.push({ job: { enc, prof, parts }, resolve, reject });
       flush();
     });
-  const settled = await Promise.allSettled(frames.map(async (t, i) => {
+  return await Promise.allSettled(frames.map(async (t, i) => {
     try {
       return await encodeStaged(ctx, t, opts[i], run, readBack);
     } finally {
@@ -81,7 +100,4 @@ async function oneBatch(
       flush();
     }
   }));
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<{ bytes: Uint8Array; info: GpuRunInfo }>).value);
 }

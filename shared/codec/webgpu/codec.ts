@@ -9,7 +9,7 @@ import { acquireGpu, type AcquireOptions, type GpuHandle } from "./device.ts";
 import { GpuContext } from "./gpu.ts";
 import { gpuEncode, type GpuRunInfo, type GpuRunOptions } from "./encode.ts";
 import { gpuDecode } from "./decode.ts";
-import { gpuEncodeMany } from "./batch.ts";
+import { gpuEncodeMany, gpuEncodeManySettled } from "./batch.ts";
 
 /** The GPU codec bound to one device. */
 export interface GpuCodec {
@@ -32,6 +32,14 @@ export interface GpuCodec {
    * options object for all frames or one per frame.
    */
   encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
+  /**
+   * Like `encodeMany`, but each frame settles on its own: a failing frame is a rejected
+   * entry, the others' streams still come back.
+   */
+  encodeManySettled(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+  ): Promise<PromiseSettledResult<Uint8Array>[]>;
   encodeManyWithInfo(
     frames: Tensor[],
     opts: EncodeOptions | EncodeOptions[],
@@ -77,6 +85,10 @@ export async function createGpuCodec(opts: AcquireOptions & { handle?: GpuHandle
     decode: async (b, l) => (await gpuDecode(ctx, b, l)).tensor,
     encodeWithInfo: (t, o, r) => gpuEncode(ctx, t, o, r),
     encodeMany: async (f, o) => (await gpuEncodeMany(ctx, f, o)).map((x) => x.bytes),
+    encodeManySettled: async (f, o) =>
+      (await gpuEncodeManySettled(ctx, f, o)).map((s) =>
+        s.status === "fulfilled" ? { status: "fulfilled", value: s.value.bytes } : s
+      ),
     encodeManyWithInfo: (f, o, r) => gpuEncodeMany(ctx, f, o, r),
     decodeWithInfo: (b, l, r) => gpuDecode(ctx, b, l, r),
     destroy: () => handle.device.destroy(),

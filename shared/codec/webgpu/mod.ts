@@ -21,5 +21,7 @@ export { createGpuCodec } from "./codec.ts";
 export type { GpuCodec } from "./codec.ts";
 export type { GpuRunInfo, GpuRunOptions } from "./encode.ts";
 export type { GpuTiming } from "./gpu.ts";
+export { coalesce } from "./coalesce.ts";
+export type { CoalesceOptions, SettledBatchEncoder } from "./coalesce.ts";
 export { cpuBackend, selectCodecBackend } from "./select.ts";
 export type { CodecBackend } from "./select.ts";
