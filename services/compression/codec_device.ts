@@ -5,39 +5,30 @@
  * fails for a reason other than bad options (device lost, out of memory) is encoded by the
  * CPU codec instead — the stream format is the same — and the first such failure is logged.
  * A request's frames go to the GPU together (`gpuBatchEncoder`, `encodeMany`): one GPU
- * submission per stage for all of them instead of three round trips per frame.
+ * submission per stage for all of them instead of three round trips per frame; concurrent
+ * requests' frames share those batches (`coalesce`), one batch on the GPU at a time.
  * @module
  */
 import { encode as cpuEncode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import type { BatchFrameEncoder } from "../../shared/pipeline/compress_stage.ts";
-import type { CodecBackend } from "../../shared/codec/webgpu/mod.ts";
+import { coalesce, type CodecBackend, type SettledBatchEncoder } from "../../shared/codec/webgpu/mod.ts";
 
 export { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 export type { CodecBackend } from "../../shared/codec/webgpu/mod.ts";
 
 /**
- * Runs GPU work, or its CPU twin when the GPU fails for a reason other than bad options
- * (`RangeError`, `TypeError`: the CPU codec refuses those too); the first failure is logged.
+ * What to do when GPU work fails: rethrow bad options (`RangeError`, `TypeError`: the CPU
+ * codec refuses those too), else log the first failure and let the caller use the CPU.
  */
-function cpuFallback(
-  log: (line: string) => void,
-  what: string,
-): <R>(onGpu: () => Promise<R>, onCpu: () => R) => Promise<R> {
+function gpuFailure(log: (line: string) => void, what: string): (err: unknown) => void {
   let warned = false;
-  return async function gpuOrCpu(onGpu, onCpu) {
-    try {
-      return await onGpu();
-    } catch (err) {
-      if (err instanceof RangeError || err instanceof TypeError) throw err; // bad request, same as the CPU
-      if (!warned) {
-        warned = true;
-        log(
-          `[compression] WebGPU encode failed (${
-            (err as Error)?.message ?? err
-          }); CPU codec for such ${what}`,
-        );
-      }
-      return onCpu();
+  return function rethrowOrWarn(err) {
+    if (err instanceof RangeError || err instanceof TypeError) throw err; // bad request, same as the CPU
+    if (!warned) {
+      warned = true;
+      log(
+        `[compression] WebGPU encode failed (${(err as Error)?.message ?? err}); CPU codec for such ${what}`,
+      );
     }
   };
 }
@@ -47,28 +38,65 @@ export function gpuFrameEncoder(
   backend: CodecBackend,
   log: (line: string) => void = console.error,
 ): (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array> {
-  const gpuOrCpu = cpuFallback(log, "frames");
-  return function encodeFrameOnGpu(t, opts) {
-    return gpuOrCpu(() => backend.encode(t, opts), () => cpuEncode(t, opts));
+  const failed = gpuFailure(log, "frames");
+  return async function encodeFrameOnGpu(t, opts) {
+    try {
+      return await backend.encode(t, opts);
+    } catch (err) {
+      failed(err);
+      return cpuEncode(t, opts);
+    }
   };
 }
 
+/** Options of {@linkcode gpuBatchEncoder}. */
+export interface BatchEncoderOptions {
+  /** Share GPU batches between concurrent requests (`coalesce`). Default true. */
+  coalesce?: boolean;
+}
+
 /**
- * The backend's batch encoder (`encodeMany`) for `CompressionJob.finishAsync`; when the GPU
- * fails on a batch for a reason other than bad options, the batch is encoded by the CPU
- * codec, and the first such failure is logged.
+ * The backend's batch encoder for `CompressionJob.finishAsync`. Concurrent requests' frames
+ * are coalesced (one `encodeMany` in flight; frames arriving meanwhile go together in the
+ * next), and each request gets its own streams back. A frame the GPU fails on for a reason
+ * other than bad options is encoded by the CPU codec (the first such failure is logged); a
+ * frame with bad options fails its own request only.
  */
 export function gpuBatchEncoder(
   backend: CodecBackend,
   log: (line: string) => void = console.error,
+  options: BatchEncoderOptions = {},
 ): BatchFrameEncoder {
-  const gpuOrCpu = cpuFallback(log, "batches");
+  const failed = gpuFailure(log, "frames");
+  const settled = settledEncoder(backend);
+  const onGpu = options.coalesce === false ? settled : coalesce(settled);
   return {
-    encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]> {
-      return gpuOrCpu(
-        () => backend.encodeMany(frames, opts),
-        () => frames.map((t, i) => cpuEncode(t, opts[i])),
-      );
+    async encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]> {
+      const res = await onGpu(frames, opts);
+      return res.map((r, i) => {
+        if (r.status === "fulfilled") return r.value;
+        failed(r.reason);
+        return cpuEncode(frames[i], opts[i]);
+      });
     },
+  };
+}
+
+/**
+ * The backend's batch encoder with one settled result per frame: the GPU codec's own
+ * (`encodeManySettled`), else `encodeMany`, retried frame by frame when the batch fails so
+ * that one frame's failure stays its own.
+ */
+function settledEncoder(backend: CodecBackend): SettledBatchEncoder<Uint8Array> {
+  if (backend.gpu) return backend.gpu.encodeManySettled;
+  return async function encodeManySettled(frames, opts) {
+    try {
+      return (await backend.encodeMany(frames, opts)).map((value) => ({ status: "fulfilled", value }));
+    } catch (err) {
+      if (frames.length === 1) return [{ status: "rejected", reason: err }];
+      return await Promise.allSettled(
+        frames.map(async (t, i) => (await backend.encodeMany([t], [opts[i]]))[0]),
+      );
+    }
   };
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { encode } from "../../shared/codec/mod.ts";
+import { encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { writeMetric, writeRawLayer } from "../../shared/kvwire/mod.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
@@ -110,4 +110,38 @@ Deno.test("gpuBatchEncoder() encodes a batch on the CPU when the GPU fails, says
   assert(lines[0].includes("device lost"));
   const bad = gpuBatchEncoder({ ...broken, encodeMany: () => Promise.reject(new RangeError("bad bound")) });
   await assertRejects(() => bad.encodeMany([t], [o]), RangeError);
+});
+
+Deno.test("gpuBatchEncoder() coalesces concurrent requests and keeps each one's failures its own", async () => {
+  const lines: string[] = [];
+  const batches: number[] = [];
+  const fake = {
+    ...cpuBackend(),
+    kind: "webgpu" as const,
+    encodeMany: (frames: Tensor[], opts: EncodeOptions | EncodeOptions[]) => {
+      batches.push(frames.length);
+      const o = opts as EncodeOptions[];
+      if (o.some((x) => x.errorBound! < 0)) return Promise.reject(new RangeError("bad bound"));
+      if (frames.some((t) => t.data[0] === 13)) return Promise.reject(new Error("device lost"));
+      return Promise.resolve(frames.map((t, i) => encode(t, o[i])));
+    },
+  };
+  const enc = gpuBatchEncoder(fake, (l) => lines.push(l));
+  const t = (id: number): Tensor => ({ dtype: "f32", shape: [4, 8], data: new Float32Array(32).fill(id) });
+  const o: EncodeOptions = { codec: "kvsort", errorBound: 1e-2 };
+  const reqs = [[1, 2], [3, 4, 5], [6], [7, 13], [8, 9]].map((ids) => ids.map(t));
+  const bad = enc.encodeMany([t(10), t(11)], [o, { ...o, errorBound: -1 }]);
+  const got = reqs.map((frames) => enc.encodeMany(frames, frames.map(() => o)));
+  await assertRejects(() => bad, RangeError);
+  for (const [r, frames] of reqs.entries()) assertEquals(await got[r], frames.map((f) => encode(f, o)));
+  // the bad request alone, then the five that arrived meanwhile in one batch (retried frame by frame)
+  assertEquals(batches.slice(0, 3), [2, 1, 1]);
+  assertEquals(batches[3], 10);
+  assertEquals(batches.length, 4 + 10);
+  assertEquals(lines.length, 1);
+  assert(lines[0].includes("device lost"));
+  const alone = gpuBatchEncoder(fake, () => {}, { coalesce: false });
+  batches.length = 0;
+  await Promise.all(reqs.slice(0, 3).map((frames) => alone.encodeMany(frames, frames.map(() => o))));
+  assertEquals(batches, [2, 3, 1]);
 });
