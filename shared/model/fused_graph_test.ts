@@ -8,10 +8,8 @@
  * (its shape-op heuristic; it reads a host input, so no download), as the Cast of the
  * standard graphs.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert } from "@std/assert";
 import * as ort from "onnxruntime-node";
-import { STORIES260K } from "../../tests/_harness/paths.ts";
-import { EMBEDDED_MODEL_DIR } from "../config/mod.ts";
 import { encodeModel, GraphBuilder } from "../onnx/mod.ts";
 import { addRmsNorm, rmsNormFused, ropeCache, ropeFused } from "./fused_ops.ts";
 import { ropeInvFreq } from "./rope.ts";
@@ -19,25 +17,15 @@ import { webgpuStarts } from "./_webgpu_probe.ts";
 import { buildDecodeGraph, buildPrefillGraph, MASKED, PACKED } from "./llama_graph.ts";
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
+import { assertClose, TEST_MODELS } from "./_testing.ts";
 
 const WEBGPU = await webgpuStarts();
-const MODELS = [
-  { name: "stories260K", path: STORIES260K.model, tokenizer: STORIES260K.tokenizer },
-  { name: "kvrelay-tiny", path: EMBEDDED_MODEL_DIR },
-];
 
 const i64 = (v: number[], shape = [v.length]) =>
   new ort.Tensor("int64", BigInt64Array.from(v.map(BigInt)), shape);
 
-function assertNear(actual: Float32Array, expected: Float32Array, what: string): void {
-  assertEquals(actual.length, expected.length, `${what}: length`);
-  let worst = 0, scale = 1;
-  for (let i = 0; i < actual.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  assert(worst <= 1e-4 * scale, `${what}: max |diff| ${worst} > ${1e-4 * scale}`);
-}
+const assertNear = (actual: Float32Array, expected: Float32Array, what: string) =>
+  assertClose(actual, expected, { tol: 1e-4, scaled: true, what });
 
 async function runOnCpu(gb: GraphBuilder, feeds: Record<string, ort.Tensor>) {
   const s = await createSession(encodeModel(gb.toModel()));
@@ -82,8 +70,8 @@ function decodeFeeds(
   return feeds;
 }
 
-for (const m of MODELS) {
-  const { config: C, weights: W } = await loadCheckpoint(m.path, m.tokenizer);
+for (const m of TEST_MODELS) {
+  const { config: C, weights: W } = await loadCheckpoint(m.load.modelPath, m.load.tokenizerPath);
 
   Deno.test(`buildPrefillGraph({ fused }) matches the standard graph on the CPU (${m.name})`, async () => {
     const feeds = prefillFeeds(C.vocabSize, 23, 8);

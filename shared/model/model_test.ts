@@ -3,18 +3,12 @@ import { STORIES260K, STORIES260K_GREEDY } from "../../tests/_harness/paths.ts";
 import { KvrelayError } from "../errors.ts";
 import { generateDense, Model, parseLlama2cCheckpoint, sampleToken } from "./mod.ts";
 import { type HeadCache, referenceStep } from "./reference.ts";
+import { assertClose } from "./_testing.ts";
 
 const model = await Model.load({ modelPath: STORIES260K.model, tokenizerPath: STORIES260K.tokenizer });
 const { config: C, weights: W } = parseLlama2cCheckpoint(await Deno.readFile(STORIES260K.model));
 const { nLayers, nKvHeads, headDim: HD, vocabSize: V } = C;
 const PROMPT = model.tokenizer.encode("Once upon a time, there was a cat");
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) {
-  assertEquals(actual.length, expected.length, `${what}: length`);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-  assert(worst <= tol, `${what}: max |diff| ${worst} > ${tol}`);
-}
 
 /** A deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -51,15 +45,14 @@ Deno.test("Model.prefill() logits at each position equal incremental decode-step
       pastLengths: cache.map(() => new Int32Array(nKvHeads).fill(t)),
     });
     const pre = t === PROMPT.length - 1 ? full : await model.prefill(PROMPT.slice(0, t + 1));
-    assertClose(step.logits, pre.logits, 1e-4, `logits at position ${t}`);
+    assertClose(step.logits, pre.logits, { tol: 1e-4, what: `logits at position ${t}` });
     // The new K/V equal the prefill cache at position t (keys after RoPE).
     for (let l = 0; l < nLayers; l++) {
       for (let h = 0; h < nKvHeads; h++) {
         assertClose(
           step.newKeys[l].subarray(h * HD, (h + 1) * HD),
           vec(full.layers[l].keys, full.nPos, h, t),
-          1e-4,
-          "k",
+          { tol: 1e-4, what: "k" },
         );
       }
     }
@@ -105,13 +98,16 @@ Deno.test("Model.prefill() matches a pure-TS reference: logits, KV cache and the
       }
     }
   }
-  assertClose(out.logits, last!.logits, 1e-4, "logits");
-  assertClose(out.metric, metric, 1e-5, "metric");
+  assertClose(out.logits, last!.logits, { tol: 1e-4, what: "logits" });
+  assertClose(out.metric, metric, { tol: 1e-5, what: "metric" });
   for (let l = 0; l < nLayers; l++) {
     for (let h = 0; h < nKvHeads; h++) {
       for (let t = 0; t < ids.length; t++) {
-        assertClose(vec(out.layers[l].values, ids.length, h, t), cache[l][h].values[t], 1e-5, "v");
-        assertClose(vec(out.layers[l].keys, ids.length, h, t), cache[l][h].keys[t], 1e-5, "k");
+        assertClose(vec(out.layers[l].values, ids.length, h, t), cache[l][h].values[t], {
+          tol: 1e-5,
+          what: "v",
+        });
+        assertClose(vec(out.layers[l].keys, ids.length, h, t), cache[l][h].keys[t], { tol: 1e-5, what: "k" });
       }
     }
   }
@@ -168,13 +164,15 @@ Deno.test("Model.decode() per-head pastLengths equal a reference with the evicte
   assertEquals(out.logits.length, B * V);
   for (let b = 0; b < B; b++) {
     const ref = referenceStep(C, W, { token: tokens[b], pos: positions[b], cache: kept[b] });
-    assertClose(out.logits.subarray(b * V, (b + 1) * V), ref.logits, 1e-4, `logits of sequence ${b}`);
+    assertClose(out.logits.subarray(b * V, (b + 1) * V), ref.logits, {
+      tol: 1e-4,
+      what: `logits of sequence ${b}`,
+    });
     for (let l = 0; l < nLayers; l++) {
       assertClose(
         out.newValues[l].subarray(b * nKvHeads * HD, (b + 1) * nKvHeads * HD),
         ref.newValues[l].flatMap((v) => [...v]),
-        1e-5,
-        "v",
+        { tol: 1e-5, what: "v" },
       );
     }
   }

@@ -11,31 +11,19 @@
  * tokens: a flip needs two logits within that rounding, which these prompts do not have.
  */
 import { assert, assertEquals } from "@std/assert";
-import { STORIES260K } from "../../tests/_harness/paths.ts";
-import { EMBEDDED_MODEL_DIR } from "../config/mod.ts";
 import { DEFAULTS } from "../config/mod.ts";
 import { defaultKvSettings } from "../pipeline/kv_settings.ts";
 import { runLocal } from "../pipeline/local_run.ts";
 import { webgpuStarts } from "./_webgpu_probe.ts";
 import { generateDense } from "./generate.ts";
 import { Model, type ModelLoadOptions } from "./model.ts";
+import { assertClose, TEST_MODELS } from "./_testing.ts";
 
 const WEBGPU = await webgpuStarts();
-const MODELS: { name: string; load: ModelLoadOptions }[] = [
-  { name: "stories260K", load: { modelPath: STORIES260K.model, tokenizerPath: STORIES260K.tokenizer } },
-  { name: "kvrelay-tiny", load: { modelPath: EMBEDDED_MODEL_DIR } },
-];
 const PROMPT = "Once upon a time, there was a little girl. Question: Tom has 12 apples.";
 
-function assertNear(actual: Float32Array, expected: Float32Array, what: string): void {
-  assertEquals(actual.length, expected.length, `${what}: length`);
-  let worst = 0, scale = 1;
-  for (let i = 0; i < actual.length; i++) {
-    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  assert(worst <= 1e-3 * scale, `${what}: max |diff| ${worst} > ${1e-3 * scale}`);
-}
+const assertNear = (actual: Float32Array, expected: Float32Array, what: string) =>
+  assertClose(actual, expected, { tol: 1e-3, scaled: true, what });
 
 async function compare(load: ModelLoadOptions, other: Partial<ModelLoadOptions>): Promise<void> {
   const cpu = await Model.load(load);
@@ -94,7 +82,7 @@ async function compare(load: ModelLoadOptions, other: Partial<ModelLoadOptions>)
   }
 }
 
-for (const m of MODELS) {
+for (const m of TEST_MODELS) {
   Deno.test(`Model with kept KV on the CPU matches the plain CPU model (${m.name})`, async () => {
     await compare(m.load, { keepKv: true });
   });
