@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { freePort } from "../_harness/nats_server.ts";
+import { machineInfo, machineLabel } from "./_machine.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -445,21 +446,7 @@ function table(results: ConfigResult[]): string {
   return out.join("\n");
 }
 
-function cpuModel(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-    return m ? m[1].trim() : Deno.build.arch;
-  } catch {
-    return Deno.build.arch;
-  }
-}
-const cpu = cpuModel();
-const cores = navigator.hardwareConcurrency;
-const label = args.label ??
-  `${
-    cpu.toLowerCase().replace(/\(r\)|\(tm\)|processor|cpu|\d+-core/g, "").replace(/[^a-z0-9]+/g, "-")
-      .replace(/^-+|-+$/g, "").slice(0, 40)
-  }-${cores}c`;
+const label = args.label ?? machineLabel();
 const outPath = args.out ??
   `${REPO_DIR}/tests/bench/results/full_request_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`;
 const results: ConfigResult[] = [];
@@ -470,13 +457,7 @@ async function writeJson(partial?: string): Promise<void> {
   const doc = {
     generatedAt: new Date().toISOString(),
     label,
-    machine: {
-      cpu,
-      cores,
-      memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
-      os: `${Deno.build.os} ${Deno.osRelease()}`,
-      deno: Deno.version.deno,
-    },
+    machine: machineInfo(),
     model: Deno.env.get("KVRELAY_MODEL") ?? "infra/model/kvrelay-tiny",
     settings,
     seconds: round((performance.now() - benchStart) / 1000),

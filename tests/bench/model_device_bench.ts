@@ -20,9 +20,11 @@
  */
 import { parseArgs } from "node:util";
 import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
-import { type AdapterProbe, Model, probeAdapter } from "../../shared/model/mod.ts";
+import { Model, probeAdapter } from "../../shared/model/mod.ts";
 import { KvrelayError } from "../../shared/errors.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
+import { runChild } from "./_child.ts";
+import { machineInfo, machineLabel } from "./_machine.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -194,59 +196,27 @@ function tile(x: Float32Array, B: number): Float32Array {
 // ---------------------------------------------------------------------------------------
 // Parent: machine label, one child per device, tables and JSON.
 
-async function runChild(device: string, timeoutS: number): Promise<{ lines: Line[]; note?: string }> {
-  const cmd = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--cached-only",
-      new URL(import.meta.url).pathname,
-      "--child",
-      "--device",
-      device,
-      "--threads",
-      String(threads),
-      "--max-batch",
-      String(maxBatch),
-      "--context",
-      String(context),
-      "--model",
-      args.model!,
-      ...(args.tokenizer ? ["--tokenizer", args.tokenizer] : []),
-      ...(quick ? ["--quick"] : []),
-    ],
-    cwd: REPO_DIR,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(timeoutS * 1000),
+async function runDevice(device: string, timeoutS: number): Promise<{ lines: Line[]; note?: string }> {
+  const childArgs = [
+    new URL(import.meta.url).pathname,
+    "--child",
+    "--device",
+    device,
+    "--threads",
+    String(threads),
+    "--max-batch",
+    String(maxBatch),
+    "--context",
+    String(context),
+    "--model",
+    args.model!,
+    ...(args.tokenizer ? ["--tokenizer", args.tokenizer] : []),
+    ...(quick ? ["--quick"] : []),
+  ];
+  return await runChild<Line>(childArgs, {
+    timeoutS,
+    onLine: (line) => console.error(`  ${device}: ${describe(line)}`),
   });
-  const lines: Line[] = [];
-  let stderr = "";
-  const proc = cmd.spawn();
-  const readOut = (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const text = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!text.startsWith("{")) continue;
-        const line = JSON.parse(text) as Line;
-        lines.push(line);
-        console.error(`  ${device}: ${describe(line)}`);
-      }
-    }
-  })();
-  const readErr = (async () => {
-    for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const status = await proc.status;
-  await Promise.all([readOut, readErr]);
-  if (status.success) return { lines };
-  const why = status.signal ? `stopped after ${timeoutS} s (${status.signal})` : `exit code ${status.code}`;
-  const last = stderr.trim().split("\n").filter((l) => !/XDG_RUNTIME_DIR/.test(l)).slice(-3).join(" | ");
-  return { lines, note: `${why}${last ? `: ${last}` : ""}` };
 }
 
 function describe(l: Line): string {
@@ -264,46 +234,26 @@ function describe(l: Line): string {
   }
 }
 
-function cpuModel(): string {
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-    return m ? m[1].trim() : Deno.build.arch;
-  } catch {
-    return Deno.build.arch;
-  }
-}
-
-function slug(s: string): string {
-  return s.toLowerCase().replace(/\(r\)|\(tm\)|processor|cpu|\d+-core/g, "").replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "").slice(0, 40);
-}
-
 async function parent(): Promise<void> {
   const devices = args.device!.split(",").map((d) => d.trim()).filter(Boolean);
   for (const d of devices) {
     if (d !== "cpu" && d !== "webgpu") throw new RangeError(`--device ${d}: cpu or webgpu`);
   }
-  const adapter: AdapterProbe = await probeAdapter();
-  const cores = navigator.hardwareConcurrency;
-  const cpu = cpuModel();
-  const label = args.label ??
-    (adapter.found && !adapter.software ? slug(adapter.description!) : `${slug(cpu)}-${cores}c`);
+  const adapter = await probeAdapter();
+  const label = args.label ?? machineLabel(adapter);
   const machine = {
     label,
-    cpu,
-    cores,
-    memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
+    ...machineInfo(),
     webgpuAdapter: adapter.found ? adapter.description : null,
     webgpuAdapterSoftware: adapter.found ? adapter.software : null,
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
-    deno: Deno.version.deno,
   };
+  const { cpu, cores } = machine;
   console.error(`machine: ${JSON.stringify(machine)}`);
   const results: Record<string, { available: boolean; note?: string; lines: Line[] }> = {};
   const started = performance.now();
   for (const d of devices) {
     console.error(`${d}: running (deadline ${args.timeout} s)`);
-    const r = await runChild(d, Number(args.timeout));
+    const r = await runDevice(d, Number(args.timeout));
     results[d] = { available: r.lines.some((l) => l.kind === "start"), note: r.note, lines: r.lines };
     if (r.note) console.error(`  ${d}: ${r.note}`);
   }

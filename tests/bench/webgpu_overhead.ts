@@ -47,6 +47,8 @@ import { loadCheckpoint } from "../../shared/model/load.ts";
 import { withDeadline } from "../../shared/model/device.ts";
 import { probeAdapter } from "../../shared/model/mod.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
+import { runChild } from "./_child.ts";
+import { machineInfo, machineLabel } from "./_machine.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -479,61 +481,24 @@ async function profile(g: Group, model: Uint8Array, feeds: Feeds, name: string):
 // ---------------------------------------------------------------------------------------
 // Parent: one child per group, table and JSON.
 
-async function runChild(g: Group, timeoutS: number): Promise<{ lines: Line[]; note?: string }> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--cached-only",
-      new URL(import.meta.url).pathname,
-      "--child",
-      g.name,
-      ...(quick ? ["--quick"] : []),
-    ],
-    cwd: REPO_DIR,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(timeoutS * 1000),
-  }).spawn();
-  const lines: Line[] = [];
-  let stderr = "";
-  const readOut = (async () => {
-    let buf = "";
-    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const text = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!text.startsWith("{")) continue;
-        const line = JSON.parse(text) as Line;
-        lines.push(line);
-        if (line.kind === "row") {
-          console.error(
-            `  ${g.name}: ${line.cell}: ${line.error ?? `${line.ms!.toFixed(2)} ms (${line.runs} runs)`}`,
-          );
-        } else console.error(`  ${g.name}: ${line.cell}: ${JSON.stringify(line.data).slice(0, 400)}`);
-      }
-    }
-  })();
-  const readErr = (async () => {
-    for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  const status = await proc.status;
-  await Promise.all([readOut, readErr]);
+async function runGroup(g: Group, timeoutS: number): Promise<{ lines: Line[]; note?: string }> {
+  const args = [new URL(import.meta.url).pathname, "--child", g.name, ...(quick ? ["--quick"] : [])];
+  const { lines, stderr, note } = await runChild<Line>(args, {
+    timeoutS,
+    onLine: (line) => {
+      if (line.kind === "row") {
+        console.error(
+          `  ${g.name}: ${line.cell}: ${line.error ?? `${line.ms!.toFixed(2)} ms (${line.runs} runs)`}`,
+        );
+      } else console.error(`  ${g.name}: ${line.cell}: ${JSON.stringify(line.data).slice(0, 400)}`);
+    },
+  });
   const warnings = stderr.split("\n").filter((l) =>
     /not assigned|placed on|Memcpy|WebGPU device error/i.test(l)
   )
     .slice(0, 8);
   if (warnings.length) lines.push({ kind: "info", group: g.name, cell: "stderr", data: warnings });
-  if (status.success) return { lines };
-  const why = status.signal ? `stopped after ${timeoutS} s (${status.signal})` : `exit code ${status.code}`;
-  const last = stderr.trim().split("\n").filter((l) => !/XDG_RUNTIME_DIR/.test(l)).slice(-3).join(" | ");
-  return { lines, note: `${why}${last ? `: ${last.slice(0, 400)}` : ""}` };
-}
-
-function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  return { lines, note };
 }
 
 async function parent(): Promise<void> {
@@ -542,17 +507,12 @@ async function parent(): Promise<void> {
   const wanted = args.groups?.split(",").map((s) => s.trim());
   const groups = GROUPS.filter((g) => wanted ? wanted.includes(g.name) : !quick || g.quick);
   const adapter = await probeAdapter();
-  const label = args.label ??
-    (adapter.found && !adapter.software
-      ? slug(adapter.description!)
-      : `cpu-${navigator.hardwareConcurrency}c`);
+  const label = args.label ?? machineLabel(adapter);
   const machine = {
     label,
-    cores: navigator.hardwareConcurrency,
+    ...machineInfo(),
     webgpuAdapter: adapter.found ? adapter.description : null,
     webgpuAdapterSoftware: adapter.found ? adapter.software : null,
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
-    deno: Deno.version.deno,
   };
   console.error(`machine: ${JSON.stringify(machine)}`);
   const results: { group: string; ep?: EpOptions; note?: string; lines: Line[] }[] = [];
@@ -579,7 +539,7 @@ async function parent(): Promise<void> {
     }
     const timeoutS = Math.min(g.full ? 55 : 18, left - 3); // full: 29 cells and 2 profiles
     console.error(`${g.name}: running (deadline ${timeoutS.toFixed(0)} s)`);
-    const r = await runChild(g, timeoutS);
+    const r = await runGroup(g, timeoutS);
     results.push({ group: g.name, ep: g.ep, note: r.note, lines: r.lines });
     if (r.note) console.error(`  ${g.name}: ${r.note}`);
     const rows = r.lines.filter((l): l is Row => l.kind === "row");
