@@ -17,12 +17,18 @@
  * encodes for one request — 32 frames of [1024, 64] fp16 (kvrelay-tiny: layers × KV heads
  * × K and V), eb 1e-2 rel, k 8 — end to end per batch: the CPU codec frame by frame, the
  * GPU codec frame by frame, and the GPU codec with `encodeMany` (one submission per stage).
+ * Then `--concurrent 8` requests (0 to skip) of those 32 frames each, all started at once:
+ * per-request ms from start to its streams (mean) and the wall time for all, for the CPU
+ * codec (requests run one after another on the one thread, as in the service), the GPU
+ * codec with one `encodeMany` per request (they queue on the device), and the GPU codec
+ * behind `coalesce` (the compression service's path: frames of requests that arrive while
+ * a batch runs share the next batch).
  * @module
  */
 import { decode, decodeWithInfo, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { toFloat32 } from "../../shared/dtype/mod.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
-import { createGpuCodec, type GpuCodec } from "../../shared/codec/webgpu/mod.ts";
+import { coalesce, createGpuCodec, type GpuCodec } from "../../shared/codec/webgpu/mod.ts";
 
 const args = Deno.args;
 const flag = (name: string, fallback: string) =>
@@ -62,11 +68,29 @@ interface ServiceRow {
   gpuEncodeManyMs?: number;
   /** encodeMany's streams equal the CPU codec's, frame for frame. */
   byteIdentical?: boolean;
+  /** `concurrent` requests of `frames` frames each, all started at once. */
+  concurrent?: ConcurrentRow;
+}
+
+/** Per-request ms from the common start to its streams (mean over requests) and wall ms for all. */
+interface Concurrent {
+  meanMs: number;
+  wallMs: number;
+}
+
+interface ConcurrentRow {
+  requests: number;
+  cpu: Concurrent;
+  gpuEncodeMany?: Concurrent;
+  gpuCoalesced?: Concurrent & { batches: number };
+  /** Both GPU variants' streams equal the CPU codec's, request for request. */
+  byteIdentical?: boolean;
 }
 
 const rows: Row[] = [];
 let service: ServiceRow | undefined;
 const serviceFrames = Number(flag("service-frames", "32"));
+const concurrentRequests = Number(flag("concurrent", "8"));
 const skipped: string[] = [];
 let gpuError: string | undefined;
 let adapter: GpuCodec["adapter"] | undefined;
@@ -109,6 +133,36 @@ const watchdog = setTimeout(async () => {
   console.error(`watchdog fired; partial results in ${outPath}`);
   Deno.exit(2);
 }, budgetMs + 60_000);
+
+/**
+ * Starts `requests` calls of `fn` at once; the median over up to `reps` runs of the mean
+ * per-request ms (start → its result) and of the wall ms, and the last run's results.
+ */
+async function timeConcurrent<T>(
+  requests: number,
+  fn: (r: number) => T | Promise<T>,
+  reps = 3,
+): Promise<Concurrent & { last: T[] }> {
+  const means: number[] = [], walls: number[] = [];
+  let last: T[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    const done: number[] = [];
+    last = await Promise.all(Array.from({ length: requests }, async (_, r) => {
+      await Promise.resolve(); // every request starts before any runs
+      const ran = fn(r); // a synchronous request is done here, before the next one runs
+      const out = ran instanceof Promise ? await ran : ran;
+      done.push(performance.now() - s);
+      return out;
+    }));
+    walls.push(performance.now() - s);
+    means.push(done.reduce((a, b) => a + b, 0) / done.length);
+    if (performance.now() - t0 > 20_000) break;
+  }
+  const median = (x: number[]) => x.sort((a, b) => a - b)[Math.floor(x.length / 2)];
+  return { meanMs: median(means), wallMs: median(walls), last };
+}
 
 /** Median wall time of `fn` over up to `reps` runs (at least one, fewer past `capMs`). */
 async function timeIt<T>(fn: () => T | Promise<T>, reps = 5, capMs = 3000): Promise<{ ms: number; last: T }> {
@@ -205,6 +259,50 @@ outer: for (const tokens of sizes) {
     );
   }
 }
+/** `requests` requests of `frames` [1024, 64] fp16 frames each, started at once: CPU, GPU encodeMany, GPU coalesced. */
+async function concurrentRow(
+  requests: number,
+  frames: number,
+  o: EncodeOptions,
+  g: GpuCodec | undefined,
+): Promise<ConcurrentRow> {
+  const reqs = Array.from(
+    { length: requests },
+    (_, r) => Array.from({ length: frames }, (_, i) => kvFrame(1024, 64, "f16", 2000 + r * frames + i)),
+  );
+  const opts = reqs[0].map(() => o);
+  const cpu = await timeConcurrent(requests, (r) => reqs[r].map((t) => encode(t, o)));
+  const row: ConcurrentRow = { requests, cpu: { meanMs: cpu.meanMs, wallMs: cpu.wallMs } };
+  if (g) {
+    const many = await timeConcurrent(requests, (r) => g.encodeMany(reqs[r], opts));
+    let batches = 0;
+    const enc = coalesce((f, os) => (batches++, g.encodeManySettled(f, os)));
+    const bytes = (s: PromiseSettledResult<Uint8Array>) => {
+      if (s.status === "rejected") throw s.reason;
+      return s.value;
+    };
+    const coalesced = await timeConcurrent(requests, async (r) => {
+      if (r === 0) batches = 0; // count the last run's batches
+      return (await enc(reqs[r], opts)).map(bytes);
+    });
+    const same = (a: Uint8Array[][]) =>
+      a.every((req, r) =>
+        req.every((b, i) => b.length === cpu.last[r][i].length && b.every((x, j) => x === cpu.last[r][i][j]))
+      );
+    row.gpuEncodeMany = { meanMs: many.meanMs, wallMs: many.wallMs };
+    row.gpuCoalesced = { meanMs: coalesced.meanMs, wallMs: coalesced.wallMs, batches };
+    row.byteIdentical = same(many.last) && same(coalesced.last);
+  }
+  const f = (x: Concurrent | undefined) => x ? `${x.meanMs.toFixed(1)} (wall ${x.wallMs.toFixed(1)})` : "-";
+  console.error(
+    `${requests} concurrent x ${frames} frames: ms per request cpu ${f(row.cpu)}, gpu encodeMany ` +
+      `${f(row.gpuEncodeMany)}, gpu coalesced ${f(row.gpuCoalesced)} in ${
+        row.gpuCoalesced?.batches ?? "-"
+      } batches`,
+  );
+  return row;
+}
+
 if (serviceFrames > 0) {
   const frames = Array.from({ length: serviceFrames }, (_, i) => kvFrame(1024, 64, "f16", 1000 + i));
   const o: EncodeOptions = { codec: "kvsort", errorBound: 1e-2, mode: "rel", indexShare: 8 };
@@ -225,6 +323,9 @@ if (serviceFrames > 0) {
       b.length === cpu.last[i].length && b.every((x, j) => x === cpu.last[i][j])
     );
   }
+  if (concurrentRequests > 0 && performance.now() - started < budgetMs) {
+    service.concurrent = await concurrentRow(concurrentRequests, serviceFrames, o, gpu);
+  } else if (concurrentRequests > 0) skipped.push(`${concurrentRequests} concurrent requests`);
   const f = (x: number | undefined) => x === undefined ? "-" : x.toFixed(1);
   console.error(
     `service-like ${serviceFrames}x[1024,64] k=8: cpu ${f(service.cpuMs)} ms, gpu one by one ` +
@@ -269,6 +370,24 @@ if (service) {
     `| ${f1(service.cpuMs)} | ${f1(service.gpuOneByOneMs)} | ${f1(service.gpuEncodeManyMs)} | ${
       service.byteIdentical ?? "—"
     } |`,
+  );
+}
+const c = service?.concurrent;
+if (c) {
+  const f1 = (x: number | undefined) => x === undefined ? "—" : x.toFixed(1);
+  console.log(
+    `\nService-like, ${c.requests} concurrent requests × ${service!.frames} frames: ms per request ` +
+      `(start → its streams, mean) / wall ms for all\n`,
+  );
+  console.log(
+    "| CPU codec | GPU encodeMany per request | GPU coalesced | coalesced batches | same bytes as CPU |",
+  );
+  console.log("|---|---|---|---|---|");
+  const both = (x: Concurrent | undefined) => x ? `${f1(x.meanMs)} / ${f1(x.wallMs)}` : "—";
+  console.log(
+    `| ${both(c.cpu)} | ${both(c.gpuEncodeMany)} | ${both(c.gpuCoalesced)} | ${
+      c.gpuCoalesced?.batches ?? "—"
+    } | ${c.byteIdentical ?? "—"} |`,
   );
 }
 if (skipped.length) console.log(`\nskipped (time budget): ${skipped.join(", ")}`);
