@@ -36,19 +36,24 @@ export function machineLabel(adapter?: AdapterProbe): string {
 }
 
 /**
- * CPU, cores, memory, OS and Deno version, as the benches write them into their JSON.
+ * CPU, cores, memory, OS and Deno version, as the benches write them into their JSON; with
+ * `adapter`, also the WebGPU adapter it found (null for none) and whether it is software.
  *
  * @example
  * ```ts
- * console.error(`machine: ${JSON.stringify(machineInfo())}`);
+ * console.error(`machine: ${JSON.stringify(machineInfo(await probeAdapter()))}`);
  * ```
  */
-export function machineInfo() {
+export function machineInfo(adapter?: AdapterProbe) {
   return {
     cpu: cpuModel(),
     cores: navigator.hardwareConcurrency,
     memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30),
     os: `${Deno.build.os} ${Deno.osRelease()}`,
     deno: Deno.version.deno,
+    ...(adapter && {
+      webgpuAdapter: adapter.found ? adapter.description : null,
+      webgpuAdapterSoftware: adapter.found ? adapter.software : null,
+    }),
   };
 }

@@ -241,12 +241,7 @@ async function parent(): Promise<void> {
   }
   const adapter = await probeAdapter();
   const label = args.label ?? machineLabel(adapter);
-  const machine = {
-    label,
-    ...machineInfo(),
-    webgpuAdapter: adapter.found ? adapter.description : null,
-    webgpuAdapterSoftware: adapter.found ? adapter.software : null,
-  };
+  const machine = { label, ...machineInfo(adapter) };
   const { cpu, cores } = machine;
   console.error(`machine: ${JSON.stringify(machine)}`);
   const results: Record<string, { available: boolean; note?: string; lines: Line[] }> = {};

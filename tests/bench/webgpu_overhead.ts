@@ -508,12 +508,7 @@ async function parent(): Promise<void> {
   const groups = GROUPS.filter((g) => wanted ? wanted.includes(g.name) : !quick || g.quick);
   const adapter = await probeAdapter();
   const label = args.label ?? machineLabel(adapter);
-  const machine = {
-    label,
-    ...machineInfo(),
-    webgpuAdapter: adapter.found ? adapter.description : null,
-    webgpuAdapterSoftware: adapter.found ? adapter.software : null,
-  };
+  const machine = { label, ...machineInfo(adapter) };
   console.error(`machine: ${JSON.stringify(machine)}`);
   const results: { group: string; ep?: EpOptions; note?: string; lines: Line[] }[] = [];
   let webgpuDown: string | undefined;
