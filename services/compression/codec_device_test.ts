@@ -112,7 +112,7 @@ Deno.test("gpuBatchEncoder() encodes a batch on the CPU when the GPU fails, says
   await assertRejects(() => bad.encodeMany([t], [o]), RangeError);
 });
 
-Deno.test("gpuBatchEncoder() coalesces concurrent requests and keeps each one's failures its own", async () => {
+Deno.test("gpuBatchEncoder({ coalesce }) shares batches between concurrent requests and keeps each one's failures its own; the default does not", async () => {
   const lines: string[] = [];
   const batches: number[] = [];
   const fake = {
@@ -126,7 +126,7 @@ Deno.test("gpuBatchEncoder() coalesces concurrent requests and keeps each one's 
       return Promise.resolve(frames.map((t, i) => encode(t, o[i])));
     },
   };
-  const enc = gpuBatchEncoder(fake, (l) => lines.push(l));
+  const enc = gpuBatchEncoder(fake, (l) => lines.push(l), { coalesce: true });
   const t = (id: number): Tensor => ({ dtype: "f32", shape: [4, 8], data: new Float32Array(32).fill(id) });
   const o: EncodeOptions = { codec: "kvsort", errorBound: 1e-2 };
   const reqs = [[1, 2], [3, 4, 5], [6], [7, 13], [8, 9]].map((ids) => ids.map(t));
@@ -140,7 +140,7 @@ Deno.test("gpuBatchEncoder() coalesces concurrent requests and keeps each one's 
   assertEquals(batches.length, 4 + 10);
   assertEquals(lines.length, 1);
   assert(lines[0].includes("device lost"));
-  const alone = gpuBatchEncoder(fake, () => {}, { coalesce: false });
+  const alone = gpuBatchEncoder(fake, () => {});
   batches.length = 0;
   await Promise.all(reqs.slice(0, 3).map((frames) => alone.encodeMany(frames, frames.map(() => o))));
   assertEquals(batches, [2, 3, 1]);
