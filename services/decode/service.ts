@@ -20,7 +20,11 @@ import {
   type TokenEvent,
 } from "../../shared/handoff/contract.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
-import { type DecodedLayer, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
+import {
+  bundleExpectation,
+  type DecodedLayer,
+  decodeLayerBundle,
+} from "../../shared/pipeline/decode_stage.ts";
 import { DecodeEngine } from "../../shared/pipeline/decode_engine.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
 import {
@@ -59,12 +63,7 @@ export async function startDecodeService(
   });
   const engine = new DecodeEngine(model, store, { maxBatch: config.decodeMaxBatch });
   const receiver = new BundleReceiver({ maxBundleBytes: config.maxBundleBytes });
-  const expect = {
-    nLayers: c.nLayers,
-    nKvHeads: c.nKvHeads,
-    headDim: c.headDim,
-    maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
-  };
+  const expect = bundleExpectation(c);
 
   /** The open `generate` span of each sequence, ended on done, error or cancel. */
   const generating = new Map<string, Span>();

@@ -21,10 +21,27 @@ export interface DecodedLayer {
   heads: HeadKv[];
 }
 
-export function decodeLayerBundle(
-  bytes: Uint8Array,
-  expect: { nLayers: number; nKvHeads: number; headDim: number; maxElements: number },
-): DecodedLayer {
+/** What a bundle must match to be decoded for a model, and the most values one frame may hold. */
+export interface BundleExpectation {
+  nLayers: number;
+  nKvHeads: number;
+  headDim: number;
+  maxElements: number;
+}
+
+/** A model's expectation: its shape, and at most one head's KVs over its whole context per frame. */
+export function bundleExpectation(
+  c: { nLayers: number; nKvHeads: number; headDim: number; maxSeqLen: number },
+): BundleExpectation {
+  return {
+    nLayers: c.nLayers,
+    nKvHeads: c.nKvHeads,
+    headDim: c.headDim,
+    maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
+  };
+}
+
+export function decodeLayerBundle(bytes: Uint8Array, expect: BundleExpectation): DecodedLayer {
   const l = readEncodedLayer(bytes);
   if (l.nLayers !== expect.nLayers || l.nKvHeads !== expect.nKvHeads || l.headDim !== expect.headDim) {
     throw new KvrelayError(

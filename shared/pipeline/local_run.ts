@@ -9,7 +9,7 @@ import { BlockStore } from "../blockstore/mod.ts";
 import type { KvSettings, KvUsage, SamplingParams } from "../handoff/contract.ts";
 import { runPrefill } from "./prefill_stage.ts";
 import { CompressionJob } from "./compress_stage.ts";
-import { decodeLayerBundle } from "./decode_stage.ts";
+import { bundleExpectation, decodeLayerBundle } from "./decode_stage.ts";
 import { DecodeEngine } from "./decode_engine.ts";
 import { buildKvUsage } from "./usage.ts";
 import { seededRng } from "./rng.ts";
@@ -38,12 +38,7 @@ export async function runLocal(
   const out = job.finish();
 
   const t0 = performance.now();
-  const expect = {
-    nLayers: c.nLayers,
-    nKvHeads: c.nKvHeads,
-    headDim: c.headDim,
-    maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
-  };
+  const expect = bundleExpectation(c);
   const layers = out.encoded.map((b) => decodeLayerBundle(b, expect));
   const blocksPerSeq = layers.reduce(
     (n, l) =>

@@ -13,7 +13,7 @@ import type { Model } from "../../shared/model/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
-import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
+import { bundleExpectation, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { type HeadCache, teacherForcedNll } from "./teacher_forced.ts";
@@ -90,12 +90,7 @@ async function compressedPrefix(model: Model, ids: number[], kv: KvSettings, tag
   const job = new CompressionJob(tag, kv);
   pre.bundles.forEach((b, i) => job.accept(i, b));
   const out = job.finish();
-  const expect = {
-    nLayers: c.nLayers,
-    nKvHeads: c.nKvHeads,
-    headDim: c.headDim,
-    maxElements: c.maxSeqLen * c.nKvHeads * c.headDim,
-  };
+  const expect = bundleExpectation(c);
   const layers = out.encoded.map((b) => decodeLayerBundle(b, expect)).sort((a, b) => a.layer - b.layer);
   return {
     layers: layers.map((l) => l.heads.map((h): HeadCache => ({ keys: h.keys, values: h.values }))),
