@@ -10,6 +10,7 @@ import { scratchI32 } from "../scratch.ts";
 import type { Grid } from "../sort/shared_index.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
 import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
+import { roundHalfUp } from "../quantize/round.ts";
 
 const QMAX = 2 ** 30;
 
@@ -74,9 +75,8 @@ export function qfirstEncodeTable(
     for (let j = 0; j < cols; j++) {
       const idx = base + (po >= 0 ? perms[po + j] : j);
       const v = x[idx];
-      const y = v * inv;
-      const qd = Math.round(y);
-      const td = qd - lo;
+      // Math.round(v * inv) (a -0 cannot matter: only qd - lo within [0, size) is used)
+      const td = roundHalfUp(v * inv) - lo;
       let sym = 0, qv = 0;
       // td in [0, size) implies |qv| <= QMAX, as the table lies within ±QMAX
       if (td >= 0 && td < size) {
