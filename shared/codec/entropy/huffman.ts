@@ -141,47 +141,46 @@ export function huffmanEncode(syms: Uint16Array, w: ByteWriter): void {
   const codeOf = new Int32Array(freq.length);
   table.present.forEach((s, i) => codeOf[s] = codes[i]);
   w.ensure(Math.ceil(table.bits / 8));
-  w.pos = writeBits(syms, lo, codeOf, table.lens, w.buf, w.pos);
+  w.pos = writeBits(syms, lo, codeOf, table.lens, table.bits, w.buf, w.pos);
 }
 
 /**
- * The bitstream, MSB first: codes gather in a 32-bit accumulator that is stored as four
- * bytes each time it fills (codes are at most 24 bits, so at most one word spills).
+ * The bitstream, MSB first, built in big-endian 32-bit words and then stored as bytes. Each
+ * code (at most 24 bits, left-aligned) is OR-ed into the word at the bit position and its
+ * spill, if any, written as the next word, so the loop has no branch on where a word ends:
+ * the word at the position always holds the bits so far followed by zeros.
  */
 function writeBits(
   syms: Uint16Array,
   lo: number,
   codeOf: Int32Array,
   lenOf: Uint8Array,
+  bits: number,
   out: Uint8Array,
   pos: number,
 ): number {
   const n = syms.length;
-  let acc = 0, nb = 0;
+  const W = scratchI32("huffman.enc", (bits >>> 5) + 2);
+  W[0] = 0;
+  let bp = 0;
   for (let i = 0; i < n; i++) {
     const s = syms[i] - lo;
-    const len = lenOf[s], c = codeOf[s];
-    const total = nb + len;
-    if (total < 32) {
-      acc = (acc << len) | c;
-      nb = total;
-    } else {
-      const spill = total - 32;
-      const word = (acc << (32 - nb)) | (c >>> spill);
-      out[pos] = word >>> 24;
-      out[pos + 1] = word >>> 16;
-      out[pos + 2] = word >>> 8;
-      out[pos + 3] = word;
-      pos += 4;
-      acc = c & ((1 << spill) - 1);
-      nb = spill;
-    }
+    const len = lenOf[s];
+    const c = codeOf[s] << (32 - len);
+    const w = bp >>> 5, o = bp & 31;
+    W[w] |= c >>> o;
+    W[w + 1] = (c << (31 - o)) << 1; // the bits past the word (0 when none; o may be 0)
+    bp += len;
   }
-  while (nb >= 8) {
-    nb -= 8;
-    out[pos++] = acc >>> nb;
+  const nbytes = (bp + 7) >>> 3, full = nbytes >>> 2;
+  for (let i = 0; i < full; i++, pos += 4) {
+    const v = W[i];
+    out[pos] = v >>> 24;
+    out[pos + 1] = v >>> 16;
+    out[pos + 2] = v >>> 8;
+    out[pos + 3] = v;
   }
-  if (nb > 0) out[pos++] = acc << (8 - nb);
+  for (let k = 0, v = W[full]; k < (nbytes & 3); k++) out[pos++] = v >>> (24 - 8 * k);
   return pos;
 }
 

@@ -58,7 +58,11 @@ export function sortGrid(values: Float32Array, rows: number, cols: number, k: nu
     }
     sortKeys(keys, cols);
     const off = g * cols;
-    for (let j = 0; j < cols; j++) perms[off + j] = keys[j] % 65536;
+    // keys[j] % 65536 without the fmod call: the keys are integers below 2^48, so this is exact
+    for (let j = 0; j < cols; j++) {
+      const key = keys[j];
+      perms[off + j] = key - Math.floor(key / 65536) * 65536;
+    }
   }
   return { rows, cols, k, perms };
 }
