@@ -48,7 +48,7 @@ export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float3
       ? new Uint32Array(scratchU16("enc.out", 2 * n).buffer, 0, n)
       : scratchU16("enc.out", n);
     out = outBits instanceof Uint32Array ? new Float32Array(outBits.buffer, 0, n) : outBits;
-    if (!qfirstEncodeTable(f.x, grid, q, syms, null, f.bits, outBits)) out = undefined;
+    if (!qfirstEncodeTable(f.x, grid, q, syms, f.bits, outBits)) out = undefined;
   }
   if (!out) {
     const recon = new Float32Array(n);

@@ -6,7 +6,8 @@
  * @module
  */
 import type { ByteReader } from "../bytes.ts";
-import { scratchI32 } from "../scratch.ts";
+import { scratchI32, scratchU16 } from "../scratch.ts";
+import { f16Table32 } from "../../dtype/mod.ts";
 import type { Grid } from "../sort/shared_index.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
 import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
@@ -14,18 +15,19 @@ import { roundHalfUp } from "../quantize/round.ts";
 
 const QMAX = 2 ** 30;
 
-/** Encoder: records `v` at `idx` as an exception and returns the bin the chain goes on from. */
+/**
+ * Encoder: records `v` at `idx` as an exception (its output bits are its input bits) and
+ * returns the bin the chain goes on from.
+ */
 function encodeException(
   q: LinearQuantizer,
   v: number,
   idx: number,
-  recon: Float32Array | null,
-  inBits: Uint16Array | Uint32Array | null,
-  outBits: Uint16Array | Uint32Array | null,
+  inBits: Uint16Array | Uint32Array,
+  outBits: Uint16Array | Uint32Array,
 ): number {
   q.exception(v, idx);
-  if (recon) recon[idx] = q.r;
-  if (outBits) outBits[idx] = inBits![idx];
+  outBits[idx] = inBits[idx];
   const e = Math.round(q.r * q.inv);
   return e >= -QMAX && e <= QMAX ? e | 0 : 0;
 }
@@ -35,12 +37,21 @@ function encodeException(
  * within ±QMAX, or undefined when that is more than {@link binTable} builds.
  */
 export function frameBins(x: Float32Array, q: LinearQuantizer): BinTable | undefined {
+  // NaN fails both compares; only an infinity needs the slower loop that skips it
   let lo = Infinity, hi = -Infinity;
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
-    if (v - v !== 0) continue;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
+  }
+  if (lo === -Infinity || hi === Infinity) {
+    lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      if (v - v !== 0) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
   }
   if (!(hi >= lo)) return binTable(q.twoEb, q.dtype, 0, 0);
   const a = Math.max(-QMAX, Math.round(lo * q.inv)), b = Math.min(QMAX, Math.round(hi * q.inv));
@@ -49,18 +60,16 @@ export function frameBins(x: Float32Array, q: LinearQuantizer): BinTable | undef
 
 /**
  * {@link qfirstEncode} with the bin table: the same symbols and exceptions, with the output in
- * the tensor's storage bits (`outBits`; an exception gets its input bits from `inBits`) and,
- * when `recon` is given, the reconstruction as fp32. Returns false, having done nothing,
- * when the frame spans too many bins for a table.
+ * the tensor's storage bits (`outBits`; an exception gets its input bits from `inBits`).
+ * Returns false, having done nothing, when the frame spans too many bins for a table.
  */
 export function qfirstEncodeTable(
   x: Float32Array,
   g: Grid,
   q: LinearQuantizer,
   syms: Uint16Array,
-  recon: Float32Array | null,
-  inBits: Uint16Array | Uint32Array | null,
-  outBits: Uint16Array | Uint32Array | null,
+  inBits: Uint16Array | Uint32Array,
+  outBits: Uint16Array | Uint32Array,
 ): boolean {
   const tab = frameBins(x, q);
   if (!tab) return false;
@@ -85,15 +94,48 @@ export function qfirstEncodeTable(
         const code = qv - qp;
         if (code > -RADIUS && code < RADIUS && Math.abs(value[t] - v) <= eb && (v !== 0 || 1 / v > 0)) {
           sym = code + RADIUS;
-          if (recon) recon[idx] = value[t];
-          if (outBits) outBits[idx] = bits[t];
+          outBits[idx] = bits[t];
         }
       }
-      if (sym === 0) qv = encodeException(q, v, idx, recon, inBits, outBits);
+      if (sym === 0) qv = encodeException(q, v, idx, inBits, outBits);
       syms[base + j] = sym;
       qp = qv;
       if (j === 0) first = qv;
     }
+  }
+  return true;
+}
+
+/**
+ * The reconstruction {@link qfirstEncodeTable} gives as fp32: each value's output bits read in
+ * its dtype (the bin table's value), and each exception's stand-in (its value, 0 when not finite).
+ */
+function qfirstEncodeTableRecon(
+  x: Float32Array,
+  g: Grid,
+  q: LinearQuantizer,
+  syms: Uint16Array,
+  recon: Float32Array,
+): boolean {
+  const n = x.length;
+  if (q.dtype === "f32") {
+    // the output bits are the reconstruction's own; an exception's are set below
+    const u = new Uint32Array(recon.buffer, recon.byteOffset, n);
+    if (!qfirstEncodeTable(x, g, q, syms, u, u)) return false;
+  } else {
+    const b = scratchU16("qfirst.recon", n);
+    if (!qfirstEncodeTable(x, g, q, syms, b, b)) return false;
+    if (q.dtype === "f16") {
+      const t = f16Table32();
+      for (let i = 0; i < n; i++) recon[i] = t[b[i]];
+    } else {
+      const u = new Uint32Array(recon.buffer, recon.byteOffset, n);
+      for (let i = 0; i < n; i++) u[i] = b[i] << 16;
+    }
+  }
+  for (let e = 0; e < q.excCount; e++) {
+    const idx = q.excIdx[e], v = x[idx];
+    recon[idx] = Number.isFinite(v) ? v : 0;
   }
   return true;
 }
@@ -106,7 +148,7 @@ export function qfirstEncode(
   syms: Uint16Array,
   recon: Float32Array,
 ): void {
-  if (qfirstEncodeTable(x, g, q, syms, recon, null, null)) return;
+  if (qfirstEncodeTableRecon(x, g, q, syms, recon)) return;
   const { rows, cols, k, perms } = g;
   const { inv, twoEb, eb, round } = q;
   let first = 0;
