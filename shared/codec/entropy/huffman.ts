@@ -1,8 +1,9 @@
 /**
  * Entropy stage: canonical Huffman over 16-bit quantization symbols. The table is stored
  * as (symbol delta, code length) pairs; codes are at most {@link MAX_CODE_LEN} bits (the
- * frequencies are flattened until they fit) and decoded with a 12-bit lookup table plus a
- * canonical slow path for longer codes. A frame with a single distinct symbol costs no
+ * frequencies are flattened until they fit) and decoded with a 12-bit lookup table (two
+ * symbols per lookup where both fit, on large frames) plus a canonical slow path for longer
+ * codes. A frame with a single distinct symbol costs no
  * bits at all. Decoding validates the table (lengths in range, Kraft sum ≤ 1, symbols
  * increasing) and the bit count, so hostile input ends in `CorruptStreamError`.
  * @module
@@ -246,7 +247,11 @@ function decodeBits(
   const m = syms.length;
   const codes = canonicalCodes(syms, lens);
   const L = Math.min(LUT_BITS, maxLen);
-  const lut = new Uint32Array(1 << L);
+  // lookup on the next L bits: the symbols `pair` (first in the low half) and `meta` =
+  // count << 10 | first length << 5 | total length; count 0 sends the code to the slow path
+  const size = 1 << L;
+  const pair = scratchI32("huffman.pair", size);
+  const meta = new Uint16Array(size);
   // canonical tables for the slow path
   const firstCode = new Float64Array(MAX_CODE_LEN + 2);
   const firstIdx = new Int32Array(MAX_CODE_LEN + 2);
@@ -259,7 +264,20 @@ function decodeBits(
     firstCode[len] = codes[i];
     if (len <= L) {
       const base = codes[i] << (L - len);
-      lut.fill((syms[i] << 5) | len, base, base + (1 << (L - len)));
+      pair.fill(syms[i], base, base + (1 << (L - len)));
+      meta.fill((1 << 10) | (len << 5) | len, base, base + (1 << (L - len)));
+    }
+  }
+  // a second whole code in the rest of the window: worth the table pass on large frames only
+  if (n >= 4 * size) {
+    for (let w = 0; w < size; w++) {
+      const m0 = meta[w];
+      if (m0 === 0) continue;
+      const l0 = m0 & 31, rest = (w << l0) & (size - 1), m1 = meta[rest], l1 = m1 & 31;
+      if (m1 >>> 10 === 1 && l0 + l1 <= L) {
+        pair[w] = (pair[w] & 0xffff) | (pair[rest] << 16);
+        meta[w] = (2 << 10) | (l0 << 5) | (l0 + l1);
+      }
     }
   }
   // the bitstream as big-endian 32-bit words, two zero words of padding: a 32-bit window
@@ -273,27 +291,60 @@ function decodeBits(
   }
   for (let p = full * 4; p < data.length; p++) W[full] |= data[p] << (24 - 8 * (p - full * 4));
   const shift = 32 - L;
-  let bp = 0;
-  for (let i = 0; i < n; i++) {
+  let bp = 0, i = 0;
+  // two symbols at a time where the window holds them; out[i + 1] is overwritten by the next
+  // step when only one was decoded, and the last symbol is left to the single-symbol loop
+  while (i < n - 1) {
     const wi = bp >>> 5, o = bp & 31;
     const win = (W[wi] << o) | ((W[wi + 1] >>> 1) >>> (31 - o));
-    const e = lut[win >>> shift];
+    const w = win >>> shift, e = meta[w];
     if (e !== 0) {
+      const p = pair[w];
+      out[i] = p;
+      out[i + 1] = p >>> 16;
       bp += e & 31;
-      out[i] = e >>> 5;
+      i += e >>> 10;
     } else {
-      let len = L + 1, found = -1;
-      for (; len <= maxLen; len++) {
-        const off = (win >>> (32 - len)) - firstCode[len];
-        if (count[len] > 0 && off >= 0 && off < count[len]) {
-          found = byCode[firstIdx[len] + off];
-          break;
-        }
-      }
-      if (found < 0) r.fail(`invalid Huffman code at symbol ${i}`);
-      bp += len;
-      out[i] = syms[found];
+      const sl = slowSymbol(win, L, maxLen, firstCode, firstIdx, count, byCode, syms, i, r);
+      out[i++] = sl >>> 5;
+      bp += sl & 31;
     }
     if (bp > bits) r.fail(`Huffman bitstream overran its ${bits} bits`);
   }
+  for (; i < n; i++) {
+    const wi = bp >>> 5, o = bp & 31;
+    const win = (W[wi] << o) | ((W[wi + 1] >>> 1) >>> (31 - o));
+    const e = meta[win >>> shift];
+    if (e !== 0) {
+      out[i] = pair[win >>> shift];
+      bp += (e >>> 5) & 31;
+    } else {
+      const sl = slowSymbol(win, L, maxLen, firstCode, firstIdx, count, byCode, syms, i, r);
+      out[i] = sl >>> 5;
+      bp += sl & 31;
+    }
+    if (bp > bits) r.fail(`Huffman bitstream overran its ${bits} bits`);
+  }
+}
+
+/** A code longer than the lookup's L bits, by the canonical tables: `symbol << 5 | length`. */
+function slowSymbol(
+  win: number,
+  L: number,
+  maxLen: number,
+  firstCode: Float64Array,
+  firstIdx: Int32Array,
+  count: Int32Array,
+  byCode: number[],
+  syms: Uint32Array,
+  i: number,
+  r: ByteReader,
+): number {
+  for (let len = L + 1; len <= maxLen; len++) {
+    const off = (win >>> (32 - len)) - firstCode[len];
+    if (count[len] > 0 && off >= 0 && off < count[len]) {
+      return (syms[byCode[firstIdx[len] + off]] << 5) | len;
+    }
+  }
+  return r.fail(`invalid Huffman code at symbol ${i}`);
 }
