@@ -42,6 +42,49 @@ export function firstBoundViolation(
   dtype: Dtype,
   eb: number,
 ): number {
+  const screen = Number.isFinite(eb);
+  if (screen && dtype === "f16" && !anyViolationF16(x, inBits as Uint16Array, out as Uint16Array, eb)) {
+    return -1;
+  }
+  if (screen && dtype === "f32" && !anyViolationF32(x, inBits as Uint32Array, out as Float32Array, eb)) {
+    return -1;
+  }
+  return firstViolationAt(x, inBits, out, dtype, eb);
+}
+
+// The screens below test the same condition as firstViolationAt without a branch per value:
+// a NaN or infinite input fails |o - v| <= eb whenever its bits changed (eb is finite), and
+// x holds the values of the input bits, so -0 is the bit pattern with only the sign set.
+
+/** Whether any fp16 value breaks the guarantee. */
+function anyViolationF16(x: Float32Array, inBits: Uint16Array, outBits: Uint16Array, eb: number): boolean {
+  const table = f16Table32();
+  let bad = 0;
+  for (let i = 0; i < x.length; i++) {
+    const ib = inBits[i], ob = outBits[i];
+    bad |= +(ib !== ob) & (+!(Math.abs(table[ob] - x[i]) <= eb) | +(ib === 0x8000));
+  }
+  return bad !== 0;
+}
+
+/** Whether any fp32 value breaks the guarantee. */
+function anyViolationF32(x: Float32Array, inBits: Uint32Array, out: Float32Array, eb: number): boolean {
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  let bad = 0;
+  for (let i = 0; i < x.length; i++) {
+    const ib = inBits[i];
+    bad |= +(ib !== outBits[i]) & (+!(Math.abs(out[i] - x[i]) <= eb) | +(ib === 0x80000000));
+  }
+  return bad !== 0;
+}
+
+function firstViolationAt(
+  x: Float32Array,
+  inBits: Uint32Array | Uint16Array,
+  out: Float32Array | Uint16Array,
+  dtype: Dtype,
+  eb: number,
+): number {
   const outBits = dtype === "f32"
     ? new Uint32Array(out.buffer, out.byteOffset, out.length)
     : out as Uint16Array;
