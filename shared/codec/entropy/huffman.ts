@@ -39,7 +39,7 @@ export function huffmanLengths(freq: Uint32Array, maxLen = MAX_CODE_LEN): Uint8A
 /** Depth of each leaf in a Huffman tree over the weights (two-queue construction). */
 function treeDepths(weights: number[]): number[] {
   const m = weights.length;
-  const order = weights.map((_, i) => i).sort((a, b) => weights[a] - weights[b] || a - b);
+  const order = byWeight(weights);
   const w = new Float64Array(2 * m);
   const parent = new Int32Array(2 * m).fill(-1);
   for (let i = 0; i < m; i++) w[i] = weights[order[i]];
@@ -61,18 +61,61 @@ function treeDepths(weights: number[]): number[] {
   return depth;
 }
 
-/** Canonical codes for the lengths: shorter first, then by symbol. */
-export function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array {
-  const idx = [...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]);
-  const codes = new Uint32Array(syms.length);
+/**
+ * Indices of `weights` ordered by weight, then index. The weights are integer counts, so
+ * `weight · 2^16 + index` (below 2^53) is a key that sorts the same way, as numbers.
+ */
+function byWeight(weights: number[]): Int32Array {
+  const m = weights.length;
+  if (m > 65536 || !weights.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 36)) {
+    return Int32Array.from(weights.map((_, i) => i).sort((a, b) => weights[a] - weights[b] || a - b));
+  }
+  const keys = new Float64Array(m);
+  for (let i = 0; i < m; i++) keys[i] = weights[i] * 65536 + i;
+  keys.sort();
+  const order = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    const key = keys[i];
+    order[i] = key - Math.floor(key / 65536) * 65536;
+  }
+  return order;
+}
+
+/**
+ * Indices of the symbols in canonical order: shorter code first, then by symbol. Symbols
+ * that arrive ascending (as stored, and as the encoder lists them) are bucketed by length.
+ */
+function canonicalOrder(syms: Uint32Array, lens: Uint8Array): Int32Array {
+  const m = syms.length;
+  let ascending = true;
+  for (let i = 1; i < m && ascending; i++) ascending = syms[i] > syms[i - 1];
+  if (!ascending) {
+    return Int32Array.from([...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]));
+  }
+  const start = new Int32Array(257);
+  for (let i = 0; i < m; i++) start[lens[i] + 1]++;
+  for (let l = 1; l < 257; l++) start[l] += start[l - 1];
+  const order = new Int32Array(m);
+  for (let i = 0; i < m; i++) order[start[lens[i]]++] = i;
+  return order;
+}
+
+/** Canonical codes for the lengths, given their canonical order. */
+function codesInOrder(order: Int32Array, lens: Uint8Array): Uint32Array {
+  const codes = new Uint32Array(order.length);
   let code = 0, prevLen = 0;
-  for (const i of idx) {
+  for (const i of order) {
     code = code * 2 ** (lens[i] - prevLen);
     codes[i] = code;
     prevLen = lens[i];
     code++;
   }
   return codes;
+}
+
+/** Canonical codes for the lengths: shorter first, then by symbol. */
+export function canonicalCodes(syms: Uint32Array, lens: Uint8Array): Uint32Array {
+  return codesInOrder(canonicalOrder(syms, lens), lens);
 }
 
 /** A Huffman table over the symbols `lo + s` for the offsets `s` whose frequency is not 0. */
@@ -245,7 +288,8 @@ function decodeBits(
   r: ByteReader,
 ): void {
   const m = syms.length;
-  const codes = canonicalCodes(syms, lens);
+  const byCode = canonicalOrder(syms, lens);
+  const codes = codesInOrder(byCode, lens);
   const L = Math.min(LUT_BITS, maxLen);
   // lookup on the next L bits: the symbols `pair` (first in the low half) and `meta` =
   // count << 10 | first length << 5 | total length; count 0 sends the code to the slow path
@@ -256,7 +300,6 @@ function decodeBits(
   const firstCode = new Float64Array(MAX_CODE_LEN + 2);
   const firstIdx = new Int32Array(MAX_CODE_LEN + 2);
   const count = new Int32Array(MAX_CODE_LEN + 2);
-  const byCode = [...syms.keys()].sort((a, b) => lens[a] - lens[b] || syms[a] - syms[b]);
   for (let j = m - 1; j >= 0; j--) {
     const i = byCode[j], len = lens[i];
     count[len]++;
@@ -335,7 +378,7 @@ function slowSymbol(
   firstCode: Float64Array,
   firstIdx: Int32Array,
   count: Int32Array,
-  byCode: number[],
+  byCode: Int32Array,
   syms: Uint32Array,
   i: number,
   r: ByteReader,
