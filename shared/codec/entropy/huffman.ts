@@ -1,11 +1,11 @@
 /**
  * Entropy stage: canonical Huffman over 16-bit quantization symbols. The table is stored
  * as (symbol delta, code length) pairs; codes are at most {@link MAX_CODE_LEN} bits (the
- * frequencies are flattened until they fit) and decoded with a 12-bit lookup table (two
- * symbols per lookup where both fit, on large frames) plus a canonical slow path for longer
- * codes. A frame with a single distinct symbol costs no
- * bits at all. Decoding validates the table (lengths in range, Kraft sum ≤ 1, symbols
- * increasing) and the bit count, so hostile input ends in `CorruptStreamError`.
+ * frequencies are flattened until they fit) and decoded with a lookup table of up to 12
+ * bits (two symbols per lookup where both fit) plus a canonical slow path for longer codes.
+ * A frame with a single distinct symbol costs no bits at all. Decoding validates the table
+ * (lengths in range, Kraft sum ≤ 1, symbols increasing) and the bit count, so hostile input
+ * ends in `CorruptStreamError`.
  * @module
  */
 import type { ByteReader, ByteWriter } from "../bytes.ts";
@@ -290,7 +290,9 @@ function decodeBits(
   const m = syms.length;
   const byCode = canonicalOrder(syms, lens);
   const codes = codesInOrder(byCode, lens);
-  const L = Math.min(LUT_BITS, maxLen);
+  // a table about a quarter the size of the frame (a small frame would spend more on the
+  // table than on its symbols), at least 8 bits, at most LUT_BITS
+  const L = Math.min(LUT_BITS, maxLen, Math.max(8, 29 - Math.clz32(n)));
   // lookup on the next L bits: the symbols `pair` (first in the low half) and `meta` =
   // count << 10 | first length << 5 | total length; count 0 sends the code to the slow path
   const size = 1 << L;
