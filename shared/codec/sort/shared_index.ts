@@ -36,7 +36,10 @@ export function sortGrid(values: Float32Array, rows: number, cols: number, k: nu
   if (cols > 65536) throw new RangeError(`cannot sort rows of ${cols} values (at most 65536)`);
   const groups = Math.ceil(rows / k);
   const perms = new Uint16Array(groups * cols);
-  const keys = new Float64Array(cols);
+  const radix = cols >= RADIX_MIN_COLS;
+  const keys = new Float64Array(radix ? 0 : cols);
+  const ordered = new Uint32Array(radix ? cols : 0);
+  const rs = radix ? new RadixScratch(cols) : undefined;
   const sums = new Float64Array(cols);
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
@@ -50,14 +53,19 @@ export function sortGrid(values: Float32Array, rows: number, cols: number, k: nu
         if (v - v === 0) sums[j] += v;
       }
     }
+    const off = g * cols;
     for (let j = 0; j < cols; j++) {
       f[0] = sums[j];
       const b = u[0];
-      const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-      keys[j] = ordered * 65536 + j;
+      const key = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      if (radix) ordered[j] = key;
+      else keys[j] = key * 65536 + j;
+    }
+    if (rs) {
+      radixOrder(ordered, rs, perms.subarray(off, off + cols));
+      continue;
     }
     sortKeys(keys, cols);
-    const off = g * cols;
     // keys[j] % 65536 without the fmod call: the keys are integers below 2^48, so this is exact
     for (let j = 0; j < cols; j++) {
       const key = keys[j];
@@ -65,6 +73,50 @@ export function sortGrid(values: Float32Array, rows: number, cols: number, k: nu
     }
   }
   return { rows, cols, k, perms };
+}
+
+/** Rows at least this long are ordered by radix sort, shorter ones by {@link sortKeys}. */
+const RADIX_MIN_COLS = 64;
+
+/** Buffers for {@link radixOrder} over `n` keys. */
+class RadixScratch {
+  readonly keyB: Uint32Array;
+  readonly idxA: Uint16Array;
+  readonly idxB: Uint16Array;
+  readonly count = new Int32Array(256);
+  constructor(n: number) {
+    this.keyB = new Uint32Array(n);
+    this.idxA = new Uint16Array(n);
+    this.idxB = new Uint16Array(n);
+  }
+}
+
+/**
+ * Writes into `out` the indices of `key` in ascending key order, equal keys by index: the
+ * order {@link sortKeys} gives for `key · 2^16 + index`. A stable LSD radix sort, 8 bits a
+ * pass, skipping a pass where every key has the same digit. `key` is overwritten.
+ */
+function radixOrder(key: Uint32Array, s: RadixScratch, out: Uint16Array): void {
+  const n = key.length, count = s.count;
+  let ka = key, kb = s.keyB, ia = s.idxA, ib = s.idxB;
+  for (let i = 0; i < n; i++) ia[i] = i;
+  for (let shift = 0; shift < 32; shift += 8) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(ka[i] >>> shift) & 255]++;
+    if (count[(ka[0] >>> shift) & 255] === n) continue;
+    for (let d = 0, sum = 0; d < 256; d++) {
+      const c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const kv = ka[i], at = count[(kv >>> shift) & 255]++;
+      kb[at] = kv;
+      ib[at] = ia[i];
+    }
+    [ka, kb, ia, ib] = [kb, ka, ib, ia];
+  }
+  out.set(ia);
 }
 
 /**
