@@ -142,10 +142,13 @@ export function huffmanTable(freq: Uint32Array, lo: number): HuffmanTable {
 
 /** Canonical codes of the table's present symbols, in the order of `present`. */
 export function tableCodes(t: HuffmanTable): Uint32Array {
-  return canonicalCodes(
-    Uint32Array.from(t.present, (s) => s + t.lo),
-    Uint8Array.from(t.present, (s) => t.lens[s]),
-  );
+  const m = t.present.length;
+  const syms = new Uint32Array(m), lens = new Uint8Array(m);
+  for (let i = 0; i < m; i++) {
+    syms[i] = t.present[i] + t.lo;
+    lens[i] = t.lens[t.present[i]];
+  }
+  return canonicalCodes(syms, lens);
 }
 
 /** Writes the stage up to its bitstream: tag, table (symbol gaps and lengths), bit length. */
