@@ -11,6 +11,9 @@
  */
 import type { DeviceChoice } from "../config/mod.ts";
 import { KvrelayError } from "../errors.ts";
+import { adapterDescription, isSoftwareAdapter } from "../webgpu/adapter.ts";
+
+export { isSoftwareAdapter };
 
 /** A device a model actually runs on. */
 export type ModelDevice = "cpu" | "webgpu";
@@ -29,8 +32,6 @@ export interface AdapterProbe {
 
 /** Default deadline for asking WebGPU for an adapter. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
-
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software/i;
 
 /**
  * Races `p` against `ms` milliseconds; the loser is ignored, and a value that arrives late
@@ -64,11 +65,6 @@ export async function withDeadline<T>(
   }
 }
 
-/** The adapter description when it names a software rasterizer, or WebGPU flags it as a fallback. */
-export function isSoftwareAdapter(info: { description?: string; isFallbackAdapter?: boolean }): boolean {
-  return info.isFallbackAdapter === true || SOFTWARE_ADAPTER.test(info.description ?? "");
-}
-
 let probed: Promise<AdapterProbe> | undefined;
 
 /**
@@ -94,8 +90,7 @@ export async function probeGpu(
     );
     if (!adapter) return { found: false, reason: "navigator.gpu.requestAdapter() returned no adapter" };
     const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-    const description = info.description ||
-      [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+    const description = adapterDescription(info);
     return { found: true, description, software: isSoftwareAdapter({ ...info, description }) };
   } catch (err) {
     return { found: false, reason: (err as Error).message };

@@ -6,6 +6,7 @@
  * takes a real GPU. Knows nothing about the codec.
  * @module
  */
+import { adapterDescription, isSoftwareAdapter } from "../../webgpu/adapter.ts";
 
 /** A device and what it runs on. */
 export interface GpuHandle {
@@ -33,8 +34,6 @@ export interface AcquireOptions {
   /** Refuse a software adapter (default false). */
   requireHardware?: boolean;
 }
-
-const SOFTWARE_NAMES = /llvmpipe|lavapipe|swiftshader|softpipe|microsoft basic render|warp/i;
 
 function race<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -73,12 +72,10 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuHandle> 
   );
   if (!adapter) throw new GpuUnavailableError("no WebGPU adapter");
   const info = adapter.info;
-  const description = info.description || `${info.vendor} ${info.architecture} ${info.device}`.trim();
-  const software = Boolean(
-    (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
-      (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
-      SOFTWARE_NAMES.test(description),
-  );
+  const description = adapterDescription(info);
+  const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ||
+    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const software = isSoftwareAdapter({ description, isFallbackAdapter: fallback === true });
   if (software && opts.requireHardware) {
     throw new GpuUnavailableError(`WebGPU adapter '${description}' is a software rasterizer`);
   }
