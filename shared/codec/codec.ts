@@ -14,6 +14,10 @@ import { type Predictor, PREDICTORS } from "./predict/mod.ts";
 import { chooseK } from "./sort/auto_k.ts";
 import { loadLossless, type LosslessInfo, type LosslessMode, saveLossless } from "./lossless/zstd.ts";
 import { kiviDecode, kiviEncode } from "./baselines/kivi.ts";
+import { castToF16, widenF16 } from "./baselines/fp16.ts";
+import { fastDecode, fastEncode } from "./fast/mod.ts";
+import { CODEC_TRAITS } from "./traits.ts";
+import { crc32 } from "node:zlib";
 import { firstBoundViolation } from "./assemble.ts";
 import type { CodecName, DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
 import { f16Table32 } from "../dtype/mod.ts";
@@ -79,6 +83,12 @@ export function indexShareOption(opts: EncodeOptions): number | "auto" {
   throw new RangeError(`index sharing must be a positive integer or 'auto', got ${share}`);
 }
 
+/** The fast format's predictor option: `auto`, `none` or `delta`; `RangeError` otherwise. */
+function fastPredictorOption(p: string): "auto" | "none" | "delta" {
+  if (p === "auto" || p === "none" || p === "delta") return p;
+  throw new RangeError(`the fast codec's predictor is auto, none or delta, got '${p}'`);
+}
+
 /** The absolute bound for `errorBound` in `mode` over the frame's finite values. */
 export function absoluteBound(x: Float32Array, errorBound: number, mode: "abs" | "rel"): number {
   if (mode === "abs") return errorBound;
@@ -128,6 +138,16 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
     const bad = firstBoundViolation(f.x, f.bits, out, f.dtype, ebAbs);
     if (bad >= 0) throw new Error(`codec bug: value ${bad} (${f.x[bad]}) breaks the error bound ${ebAbs}`);
     lossless = opts.lossless === "none" ? "none" : "auto";
+  } else if (codec === "fast") {
+    const { errorBound, mode } = boundOptions(opts);
+    const predictor = fastPredictorOption(opts.fastPredictor ?? "auto");
+    body = fastEncode(f, { errorBound, mode, predictor }).body;
+    out = t.data; // unused: the fast body carries its own digest
+  } else if (codec === "fp16") {
+    if (t.dtype === "bf16") throw new RangeError("the fp16 codec takes f32 or f16 tensors");
+    const h = t.dtype === "f16" ? t.data as Uint16Array : castToF16(f.bits as Uint32Array, f.x);
+    body = new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
+    out = t.data;
   } else if (codec === "raw" || codec === "zstd") {
     out = t.data;
     body = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -137,7 +157,8 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
     if (role !== "key" && role !== "value") throw new RangeError(`bad KIVI role '${role}'`);
     ({ body, out } = kiviEncode(f, KIVI_BITS[codec as keyof typeof KIVI_BITS], role));
   } else throw new RangeError(`unknown codec '${codec}'`);
-  const w = writeHeader({ codec, dtype: t.dtype, shape: t.shape, digest: digestOf(out) }, body.length);
+  const digest = CODEC_TRAITS[codec].digest === "body" ? crc32(body) >>> 0 : digestOf(out);
+  const w = writeHeader({ codec, dtype: t.dtype, shape: t.shape, digest }, body.length);
   saveLossless(body, lossless, level, w);
   return w.finish();
 }
@@ -172,7 +193,28 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
     stages: { header: headerBytes, lossless: linfo.storedBytes },
   };
   let data: Float32Array | Uint16Array;
-  if (h.codec === "raw" || h.codec === "zstd") {
+  const bodyDigest = CODEC_TRAITS[h.codec].digest === "body";
+  if (bodyDigest && (crc32(body) >>> 0) !== h.digest) {
+    throw new CorruptStreamError("digest of the stream body does not match", bodyAt);
+  }
+  if (h.codec === "fast") {
+    const d = fastDecode(body, h.dtype, rows, cols, bodyAt);
+    data = d.out;
+    Object.assign(info, {
+      eb: d.header.eb,
+      mode: d.header.mode,
+      errorBound: d.header.errorBound,
+      exceptions: d.header.exceptions,
+      outliers: d.header.outliers,
+      fastPredictor: d.header.predictor,
+    });
+    Object.assign(info.stages, d.stages);
+  } else if (h.codec === "fp16") {
+    if (h.dtype === "bf16") r.fail("fp16 stream of a bf16 tensor", bodyAt);
+    if (body.length !== 2 * n) r.fail(`fp16 body of ${body.length} bytes for ${n} values`, bodyAt);
+    const bits = new Uint16Array(body.slice().buffer);
+    data = widenF16(bits, h.dtype as "f32" | "f16");
+  } else if (h.codec === "raw" || h.codec === "zstd") {
     if (body.length !== n * width) r.fail(`body of ${body.length} bytes for ${n} values`, bodyAt);
     const copy = body.slice();
     data = h.dtype === "f32" ? new Float32Array(copy.buffer) : new Uint16Array(copy.buffer);
@@ -195,7 +237,7 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
     data = k.out;
     Object.assign(info, { role: k.role, exceptions: k.exceptions });
   }
-  if (digestOf(data) !== h.digest) {
+  if (!bodyDigest && digestOf(data) !== h.digest) {
     throw new CorruptStreamError("digest of the decoded values does not match", 0);
   }
   return { tensor: { dtype: h.dtype, shape: h.shape, data }, info };
@@ -252,4 +294,4 @@ function guard<T>(fn: () => T): T {
 }
 
 /** Names of every codec. */
-export const CODECS: readonly CodecName[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];
+export { CODECS } from "./traits.ts";

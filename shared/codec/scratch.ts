@@ -23,6 +23,16 @@ function buffer(name: string, bytes: number): ArrayBuffer {
   return b;
 }
 
+/** A scratch Int8Array of `n` bytes (contents undefined). */
+export function scratchI8(name: string, n: number): Int8Array {
+  return new Int8Array(buffer(name, n), 0, n);
+}
+
+/** A scratch Uint32Array of `n` words (contents undefined). */
+export function scratchU32(name: string, n: number): Uint32Array {
+  return new Uint32Array(buffer(name, 4 * n), 0, n);
+}
+
 /** A scratch Uint8Array of `n` bytes (contents undefined). */
 export function scratchU8(name: string, n: number): Uint8Array {
   return new Uint8Array(buffer(name, n), 0, n);

@@ -6,19 +6,9 @@ import type { PredictorName } from "./predict/mod.ts";
 export type { Dtype, Tensor } from "../dtype/mod.ts";
 export type { PredictorName } from "./predict/mod.ts";
 
-/** Codecs the container knows. */
-export type CodecName = "kvsort" | "sz" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
-
-/** Wire ids of the codecs (never renumber: golden streams depend on them). */
-export const CODEC_IDS: Readonly<Record<CodecName, number>> = {
-  raw: 1,
-  zstd: 2,
-  kvsort: 3,
-  sz: 4,
-  kivi8: 5,
-  kivi4: 6,
-  kivi2: 7,
-};
+export type { CodecName } from "./traits.ts";
+export { CODEC_IDS } from "./traits.ts";
+import type { CodecName } from "./traits.ts";
 
 /** Options for `encode`. The last dimension is the sorted axis; rows are all leading dims. */
 export interface EncodeOptions {
@@ -30,6 +20,8 @@ export interface EncodeOptions {
   indexShare?: number | "auto";
   /** Predictor for kvsort and sz (default `qfirst`). */
   predictor?: PredictorName;
+  /** Predictor of the fast codec: `auto` (default: the cheaper on a sample), `none` or `delta`. */
+  fastPredictor?: "auto" | "none" | "delta";
   /** KIVI grouping: keys per channel, values per token (default `key`). */
   role?: "key" | "value";
   /** zstd level for the lossless stage and the zstd codec (default 1 for kvsort/sz, 3 for zstd). */
@@ -63,6 +55,10 @@ export interface StreamInfo {
   predictor?: PredictorName;
   role?: "key" | "value";
   exceptions?: number;
+  /** Blocks whose largest code was stored apart (fast). */
+  outliers?: number;
+  /** The predictor the fast codec chose. */
+  fastPredictor?: "none" | "delta";
   /** Bytes of each part of the stream. */
   stages: Record<string, number>;
 }

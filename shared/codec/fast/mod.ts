@@ -1,0 +1,11 @@
+/**
+ * The fast format: blockwise prequantization, fixed-length codes per block and outliers
+ * apart (layout and reasoning in ./layout.ts). Encoder and decoder are plain typed-array loops;
+ * the same layout is what a GPU kernel writes block by block.
+ * @module
+ */
+export { fastEncode } from "./encode.ts";
+export type { FastEncoded, FastFrame, FastParams } from "./encode.ts";
+export { fastDecode } from "./decode.ts";
+export type { FastDecoded } from "./decode.ts";
+export { BLOCK, type FastHeader, type FastPredictor } from "./layout.ts";
