@@ -19,7 +19,7 @@ import { fastDecode, fastEncode } from "./fast/mod.ts";
 import { CODEC_TRAITS } from "./traits.ts";
 import { crc32 } from "node:zlib";
 import { firstBoundViolation } from "./assemble.ts";
-import type { CodecName, DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
+import type { DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
 import { f16Table32 } from "../dtype/mod.ts";
 import { scratchF32 } from "./scratch.ts";
 
