@@ -65,7 +65,9 @@ function readHeader(body: Uint8Array, at: number): FastHeader {
     exceptions: dv.getUint32(36, true),
     payloadWords: dv.getUint32(40, true),
   };
-  if (!(h.step > 0) || !Number.isFinite(h.step)) fail(`bad quantization step ${h.step}`, 20);
+  if (!(h.step > 0) || !Number.isFinite(h.step) || Math.fround(h.step) !== h.step) {
+    fail(`bad quantization step ${h.step}`, 20);
+  }
   if (!(h.eb >= 0) || !Number.isFinite(h.eb)) fail(`bad error bound ${h.eb}`, 12);
   if (h.outlierBits > MAX_WIDTH) fail(`outlier width ${h.outlierBits} over ${MAX_WIDTH}`, 32);
   return h;

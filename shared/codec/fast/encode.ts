@@ -69,16 +69,21 @@ function finiteRange(x: Float32Array): { lo: number; hi: number; maxAbs: number 
 }
 
 /**
- * The quantization step and whether each value needs its own check. Without checks the bound
- * holds by construction: `|q·step − x| <= step/2 = eb(1 − s)`, and rounding the result to
- * fp32 adds at most `(maxAbs + eb)·2^-24`, which `s >= maxAbs·2^-22 / eb` more than covers.
- * A -0 comes back as 0, within any bound; only `eb = 0` (every value checked) keeps its sign.
+ * The quantization step (an fp32 value) and whether each value needs its own check. All of the
+ * format's arithmetic is fp32 (`y = f32(x · inv)`, `q = roundEven(y)`, `x' = f32(q · step)`), so a
+ * GPU computes the same codes. Without checks the bound holds by construction: with
+ * `step <= 2·eb·(1 − s)`, `|x' − x| <= eb(1 − s) + eb·2^-23 + maxAbs·2^-21.6`, and
+ * `s = (1 + maxAbs/eb)·2^-20` covers the rest twice over. A -0 comes back as 0, within any
+ * bound; only `eb = 0` (every value checked) keeps its sign.
  */
 function quantStep(eb: number, maxAbs: number, dtype: Dtype): { step: number; checkEach: boolean } {
   if (!(eb > 0)) return { step: 1, checkEach: true }; // exactness asked: only integers quantize
-  const shrink = Math.max(2 ** -20, (maxAbs * 2 ** -22) / eb);
-  if (dtype === "f32" && shrink <= 2 ** -7) return { step: 2 * eb * (1 - shrink), checkEach: false };
-  return { step: 2 * eb * (1 - 2 ** -20), checkEach: true };
+  const shrink = (1 + maxAbs / eb) * 2 ** -20;
+  const fast = dtype === "f32" && shrink <= 2 ** -5;
+  const step = Math.fround(2 * eb * (1 - (fast ? shrink : 2 ** -20)));
+  // a subnormal or zero step would leave the fp32 arithmetic (and flush to zero on some GPUs)
+  if (!(step >= 2 ** -126)) return { step: 1, checkEach: true };
+  return { step, checkEach: !fast };
 }
 
 /** Whether `q·step`, rounded to the output dtype, is within `eb` of `v`. */
@@ -105,7 +110,7 @@ function choosePredictor(x: Float32Array, rows: number, cols: number, inv: numbe
     for (let c = 0; c < cols; c++) {
       let prev = 0, mNone = 0, mDelta = 0;
       for (let j = 0, i = r0 * cols + c; j < len; j++, i += cols) {
-        const y = x[i] * inv;
+        const y = Math.fround(x[i] * inv);
         const q = y < Q_LIMIT && y > -Q_LIMIT ? ((y + ROUND) - ROUND) | 0 : prev;
         const e = (q - prev) | 0;
         prev = q;
@@ -153,7 +158,7 @@ export function fastEncode(f: FastFrame, p: FastParams): FastEncoded {
   const eb = p.mode === "rel" ? p.errorBound * (hi - lo) : p.errorBound;
   if (!Number.isFinite(eb)) throw new RangeError(`error bound ${eb} is not finite`);
   const { step, checkEach } = quantStep(eb, maxAbs, dtype);
-  const inv = 1 / step;
+  const inv = Math.fround(1 / step);
   const predictor = p.predictor === undefined || p.predictor === "auto"
     ? choosePredictor(x, rows, cols, inv)
     : p.predictor;

@@ -34,7 +34,7 @@ export function quantizeGroup(
   for (let j = 0; j < len; j++) {
     let i = (r0 + j) * cols;
     for (let c = 0, qi = b0 * BLOCK + j; c < cols; c++, i++, qi += BLOCK) {
-      const y = x[i] * inv;
+      const y = Math.fround(x[i] * inv); // fp32 product, as a GPU computes it
       if (y < Q_LIMIT && y > -Q_LIMIT) {
         const r = (y + ROUND) - ROUND;
         if (check === null || check(r, i)) {

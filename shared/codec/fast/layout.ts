@@ -7,7 +7,8 @@
  * the {@link BLOCK} (fewer in the last group) values of channel `c` in group `g`, so a block
  * runs along the token axis, where KV channels keep their scale. Each value is prequantized,
  * `q = round(x / step)` with `step <= 2·eb`, so every value is within the bound whatever its
- * neighbours are; the predictor (`none`: `q`; `delta`: `q - q_prev` within the block, the
+ * neighbours are (all in fp32 arithmetic: `y = f32(x · f32(1/step))`, `q = roundEven(y)`,
+ * `x' = f32(q · step)`, so a GPU kernel gives the same codes); the predictor (`none`: `q`; `delta`: `q - q_prev` within the block, the
  * first against 0) gives residuals that are zigzagged and packed at the block's width (the
  * bits of its largest code). One large code per block may be stored apart as an outlier, so
  * one spike does not widen 31 others. Values the quantizer cannot hold (non-finite, huge, or
@@ -31,8 +32,11 @@
 export const BLOCK = 32;
 export const FAST_TAG = 0x46; // 'F'
 export const HEADER_BYTES = 44;
-/** Quantized values stay below this magnitude, so residuals and zigzag codes fit in 31 bits. */
-export const Q_LIMIT = 2 ** 29;
+/**
+ * Quantized values stay below this magnitude: `q · step` is then exact before its one fp32
+ * rounding, and residuals and zigzag codes fit in 31 bits.
+ */
+export const Q_LIMIT = 2 ** 23;
 /** Largest code width a block may declare. */
 export const MAX_WIDTH = 31;
 export const OUTLIER_FLAG = 0x40;
