@@ -1,6 +1,6 @@
 /**
  * `deno task start`: brings up the whole system on one machine — nats-server (unless
- * NATS_URL names one), then prefill, compression, decode, the batch worker and the gateway, each its own
+ * NATS_URL names one), then prefill (with its compression), decode, the batch worker and the gateway, each its own
  * process — waits until /readyz says every service answers, and stops everything it started
  * on Ctrl-C or SIGTERM. A service that exits is restarted (at most 5 times a minute).
  * @module
@@ -8,7 +8,7 @@
 import { loadConfig } from "../../shared/config/mod.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const SERVICES = ["prefill", "compression", "decode", "batch", "gateway"] as const;
+const SERVICES = ["prefill", "decode", "batch", "gateway"] as const;
 
 function log(msg: string) {
   console.error(`[kvrelay] ${msg}`);
@@ -74,7 +74,7 @@ export async function main(): Promise<number> {
 
   const stopAll = async () => {
     stopping = true;
-    const order = ["gateway", "batch", "decode", "compression", "prefill", "nats"];
+    const order = ["gateway", "batch", "decode", "prefill", "nats"];
     for (const name of order) {
       const c = children.get(name);
       if (!c) continue;

@@ -4,6 +4,7 @@
  * path; select it in the worker with `KVRELAY_BATCH_BACKEND=echo`.
  * @module
  */
+import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import type { Backend, CompletionEvent, CompletionInput, ModelInfo } from "../gateway/backend.ts";
 
@@ -53,7 +54,9 @@ function echoKvUsage(input: CompletionInput): KvUsage {
   const kv = input.kv;
   return {
     codec: kv.codec,
-    lossless: kv.codec === "zstd" || kv.codec === "raw",
+    codec_family: CODEC_TRAITS[kv.codec].family,
+    encoder: "none",
+    lossless: CODEC_TRAITS[kv.codec].lossless,
     error_bound: kv.errorBound,
     error_mode: kv.errorMode,
     index_share: kv.indexShare,
@@ -67,9 +70,10 @@ function echoKvUsage(input: CompletionInput): KvUsage {
     block_size: kv.blockSize,
     kept_fraction: 1,
     kept_fraction_per_layer: [],
+    raw_basis: "fp16",
     raw_bytes: 0,
     wire_bytes: 0,
     ratio: 1,
-    ms: { prefill: 0, evict: 0, encode: 0, transfer: 0, decode_kv: 0, generate: 0 },
+    ms: { prefill: 0, evict: 0, encode: 0, transfer: 0, decode_kv: 0, handoff: 0, generate: 0 },
   };
 }

@@ -12,7 +12,7 @@
  * @module
  */
 import { encode as cpuEncode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
-import type { BatchFrameEncoder } from "../../shared/pipeline/compress_stage.ts";
+import { type FrameEncoder, frameTensor } from "../../shared/pipeline/compress_stage.ts";
 import { coalesce, type CodecBackend, type SettledBatchEncoder } from "../../shared/codec/webgpu/mod.ts";
 
 export { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
@@ -36,7 +36,7 @@ function gpuFailure(log: (line: string) => void, what: string): (err: unknown) =
 }
 
 /** The backend's encoder, falling back to the CPU codec for a frame the GPU fails on. */
-export function gpuFrameEncoder(
+export function gpuSingleFrameEncoder(
   backend: CodecBackend,
   log: (line: string) => void = console.error,
 ): (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array> {
@@ -48,6 +48,27 @@ export function gpuFrameEncoder(
       failed(err);
       return cpuEncode(t, opts);
     }
+  };
+}
+
+/** Encodes many frames in one call: `out[i]` is what the CPU codec gives `frames[i]`. */
+export interface BatchFrameEncoder {
+  encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]>;
+}
+
+/**
+ * The backend as the hand-off's {@linkcode FrameEncoder}: every layer of a request in one
+ * batch (one GPU submission per stage), since a round trip to the GPU costs more than a layer.
+ */
+export function gpuFrameEncoder(
+  backend: CodecBackend,
+  log: (line: string) => void = console.error,
+): FrameEncoder {
+  const batch = gpuBatchEncoder(backend, log);
+  return {
+    device: "webgpu",
+    layersPerCall: Number.MAX_SAFE_INTEGER,
+    encodeFrames: (frames, opts) => batch.encodeMany(frames.map(frameTensor), opts),
   };
 }
 

@@ -1,13 +1,17 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
-import { writeMetric, writeRawLayer } from "../../shared/kvwire/mod.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
-import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder, type FrameEncoder } from "../../shared/pipeline/compress_stage.ts";
 import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { cpuBackend } from "../../shared/codec/webgpu/mod.ts";
-import { gpuBatchEncoder, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+import {
+  gpuBatchEncoder,
+  gpuFrameEncoder,
+  gpuSingleFrameEncoder,
+  selectCodecBackend,
+} from "./codec_device.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 64 };
 const kv = (over: Partial<KvSettings>): KvSettings => ({ ...defaultKvSettings(DEFAULTS.kv), ...over });
@@ -21,32 +25,41 @@ function job(settings: KvSettings, seed: number): CompressionJob {
     { length: shape.nLayers * shape.nKvHeads * shape.nPos },
     () => Math.abs(rnd()),
   );
-  const j = new CompressionJob("r", settings);
-  j.accept(0, writeMetric({ ...shape, metric }));
-  for (let layer = 0; layer < 2; layer++) {
-    const keys = Float32Array.from({ length: n }, (_, i) => Math.sin(i / 50) + 0.1 * rnd());
-    const values = Float32Array.from({ length: n }, rnd);
-    j.accept(1 + layer, writeRawLayer({ ...shape, layer, keys, values }));
-  }
-  return j;
+  const layers = [0, 1].map(() => ({
+    keys: Float32Array.from({ length: n }, (_, i) => Math.sin(i / 50) + 0.1 * rnd()),
+    values: Float32Array.from({ length: n }, rnd),
+  }));
+  return new CompressionJob("r", settings, { ...shape, layers, metric });
 }
 
-Deno.test("CompressionJob.finishAsync() with the CPU codec gives finish()'s bundles byte for byte", async () => {
+/** The bundles a job gives with `encoder`, and the frames each encoder call took. */
+async function bundles(j: CompressionJob, encoder: FrameEncoder) {
+  const calls: string[][] = [];
+  const watched: FrameEncoder = {
+    ...encoder,
+    encodeFrames(frames, opts) {
+      calls.push(frames.map((f) => `${f.layer}.${f.head}.${f.role}`));
+      return encoder.encodeFrames(frames, opts);
+    },
+  };
+  return { out: await j.run(watched, () => {}), calls };
+}
+
+Deno.test("gpuFrameEncoder() over the CPU backend gives the CPU codec's bundles byte for byte, all layers in one call", async () => {
   for (
     const settings of [kv({ codec: "kvsort", errorBound: 1e-2 }), kv({ codec: "zstd", evictionRate: 2 })]
   ) {
-    const sync = job(settings, 7).finish();
-    const async = await job(settings, 7).finishAsync(cpuBackend().encode);
-    assertEquals(async.encoded, sync.encoded);
-    assertEquals(async.stats.wireBytes, sync.stats.wireBytes);
-    const batched = await job(settings, 7).finishAsync(gpuBatchEncoder(cpuBackend()));
-    assertEquals(batched.encoded, sync.encoded);
+    const cpu = await bundles(job(settings, 7), cpuFrameEncoder);
+    const batched = await bundles(job(settings, 7), gpuFrameEncoder(cpuBackend()));
+    assertEquals(batched.out.encoded, cpu.out.encoded);
+    assertEquals(batched.out.stats.wireBytes, cpu.out.stats.wireBytes);
+    assertEquals(cpu.calls.length, 2);
+    assertEquals(batched.calls.length, 1);
   }
 });
 
 Deno.test({
-  name:
-    "CompressionJob.finishAsync() on the WebGPU backend, frame by frame and batched, gives the CPU's bundles",
+  name: "gpuFrameEncoder() on the WebGPU backend gives the CPU's bundles byte for byte",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -55,16 +68,11 @@ Deno.test({
       assertEquals(backend.kind, "webgpu");
       for (const frames of ["head", "layer"] as const) {
         const settings = kv({ codec: "kvsort", errorBound: 1e-2, errorMode: "rel", frames, evictionRate: 1 });
-        const cpu = job(settings, 3).finish();
-        const gpu = await job(settings, 3).finishAsync(gpuFrameEncoder(backend));
-        const seen: string[] = [];
-        const batched = await job(settings, 3).finishAsync(gpuBatchEncoder(backend), {
-          encodeFrame: (f, run) => (seen.push(`${f.layer}.${f.head}.${f.role}`), run()),
-        });
+        const cpu = (await bundles(job(settings, 3), cpuFrameEncoder)).out;
+        const { out: gpu, calls } = await bundles(job(settings, 3), gpuFrameEncoder(backend));
         // every GPU decision is the CPU's, so the bundles are the CPU's byte for byte
-        assertEquals(gpu.encoded, cpu.encoded, `${frames} frame by frame`);
-        assertEquals(batched.encoded, cpu.encoded, `${frames} batched`);
-        assertEquals(seen.length, frames === "head" ? 8 : 4);
+        assertEquals(gpu.encoded, cpu.encoded, `${frames} batched`);
+        assertEquals(calls.flat().length, frames === "head" ? 8 : 4);
         for (let l = 0; l < 2; l++) {
           const a = decodeLayerBundle(gpu.encoded[l], expect), b = decodeLayerBundle(cpu.encoded[l], expect);
           for (let h = 0; h < 2; h++) {
@@ -79,14 +87,14 @@ Deno.test({
   },
 });
 
-Deno.test("gpuFrameEncoder() encodes a frame on the CPU when the GPU fails, and says so once", async () => {
+Deno.test("gpuSingleFrameEncoder() encodes a frame on the CPU when the GPU fails, and says so once", async () => {
   const lines: string[] = [];
   const broken = {
     ...cpuBackend(),
     kind: "webgpu" as const,
     encode: () => Promise.reject(new Error("device lost")),
   };
-  const enc = gpuFrameEncoder(broken, (l) => lines.push(l));
+  const enc = gpuSingleFrameEncoder(broken, (l) => lines.push(l));
   const t = { dtype: "f32" as const, shape: [4, 8], data: new Float32Array(32).fill(1) };
   for (let i = 0; i < 2; i++) assert((await enc(t, { codec: "kvsort", errorBound: 1e-2 })).length > 0);
   assertEquals(lines.length, 1);

@@ -32,3 +32,4 @@ export type {
   Tensor,
 } from "./types.ts";
 export { CODEC_IDS } from "./types.ts";
+export { CODEC_TRAITS, type CodecTraits, isCodecName } from "./traits.ts";

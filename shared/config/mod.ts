@@ -4,6 +4,7 @@
  * @module
  */
 import { badRequest } from "../errors.ts";
+import { type CodecName, CODECS } from "../codec/traits.ts";
 
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
@@ -14,7 +15,8 @@ export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", impo
  */
 export type DeviceChoice = "cpu" | "webgpu" | "auto";
 
-export type CodecChoice = "kvsort" | "sz" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
+/** A codec of the one table in shared/codec/traits.ts. */
+export type CodecChoice = CodecName;
 
 export interface KvDefaults {
   codec: CodecChoice;
@@ -55,7 +57,31 @@ export interface Config {
   maxTokensLimit: number;
   maxBodyBytes: number;
   apiKeys: string[];
+  /**
+   * The modelled link between the prefill node and decode (KVRELAY_LINK_GBPS, KVRELAY_LINK_RTT_MS):
+   * bytes of the hand-off are paced at `gbps` and delayed by half the round trip each way.
+   * No `gbps`: the transfer runs at whatever the network (loopback) gives.
+   */
+  link: { gbps?: number; rttMs: number };
+  /** Encode, send and decode layer by layer, overlapping (KVRELAY_PIPELINE, default on). */
+  pipeline: boolean;
 }
+
+/** The per-request KV settings every service, tool and request starts from. */
+export const KV_DEFAULTS: KvDefaults = {
+  codec: "kvsort",
+  errorBound: 1e-3,
+  errorMode: "rel",
+  indexShare: 8,
+  evictionRate: 1,
+  protectedWindow: 64,
+  observationWindow: 32,
+  // Neighbours of a high-scoring KV survive with it: at rate 4, passkey retrieval on
+  // kvrelay-tiny goes from 27% without pooling to 79% with kernel 7 (tests/bench/README.md).
+  maxPool: 7,
+  sink: 4,
+  blockSize: 16,
+};
 
 export const DEFAULTS = {
   natsUrl: "nats://127.0.0.1:4222",
@@ -64,20 +90,7 @@ export const DEFAULTS = {
   threads: 1,
   device: "cpu" as DeviceChoice,
   codecDevice: "auto" as DeviceChoice,
-  kv: {
-    codec: "kvsort",
-    errorBound: 1e-3,
-    errorMode: "rel",
-    indexShare: 8,
-    evictionRate: 1,
-    protectedWindow: 64,
-    observationWindow: 32,
-    // Neighbours of a high-scoring KV survive with it: at rate 4, passkey retrieval on
-    // kvrelay-tiny goes from 27% without pooling to 79% with kernel 7 (tests/bench/README.md).
-    maxPool: 7,
-    sink: 4,
-    blockSize: 16,
-  } satisfies KvDefaults,
+  kv: KV_DEFAULTS,
   decodeMaxBlocks: 65_536,
   decodeMaxBatch: 16,
   requestTimeoutMs: 120_000,
@@ -97,8 +110,6 @@ function device(env: Record<string, string | undefined>, key: string, fallback: 
   return raw as DeviceChoice;
 }
 
-const CODECS: CodecChoice[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];
-
 function num(env: Record<string, string | undefined>, key: string, fallback: number, min: number): number {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
@@ -112,7 +123,7 @@ function num(env: Record<string, string | undefined>, key: string, fallback: num
 /** Reads settings from an environment map (default: the process environment). */
 export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
   const codec = (env.KVRELAY_CODEC ?? DEFAULTS.kv.codec) as CodecChoice;
-  if (!CODECS.includes(codec)) {
+  if (!CODECS.includes(codec as CodecName)) {
     throw badRequest(`KVRELAY_CODEC must be one of ${CODECS.join(", ")}`, "KVRELAY_CODEC");
   }
   const mode = env.KVRELAY_ERROR_MODE ?? DEFAULTS.kv.errorMode;
@@ -120,7 +131,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     throw badRequest("KVRELAY_ERROR_MODE must be rel or abs", "KVRELAY_ERROR_MODE");
   }
   const share = env.KVRELAY_INDEX_SHARE ?? String(DEFAULTS.kv.indexShare);
-  const indexShare = share === "auto" ? "auto" : num(env, "KVRELAY_INDEX_SHARE", DEFAULTS.kv.indexShare, 1);
+  const indexShare = share === "auto"
+    ? "auto"
+    : num(env, "KVRELAY_INDEX_SHARE", Number(KV_DEFAULTS.indexShare), 1);
   let modelPath = env.KVRELAY_MODEL || undefined;
   if (!modelPath && existsSync(`${EMBEDDED_MODEL_DIR}/config.json`)) modelPath = EMBEDDED_MODEL_DIR;
   return {
@@ -152,7 +165,28 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxTokensLimit: num(env, "KVRELAY_MAX_TOKENS_LIMIT", DEFAULTS.maxTokensLimit, 1),
     maxBodyBytes: num(env, "KVRELAY_MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024),
     apiKeys: (env.KVRELAY_API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    link: {
+      gbps: env.KVRELAY_LINK_GBPS ? positive(env, "KVRELAY_LINK_GBPS") : undefined,
+      rttMs: num(env, "KVRELAY_LINK_RTT_MS", 0, 0),
+    },
+    pipeline: flag(env, "KVRELAY_PIPELINE", true),
   };
+}
+
+function positive(env: Record<string, string | undefined>, key: string): number {
+  const v = Number(env[key]);
+  if (!(v > 0) || !Number.isFinite(v)) {
+    throw badRequest(`${key} must be a number > 0, got '${env[key]}'`, key);
+  }
+  return v;
+}
+
+function flag(env: Record<string, string | undefined>, key: string, fallback: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "1" || raw === "true") return true;
+  if (raw === "0" || raw === "false") return false;
+  throw badRequest(`${key} must be 1 or 0, got '${raw}'`, key);
 }
 
 function existsSync(path: string): boolean {

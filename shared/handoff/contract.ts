@@ -1,23 +1,25 @@
 /**
- * The prefill → compression → decode hand-off contract: every call of every side, and how
- * failure travels. Services import their message types from here and nowhere else.
+ * The prefill → decode hand-off contract: every call of every side, and how failure travels.
+ * Services import their message types from here and nowhere else.
  *
  * One completion, in order:
  *   1. gateway  → decode        `kvrelay.decode.open` (queue)        DecodeOpenRequest → DecodeOpenReply
  *        decode reserves a slot and names its instance subjects (ingest, control).
  *   2. gateway  → prefill       `kvrelay.prefill.run` (queue)        PrefillRunRequest → PrefillRunReply
- *   3. prefill  → compression   `kvrelay.compression.open` (queue)   CompressionOpenRequest → CompressionOpenReply
- *   4. prefill  → compression   <ingest> chunked raw bundles: one metric bundle (index 0),
- *        then one raw layer bundle per layer (index 1 + layer); then a commit with
- *        `PrefillCommit`, whose reply is the `CompressionCommitReply`.
- *   5. compression, on commit: evicts (all layers compete), encodes each layer, sends one
- *        encoded layer bundle per layer (index = layer) to decode's ingest, and commits with
- *        `DecodeCommit`; decode's reply (`DecodeCommitReply`) comes back inside (4)'s reply.
- *   6. decode, on commit: every layer is in its block store; it starts generating and
+ *   3. prefill node, in process: prefill runs the prompt; its compression evicts (all layers
+ *        compete) and encodes layer by layer. Raw KV never leaves the node.
+ *   4. prefill node → decode <ingest>: one encoded layer bundle per layer (bundle index =
+ *        layer), each sent as soon as it is encoded, in chunks (shared/nats/transfer.ts), over
+ *        the modelled link when one is set; then a commit with `DecodeCommit`, whose reply is
+ *        `DecodeCommitReply`. Decode decodes each bundle as it lands, so encode, transfer and
+ *        decode overlap.
+ *   5. decode, on commit: every layer is in its block store; it starts generating and
  *        publishes `TokenEvent`s to the gateway's `tokenSubject` (seq 0, 1, 2, ... with no gaps;
  *        the first token is the one prefill sampled). The last event is `done` or `error`.
- *   7. gateway → decode <control> `{ op: "cancel", requestId }` when the client goes away or
+ *        Prefill's reply (2) carries `usage.kv`, with the hand-off's time and bytes.
+ *   6. gateway → decode <control> `{ op: "cancel", requestId }` when the client goes away or
  *        a stop string ends the text.
+ *   Each prefill node's compression is also a service of its own: `kvrelay.compression.<id>.status`.
  *
  * Failure: every request above may fail with a `KvrelayError` (shared/errors.ts) carried in
  * the service-error headers; a missing or corrupt chunk or bundle is `corrupt_bundle` and fails
@@ -30,8 +32,8 @@ import type { CodecChoice } from "../config/mod.ts";
 
 export const SUBJECTS = {
   prefillRun: "kvrelay.prefill.run",
-  compressionOpen: "kvrelay.compression.open",
   decodeOpen: "kvrelay.decode.open",
+  compressionStatus: (instance: string) => `kvrelay.compression.${instance}.status`,
   ingest: (service: string, instance: string) => `kvrelay.${service}.${instance}.ingest`,
   control: (service: string, instance: string) => `kvrelay.${service}.${instance}.control`,
 } as const;
@@ -95,28 +97,7 @@ export interface PrefillRunReply {
   kv: KvUsage;
 }
 
-export interface CompressionOpenRequest {
-  requestId: string;
-  transferId: string;
-  kv: KvSettings;
-  decodeIngest: string;
-}
-export interface CompressionOpenReply {
-  ingest: string;
-  instance: string;
-}
-
-/** Commit body prefill → compression. */
-export interface PrefillCommit {
-  requestId: string;
-  firstToken: number;
-  nPos: number;
-  prefillMs: number;
-  /** Bytes prefill sent (raw bundles). */
-  rawBundleBytes: number;
-}
-
-/** Commit body compression → decode. */
+/** Commit body prefill node → decode. */
 export interface DecodeCommit {
   requestId: string;
   firstToken: number;
@@ -127,13 +108,13 @@ export interface DecodeCommitReply {
   blocks: number;
 }
 
-export interface CompressionCommitReply {
-  usage: KvUsage;
-}
-
 /** `usage.kv` of every completion, and `kv` of `generate --json`. */
 export interface KvUsage {
   codec: CodecChoice;
+  /** `max-ratio` (kvsort, sz), `fast` (fixed-length blocks) or `baseline` (fp16, zstd, raw, KIVI). */
+  codec_family: "max-ratio" | "fast" | "baseline";
+  /** Where the frames were encoded: `cpu` or `webgpu`. */
+  encoder: string;
   lossless: boolean;
   error_bound: number | null;
   error_mode: "rel" | "abs" | null;
@@ -149,10 +130,13 @@ export interface KvUsage {
   /** Kept KVs / prompt KVs, over all layers and heads. */
   kept_fraction: number;
   kept_fraction_per_layer: number[];
-  /** fp32 bytes of the whole prompt KV cache (K and V, all layers). */
+  /** What `raw_bytes` counts: the prompt's KV as fp16, the bytes a deployment moves uncompressed. */
+  raw_basis: "fp16";
+  /** fp16 bytes of the whole prompt KV cache (K and V, all layers, 2 bytes a value). */
   raw_bytes: number;
   /** Bytes of the encoded bundles sent to decode. */
   wire_bytes: number;
+  /** raw_bytes / wire_bytes: the ratio against sending the cache as fp16. */
   ratio: number;
   ms: {
     prefill: number;
@@ -160,6 +144,8 @@ export interface KvUsage {
     encode: number;
     transfer: number;
     decode_kv: number;
+    /** Wall time from the end of prefill to the KV being ready at decode (evict, encode, send, decode overlapped). */
+    handoff: number;
     generate: number;
   };
 }

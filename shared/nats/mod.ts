@@ -14,10 +14,12 @@ export {
   startService,
 } from "./service.ts";
 export { pingService } from "./ping.ts";
+export { type LinkClock, LinkModel, type LinkOptions, realClock } from "./link.ts";
 export {
   BundleReceiver,
   commitTransfer,
   type ReceivedBundle,
   sendBundles,
   type SendBundlesOptions,
+  type SendStats,
 } from "./transfer.ts";

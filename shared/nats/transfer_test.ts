@@ -9,7 +9,7 @@ import {
   commitTransfer,
   H_BUNDLE,
   H_BUNDLE_BYTES,
-  H_BUNDLE_SHA256,
+  H_BUNDLE_CRC32,
   H_CHUNK,
   H_TRANSFER,
   sendBundles,
@@ -83,7 +83,7 @@ Deno.test("BundleReceiver.handle() rejects a chunk whose bundle digest does not 
     h.set(H_BUNDLE, "0");
     h.set(H_CHUNK, "0/1");
     h.set(H_BUNDLE_BYTES, "4");
-    h.set(H_BUNDLE_SHA256, "0".repeat(64));
+    h.set(H_BUNDLE_CRC32, "0".repeat(8));
     const err = await assertRejects(
       () => requestBytes(nc, "test.ingest", new Uint8Array([1, 2, 3, 4]), { timeoutMs: 5000, headers: h }),
       KvrelayError,
@@ -139,7 +139,7 @@ Deno.test("BundleReceiver rejects a declared bundle size above its configured ca
     h.set(H_BUNDLE, "0");
     h.set(H_CHUNK, "0/1");
     h.set(H_BUNDLE_BYTES, String(1 << 30));
-    h.set(H_BUNDLE_SHA256, "a".repeat(64));
+    h.set(H_BUNDLE_CRC32, "a".repeat(8));
     const err = await assertRejects(
       () => requestBytes(nc, "test.ingest", new Uint8Array(10), { timeoutMs: 5000, headers: h }),
       KvrelayError,

@@ -1,26 +1,35 @@
 /**
- * Compression side of the hand-off: collects one request's raw bundles, evicts (all layers
- * and heads compete, so the rate varies per head), then encodes the survivors of each
- * (layer, KV head) as K and V frames with the chosen codec. Knows nothing about NATS.
+ * Compression side of the hand-off, in the process that made the KV: takes one request's
+ * prefill output as it is in memory (raw KV never crosses the network), evicts (all layers and
+ * heads compete, so the rate varies per head), then encodes the survivors of each (layer, KV
+ * head) as K and V frames and hands each layer's bundle on as soon as it is made, so sending
+ * and decoding overlap the encoding of the next layer. One path for every codec and backend:
+ * the frame encoder decides whether frames are encoded here (the CPU codec) or on a GPU.
+ * Knows nothing about NATS.
  * @module
  */
 import { KvrelayError } from "../errors.ts";
-import {
-  allPositions,
-  type EncodedHead,
-  type MetricBundle,
-  type RawLayer,
-  readMetric,
-  readRawLayer,
-  writeEncodedLayer,
-} from "../kvwire/mod.ts";
-import { encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
+import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
+import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
 import { type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
+
+/** The prefill output compression works on (the layout `Model.prefill` returns). */
+export interface PrefillKv {
+  nLayers: number;
+  nKvHeads: number;
+  nPos: number;
+  headDim: number;
+  /** Per layer: K after RoPE and V, fp32 `[nKvHeads, nPos, headDim]`. */
+  layers: { keys: Float32Array; values: Float32Array }[];
+  /** The eviction metric, `[nLayers, nKvHeads, nPos]`. */
+  metric: Float32Array;
+}
 
 export interface CompressionStats {
   evictMs: number;
   encodeMs: number;
+  /** fp16 bytes of the prompt's K and V (all layers): what sending the cache as it is moves. */
   rawBytes: number;
   wireBytes: number;
   keptFraction: number;
@@ -33,20 +42,22 @@ export interface CompressionOutput {
   stats: CompressionStats;
 }
 
-/** One layer's encoding, as {@linkcode CompressionHooks.encodeLayer} sees it. */
+/** One layer's encoding, as it is handed on. */
 export interface LayerEncoding {
   layer: number;
   /** The encoded layer bundle sent to decode. */
   bundle: Uint8Array;
-  /** fp32 bytes of the layer's K and V before eviction. */
+  /** fp16 bytes of the layer's K and V before eviction. */
   rawBytes: number;
   /** Kept KVs / prompt KVs of this layer. */
   keptFraction: number;
   /** The layer's encoded K and V frames (for `inspect`: error bound, index share). */
   frames: Uint8Array[];
+  /** Milliseconds spent encoding this layer's frames. */
+  encodeMs: number;
 }
 
-/** One K or V frame about to be encoded, as {@linkcode CompressionHooks.encodeFrame} sees it. */
+/** One K or V frame about to be encoded. */
 export interface FrameInput {
   layer: number;
   /** KV head, or -1 for a layer-wide frame. */
@@ -58,29 +69,34 @@ export interface FrameInput {
   cols: number;
 }
 
-/** Optional wrappers around the stages of `finish()` (tracing, metrics); each must call `run` once. */
+/**
+ * Encodes frames: `out[i]` is what the CPU codec gives `frames[i]` with `opts[i]` (a GPU
+ * backend must give the same bytes). `layersPerCall` is how many layers it takes at once:
+ * 1 for the CPU codec (so layers stream out one by one), more where one call per batch pays.
+ */
+export interface FrameEncoder {
+  readonly device: string;
+  readonly layersPerCall: number;
+  encodeFrames(frames: FrameInput[], opts: EncodeOptions[]): Promise<Uint8Array[]> | Uint8Array[];
+}
+
+/** The CPU codec as a {@linkcode FrameEncoder}. */
+export const cpuFrameEncoder: FrameEncoder = {
+  device: "cpu",
+  layersPerCall: 1,
+  encodeFrames: (frames, opts) => frames.map((f, i) => encodeFrame(frameTensor(f), opts[i])),
+};
+
+/** A frame as the codec's tensor. */
+export function frameTensor(f: FrameInput): Tensor {
+  return { dtype: "f32", shape: [f.rows, f.cols], data: f.data };
+}
+
+/** Observers of the stages (tracing, metrics); each wrapper must call `run` once. */
 export interface CompressionHooks {
   evict?: <T>(run: () => T) => T;
-  encodeLayer?: (layer: number, run: () => LayerEncoding) => LayerEncoding;
-  encodeFrame?: (frame: FrameInput, run: () => Uint8Array) => Uint8Array;
-}
-
-/** An asynchronous frame encoder with the CPU codec's signature (the WebGPU codec's `encode`). */
-export type AsyncFrameEncoder = (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array>;
-
-/**
- * Encodes many frames in one call (the WebGPU codec's `encodeMany`: one GPU submission per
- * stage for all of them); `out[i]` is what the CPU codec gives `frames[i]` with `opts[i]`.
- */
-export interface BatchFrameEncoder {
-  encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]>;
-}
-
-/** {@linkcode CompressionHooks} for {@linkcode CompressionJob.finishAsync}; each must call `run` once. */
-export interface AsyncCompressionHooks {
-  evict?: <T>(run: () => T) => T;
-  encodeLayer?: (layer: number, run: () => Promise<LayerEncoding>) => Promise<LayerEncoding>;
-  encodeFrame?: (frame: FrameInput, run: () => Promise<Uint8Array>) => Promise<Uint8Array>;
+  /** Called with each layer once it is encoded, before it is handed on. */
+  layerEncoded?: (layer: LayerEncoding, frames: FrameInput[]) => void;
 }
 
 /** One head's (or the layer-wide) K and V frames before encoding. */
@@ -90,185 +106,83 @@ interface HeadFrames {
   values: FrameInput;
 }
 
-const LOSSLESS = new Set(["zstd", "raw"]);
-
 /** True when the settings ask for any eviction. */
 export function evictionEnabled(kv: KvSettings): boolean {
   return kv.evictionRate > 1 || kv.maxCacheTokens !== undefined;
 }
 
 export function isLossless(kv: KvSettings): boolean {
-  return LOSSLESS.has(kv.codec);
+  return CODEC_TRAITS[kv.codec].lossless;
 }
+
+/** Lets timers and I/O run between layers, so bundles already handed on keep moving. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export class CompressionJob {
   readonly requestId: string;
   readonly kv: KvSettings;
-  #metric?: MetricBundle;
-  #layers: RawLayer[] = [];
+  #kv: PrefillKv;
 
-  constructor(requestId: string, kv: KvSettings) {
+  constructor(requestId: string, kv: KvSettings, prefill: PrefillKv) {
+    const { nLayers, nKvHeads, nPos, headDim } = prefill;
+    if (prefill.layers.length !== nLayers || prefill.metric.length !== nLayers * nKvHeads * nPos) {
+      throw new KvrelayError("internal", "prefill output shape disagrees with its metric");
+    }
+    for (const l of prefill.layers) {
+      if (l.keys.length !== nKvHeads * nPos * headDim || l.values.length !== l.keys.length) {
+        throw new KvrelayError("internal", "prefill output layer of the wrong size");
+      }
+    }
     this.requestId = requestId;
     this.kv = kv;
-  }
-
-  /** Takes bundle `index` of the prefill transfer: 0 is the metric, 1 + l is layer l. */
-  accept(index: number, bytes: Uint8Array): void {
-    if (index === 0) {
-      this.#metric = readMetric(bytes);
-      this.#checkRequest(this.#metric.requestId);
-      return;
-    }
-    const layer = readRawLayer(bytes);
-    this.#checkRequest(layer.requestId);
-    if (layer.layer !== index - 1) {
-      throw new KvrelayError(
-        "corrupt_bundle",
-        `bundle ${index} holds layer ${layer.layer}, expected ${index - 1}`,
-      );
-    }
-    this.#layers[layer.layer] = layer;
-  }
-
-  #checkRequest(id: string): void {
-    if (id !== this.requestId) {
-      throw new KvrelayError(
-        "corrupt_bundle",
-        `bundle of request ${id} arrived for request ${this.requestId}`,
-      );
-    }
-  }
-
-  /** Evicts and encodes; every layer and the metric must have arrived. */
-  finish(hooks: CompressionHooks = {}): CompressionOutput {
-    const { m, plan, evictMs } = this.#prepare(hooks.evict);
-    const t1 = performance.now();
-    const layers: LayerEncoding[] = [];
-    for (let l = 0; l < m.nLayers; l++) {
-      const encodeLayer = (): LayerEncoding => {
-        const { layerFrame, heads } = this.#layerFrames(l, plan);
-        const encoded = heads.map((h) => ({
-          positions: h.positions,
-          keys: this.#encodeFrame(h.keys, hooks),
-          values: this.#encodeFrame(h.values, hooks),
-        }));
-        return this.#layerEncoding(l, m, plan, layerFrame, encoded);
-      };
-      layers.push(hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer());
-    }
-    return this.#output(m, plan, layers, evictMs, performance.now() - t1);
+    this.#kv = prefill;
   }
 
   /**
-   * {@linkcode finish} with an asynchronous encoder (the WebGPU codec). A frame encoder
-   * encodes the frames of a layer concurrently, layers one after another; a
-   * {@linkcode BatchFrameEncoder} gets every K and V frame of the request in one call, and
-   * each layer then waits for its frames (so the first layer's `encodeLayer`/`encodeFrame`
-   * hooks time the whole batch). Same bundles as `finish` whenever the encoder gives the CPU
-   * codec's bytes.
+   * Evicts, then encodes layer after layer, calling `emit` with each layer's bundle as soon as
+   * it is made (not awaited: the caller sends it while the next layer is encoded). With
+   * `pipeline: false` every layer is encoded first and `emit` is called afterwards, in order.
    */
-  async finishAsync(
-    encode: AsyncFrameEncoder | BatchFrameEncoder,
-    hooks: AsyncCompressionHooks = {},
+  async run(
+    encoder: FrameEncoder,
+    emit: (layer: LayerEncoding) => void,
+    opts: { hooks?: CompressionHooks; pipeline?: boolean } = {},
   ): Promise<CompressionOutput> {
-    const { m, plan, evictMs } = this.#prepare(hooks.evict);
-    const t1 = performance.now();
-    const tensor = (f: FrameInput): Tensor => ({ dtype: "f32", shape: [f.rows, f.cols], data: f.data });
-    let frameBytes: (f: FrameInput) => Promise<Uint8Array>;
-    let framesOf = (l: number) => this.#layerFrames(l, plan);
-    if (typeof encode === "function") {
-      frameBytes = (f) => encode(tensor(f), this.#frameOptions(f.role));
-    } else {
-      const all = Array.from({ length: m.nLayers }, (_, l) => this.#layerFrames(l, plan));
-      framesOf = (l) => all[l];
-      const frames = all.flatMap((x) => x.heads.flatMap((h) => [h.keys, h.values]));
-      const batch = encode.encodeMany(frames.map(tensor), frames.map((f) => this.#frameOptions(f.role)));
-      batch.catch(() => {}); // a failure reaches the caller through the first layer that awaits it
-      const at = new Map(frames.map((f, i) => [f, i]));
-      frameBytes = async (f) => (await batch)[at.get(f)!];
-    }
-    const layers: LayerEncoding[] = [];
-    for (let l = 0; l < m.nLayers; l++) {
-      const encodeLayer = async (): Promise<LayerEncoding> => {
-        const { layerFrame, heads } = framesOf(l);
-        const one = (f: FrameInput) =>
-          hooks.encodeFrame ? hooks.encodeFrame(f, () => frameBytes(f)) : frameBytes(f);
-        const encoded = await Promise.all(heads.map(async (h) => {
-          const [keys, values] = await Promise.all([one(h.keys), one(h.values)]);
-          return { positions: h.positions, keys, values };
-        }));
-        return this.#layerEncoding(l, m, plan, layerFrame, encoded);
-      };
-      layers.push(await (hooks.encodeLayer ? hooks.encodeLayer(l, encodeLayer) : encodeLayer()));
-    }
-    return this.#output(m, plan, layers, evictMs, performance.now() - t1);
-  }
-
-  /** Checks that everything arrived and evicts. */
-  #prepare(evictHook?: <T>(run: () => T) => T): {
-    m: MetricBundle;
-    plan: EvictionPlan | undefined;
-    evictMs: number;
-  } {
-    const m = this.#metric;
-    if (!m) throw new KvrelayError("corrupt_bundle", "the eviction metric bundle never arrived");
-    const { nLayers, nKvHeads, nPos } = m;
-    for (let l = 0; l < nLayers; l++) {
-      const layer = this.#layers[l];
-      if (!layer) throw new KvrelayError("corrupt_bundle", `layer ${l} never arrived`);
-      if (layer.nLayers !== nLayers || layer.nKvHeads !== nKvHeads || layer.nPos !== nPos) {
-        throw new KvrelayError("corrupt_bundle", `layer ${l} shape disagrees with the metric`);
-      }
-    }
+    const hooks = opts.hooks ?? {};
+    const pipeline = opts.pipeline ?? true;
+    const { nLayers } = this.#kv;
     const t0 = performance.now();
-    const evict = () => evictionEnabled(this.kv) ? this.#plan(m) : undefined;
-    const plan = evictHook ? evictHook(evict) : evict();
-    return { m, plan, evictMs: performance.now() - t0 };
-  }
-
-  /** Layer `l`'s frames: one K and one V per KV head, or one layer-wide pair. */
-  #layerFrames(l: number, plan: EvictionPlan | undefined): { layerFrame: boolean; heads: HeadFrames[] } {
-    const raw = this.#layers[l];
-    const layerFrame = !plan && this.kv.frames === "layer";
-    return { layerFrame, heads: layerFrame ? [this.#layerFrame(raw)] : this.#headFrames(raw, plan) };
-  }
-
-  #layerEncoding(
-    l: number,
-    m: MetricBundle,
-    plan: EvictionPlan | undefined,
-    layerFrame: boolean,
-    heads: EncodedHead[],
-  ): LayerEncoding {
-    const raw = this.#layers[l];
-    const bundle = writeEncodedLayer({
-      requestId: this.requestId,
-      layer: l,
-      nLayers: m.nLayers,
-      nKvHeads: m.nKvHeads,
-      nPos: m.nPos,
-      headDim: this.#layers[0].headDim,
-      codec: this.kv.codec,
-      frames: layerFrame ? "layer" : "head",
-      heads,
-    });
-    return {
-      layer: l,
-      bundle,
-      rawBytes: raw.keys.byteLength + raw.values.byteLength,
-      keptFraction: plan ? plan.keptFractionPerLayer[l] : 1,
-      frames: heads.flatMap((h) => [h.keys, h.values]),
-    };
-  }
-
-  #output(
-    m: MetricBundle,
-    plan: EvictionPlan | undefined,
-    layers: LayerEncoding[],
-    evictMs: number,
-    encodeMs: number,
-  ): CompressionOutput {
-    this.#layers = [];
+    const evict = () => evictionEnabled(this.kv) ? this.#plan() : undefined;
+    const plan = hooks.evict ? hooks.evict(evict) : evict();
+    const evictMs = performance.now() - t0;
+    const layers: LayerEncoding[] = [];
+    let encodeMs = 0;
+    const step = Math.max(1, encoder.layersPerCall);
+    for (let l0 = 0; l0 < nLayers; l0 += step) {
+      const group = Array.from(
+        { length: Math.min(step, nLayers - l0) },
+        (_, i) => this.#layerFrames(l0 + i, plan),
+      );
+      const frames = group.flatMap((g) => g.heads.flatMap((h) => [h.keys, h.values]));
+      const t1 = performance.now();
+      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f.role)));
+      const ms = performance.now() - t1;
+      encodeMs += ms;
+      let at = 0;
+      for (const g of group) {
+        const encoded: EncodedHead[] = g.heads.map((h) => ({
+          positions: h.positions,
+          keys: bytes[at++],
+          values: bytes[at++],
+        }));
+        const layer = this.#layerEncoding(g.layer, plan, g.layerFrame, encoded, ms / group.length);
+        hooks.layerEncoded?.(layer, g.heads.flatMap((h) => [h.keys, h.values]));
+        layers.push(layer);
+        if (pipeline) emit(layer);
+      }
+      if (pipeline && l0 + step < nLayers) await yieldToEventLoop();
+    }
+    if (!pipeline) layers.forEach(emit);
     return {
       encoded: layers.map((x) => x.bundle),
       stats: {
@@ -277,13 +191,52 @@ export class CompressionJob {
         rawBytes: layers.reduce((a, x) => a + x.rawBytes, 0),
         wireBytes: layers.reduce((a, x) => a + x.bundle.length, 0),
         keptFraction: plan ? plan.keptCount / plan.totalCount : 1,
-        keptFractionPerLayer: plan ? plan.keptFractionPerLayer : new Array(m.nLayers).fill(1),
+        keptFractionPerLayer: plan ? plan.keptFractionPerLayer : new Array(nLayers).fill(1),
       },
     };
   }
 
-  #plan(m: MetricBundle): EvictionPlan {
-    const shape = { nLayers: m.nLayers, nKvHeads: m.nKvHeads, nPos: m.nPos };
+  /** Layer `l`'s frames: one K and one V per KV head, or one layer-wide pair. */
+  #layerFrames(
+    l: number,
+    plan: EvictionPlan | undefined,
+  ): { layer: number; layerFrame: boolean; heads: HeadFrames[] } {
+    const layerFrame = !plan && this.kv.frames === "layer";
+    return { layer: l, layerFrame, heads: layerFrame ? [this.#layerFrame(l)] : this.#headFrames(l, plan) };
+  }
+
+  #layerEncoding(
+    l: number,
+    plan: EvictionPlan | undefined,
+    layerFrame: boolean,
+    heads: EncodedHead[],
+    encodeMs: number,
+  ): LayerEncoding {
+    const { nLayers, nKvHeads, nPos, headDim } = this.#kv;
+    const bundle = writeEncodedLayer({
+      requestId: this.requestId,
+      layer: l,
+      nLayers,
+      nKvHeads,
+      nPos,
+      headDim,
+      codec: this.kv.codec,
+      frames: layerFrame ? "layer" : "head",
+      heads,
+    });
+    return {
+      layer: l,
+      bundle,
+      rawBytes: 2 * 2 * nKvHeads * nPos * headDim, // K and V, 2 bytes a value
+      keptFraction: plan ? plan.keptFractionPerLayer[l] : 1,
+      frames: heads.flatMap((h) => [h.keys, h.values]),
+      encodeMs,
+    };
+  }
+
+  #plan(): EvictionPlan {
+    const { nLayers, nKvHeads, nPos, metric } = this.#kv;
+    const shape = { nLayers, nKvHeads, nPos };
     const opts = {
       blockSize: this.kv.blockSize,
       rate: this.kv.maxCacheTokens === undefined ? this.kv.evictionRate : undefined,
@@ -294,15 +247,15 @@ export class CompressionJob {
     };
     switch (this.kv.eviction) {
       case "uniform":
-        return planUniform(m.metric, shape, opts);
+        return planUniform(metric, shape, opts);
       case "recency":
-        return planRecency(m.metric, shape, opts);
+        return planRecency(metric, shape, opts);
       default:
-        return planKvCompress(m.metric, shape, opts);
+        return planKvCompress(metric, shape, opts);
     }
   }
 
-  #frameOptions(role: "key" | "value") {
+  #frameOptions(role: "key" | "value"): EncodeOptions {
     return {
       codec: this.kv.codec,
       errorBound: this.kv.errorBound,
@@ -312,38 +265,40 @@ export class CompressionJob {
     };
   }
 
-  #encodeFrame(f: FrameInput, hooks: CompressionHooks): Uint8Array {
-    const run = () =>
-      encodeFrame({ dtype: "f32", shape: [f.rows, f.cols], data: f.data }, this.#frameOptions(f.role));
-    return hooks.encodeFrame ? hooks.encodeFrame(f, run) : run();
-  }
-
-  #headFrames(raw: RawLayer, plan: EvictionPlan | undefined): HeadFrames[] {
-    const { nKvHeads, nPos, headDim } = raw;
+  #headFrames(l: number, plan: EvictionPlan | undefined): HeadFrames[] {
+    const { nKvHeads, nPos, headDim } = this.#kv;
+    const raw = this.#kv.layers[l];
     const heads: HeadFrames[] = [];
     for (let h = 0; h < nKvHeads; h++) {
-      const positions = plan ? plan.kept[raw.layer * nKvHeads + h] : allPositions(nPos);
-      const n = positions.length;
-      const k = new Float32Array(n * headDim);
-      const v = new Float32Array(n * headDim);
       const base = h * nPos * headDim;
-      for (let i = 0; i < n; i++) {
-        const src = base + positions[i] * headDim;
-        k.set(raw.keys.subarray(src, src + headDim), i * headDim);
-        v.set(raw.values.subarray(src, src + headDim), i * headDim);
+      const positions = plan ? plan.kept[l * nKvHeads + h] : allPositions(nPos);
+      const n = positions.length;
+      let k: Float32Array, v: Float32Array;
+      if (n === nPos) { // every position kept: the head's rows are already contiguous
+        k = raw.keys.subarray(base, base + nPos * headDim);
+        v = raw.values.subarray(base, base + nPos * headDim);
+      } else {
+        k = new Float32Array(n * headDim);
+        v = new Float32Array(n * headDim);
+        for (let i = 0; i < n; i++) {
+          const src = base + positions[i] * headDim;
+          k.set(raw.keys.subarray(src, src + headDim), i * headDim);
+          v.set(raw.values.subarray(src, src + headDim), i * headDim);
+        }
       }
       heads.push({
         positions,
-        keys: { layer: raw.layer, head: h, role: "key", data: k, rows: n, cols: headDim },
-        values: { layer: raw.layer, head: h, role: "value", data: v, rows: n, cols: headDim },
+        keys: { layer: l, head: h, role: "key", data: k, rows: n, cols: headDim },
+        values: { layer: l, head: h, role: "value", data: v, rows: n, cols: headDim },
       });
     }
     return heads;
   }
 
   /** The poster's layer-wide variant: one frame of rows `[nPos, nKvHeads * headDim]`. */
-  #layerFrame(raw: RawLayer): HeadFrames {
-    const { nKvHeads, nPos, headDim } = raw;
+  #layerFrame(l: number): HeadFrames {
+    const { nKvHeads, nPos, headDim } = this.#kv;
+    const raw = this.#kv.layers[l];
     const width = nKvHeads * headDim;
     const k = new Float32Array(nPos * width);
     const v = new Float32Array(nPos * width);
@@ -357,8 +312,8 @@ export class CompressionJob {
     }
     return {
       positions: allPositions(nPos),
-      keys: { layer: raw.layer, head: -1, role: "key", data: k, rows: nPos, cols: width },
-      values: { layer: raw.layer, head: -1, role: "value", data: v, rows: nPos, cols: width },
+      keys: { layer: l, head: -1, role: "key", data: k, rows: nPos, cols: width },
+      values: { layer: l, head: -1, role: "value", data: v, rows: nPos, cols: width },
     };
   }
 }

@@ -7,7 +7,7 @@ import { assertEquals } from "@std/assert";
 import { BlockStore } from "../blockstore/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 import type { Model } from "../model/mod.ts";
-import { CompressionJob } from "./compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder } from "./compress_stage.ts";
 import { DecodeEngine } from "./decode_engine.ts";
 import { decodeLayerBundle } from "./decode_stage.ts";
 import { runPrefill } from "./prefill_stage.ts";
@@ -32,11 +32,10 @@ export async function generateThroughEngine(
   for (const [i, p] of prompts.entries()) {
     const ids = model.tokenizer.encode(p);
     const sampling = { maxTokens: maxTokens[i], temperature: 0, topP: 1 };
-    const pre = await runPrefill(model, `s${i}`, ids, { kv: settings, sampling, rng: Math.random });
-    const job = new CompressionJob(`s${i}`, settings);
-    pre.bundles.forEach((b, j) => job.accept(j, b));
+    const pre = await runPrefill(model, ids, { kv: settings, sampling, rng: Math.random });
+    const out = await new CompressionJob(`s${i}`, settings, pre.kv).run(cpuFrameEncoder, () => {});
     const expect = { nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, maxElements: 1 << 20 };
-    const layers = job.finish().encoded.map((b) => decodeLayerBundle(b, expect));
+    const layers = out.encoded.map((b) => decodeLayerBundle(b, expect));
     engine.add(
       `s${i}`,
       layers,

@@ -4,10 +4,10 @@
  * @module
  */
 import type { CodecChoice, KvDefaults } from "../config/mod.ts";
+import { CODECS, isCodecName } from "../codec/traits.ts";
 import { badRequest } from "../errors.ts";
 import type { EvictionPolicy, KvSettings } from "../handoff/contract.ts";
 
-const CODECS: CodecChoice[] = ["kvsort", "sz", "zstd", "raw", "kivi8", "kivi4", "kivi2"];
 const POLICIES: EvictionPolicy[] = ["kvcompress", "uniform", "recency"];
 const KNOWN = new Set([
   "codec",
@@ -64,7 +64,7 @@ export function resolveKvSettings(base: KvSettings, input: unknown): KvSettings 
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw badRequest(`unknown field ${P}.${k}`, `${P}.${k}`);
   const s: KvSettings = { ...base };
   if (o.codec !== undefined) {
-    if (!CODECS.includes(o.codec as CodecChoice)) {
+    if (!isCodecName(o.codec)) {
       throw badRequest(`${P}.codec must be one of ${CODECS.join(", ")}`, `${P}.codec`);
     }
     s.codec = o.codec as CodecChoice;

@@ -8,7 +8,7 @@ import type { Model } from "../model/mod.ts";
 import { BlockStore } from "../blockstore/mod.ts";
 import type { KvSettings, KvUsage, SamplingParams } from "../handoff/contract.ts";
 import { runPrefill } from "./prefill_stage.ts";
-import { CompressionJob } from "./compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder } from "./compress_stage.ts";
 import { bundleExpectation, decodeLayerBundle } from "./decode_stage.ts";
 import { DecodeEngine } from "./decode_engine.ts";
 import { buildKvUsage } from "./usage.ts";
@@ -31,11 +31,9 @@ export async function runLocal(
   const c = model.config;
   const requestId = "local";
   const rng = seededRng((opts.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
-  const pre = await runPrefill(model, requestId, promptIds, { kv: opts.kv, sampling: opts.sampling, rng });
+  const pre = await runPrefill(model, promptIds, { kv: opts.kv, sampling: opts.sampling, rng });
 
-  const job = new CompressionJob(requestId, opts.kv);
-  pre.bundles.forEach((b, i) => job.accept(i, b));
-  const out = job.finish();
+  const out = await new CompressionJob(requestId, opts.kv, pre.kv).run(cpuFrameEncoder, () => {});
 
   const t0 = performance.now();
   const expect = bundleExpectation(c);
@@ -83,6 +81,7 @@ export async function runLocal(
     prefill: pre.prefillMs,
     transfer: 0,
     decode_kv: decodeKvMs,
+    handoff: out.stats.evictMs + out.stats.encodeMs + decodeKvMs,
     generate: finish?.ms ?? 0,
   });
   return { promptIds, ids, text, finishReason: finish?.reason ?? "stop", kv };

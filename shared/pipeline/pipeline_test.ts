@@ -2,10 +2,9 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { STORIES260K } from "../../tests/_harness/paths.ts";
 import { asKvrelayError } from "../errors.ts";
 import { Model } from "../model/mod.ts";
-import { writeMetric, writeRawLayer } from "../kvwire/mod.ts";
 import { DEFAULTS } from "../config/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
-import { CompressionJob } from "./compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder, type LayerEncoding, type PrefillKv } from "./compress_stage.ts";
 import { decodeLayerBundle } from "./decode_stage.ts";
 import { generateThroughEngine } from "./engine_testing.ts";
 import { defaultKvSettings } from "./kv_settings.ts";
@@ -13,7 +12,7 @@ import { runLocal } from "./local_run.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 8 };
 
-function synthetic(seed: number) {
+function synthetic(seed: number): { layers: PrefillKv["layers"]; prefill: PrefillKv } {
   let s = seed;
   const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
   const n = shape.nKvHeads * shape.nPos * shape.headDim;
@@ -25,24 +24,23 @@ function synthetic(seed: number) {
     { length: shape.nLayers * shape.nKvHeads * shape.nPos },
     () => Math.abs(rnd()),
   );
-  const bundles = [
-    writeMetric({ ...shape, metric }),
-    ...layers.map((l, layer) => writeRawLayer({ ...shape, layer, ...l })),
-  ];
-  return { layers, bundles };
+  return { layers, prefill: { ...shape, layers, metric } };
+}
+
+/** Evicts and encodes on the CPU; the bundles of every layer. */
+async function compress(settings: KvSettings, prefill: PrefillKv) {
+  return await new CompressionJob("r", settings, prefill).run(cpuFrameEncoder, () => {});
 }
 
 const kv = (over: Partial<KvSettings>): KvSettings => ({ ...defaultKvSettings(DEFAULTS.kv), ...over });
 const expect = { nLayers: 2, nKvHeads: 2, headDim: 8, maxElements: 1 << 20 };
 
-Deno.test("CompressionJob.finish() with a lossless codec hands decode exactly the survivors of each head", () => {
-  const { layers, bundles } = synthetic(1);
-  const job = new CompressionJob(
-    "r",
+Deno.test("CompressionJob.run() with a lossless codec hands decode exactly the survivors of each head", async () => {
+  const { layers, prefill } = synthetic(1);
+  const out = await compress(
     kv({ codec: "zstd", evictionRate: 2, blockSize: 4, protectedWindow: 8, sink: 4 }),
+    prefill,
   );
-  bundles.forEach((b, i) => job.accept(i, b));
-  const out = job.finish();
   assert(out.stats.keptFraction <= 0.5 && out.stats.keptFraction > 0.3, `kept ${out.stats.keptFraction}`);
   for (const [l, bytes] of out.encoded.entries()) {
     const d = decodeLayerBundle(bytes, expect);
@@ -67,12 +65,11 @@ Deno.test("CompressionJob.finish() with a lossless codec hands decode exactly th
   }
 });
 
-Deno.test("CompressionJob with kvsort keeps every value within the relative bound, per head and per layer frame", () => {
-  const { layers, bundles } = synthetic(2);
-  for (const frames of ["head", "layer"] as const) {
-    const job = new CompressionJob("r", kv({ codec: "kvsort", errorBound: 1e-2, errorMode: "rel", frames }));
-    bundles.forEach((b, i) => job.accept(i, b));
-    for (const [l, bytes] of job.finish().encoded.entries()) {
+Deno.test("CompressionJob with kvsort and fast keeps every value within the relative bound, per head and per layer frame", async () => {
+  const { layers, prefill } = synthetic(2);
+  for (const [codec, frames] of [["kvsort", "head"], ["kvsort", "layer"], ["fast", "head"]] as const) {
+    const out = await compress(kv({ codec, errorBound: 1e-2, errorMode: "rel", frames }), prefill);
+    for (const [l, bytes] of out.encoded.entries()) {
       const d = decodeLayerBundle(bytes, expect);
       for (const [h, head] of d.heads.entries()) {
         const src = layers[l].keys.subarray(h * shape.nPos * 8, (h + 1) * shape.nPos * 8);
@@ -89,11 +86,9 @@ Deno.test("CompressionJob with kvsort keeps every value within the relative boun
   }
 });
 
-Deno.test("decodeLayerBundle() turns a corrupted frame into a corrupt_bundle error, never values", () => {
-  const { bundles } = synthetic(3);
-  const job = new CompressionJob("r", kv({ codec: "kvsort", errorBound: 1e-3 }));
-  bundles.forEach((b, i) => job.accept(i, b));
-  const good = job.finish().encoded[0];
+Deno.test("decodeLayerBundle() turns a corrupted frame into a corrupt_bundle error, never values", async () => {
+  const { prefill } = synthetic(3);
+  const good = (await compress(kv({ codec: "kvsort", errorBound: 1e-3 }), prefill)).encoded[0];
   let caught = 0;
   for (let i = good.length - 200; i < good.length; i += 7) {
     const bad = good.slice();
@@ -109,13 +104,42 @@ Deno.test("decodeLayerBundle() turns a corrupted frame into a corrupt_bundle err
   assertThrows(() => decodeLayerBundle(good.subarray(0, good.length - 1), expect));
 });
 
-Deno.test("CompressionJob.finish() fails as corrupt_bundle when a layer never arrived", () => {
-  const { bundles } = synthetic(4);
-  const job = new CompressionJob("r", kv({}));
-  job.accept(0, bundles[0]);
-  job.accept(1, bundles[1]);
-  const err = assertThrows(() => job.finish());
-  assertEquals(asKvrelayError(err).code, "corrupt_bundle");
+Deno.test("CompressionJob() refuses a prefill output whose layers disagree with its shape", () => {
+  const { prefill } = synthetic(4);
+  const err = assertThrows(() =>
+    new CompressionJob("r", kv({}), { ...prefill, layers: prefill.layers.slice(1) })
+  );
+  assertEquals(asKvrelayError(err).code, "internal");
+});
+
+Deno.test("CompressionJob.run() hands each layer on as it is encoded; pipeline: false gives the same bundles after all", async () => {
+  const { prefill } = synthetic(5);
+  const settings = kv({ codec: "fast", errorBound: 1e-2, evictionRate: 2, blockSize: 4 });
+  const seen = (pipeline: boolean) => {
+    const events: string[] = [];
+    const emitted: LayerEncoding[] = [];
+    const encoder = {
+      ...cpuFrameEncoder,
+      encodeFrames: (
+        f: Parameters<typeof cpuFrameEncoder.encodeFrames>[0],
+        o: Parameters<typeof cpuFrameEncoder.encodeFrames>[1],
+      ) => {
+        events.push(`encode ${f[0].layer}`);
+        return cpuFrameEncoder.encodeFrames(f, o);
+      },
+    };
+    const run = new CompressionJob("r", settings, prefill).run(encoder, (l) => {
+      events.push(`emit ${l.layer}`);
+      emitted.push(l);
+    }, { pipeline });
+    return run.then((out) => ({ out, events, emitted }));
+  };
+  const on = await seen(true), off = await seen(false);
+  assertEquals(on.events, ["encode 0", "emit 0", "encode 1", "emit 1"]);
+  assertEquals(off.events, ["encode 0", "encode 1", "emit 0", "emit 1"]);
+  assertEquals(on.emitted.map((l) => l.bundle), off.emitted.map((l) => l.bundle));
+  assertEquals(on.out.encoded, on.emitted.map((l) => l.bundle));
+  assertEquals(on.out.stats.rawBytes, 2 * 2 * 2 * shape.nKvHeads * shape.nPos * shape.headDim); // fp16 basis
 });
 
 Deno.test("DecodeEngine batches sequences without changing any sequence's tokens", async () => {
@@ -137,7 +161,7 @@ Deno.test("DecodeEngine batches sequences without changing any sequence's tokens
   }
 });
 
-Deno.test("CompressionJob pools the metric with max_pool: the neighbours of a high-scoring KV survive with it", () => {
+Deno.test("CompressionJob pools the metric with max_pool: the neighbours of a high-scoring KV survive with it", async () => {
   // Low noise everywhere, a spike at position 20 of every head, and its six neighbours at 0:
   // without pooling they are the first to go; with kernel 7 they share the spike's score.
   const spike = 20;
@@ -146,17 +170,20 @@ Deno.test("CompressionJob pools the metric with max_pool: the neighbours of a hi
     const p = i % shape.nPos;
     metric[i] = p === spike ? 1 : Math.abs(p - spike) <= 3 ? 0 : 0.1 + 0.01 * (p % 7);
   }
-  const { bundles } = synthetic(3);
-  bundles[0] = writeMetric({ ...shape, metric });
-  const keptAround = (maxPool: number) => {
-    const job = new CompressionJob(
-      "r",
-      kv({ codec: "zstd", evictionRate: 2, blockSize: 1, protectedWindow: 8, sink: 4, maxPool }),
-    );
-    bundles.forEach((b, i) => job.accept(i, b));
-    const heads = job.finish().encoded.flatMap((b) => decodeLayerBundle(b, expect).heads);
+  const { prefill } = synthetic(3);
+  const keptAround = async (maxPool: number) => {
+    const settings = kv({
+      codec: "zstd",
+      evictionRate: 2,
+      blockSize: 1,
+      protectedWindow: 8,
+      sink: 4,
+      maxPool,
+    });
+    const out = await compress(settings, { ...prefill, metric });
+    const heads = out.encoded.flatMap((b) => decodeLayerBundle(b, expect).heads);
     return heads.map((h) => [17, 18, 19, 20, 21, 22, 23].filter((p) => h.positions.includes(p)));
   };
-  for (const kept of keptAround(0)) assertEquals(kept, [20]);
-  for (const kept of keptAround(7)) assertEquals(kept, [17, 18, 19, 20, 21, 22, 23]);
+  for (const kept of await keptAround(0)) assertEquals(kept, [20]);
+  for (const kept of await keptAround(7)) assertEquals(kept, [17, 18, 19, 20, 21, 22, 23]);
 });

@@ -1,6 +1,7 @@
 import type { KvSettings, KvUsage } from "../handoff/contract.ts";
 import type { CompressionStats } from "./compress_stage.ts";
 import { evictionEnabled, isLossless } from "./compress_stage.ts";
+import { CODEC_TRAITS } from "../codec/mod.ts";
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -8,12 +9,15 @@ const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** di
 export function buildKvUsage(
   kv: KvSettings,
   stats: CompressionStats,
-  ms: { prefill: number; transfer: number; decode_kv: number; generate: number },
+  ms: { prefill: number; transfer: number; decode_kv: number; generate: number; handoff: number },
+  encoder = "cpu",
 ): KvUsage {
   const lossless = isLossless(kv);
   const evicting = evictionEnabled(kv);
   return {
     codec: kv.codec,
+    codec_family: CODEC_TRAITS[kv.codec].family,
+    encoder,
     lossless,
     error_bound: lossless ? null : kv.errorBound,
     error_mode: lossless ? null : kv.errorMode,
@@ -28,6 +32,7 @@ export function buildKvUsage(
     block_size: kv.blockSize,
     kept_fraction: round(stats.keptFraction, 5),
     kept_fraction_per_layer: stats.keptFractionPerLayer.map((f) => round(f, 5)),
+    raw_basis: "fp16",
     raw_bytes: stats.rawBytes,
     wire_bytes: stats.wireBytes,
     ratio: round(stats.rawBytes / Math.max(1, stats.wireBytes), 3),
@@ -37,6 +42,7 @@ export function buildKvUsage(
       encode: round(stats.encodeMs),
       transfer: round(ms.transfer),
       decode_kv: round(ms.decode_kv),
+      handoff: round(ms.handoff),
       generate: round(ms.generate),
     },
   };

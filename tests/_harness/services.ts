@@ -6,7 +6,7 @@
 import { REPO_DIR } from "./paths.ts";
 import { freePort } from "./nats_server.ts";
 
-export type ServiceName = "prefill" | "compression" | "decode" | "gateway";
+export type ServiceName = "prefill" | "decode" | "gateway";
 
 export interface RunningServices {
   baseUrl: string;
@@ -44,7 +44,7 @@ export async function startServices(natsUrl: string, env: Record<string, string>
       await c.status;
     }
   };
-  for (const s of ["prefill", "compression", "decode", "gateway"] as const) start(s);
+  for (const s of ["prefill", "decode", "gateway"] as const) start(s);
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while (true) {

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { Model } from "../../shared/model/mod.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
-import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import type { EvictionPolicy, KvSettings } from "../../shared/handoff/contract.ts";
@@ -53,16 +53,14 @@ function argmax(x: Float32Array): number {
  */
 async function forcedLogits(
   model: Model,
-  bundles: Uint8Array[],
+  prefill: PrefillKv,
   kv: KvSettings,
   nPos: number,
   tokens: number[],
   steps: number,
 ) {
   const c = model.config;
-  const job = new CompressionJob("eval", kv);
-  bundles.forEach((b, i) => job.accept(i, b));
-  const out = job.finish();
+  const out = await new CompressionJob("eval", kv, prefill).run(cpuFrameEncoder, () => {});
   const expect = { nLayers: c.nLayers, nKvHeads: c.nKvHeads, headDim: c.headDim, maxElements: 1 << 24 };
   const layers = out.encoded.map((b) => decodeLayerBundle(b, expect));
   const store = new BlockStore({
@@ -133,18 +131,18 @@ if (import.meta.main) {
   const rows: Record<string, unknown>[] = [];
   const acc = new Map<string, { agree: number; kl: number; kept: number; n: number; blocks: number }>();
   for (const ids of samples) {
-    const pre = await runPrefill(model, "eval", ids, {
+    const pre = await runPrefill(model, ids, {
       kv: base,
       sampling: { maxTokens: steps, temperature: 0, topP: 1 },
       rng: Math.random,
     });
     // The uncompressed greedy continuation, and its logits, are the reference.
     const ref: number[] = [pre.firstToken];
-    const refRun = await forcedLogits(model, pre.bundles, base, pre.nPos, ref, steps);
+    const refRun = await forcedLogits(model, pre.kv, base, pre.nPos, ref, steps);
     for (const policy of POLICIES) {
       for (const rate of RATES) {
         const kv = { ...base, eviction: policy, evictionRate: rate };
-        const r = await forcedLogits(model, pre.bundles, kv, pre.nPos, ref.slice(0, steps), steps);
+        const r = await forcedLogits(model, pre.kv, kv, pre.nPos, ref.slice(0, steps), steps);
         let agree = 0, k = 0;
         for (let i = 0; i < steps; i++) {
           if (argmax(r.logits[i]) === ref[i + 1]) agree++;

@@ -12,7 +12,7 @@
 import type { Model } from "../../shared/model/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
-import { CompressionJob } from "../../shared/pipeline/compress_stage.ts";
+import { CompressionJob, cpuFrameEncoder } from "../../shared/pipeline/compress_stage.ts";
 import { bundleExpectation, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
@@ -82,14 +82,12 @@ function total(nll: Float64Array, from = 0, to = nll.length): [number, number] {
 /** The first half's KV after the hand-off's evict + encode + decode, per layer and head. */
 async function compressedPrefix(model: Model, ids: number[], kv: KvSettings, tag: string) {
   const c = model.config;
-  const pre = await runPrefill(model, tag, ids, {
+  const pre = await runPrefill(model, ids, {
     kv,
     sampling: { maxTokens: 1, temperature: 0, topP: 1 },
     rng: seededRng(1),
   });
-  const job = new CompressionJob(tag, kv);
-  pre.bundles.forEach((b, i) => job.accept(i, b));
-  const out = job.finish();
+  const out = await new CompressionJob(tag, kv, pre.kv).run(cpuFrameEncoder, () => {});
   const expect = bundleExpectation(c);
   const layers = out.encoded.map((b) => decodeLayerBundle(b, expect)).sort((a, b) => a.layer - b.layer);
   return {

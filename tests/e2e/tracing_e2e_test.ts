@@ -1,6 +1,6 @@
 /**
  * One completion with every service exporting to the project's OTLP receiver: the spans of
- * gateway, prefill, compression and decode form one trace rooted at the gateway's
+ * gateway, the prefill node (prefill and its compression) and decode form one trace rooted at the gateway's
  * `POST /v1/completions`, and the encode spans account for `usage.kv` byte for byte.
  */
 import { assert, assertEquals, assertExists } from "@std/assert";
@@ -15,10 +15,10 @@ import {
 } from "../../shared/telemetry/otlp/mod.ts";
 import { attr } from "../../shared/telemetry/mod.ts";
 
-const SERVICES = ["kvrelay-gateway", "kvrelay-prefill", "kvrelay-compression", "kvrelay-decode"];
+const SERVICES = ["kvrelay-gateway", "kvrelay-prefill", "kvrelay-decode"];
 
 Deno.test({
-  name: "tracing e2e: one completion is one trace across all four services, encode spans match usage.kv",
+  name: "tracing e2e: one completion is one trace across every process, encode spans match usage.kv",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -85,11 +85,14 @@ Deno.test({
     const prefill = one("prefill", "kvrelay-prefill");
     assertEquals(parentOf(prefill).name, "prefill.run");
     assertEquals(parentOf(parentOf(prefill)), root);
-    const evict = one("evict", "kvrelay-compression");
-    const transfer = one("transfer", "kvrelay-compression");
+    // compression runs in the prefill process: raw KV never leaves the node
+    const handoff = one("handoff", "kvrelay-prefill");
+    const evict = one("evict", "kvrelay-prefill");
+    const transfer = one("transfer", "kvrelay-prefill");
     const generate = one("generate", "kvrelay-decode");
-    assertEquals(parentOf(evict).name, "compression.ingest");
-    assertEquals(parentOf(transfer), parentOf(evict));
+    assertEquals(parentOf(handoff).name, "prefill.run");
+    assertEquals(parentOf(evict), handoff);
+    assertEquals(parentOf(transfer), handoff);
     assertEquals(parentOf(parentOf(generate)), transfer, "decode's commit is handled under transfer");
     assertEquals(generate.attributes[attr.OUTPUT_TOKENS], json.usage.completion_tokens);
 
@@ -99,9 +102,11 @@ Deno.test({
     const decodes = trace.filter((s) => s.name === "decode-kv");
     assertEquals(encodes.length, kv.kept_fraction_per_layer.length);
     assertEquals(decodes.length, encodes.length);
+    for (const s of decodes) assertEquals(parentOf(parentOf(s)), transfer, "bundles land under transfer");
     let raw = 0, wire = 0;
     for (const s of encodes) {
-      assertEquals(s.service, "kvrelay-compression");
+      assertEquals(s.service, "kvrelay-prefill");
+      assertEquals(parentOf(s), handoff);
       assertEquals(s.attributes[attr.REQUEST_ID], requestId);
       assertEquals(s.attributes[attr.CODEC_NAME], kv.codec);
       const layer = Number(s.attributes[attr.LAYER]);

@@ -1,0 +1,138 @@
+/**
+ * One request's hand-off from the prefill node to decode, as one object: it evicts and encodes
+ * the prefill output layer by layer, sends each layer's bundle to the decode instance the
+ * request names as soon as it is encoded (across the modelled link when one is set), and
+ * commits once every bundle is acknowledged. `usage.kv.ms.handoff` is its wall time, from the
+ * end of prefill to decode's reply that the KV is in its block store.
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { commitTransfer, type LinkModel, sendBundles, type SendStats } from "../../shared/nats/mod.ts";
+import type { DecodeCommit, DecodeCommitReply, KvSettings, KvUsage } from "../../shared/handoff/contract.ts";
+import {
+  CompressionJob,
+  type FrameEncoder,
+  type LayerEncoding,
+  type PrefillKv,
+} from "../../shared/pipeline/compress_stage.ts";
+import { buildKvUsage } from "../../shared/pipeline/usage.ts";
+import { context, type Span, trace } from "@opentelemetry/api";
+import { attr, getTracer, withSpan } from "../../shared/telemetry/mod.ts";
+import { compressionTracing } from "./tracing.ts";
+
+/** What the prefill side knows when it hands a request's KV over. */
+export interface HandOffRequest {
+  requestId: string;
+  kv: KvSettings;
+  /** Decode's ingest subject for this request (from `DecodeOpenReply`). */
+  decodeIngest: string;
+  firstToken: number;
+  prefillMs: number;
+  /** Time left for the whole hand-off, in ms. */
+  timeoutMs: number;
+}
+
+/** How the node hands KV over: its encoder, link and pipelining. */
+export interface HandOffDeps {
+  nc: NatsConnection;
+  encoder: FrameEncoder;
+  link?: LinkModel;
+  pipeline: boolean;
+}
+
+export class HandOff {
+  readonly #deps: HandOffDeps;
+  readonly #req: HandOffRequest;
+  readonly #kv: PrefillKv;
+  #sends: Promise<SendStats>[] = [];
+  #firstSend = 0;
+  /** From the first bundle handed to the link to decode's reply to the commit. */
+  #transfer?: Span;
+
+  constructor(deps: HandOffDeps, req: HandOffRequest, prefill: PrefillKv) {
+    this.#deps = deps;
+    this.#req = req;
+    this.#kv = prefill;
+  }
+
+  /** Runs the hand-off; resolves with `usage.kv` once decode holds the KV. */
+  async run(): Promise<KvUsage> {
+    const { encoder, pipeline } = this.#deps;
+    const req = this.#req;
+    const t0 = performance.now();
+    const job = new CompressionJob(req.requestId, req.kv, this.#kv);
+    const hooks = compressionTracing(req.requestId, req.kv, encoder.device);
+    const { out, decoded } = await withSpan("handoff", {
+      [attr.REQUEST_ID]: req.requestId,
+      [attr.STAGE]: "handoff",
+      [attr.CODEC_NAME]: req.kv.codec,
+    }, async () => {
+      const out = await job.run(encoder, (layer) => this.#send(layer), { hooks, pipeline });
+      const sent = await Promise.all(this.#sends);
+      const span = this.#transfer!;
+      span.setAttribute(attr.KV_BYTES_ENCODED, out.stats.wireBytes);
+      span.setAttribute(attr.CHUNK_COUNT, sent.reduce((n, s) => n + s.chunks, 0));
+      const commit: DecodeCommit = {
+        requestId: req.requestId,
+        firstToken: req.firstToken,
+        nPos: this.#kv.nPos,
+      };
+      try {
+        const decoded = await context.with(
+          trace.setSpan(context.active(), span),
+          () =>
+            commitTransfer<DecodeCommitReply>(
+              this.#deps.nc,
+              req.decodeIngest,
+              req.requestId,
+              out.encoded.length,
+              commit,
+              { timeoutMs: this.#timeLeft(t0), link: this.#deps.link },
+            ),
+        );
+        return { out, decoded };
+      } finally {
+        span.end();
+      }
+    });
+    const handoff = performance.now() - t0;
+    return buildKvUsage(req.kv, out.stats, {
+      prefill: req.prefillMs,
+      // from the first bundle handed to the link to the last acknowledged, less decode's own time
+      transfer: Math.max(0, performance.now() - this.#firstSend - decoded.decodeKvMs),
+      decode_kv: decoded.decodeKvMs,
+      handoff,
+      generate: 0,
+    }, encoder.device);
+  }
+
+  /** Starts sending one layer's bundle; the bundle index is its layer. */
+  #send(layer: LayerEncoding): void {
+    if (!this.#transfer) {
+      this.#firstSend = performance.now();
+      this.#transfer = getTracer().startSpan("transfer", {
+        attributes: {
+          [attr.REQUEST_ID]: this.#req.requestId,
+          [attr.STAGE]: "transfer",
+          [attr.NATS_SUBJECT]: this.#req.decodeIngest,
+        },
+      });
+    }
+    // the chunks carry the transfer span's context, so decode's spans land under it
+    const p = context.with(
+      trace.setSpan(context.active(), this.#transfer),
+      () =>
+        sendBundles(this.#deps.nc, this.#req.decodeIngest, this.#req.requestId, [layer.bundle], {
+          timeoutMs: this.#req.timeoutMs,
+          firstIndex: layer.layer,
+          link: this.#deps.link,
+        }),
+    );
+    p.catch(() => {}); // awaited in run(); a failure there fails the request
+    this.#sends.push(p);
+  }
+
+  #timeLeft(t0: number): number {
+    return Math.max(1, this.#req.timeoutMs - (performance.now() - t0));
+  }
+}
