@@ -143,11 +143,12 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
     const predictor = fastPredictorOption(opts.fastPredictor ?? "auto");
     body = fastEncode(f, { errorBound, mode, predictor }).body;
     out = t.data; // unused: the fast body carries its own digest
-  } else if (codec === "fp16") {
-    if (t.dtype === "bf16") throw new RangeError("the fp16 codec takes f32 or f16 tensors");
+  } else if (codec === "fp16" || codec === "fp16_zstd") {
+    if (t.dtype === "bf16") throw new RangeError(`the ${codec} codec takes f32 or f16 tensors`);
     const h = t.dtype === "f16" ? t.data as Uint16Array : castToF16(f.bits as Uint32Array, f.x);
     body = new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
     out = t.data;
+    if (codec === "fp16_zstd") [lossless, level] = ["zstd", opts.zstdLevel ?? 3];
   } else if (codec === "raw" || codec === "zstd") {
     out = t.data;
     body = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -178,7 +179,11 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
   const width = DTYPE_BYTES[h.dtype];
   const headerBytes = r.pos;
   const linfo: LosslessInfo = { zstd: false, rawBytes: 0, storedBytes: 0 };
-  const maxBody = h.codec === "raw" || h.codec === "zstd" ? n * width : 16 * n + 2 ** 20;
+  const maxBody = h.codec === "raw" || h.codec === "zstd"
+    ? n * width
+    : h.codec === "fp16" || h.codec === "fp16_zstd"
+    ? 2 * n
+    : 16 * n + 2 ** 20;
   const bodyAt = r.pos;
   const body = loadLossless(r, maxBody, linfo);
   if (r.pos !== bytes.length) r.fail(`${bytes.length - r.pos} stray bytes after the stream`);
@@ -209,8 +214,8 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
       fastPredictor: d.header.predictor,
     });
     Object.assign(info.stages, d.stages);
-  } else if (h.codec === "fp16") {
-    if (h.dtype === "bf16") r.fail("fp16 stream of a bf16 tensor", bodyAt);
+  } else if (h.codec === "fp16" || h.codec === "fp16_zstd") {
+    if (h.dtype === "bf16") r.fail(`${h.codec} stream of a bf16 tensor`, bodyAt);
     if (body.length !== 2 * n) r.fail(`fp16 body of ${body.length} bytes for ${n} values`, bodyAt);
     const bits = new Uint16Array(body.slice().buffer);
     data = widenF16(bits, h.dtype as "f32" | "f16");

@@ -23,7 +23,7 @@ function decodeOrCorrupt(bytes: Uint8Array, original: Tensor, ctx: string): void
 
 const encodeCache = new Map<Tensor, Uint8Array>();
 const streams: [string, Tensor, Uint8Array][] = [];
-for (const codec of ["kvsort", "sz", "fast", "fp16", "zstd", "raw", "kivi4"] as CodecName[]) {
+for (const codec of ["kvsort", "sz", "fast", "fp16", "fp16_zstd", "zstd", "raw", "kivi4"] as CodecName[]) {
   for (const lossless of ["none", "auto"] as const) {
     if (lossless === "auto" && codec !== "kvsort") continue;
     const t = kvFrame(12, 16, codec === "kvsort" ? "f16" : "f32", 11, true);

@@ -6,7 +6,17 @@
  */
 
 /** Codecs the container knows. */
-export type CodecName = "kvsort" | "sz" | "fast" | "fp16" | "zstd" | "raw" | "kivi8" | "kivi4" | "kivi2";
+export type CodecName =
+  | "kvsort"
+  | "sz"
+  | "fast"
+  | "fp16"
+  | "fp16_zstd"
+  | "zstd"
+  | "raw"
+  | "kivi8"
+  | "kivi4"
+  | "kivi2";
 
 export interface CodecTraits {
   /** Wire id in the container header (never renumber: golden streams depend on them). */
@@ -64,6 +74,15 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     family: "baseline",
     gpu: false,
     summary: "the KV cast to fp16 and nothing else: the hand-off baseline",
+  },
+  fp16_zstd: {
+    id: 10,
+    lossless: false,
+    bounded: false,
+    digest: "body",
+    family: "baseline",
+    gpu: false,
+    summary: "the fp16 cast, then zstd -3: the general-purpose compressor's hand-off",
   },
   zstd: {
     id: 2,

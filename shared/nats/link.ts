@@ -5,6 +5,12 @@
  * a round trip after its last byte left. One link per sending process: concurrent transfers
  * share it, as they share a NIC. The schedule is absolute, so a timer that fires late delays
  * that message only, never the ones behind it.
+ *
+ * The transfer path uses `schedule()`: a chunk is sent at once, stamped with the time the link
+ * would deliver it, and the receiver holds it until then (`holdUntil`). So a hand-off takes the
+ * longer of the modelled link and what the machine really does (serializing, copying through
+ * the NATS server), never their sum. Sender and receiver share one clock: the epoch time in ms
+ * (`performance.timeOrigin + performance.now()`), the same in every process of a machine.
  * @module
  */
 
@@ -14,10 +20,19 @@ export interface LinkClock {
   sleep(ms: number): Promise<void>;
 }
 
+/** Epoch time in ms with sub-ms resolution: comparable between processes of one machine. */
+export const epochNow = (): number => performance.timeOrigin + performance.now();
+
 export const realClock: LinkClock = {
-  now: () => performance.now(),
+  now: epochNow,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+/** Waits until epoch time `at` (a chunk's modelled arrival), at most `maxMs`. */
+export async function holdUntil(at: number, maxMs: number): Promise<void> {
+  const wait = Math.min(at - epochNow(), maxMs);
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
 
 export interface LinkOptions {
   /** Bandwidth in Gbit/s (10^9 bits a second). */
@@ -53,13 +68,17 @@ export class LinkModel {
     return bytes / this.#bytesPerMs;
   }
 
-  /** Resolves when a message of `bytes` handed to the link now has reached the far end. */
-  async transmit(bytes: number): Promise<void> {
-    const now = this.#clock.now();
-    const start = Math.max(now, this.#free);
+  /** Hands `bytes` to the link now; returns when they reach the far end (clock time). */
+  schedule(bytes: number): number {
+    const start = Math.max(this.#clock.now(), this.#free);
     this.#free = start + bytes / this.#bytesPerMs;
     this.bytes += bytes;
-    const wait = this.#free + this.rttMs / 2 - now;
+    return this.#free + this.rttMs / 2;
+  }
+
+  /** Resolves when a message of `bytes` handed to the link now has reached the far end. */
+  async transmit(bytes: number): Promise<void> {
+    const wait = this.schedule(bytes) - this.#clock.now();
     if (wait > 0) await this.#clock.sleep(wait);
   }
 

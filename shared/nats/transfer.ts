@@ -19,7 +19,10 @@ import type { ServiceMsg } from "@nats-io/services";
 import { asKvrelayError, KvrelayError } from "../errors.ts";
 import { requestBytes } from "./request.ts";
 import { fromJsonBytes, toJsonBytes } from "./codec.ts";
-import type { LinkModel } from "./link.ts";
+import { holdUntil, type LinkModel } from "./link.ts";
+
+/** The longest a receiver holds a chunk for the modelled link, whatever its stamp says. */
+const MAX_HOLD_MS = 60_000;
 
 export const H_TRANSFER = "Kv-Transfer";
 export const H_BUNDLE = "Kv-Bundle";
@@ -27,6 +30,8 @@ export const H_CHUNK = "Kv-Chunk";
 export const H_BUNDLE_BYTES = "Kv-Bundle-Bytes";
 export const H_BUNDLE_CRC32 = "Kv-Bundle-Crc32";
 export const H_COMMIT = "Kv-Commit";
+/** When the modelled link delivers the message (epoch ms); the receiver holds it until then. */
+export const H_ARRIVE = "Kv-Arrive-At";
 
 /** Room left in each message for headers (trace context, transfer ids). */
 const HEADER_ROOM = 8 * 1024;
@@ -86,7 +91,7 @@ export async function sendBundles(
       h.set(H_BUNDLE_BYTES, String(bundle.length));
       h.set(H_BUNDLE_CRC32, digest);
       const part = bundle.subarray(i * chunkBytes, Math.min(bundle.length, (i + 1) * chunkBytes));
-      const p = overLink(opts.link, part.length, () =>
+      const p = overLink(opts.link, part.length, h, () =>
         requestBytes(nc, subject, part, {
           timeoutMs: opts.timeoutMs,
           headers: h,
@@ -121,7 +126,7 @@ export async function commitTransfer<T>(
   h.set(H_TRANSFER, transferId);
   h.set(H_COMMIT, String(bundleCount));
   const payload = toJsonBytes(body);
-  const reply = await overLink(opts.link, payload.length, () =>
+  const reply = await overLink(opts.link, payload.length, h, () =>
     requestBytes(nc, subject, payload, {
       timeoutMs: opts.timeoutMs,
       headers: h,
@@ -130,10 +135,18 @@ export async function commitTransfer<T>(
   return fromJsonBytes<T>(reply);
 }
 
-/** A request across the modelled link: its bytes cross first, its reply comes back after. */
-async function overLink<T>(link: LinkModel | undefined, bytes: number, send: () => Promise<T>): Promise<T> {
+/**
+ * A request across the modelled link: sent at once, stamped with the time the link would
+ * deliver it (the receiver holds it until then); its reply comes back half a round trip later.
+ */
+async function overLink(
+  link: LinkModel | undefined,
+  bytes: number,
+  h: MsgHdrs,
+  send: () => Promise<Uint8Array>,
+): Promise<Uint8Array> {
   if (!link) return await send();
-  await link.transmit(bytes + HEADER_BYTES_ON_WIRE);
+  h.set(H_ARRIVE, link.schedule(bytes + HEADER_BYTES_ON_WIRE).toFixed(3));
   const reply = await send();
   await link.reply();
   return reply;
@@ -218,6 +231,12 @@ export class BundleReceiver {
     const transferId = h?.get(H_TRANSFER) ?? "";
     const e = this.#expected.get(transferId);
     if (!e) throw new KvrelayError("not_found", `no open transfer '${transferId}' on this instance`);
+    const arrive = h?.get(H_ARRIVE);
+    if (arrive) {
+      const at = Number(arrive);
+      if (!Number.isFinite(at)) throw corrupt(`bad ${H_ARRIVE} header`);
+      await holdUntil(at, MAX_HOLD_MS); // the modelled link has not delivered it yet
+    }
     if (e.failed) throw e.failed;
     const commit = h?.get(H_COMMIT);
     if (commit) return await this.#commit(transferId, e, commit, msg);

@@ -113,4 +113,6 @@ Deno.test("encode({ codec: 'fp16' }) is the fp16 cast, refuses values beyond fp1
   );
   const f16 = kvFrame(9, 8, "f16", 2, true);
   assertEquals(decode(encode(f16, { codec: "fp16" })).data, f16.data);
+  const z = encode({ dtype: "f32", shape: [64, 64], data }, { codec: "fp16_zstd" });
+  assertEquals(decode(z).data, back);
 });

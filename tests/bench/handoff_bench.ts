@@ -1,0 +1,405 @@
+/**
+ * `deno task bench:handoff`: how long the KV hand-off from prefill to decode takes, against
+ * sending the cache as fp16, over modelled links of several speeds and over loopback.
+ *
+ * - W1: kvrelay-tiny's real KV through the real services (gateway → prefill node → decode),
+ *   prompts of `--w1` tokens, `max_tokens: 1` so a request's latency is its TTFT. Per request:
+ *   `usage.kv.ms.handoff` (end of prefill → KV ready at decode), ratio and wire bytes (fp16
+ *   basis), and the bytes NATS carried for it (the server's monitoring endpoint).
+ * - W2: Llama-3-8B-shaped KV (32 × 8 × 128) at `--w2` tokens, synthetic but fitted to
+ *   kvrelay-tiny's per-channel statistics (`_synthetic_kv.ts`), through the same `HandOff` the
+ *   prefill node runs, to a decode sink in another process (`handoff_sink.ts`); no model.
+ *
+ * Every configuration runs on the same data in the same run: `fp16` (the baseline),
+ * `fp16_zstd`, `kvsort`, `fast`, each without and with eviction 8. It prints a table, writes
+ * JSON and an SVG plot of hand-off time against link speed to tests/bench/results/.
+ *
+ *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
+ *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
+ *     [--encoder cpu|webgpu] [--label NAME]
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { freePort, startNatsServer } from "../_harness/nats_server.ts";
+import { startServices } from "../_harness/services.ts";
+import { REPO_DIR } from "../_harness/paths.ts";
+import { loadConfig } from "../../shared/config/mod.ts";
+import { loadConfiguredModel } from "../../shared/pipeline/load_model.ts";
+import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
+import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
+import { cpuFrameEncoder, type FrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
+import { connectNats, LinkModel, requestJson } from "../../shared/nats/mod.ts";
+import type { CodecChoice } from "../../shared/config/mod.ts";
+import type { KvUsage } from "../../shared/handoff/contract.ts";
+import { HandOff } from "../../services/compression/handoff.ts";
+import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
+import { linePlotSvg, type Panel } from "./_plot.ts";
+import { machineInfo, machineLabel } from "./_machine.ts";
+import { SINK, type SinkOpen } from "./handoff_sink.ts";
+
+const { values: a } = parseArgs({
+  args: Deno.args,
+  options: {
+    w1: { type: "string", default: "512,2048" },
+    w2: { type: "string", default: "2048,8192" },
+    links: { type: "string", default: "loopback,1,10,25,100" },
+    codecs: { type: "string", default: "fp16,fp16_zstd,kvsort,fast" },
+    evict: { type: "string", default: "1,8" },
+    reps: { type: "string", default: "3" },
+    "error-bound": { type: "string", default: "0.01" },
+    encoder: { type: "string", default: "cpu" },
+    label: { type: "string" },
+  },
+});
+const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+const W1 = list(a.w1!).map(Number);
+const W2 = list(a.w2!).map(Number);
+const LINKS = list(a.links!).map((l) => (l === "loopback" ? null : Number(l)));
+const CODECS = list(a.codecs!) as CodecChoice[];
+const EVICT = list(a.evict!).map(Number);
+const REPS = Number(a.reps);
+const EB = Number(a["error-bound"]);
+
+interface Row {
+  workload: "W1" | "W2";
+  tokens: number;
+  link_gbps: number | null;
+  codec: CodecChoice;
+  eviction_rate: number;
+  handoff_ms: number;
+  ttft_ms: number | null;
+  prefill_ms: number | null;
+  encode_ms: number;
+  decode_kv_ms: number;
+  ratio: number;
+  raw_bytes: number;
+  wire_bytes: number;
+  /** Bytes clients published into NATS for the request (W1). */
+  nats_bytes: number | null;
+  /** The link's time for the wire bytes alone (bytes / bandwidth). */
+  link_ms: number | null;
+  reps: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const configs = EVICT.flatMap((e) => CODECS.map((codec) => ({ codec, evictionRate: e })));
+const linkMs = (gbps: number | null, bytes: number) => (gbps ? r3(bytes / (gbps * 1e9 / 8) * 1000) : null);
+
+function row(
+  workload: Row["workload"],
+  tokens: number,
+  gbps: number | null,
+  cfg: { codec: CodecChoice; evictionRate: number },
+  runs: { kv: KvUsage; ttft?: number; nats?: number }[],
+): Row {
+  const kv = runs[0].kv;
+  return {
+    workload,
+    tokens,
+    link_gbps: gbps,
+    codec: cfg.codec,
+    eviction_rate: cfg.evictionRate,
+    handoff_ms: r3(median(runs.map((r) => r.kv.ms.handoff))),
+    ttft_ms: runs[0].ttft === undefined ? null : r3(median(runs.map((r) => r.ttft!))),
+    prefill_ms: runs[0].ttft === undefined ? null : r3(median(runs.map((r) => r.kv.ms.prefill))),
+    encode_ms: r3(median(runs.map((r) => r.kv.ms.encode))),
+    decode_kv_ms: r3(median(runs.map((r) => r.kv.ms.decode_kv))),
+    ratio: kv.ratio,
+    raw_bytes: kv.raw_bytes,
+    wire_bytes: kv.wire_bytes,
+    nats_bytes: runs[0].nats === undefined ? null : median(runs.map((r) => r.nats!)),
+    link_ms: linkMs(gbps, kv.wire_bytes),
+    reps: runs.length,
+  };
+}
+
+// --- W1: kvrelay-tiny through the services --------------------------------------------------
+async function promptIds(tokens: number[]): Promise<Map<number, number[]>> {
+  const model = await loadConfiguredModel(loadConfig({}));
+  try {
+    const text = [
+      "infra/model/kvrelay-tiny/TRAINING.md",
+      "README.md",
+      "tests/bench/README.md",
+    ].map((p) => Deno.readTextFileSync(`${REPO_DIR}/${p}`)).join("\n\n");
+    const ids = model.tokenizer.encode(text);
+    return new Map(tokens.map((t) => [t, ids.slice(0, Math.min(t, model.config.maxSeqLen - 2))]));
+  } finally {
+    await model.close();
+  }
+}
+
+async function natsInBytes(monitor: number): Promise<number> {
+  return (await (await fetch(`http://127.0.0.1:${monitor}/varz`)).json()).in_bytes as number;
+}
+
+async function runW1(rows: Row[]): Promise<void> {
+  if (!W1.length) return;
+  const prompts = await promptIds(W1);
+  const monitor = freePort();
+  const nats = await startNatsServer({ jetstream: false, extraConfig: `http: 127.0.0.1:${monitor}` });
+  try {
+    for (const gbps of LINKS) {
+      const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
+      if (a.encoder === "webgpu") env.KVRELAY_CODEC_DEVICE = "webgpu";
+      const svc = await startServices(nats.url, env);
+      try {
+        for (const tokens of W1) {
+          const ids = prompts.get(tokens)!;
+          for (const cfg of configs) {
+            const runs: { kv: KvUsage; ttft: number; nats: number }[] = [];
+            for (let rep = -1; rep < REPS; rep++) { // rep -1 warms up
+              const before = await natsInBytes(monitor);
+              const t0 = performance.now();
+              const res = await fetch(`${svc.baseUrl}/v1/completions`, {
+                method: "POST",
+                headers: { "content-type": "application/json" },
+                body: JSON.stringify({
+                  model: "kvrelay-tiny",
+                  prompt: ids,
+                  max_tokens: 1,
+                  temperature: 0,
+                  kv_compression: {
+                    codec: cfg.codec,
+                    error_bound: EB,
+                    error_mode: "rel",
+                    eviction_rate: cfg.evictionRate,
+                  },
+                }),
+              });
+              const json = await res.json();
+              const ttft = performance.now() - t0;
+              if (res.status !== 200) throw new Error(`W1 ${cfg.codec}: ${JSON.stringify(json)}`);
+              const nats = (await natsInBytes(monitor)) - before;
+              if (rep >= 0) runs.push({ kv: json.usage.kv, ttft, nats });
+            }
+            const r = row("W1", ids.length, gbps, cfg, runs);
+            rows.push(r);
+            console.error(progress(r));
+          }
+        }
+      } finally {
+        await svc.stop();
+      }
+    }
+  } finally {
+    await nats.stop();
+  }
+}
+
+// --- W2: Llama-3-8B-shaped KV through HandOff, no model -----------------------------------
+async function tinyStats() {
+  const config = loadConfig({});
+  const model = await loadConfiguredModel(config);
+  try {
+    const ids = (await promptIds([2000])).get(2000)!;
+    const kv = defaultKvSettings(config.kv);
+    const pre = await runPrefill(model, ids, {
+      kv,
+      sampling: { maxTokens: 1, temperature: 0, topP: 1 },
+      rng: Math.random,
+    });
+    return fitChannelStats(pre.kv);
+  } finally {
+    await model.close();
+  }
+}
+
+async function encoderFor(): Promise<{ encoder: FrameEncoder; destroy(): void }> {
+  if (a.encoder !== "webgpu") return { encoder: cpuFrameEncoder, destroy() {} };
+  const { selectCodecBackend } = await import("../../shared/codec/webgpu/mod.ts");
+  const { gpuFrameEncoder } = await import("../../services/compression/codec_device.ts");
+  const backend = await selectCodecBackend("webgpu");
+  return { encoder: gpuFrameEncoder(backend), destroy: () => backend.destroy() };
+}
+
+async function runW2(rows: Row[]): Promise<void> {
+  if (!W2.length) return;
+  const stats = await tinyStats();
+  const nats = await startNatsServer({ jetstream: false, maxPayload: 8 * 1024 * 1024 });
+  const sink = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--cached-only", `${REPO_DIR}/tests/bench/handoff_sink.ts`, nats.url],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const nc = await connectNats(nats.url, "kvrelay-bench");
+  const { encoder, destroy } = await encoderFor();
+  try {
+    const reader = sink.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    await reader.read(); // {"ready":true}
+    reader.releaseLock();
+    const base = defaultKvSettings(loadConfig({}).kv);
+    for (const tokens of W2) {
+      const t0 = performance.now();
+      const prefill: PrefillKv = syntheticKv(llama3_8b(tokens), stats, tokens);
+      console.error(`W2 ${tokens} tokens: synthetic KV in ${(performance.now() - t0).toFixed(0)} ms`);
+      for (const gbps of LINKS) {
+        const link = gbps ? new LinkModel({ gbps }) : undefined;
+        for (const cfg of configs) {
+          const runs: { kv: KvUsage }[] = [];
+          for (let rep = -1; rep < REPS; rep++) {
+            const requestId = `w2-${tokens}-${gbps}-${cfg.codec}-${cfg.evictionRate}-${rep}`;
+            const open: SinkOpen = { requestId, nLayers: 32, nKvHeads: 8, headDim: 128, nPos: tokens };
+            await requestJson(nc, SINK.open, open, { timeoutMs: 10_000 });
+            const kv = {
+              ...base,
+              codec: cfg.codec,
+              errorBound: EB,
+              errorMode: "rel" as const,
+              evictionRate: cfg.evictionRate,
+            };
+            const usage = await new HandOff({ nc, encoder, link, pipeline: true }, {
+              requestId,
+              kv,
+              decodeIngest: SINK.ingest,
+              firstToken: 0,
+              prefillMs: 0,
+              timeoutMs: 600_000,
+            }, prefill).run();
+            if (rep >= 0) runs.push({ kv: usage });
+          }
+          const r = row("W2", tokens, gbps, cfg, runs);
+          rows.push(r);
+          console.error(progress(r));
+        }
+      }
+    }
+  } finally {
+    destroy();
+    await nc.close();
+    sink.kill("SIGTERM");
+    await sink.status;
+    await nats.stop();
+  }
+}
+
+// --- report ---------------------------------------------------------------------------------
+const name = (r: { codec: string; eviction_rate: number }) =>
+  r.eviction_rate > 1 ? `${r.codec} + evict ${r.eviction_rate}` : r.codec;
+const linkName = (g: number | null) => (g === null ? "loopback" : `${g} Gbit/s`);
+
+function progress(r: Row): string {
+  return `${r.workload} ${r.tokens} ${linkName(r.link_gbps)} ${
+    name(r)
+  }: hand-off ${r.handoff_ms} ms, ratio ${r.ratio}` +
+    (r.ttft_ms !== null ? `, TTFT ${r.ttft_ms} ms` : "");
+}
+
+function baseline(rows: Row[], r: Row): Row | undefined {
+  return rows.find((b) =>
+    b.workload === r.workload && b.tokens === r.tokens && b.link_gbps === r.link_gbps && b.codec === "fp16" &&
+    b.eviction_rate === 1
+  );
+}
+
+function table(rows: Row[]): string {
+  const out = [
+    "| workload | tokens | link | config | ratio (fp16) | wire MB | hand-off ms | × vs fp16 | link ms for wire bytes | encode ms | decode ms | TTFT ms | NATS bytes / wire |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of rows) {
+    const b = baseline(rows, r);
+    out.push(
+      `| ${r.workload} | ${r.tokens} | ${linkName(r.link_gbps)} | ${name(r)} | ${r.ratio} | ${
+        (r.wire_bytes / 1e6).toFixed(2)
+      } | ${r.handoff_ms.toFixed(1)} | ${b ? (b.handoff_ms / r.handoff_ms).toFixed(2) : "–"} | ${
+        r.link_ms?.toFixed(1) ?? "–"
+      } | ${r.encode_ms.toFixed(1)} | ${r.decode_kv_ms.toFixed(1)} | ${r.ttft_ms?.toFixed(1) ?? "–"} | ${
+        r.nats_bytes !== null ? (r.nats_bytes / r.wire_bytes).toFixed(3) : "–"
+      } |`,
+    );
+  }
+  return out.join("\n");
+}
+
+function plot(rows: Row[]): string {
+  const panels: Panel[] = [];
+  const groups = [...new Set(rows.map((r) => `${r.workload} ${r.tokens}`))];
+  for (const g of groups) {
+    const rs = rows.filter((r) => `${r.workload} ${r.tokens}` === g && r.link_gbps !== null);
+    if (!rs.length) continue;
+    const names = [...new Set(rs.map(name))];
+    panels.push({
+      title: `${g.startsWith("W1") ? "kvrelay-tiny" : "Llama-3-8B shape"} ${g.split(" ")[1]} tokens (${
+        g.split(" ")[0]
+      })`,
+      xLabel: "link Gbit/s",
+      yLabel: "hand-off ms",
+      xLog: true,
+      yLog: true,
+      series: names.map((n) => ({
+        name: n,
+        dashed: n.startsWith("fp16") && !n.includes("evict"),
+        points: rs.filter((r) => name(r) === n).map((r) => [r.link_gbps!, r.handoff_ms] as [number, number]),
+      })),
+    });
+  }
+  return linePlotSvg(panels);
+}
+
+/** The figures the issues' targets name, where this run has them. */
+function summary(rows: Row[]) {
+  const speedup = (w: Row["workload"], tokens: number, gbps: number, codec: string, evict: number) => {
+    const r = rows.find((x) =>
+      x.workload === w && x.tokens === tokens && x.link_gbps === gbps && x.codec === codec &&
+      x.eviction_rate === evict
+    );
+    const b = r && baseline(rows, r);
+    return r && b ? r3(b.handoff_ms / r.handoff_ms) : null;
+  };
+  const w2 = W2.includes(8192) ? 8192 : W2.at(-1);
+  return {
+    w1_2k_1gbit_fast: W1.length
+      ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 1)
+      : null,
+    w1_2k_1gbit_fast_evict8: W1.length
+      ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 8)
+      : null,
+    w2_tokens: w2 ?? null,
+    speedup_10gbit_codec: w2 ? speedup("W2", w2, 10, "fast", 1) : null,
+    speedup_10gbit_codec_evict8: w2 ? speedup("W2", w2, 10, "fast", 8) : null,
+    speedup_100gbit_codec: w2 ? speedup("W2", w2, 100, "fast", 1) : null,
+  };
+}
+
+if (import.meta.main) {
+  const rows: Row[] = [];
+  await runW1(rows);
+  await runW2(rows);
+  const label = a.label ?? machineLabel();
+  const md = table(rows);
+  console.log(md);
+  const s = summary(rows);
+  console.log(`\nsummary: ${JSON.stringify(s)}`);
+  const base = `${REPO_DIR}/tests/bench/results/handoff_${label}`;
+  await Deno.writeTextFile(
+    `${base}.json`,
+    JSON.stringify(
+      {
+        bench: "handoff",
+        date: new Date().toISOString(),
+        machine: machineInfo(),
+        settings: {
+          w1: W1,
+          w2: W2,
+          links: LINKS,
+          codecs: CODECS,
+          evict: EVICT,
+          reps: REPS,
+          error_bound: EB,
+          encoder: a.encoder,
+        },
+        summary: s,
+        rows,
+      },
+      null,
+      1,
+    ) + "\n",
+  );
+  await Deno.writeTextFile(`${base}.svg`, plot(rows));
+  console.error(`wrote ${base}.json and ${base}.svg`);
+}

@@ -1,0 +1,57 @@
+/**
+ * The decode side of the hand-off bench's W2 (no model): a process of its own that takes a
+ * request's encoded layer bundles on `bench.sink.ingest` exactly as the decode service does
+ * (the same receiver and the same `decodeLayerBundle`), and answers the commit with the time
+ * it spent decoding. `bench.sink.open` announces a request and its KV shape.
+ * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL`.
+ * @module
+ */
+import { BundleReceiver, connectNats, fromJsonBytes, startService } from "../../shared/nats/mod.ts";
+import { bundleExpectation, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
+import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
+import { KvrelayError } from "../../shared/errors.ts";
+
+export const SINK = { open: "bench.sink.open", ingest: "bench.sink.ingest" };
+
+export interface SinkOpen {
+  requestId: string;
+  nLayers: number;
+  nKvHeads: number;
+  headDim: number;
+  nPos: number;
+}
+
+if (import.meta.main) {
+  const nc = await connectNats(Deno.args[0], "kvrelay-bench-sink");
+  const receiver = new BundleReceiver({ maxBundleBytes: 2 ** 31 });
+  const open = (o: SinkOpen) => {
+    const expect = bundleExpectation({ ...o, maxSeqLen: o.nPos });
+    let decodeKvMs = 0, layers = 0;
+    receiver.expect(o.requestId, {
+      onBundle: (b) => {
+        const t0 = performance.now();
+        const layer = decodeLayerBundle(b.bytes, expect);
+        if (layer.layer !== b.index) throw new KvrelayError("corrupt_bundle", "layer out of place");
+        decodeKvMs += performance.now() - t0;
+        layers++;
+        return Promise.resolve();
+      },
+      onCommit: (count) => {
+        if (count !== o.nLayers || layers !== o.nLayers) {
+          throw new KvrelayError("corrupt_bundle", "layers missing");
+        }
+        return Promise.resolve({ decodeKvMs, blocks: 0 } satisfies DecodeCommitReply);
+      },
+    }, 600_000);
+    return { ok: true };
+  };
+  await startService(nc, {
+    name: "bench-sink",
+    description: "decodes hand-off bundles for the bench",
+    endpoints: {
+      open: { subject: SINK.open, handler: (m) => Promise.resolve(open(fromJsonBytes<SinkOpen>(m.data))) },
+      ingest: { subject: SINK.ingest, handler: receiver.handle, queue: "" },
+    },
+  });
+  console.log(JSON.stringify({ ready: true }));
+}
