@@ -2,6 +2,7 @@
 # The one command for a GPU host with no network, from the repo root with .gpu/ (infra/gpu/pack.sh)
 # carried beside the working tree:
 #   bash infra/gpu/bench_all.sh            # OUT=/tmp/out unless set; LABEL=h200; QUICK=1 for a short run
+#   STEPS=tests,fastcodec,handoff bash infra/gpu/bench_all.sh   # only the named steps (default: all)
 # Steps, each under its own timeout, none able to stop the others, all inside TOTAL_S (default 510 s):
 #   setup     infra/gpu/unpack.sh .gpu (deno, nats-server, node_modules if absent, Vulkan loaders, ICD)
 #   info      nvidia-smi -L, deno --version, Deno's WebGPU adapter
@@ -9,6 +10,8 @@
 #   model     deno task bench:model           (prefill/decode tokens/s, cpu vs webgpu)
 #   codec     deno task bench:codec-gpu       (KVSort GB/s, WebGPU vs CPU)
 #   e2e       deno task bench:e2e             (whole requests, devices cpu:cpu then webgpu:webgpu)
+#   fastcodec deno task bench:codec-fast-gpu  (the fast format on WebGPU: kernels and end to end, GB/s)
+#   handoff   deno task bench:handoff         (hand-off time vs fp16 over modelled links, GPU encoder)
 # Writes to $OUT (6 files): bench_all.log (everything printed), summary.md (step status and tables),
 # gpu_tests.log, model_device_$LABEL.json, codec_gpu_$LABEL.json, full_request_$LABEL.json,
 # plus e2e_services.log.gz (the services' own output during e2e).
@@ -19,6 +22,8 @@ LABEL=${LABEL:-h200}
 QUICK=${QUICK:-0}
 TOTAL_S=${TOTAL_S:-510}
 E2E_CONFIGS=${E2E_CONFIGS:-cpu:cpu,webgpu:webgpu}
+STEPS=${STEPS:-tests,model,codec,e2e,fastcodec,handoff}
+HANDOFF_ARGS=${HANDOFF_ARGS:---w1 2048 --w2 8192 --links loopback,1,10,25,100 --reps 3}
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/kvrelay-bench.XXXXXX)
 t0=$(date +%s)
@@ -31,6 +36,7 @@ statuses=()
 step() {
   local name=$1 limit=$2 left s rc
   shift 2
+  case ",$STEPS," in *",$name,"*) ;; *) return ;; esac
   left=$((t0 + TOTAL_S - $(date +%s) - 12))
   [ "$limit" -gt "$left" ] && limit=$left
   if [ "$limit" -lt 20 ]; then
@@ -102,7 +108,7 @@ else
 fi
 
 step tests 90 bash -c 'deno test -A --cached-only shared/model/webgpu_test.ts shared/model/device_test.ts \
-  shared/model/kept_kv_test.ts shared/codec/webgpu/ > "$0" 2>&1; rc=$?; tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
+  shared/model/kept_kv_test.ts shared/codec/webgpu/ shared/codec/fast/ > "$0" 2>&1; rc=$?; tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
 
 step model 150 deno run -A --cached-only tests/bench/model_device_bench.ts --label "$LABEL" "${model_args[@]}"
 cp tests/bench/results/model_device_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no model_device_$LABEL.json)"
@@ -115,6 +121,14 @@ step e2e 135 deno run -A --cached-only tests/bench/full_request_bench.ts --label
 cp tests/bench/results/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
 [ -f "$work/e2e_services.log" ] && gzip -c "$work/e2e_services.log" > "$OUT/e2e_services.log.gz"
 
+step fastcodec 150 deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens 8192
+cp tests/bench/results/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
+
+# shellcheck disable=SC2086
+step handoff 300 deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder webgpu $HANDOFF_ARGS
+cp tests/bench/results/handoff_"$LABEL".json tests/bench/results/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
+  echo "(no handoff_$LABEL.json)"
+
 # --- summary --------------------------------------------------------------------------------------
 {
   echo "# kvrelay GPU host run ($LABEL, $(date -u +%FT%TZ), $(($(date +%s) - t0)) s)"
@@ -122,7 +136,7 @@ cp tests/bench/results/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(
   echo "| step | exit | time |"
   echo "|---|---|---|"
   printf '%s\n' "${statuses[@]}"
-  for n in tests model codec e2e; do
+  for n in tests model codec e2e fastcodec handoff; do
     [ -s "$work/$n.out" ] || continue
     printf '\n## %s\n\n' "$n"
     cat "$work/$n.out"

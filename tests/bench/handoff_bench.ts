@@ -16,7 +16,7 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--encoder cpu|webgpu] [--label NAME]
+ *     [--encoder cpu|webgpu] [--pipeline 1,0] [--label NAME]
  * @module
  */
 import { parseArgs } from "node:util";
@@ -48,6 +48,7 @@ const { values: a } = parseArgs({
     reps: { type: "string", default: "3" },
     "error-bound": { type: "string", default: "0.01" },
     encoder: { type: "string", default: "cpu" },
+    pipeline: { type: "string", default: "1" },
     label: { type: "string" },
   },
 });
@@ -59,11 +60,14 @@ const CODECS = list(a.codecs!) as CodecChoice[];
 const EVICT = list(a.evict!).map(Number);
 const REPS = Number(a.reps);
 const EB = Number(a["error-bound"]);
+const PIPELINE = list(a.pipeline!).map((p) => p !== "0");
 
 interface Row {
   workload: "W1" | "W2";
   tokens: number;
   link_gbps: number | null;
+  /** Layers encoded, sent and decoded overlapping (true), or all encoded first. */
+  pipeline: boolean;
   codec: CodecChoice;
   eviction_rate: number;
   handoff_ms: number;
@@ -93,6 +97,7 @@ function row(
   workload: Row["workload"],
   tokens: number,
   gbps: number | null,
+  pipeline: boolean,
   cfg: { codec: CodecChoice; evictionRate: number },
   runs: { kv: KvUsage; ttft?: number; nats?: number }[],
 ): Row {
@@ -101,6 +106,7 @@ function row(
     workload,
     tokens,
     link_gbps: gbps,
+    pipeline,
     codec: cfg.codec,
     eviction_rate: cfg.evictionRate,
     handoff_ms: r3(median(runs.map((r) => r.kv.ms.handoff))),
@@ -143,16 +149,17 @@ async function runW1(rows: Row[]): Promise<void> {
   const monitor = freePort();
   const nats = await startNatsServer({ jetstream: false, extraConfig: `http: 127.0.0.1:${monitor}` });
   try {
-    for (const gbps of LINKS) {
+    for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
       const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
       if (a.encoder === "webgpu") env.KVRELAY_CODEC_DEVICE = "webgpu";
+      env.KVRELAY_PIPELINE = pipeline ? "1" : "0";
       const svc = await startServices(nats.url, env);
       try {
         for (const tokens of W1) {
           const ids = prompts.get(tokens)!;
           for (const cfg of configs) {
             const runs: { kv: KvUsage; ttft: number; nats: number }[] = [];
-            for (let rep = -1; rep < REPS; rep++) { // rep -1 warms up
+            for (let rep = -2; rep < REPS; rep++) { // two warm-ups
               const before = await natsInBytes(monitor);
               const t0 = performance.now();
               const res = await fetch(`${svc.baseUrl}/v1/completions`, {
@@ -177,7 +184,7 @@ async function runW1(rows: Row[]): Promise<void> {
               const nats = (await natsInBytes(monitor)) - before;
               if (rep >= 0) runs.push({ kv: json.usage.kv, ttft, nats });
             }
-            const r = row("W1", ids.length, gbps, cfg, runs);
+            const r = row("W1", ids.length, gbps, pipeline, cfg, runs);
             rows.push(r);
             console.error(progress(r));
           }
@@ -237,7 +244,7 @@ async function runW2(rows: Row[]): Promise<void> {
       const t0 = performance.now();
       const prefill: PrefillKv = syntheticKv(llama3_8b(tokens), stats, tokens);
       console.error(`W2 ${tokens} tokens: synthetic KV in ${(performance.now() - t0).toFixed(0)} ms`);
-      for (const gbps of LINKS) {
+      for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
         const link = gbps ? new LinkModel({ gbps }) : undefined;
         for (const cfg of configs) {
           const runs: { kv: KvUsage }[] = [];
@@ -252,7 +259,7 @@ async function runW2(rows: Row[]): Promise<void> {
               errorMode: "rel" as const,
               evictionRate: cfg.evictionRate,
             };
-            const usage = await new HandOff({ nc, encoder, link, pipeline: true }, {
+            const usage = await new HandOff({ nc, encoder, link, pipeline }, {
               requestId,
               kv,
               decodeIngest: SINK.ingest,
@@ -262,7 +269,7 @@ async function runW2(rows: Row[]): Promise<void> {
             }, prefill).run();
             if (rep >= 0) runs.push({ kv: usage });
           }
-          const r = row("W2", tokens, gbps, cfg, runs);
+          const r = row("W2", tokens, gbps, pipeline, cfg, runs);
           rows.push(r);
           console.error(progress(r));
         }
@@ -278,8 +285,9 @@ async function runW2(rows: Row[]): Promise<void> {
 }
 
 // --- report ---------------------------------------------------------------------------------
-const name = (r: { codec: string; eviction_rate: number }) =>
-  r.eviction_rate > 1 ? `${r.codec} + evict ${r.eviction_rate}` : r.codec;
+const name = (r: { codec: string; eviction_rate: number; pipeline?: boolean }) =>
+  (r.eviction_rate > 1 ? `${r.codec} + evict ${r.eviction_rate}` : r.codec) +
+  (r.pipeline === false ? " (not pipelined)" : "");
 const linkName = (g: number | null) => (g === null ? "loopback" : `${g} Gbit/s`);
 
 function progress(r: Row): string {
@@ -292,7 +300,7 @@ function progress(r: Row): string {
 function baseline(rows: Row[], r: Row): Row | undefined {
   return rows.find((b) =>
     b.workload === r.workload && b.tokens === r.tokens && b.link_gbps === r.link_gbps && b.codec === "fp16" &&
-    b.eviction_rate === 1
+    b.eviction_rate === 1 && b.pipeline === r.pipeline
   );
 }
 
