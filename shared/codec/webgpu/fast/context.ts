@@ -91,8 +91,11 @@ export class Run implements ScanHost {
   #wallMs = 0;
   #submissions = 0;
 
+  readonly #timed: boolean;
+
   constructor(gpu: FastGpu, timestamps: boolean) {
     this.gpu = gpu;
+    this.#timed = timestamps;
     if (timestamps && gpu.timestamps) {
       this.#query = gpu.device.createQuerySet({ type: "timestamp", count: 2 * MAX_PASSES });
     }
@@ -126,6 +129,16 @@ export class Run implements ScanHost {
       tail.set(u8.subarray(whole));
       this.gpu.device.queue.writeBuffer(b, offset + whole, tail);
     }
+  }
+
+  /**
+   * When timing was asked for but the device has no timestamp queries, waits until the
+   * uploads queued so far are done, so that submit → done times the kernels alone.
+   */
+  async settle(): Promise<void> {
+    if (!this.#timed || this.#query) return;
+    this.gpu.device.queue.submit([]);
+    await this.gpu.device.queue.onSubmittedWorkDone();
   }
 
   uniform(nBlocks: number, nFrames: number, nRows: number, nItems: number): GPUBuffer {

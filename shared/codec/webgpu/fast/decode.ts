@@ -32,6 +32,7 @@ import type { FastBatchInfo, FastFrameInfo, FastRunOptions } from "./encode.ts";
 import { batchCap } from "./encode.ts";
 import { f32Bits } from "./params.ts";
 import { recordScan } from "./scan.ts";
+import { cutBatches, inPool } from "./batches.ts";
 import { FRAME_WORDS as W } from "./wgsl.ts";
 
 /** A stream checked on the host and ready for the GPU. */
@@ -163,29 +164,26 @@ export async function fastDecodeMany(
     }
   });
 
-  let start = 0;
-  while (start < items.length) {
-    let end = start, values = 0, src = 0, blocks = 0;
-    while (end < items.length) {
-      const p = items[end];
-      const v = values + p.n, s = src + p.body.length, b = blocks + p.blocks;
-      if (end > start && Math.max(4 * v, s, 8 * (b + 1)) > cap) break;
-      values = v, src = s, blocks = b, end++;
-    }
-    const batch = items.slice(start, end);
-    const pending = decodeBatch(gpu, batch, values, src, blocks, run.timestamps ?? false);
-    runCpu();
+  const cut = cutBatches(
+    items,
+    (p) => [p.n, p.body.length, p.blocks],
+    ([v, s, b]) => Math.max(4 * v, s, 8 * (b + 1)),
+    cap,
+  );
+  const done: FastBatchInfo[] = new Array(cut.length);
+  await inPool(cut.length, run.inflight ?? 2, async (k) => {
+    const batch = cut[k];
     try {
-      const { out, timing } = await pending;
-      batch.forEach((p, k) => {
-        const r = out[k];
+      const { out, timing } = await decodeBatch(gpu, batch, run.timestamps ?? false);
+      batch.forEach((p, j) => {
+        const r = out[j];
         if (typeof r === "string") toCpu(p.i, r);
         else {
           info[p.i] = { backend: "webgpu" };
           results[p.i] = { status: "fulfilled", value: r };
         }
       });
-      batches.push({ frames: batch.length, values, timing });
+      done[k] = { frames: batch.length, values: batch.reduce((s, p) => s + p.n, 0), timing };
     } catch (reason) {
       for (const p of batch) {
         info[p.i] = { backend: "webgpu" };
@@ -193,8 +191,8 @@ export async function fastDecodeMany(
       }
     }
     runCpu();
-    start = end;
-  }
+  }, runCpu);
+  batches.push(...done.filter(Boolean));
   runCpu();
   return { results, frames: info, batches };
 }
@@ -202,12 +200,11 @@ export async function fastDecodeMany(
 async function decodeBatch(
   gpu: FastGpu,
   items: Parsed[],
-  values: number,
-  srcBytes: number,
-  blocks: number,
   timestamps: boolean,
 ): Promise<{ out: (Tensor | string)[]; timing: FastTiming }> {
   const nf = items.length;
+  let values = 0, srcBytes = 0, blocks = 0;
+  for (const p of items) values += p.n, srcBytes += p.body.length, blocks += p.blocks;
   const df = new Uint32Array(nf * W);
   let outOff = 0, blockStart = 0, srcAt = 0, nExc = 0;
   for (const [f, p] of items.entries()) {
@@ -247,6 +244,7 @@ async function decodeBatch(
     const out = run.buffer(4 * values);
     const u = run.uniform(blocks, nf, 0, 0);
     const wgs = Math.ceil(blocks / 256);
+    await run.settle();
     run.begin();
     run.dispatch("decWidths", [u, dfBuf, src, scan, ds], wgs);
     recordScan(run, scan, blocks + 1);

@@ -36,6 +36,7 @@ import {
   sampleStride,
 } from "./params.ts";
 import { recordScan } from "./scan.ts";
+import { cutBatches, inPool } from "./batches.ts";
 import { FRAME_WORDS as W } from "./wgsl.ts";
 
 /** Options of a batch call. */
@@ -44,6 +45,8 @@ export interface FastRunOptions {
   timestamps?: boolean;
   /** Bytes of f32 input per batch at most (default: the device's binding limit, at most 1 GiB). */
   maxBatchBytes?: number;
+  /** Batches on the device at once (default 2: one uploads while the other runs). */
+  inflight?: number;
 }
 
 /** Which backend made a frame's stream. */
@@ -136,30 +139,27 @@ export async function fastEncodeMany(
     }
   });
 
-  // batches of consecutive frames under the cap; the CPU frames run while the first batch is on the GPU
-  let start = 0;
-  while (start < items.length) {
-    let end = start, values = 0, blocks = 0, rows = 0;
-    while (end < items.length) {
-      const it = items[end];
-      const v = values + it.t.data.length, b = blocks + it.blocks, r = rows + it.rows;
-      if (end > start && Math.max(4 * v, 8 * (b + 1), 8 * (r + 1)) > cap) break;
-      values = v, blocks = b, rows = r, end++;
-    }
-    const batch = items.slice(start, end);
-    const pending = encodeBatch(gpu, batch, run.timestamps ?? false);
-    runCpu();
+  // batches of consecutive frames under the cap; the CPU frames run while the first batches are on the GPU
+  const cut = cutBatches(
+    items,
+    (it) => [it.t.data.length, it.blocks, it.rows],
+    ([v, b, r]) => Math.max(4 * v, 8 * (b + 1), 8 * (r + 1)),
+    cap,
+  );
+  const done: FastBatchInfo[] = new Array(cut.length);
+  await inPool(cut.length, run.inflight ?? 2, async (k) => {
+    const batch = cut[k];
     try {
-      const { out, timing } = await pending;
-      batch.forEach((it, k) => {
-        const r = out[k];
+      const { out, timing } = await encodeBatch(gpu, batch, run.timestamps ?? false);
+      batch.forEach((it, j) => {
+        const r = out[j];
         if (typeof r === "string") toCpu(it.i, r);
         else {
           info[it.i] = { backend: "webgpu" };
           results[it.i] = { status: "fulfilled", value: r };
         }
       });
-      batches.push({ frames: batch.length, values, timing });
+      done[k] = { frames: batch.length, values: batch.reduce((s, it) => s + it.t.data.length, 0), timing };
     } catch (reason) {
       for (const it of batch) {
         info[it.i] = { backend: "webgpu" };
@@ -167,8 +167,8 @@ export async function fastEncodeMany(
       }
     }
     runCpu();
-    start = end;
-  }
+  }, runCpu);
+  batches.push(...done.filter(Boolean));
   runCpu();
   return { results, frames: info, batches };
 }
@@ -209,6 +209,7 @@ async function encodeBatch(
     const fsBuf = run.upload(fs0);
     const u = run.uniform(blocks, nf, rows, 0);
     const wgs = Math.ceil(blocks / 256);
+    await run.settle();
     run.begin();
     run.dispatch("minmax", [u, efBuf, x, fsBuf], wgs);
     const r1 = await run.finish([[fsBuf, 0, 4 * nf * W]]);
