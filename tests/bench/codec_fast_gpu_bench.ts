@@ -117,6 +117,8 @@ function kvHeadFrame(layer: number, head: number, key: boolean): Tensor {
 }
 
 interface Side {
+  /** Host ms by phase, summed over the batches of the last end-to-end run (context.ts FastTiming). */
+  phases: Record<string, number>;
   kernelMs: number;
   kernelGBs: number;
   source: string;
@@ -128,6 +130,15 @@ interface Side {
 
 const gbs = (bytes: number, ms: number) => bytes / 1e9 / (ms / 1000);
 const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)];
+/** Phases summed over batches, rounded to 0.1 ms. */
+function phases(
+  batches: { timing: { phases: Record<string, number> } }[],
+  extra: Record<string, number> = {},
+) {
+  const sum: Record<string, number> = { ...extra };
+  for (const b of batches) for (const [k, v] of Object.entries(b.timing.phases)) sum[k] = (sum[k] ?? 0) + v;
+  return Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}
 
 let handle: GpuHandle | undefined;
 let codec: GpuFastCodec | undefined;
@@ -257,6 +268,7 @@ if (codec && handle) {
   const kMs = timed.batches.reduce((s, b) => s + b.timing.gpuMs, 0);
   const e2eMs = median(times);
   enc = {
+    phases: phases(last.batches),
     kernelMs: kMs,
     kernelGBs: gbs(fp16Bytes, kMs),
     source: timed.batches[0]?.timing.source ?? "none",
@@ -282,6 +294,7 @@ if (codec && handle) {
   const dkMs = dtimed.batches.reduce((s, b) => s + b.timing.gpuMs, 0);
   const de2e = median(dtimes);
   dec = {
+    phases: phases(dlast.batches, { parse: dlast.parseMs }),
     kernelMs: dkMs,
     kernelGBs: gbs(fp16Bytes, dkMs),
     source: dtimed.batches[0]?.timing.source ?? "none",
@@ -391,6 +404,11 @@ console.log(
 );
 console.log(`| CPU encode (${cpu.frames} frames) | ${f(cpu.ratio)} | | | ${f(cpu.encGBs, 3)} | | |`);
 console.log(`| CPU decode | | | | ${f(cpu.decGBs, 3)} | | |`);
+if (enc && dec) {
+  console.log(
+    `\nhost ms by phase, encode ${JSON.stringify(enc.phases)}; decode ${JSON.stringify(dec.phases)}`,
+  );
+}
 if (gdoc) {
   console.log(
     `\nkernel time: ${enc?.source}; host→GPU ${f(gdoc.transfers.upGBsRaw)} GB/s, GPU→host ${

@@ -39,6 +39,11 @@ export interface FastTiming {
   source: "timestamp" | "submit";
   /** Submissions that waited for the GPU (round trips). */
   submissions: number;
+  /**
+   * Host wall ms of the batch by phase (`up`: host copies into upload buffers; `gpu`: submit →
+   * done; `map`: mapping and copying read-backs out; other names: host work between them).
+   */
+  phases: Record<string, number>;
 }
 
 /** A device with the fast codec's kernels. */
@@ -90,6 +95,8 @@ export class Run implements ScanHost {
   #passes = 0;
   #wallMs = 0;
   #submissions = 0;
+  #phases: Record<string, number> = {};
+  #last = performance.now();
 
   readonly #timed: boolean;
 
@@ -99,6 +106,13 @@ export class Run implements ScanHost {
     if (timestamps && gpu.timestamps) {
       this.#query = gpu.device.createQuerySet({ type: "timestamp", count: 2 * MAX_PASSES });
     }
+  }
+
+  /** Charges the host time since the previous phase to `name`. */
+  phase(name: string): void {
+    const now = performance.now();
+    this.#phases[name] = (this.#phases[name] ?? 0) + now - this.#last;
+    this.#last = now;
   }
 
   /** A storage buffer of at least `bytes` (4 at least, a multiple of 4), zeroed, released with the run. */
@@ -199,15 +213,18 @@ export class Run implements ScanHost {
       parts.forEach(([b, off, n], i) => {
         if (n > 0) enc.copyBufferToBuffer(b, off, staging, at[i], n);
       });
+      this.phase("record");
       const t0 = performance.now();
       this.gpu.device.queue.submit([enc.finish()]);
       await this.gpu.device.queue.onSubmittedWorkDone();
       this.#wallMs += performance.now() - t0;
       this.#submissions++;
+      this.phase("gpu");
       await staging.mapAsync(GPUMapMode.READ);
       const bytes = new Uint8Array(total);
       if (total > 0) bytes.set(new Uint8Array(staging.getMappedRange(0, total)));
       staging.unmap();
+      this.phase("map");
       return { bytes, at };
     } finally {
       staging.destroy();
@@ -219,21 +236,21 @@ export class Run implements ScanHost {
   async timing(): Promise<FastTiming> {
     const used = Math.min(this.#passes, MAX_PASSES);
     if (!this.#query || used === 0) {
-      return { gpuMs: this.#wallMs, source: "submit", submissions: this.#submissions };
+      return { gpuMs: this.#wallMs, source: "submit", submissions: this.#submissions, phases: this.#phases };
     }
     const resolve = this.gpu.device.createBuffer({
       size: 16 * MAX_PASSES,
       usage: usage().QUERY_RESOLVE | usage().COPY_SRC,
     });
     this.#owned.push(resolve);
-    const submissions = this.#submissions;
+    const submissions = this.#submissions, phases = { ...this.#phases };
     this.begin(false);
     this.#enc!.resolveQuerySet(this.#query, 0, 2 * used, resolve, 0);
     const { bytes } = await this.finish([[resolve, 0, 16 * used]]);
     const t = new BigUint64Array(bytes.buffer, 0, 2 * used);
     let ns = 0n;
     for (let i = 0; i < used; i++) if (t[2 * i + 1] > t[2 * i]) ns += t[2 * i + 1] - t[2 * i];
-    return { gpuMs: Number(ns) / 1e6, source: "timestamp", submissions };
+    return { gpuMs: Number(ns) / 1e6, source: "timestamp", submissions, phases };
   }
 
   /** Destroys every buffer and the query set. */

@@ -59,6 +59,8 @@ export interface FastDecodeResult {
   results: PromiseSettledResult<Tensor>[];
   frames: FastFrameInfo[];
   batches: FastBatchInfo[];
+  /** Host ms reading and checking the streams before upload (crc32 included). */
+  parseMs: number;
 }
 
 /** Thrown inside `parse` for a stream the CPU decoder should decode (it throws its own error). */
@@ -150,6 +152,7 @@ export async function fastDecodeMany(
   };
   const cap = batchCap(gpu, run);
   const items: Parsed[] = [];
+  const t0 = performance.now();
   streams.forEach((s, i) => {
     try {
       const p = parse(s, i, limits);
@@ -164,6 +167,7 @@ export async function fastDecodeMany(
     }
   });
 
+  const parseMs = performance.now() - t0;
   const cut = cutBatches(
     items,
     (p) => [p.n, p.body.length, p.blocks],
@@ -194,7 +198,7 @@ export async function fastDecodeMany(
   }, runCpu);
   batches.push(...done.filter(Boolean));
   runCpu();
-  return { results, frames: info, batches };
+  return { results, frames: info, batches, parseMs };
 }
 
 async function decodeBatch(
@@ -238,6 +242,7 @@ async function decodeBatch(
   try {
     const src = run.buffer(srcBytes);
     for (const [f, p] of items.entries()) run.write(src, 4 * df[f * W + DF.srcWord], p.body);
+    run.phase("up");
     const dfBuf = run.upload(df);
     const ds = run.buffer(4 * nf * W);
     const scan = run.buffer(8 * (blocks + 1));

@@ -203,6 +203,7 @@ async function encodeBatch(
     // ---- 1: finite range per frame --------------------------------------------------------
     const x = run.buffer(4 * values);
     items.forEach((it, f) => run.write(x, 4 * ef[f * W + EF.inOff], it.t.data));
+    run.phase("up");
     const efBuf = run.upload(ef);
     const fs0 = new Uint32Array(nf * W);
     for (let f = 0; f < nf; f++) fs0[f * W + FS.minKey] = 0xffffffff;
@@ -304,6 +305,7 @@ async function encodeBatch(
     const { bytes } = await run.finish([[outBuf, 0, align4(pos)]]);
 
     // ---- host: headers and digests, in place ----------------------------------------------
+    run.phase("layout");
     items.forEach((it, f) => {
       const p = params[f];
       if (p === undefined) return;
@@ -323,6 +325,7 @@ async function encodeBatch(
       const start = writePrefix(bytes, bodyAt, bodyLen, it.t.shape);
       out[f] = bytes.subarray(start, bodyAt + bodyLen);
     });
+    run.phase("assemble");
     return { out, timing: await run.timing() };
   } finally {
     run.release();
