@@ -97,6 +97,7 @@ export class Run implements ScanHost {
   #submissions = 0;
   #phases: Record<string, number> = {};
   #last = performance.now();
+  #scoped = false;
 
   readonly #timed: boolean;
 
@@ -104,8 +105,32 @@ export class Run implements ScanHost {
     this.gpu = gpu;
     this.#timed = timestamps;
     if (timestamps && gpu.timestamps) {
+      this.#open();
       this.#query = gpu.device.createQuerySet({ type: "timestamp", count: 2 * MAX_PASSES });
     }
+  }
+
+  /**
+   * Error scopes around each synchronous stretch of device calls (from the first call to the
+   * submission that ends it): an out-of-memory or validation error would otherwise leave an
+   * invalid buffer and a read-back of zeros. Stretches of batches in flight never interleave
+   * (each ends before its batch waits), so the device's scope stack stays in order.
+   */
+  #open(): void {
+    if (this.#scoped) return;
+    this.gpu.device.pushErrorScope("out-of-memory");
+    this.gpu.device.pushErrorScope("validation");
+    this.#scoped = true;
+  }
+
+  #close(): Promise<void> {
+    if (!this.#scoped) return Promise.resolve();
+    this.#scoped = false;
+    const validation = this.gpu.device.popErrorScope(), memory = this.gpu.device.popErrorScope();
+    return Promise.all([validation, memory]).then(([v, m]) => {
+      const e = v ?? m;
+      if (e) throw new Error(`WebGPU error in a fast codec batch: ${e.message}`);
+    });
   }
 
   /** Charges the host time since the previous phase to `name`. */
@@ -117,6 +142,7 @@ export class Run implements ScanHost {
 
   /** A storage buffer of at least `bytes` (4 at least, a multiple of 4), zeroed, released with the run. */
   buffer(bytes: number): GPUBuffer {
+    this.#open();
     const b = this.gpu.device.createBuffer({
       size: Math.max(4, Math.ceil(bytes / 4) * 4),
       usage: usage().STORAGE | usage().COPY_DST | usage().COPY_SRC,
@@ -136,6 +162,7 @@ export class Run implements ScanHost {
   write(b: GPUBuffer, offset: number, data: ArrayBufferView): void {
     const u8 = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (u8.byteLength === 0) return;
+    this.#open();
     const whole = u8.byteLength & ~3;
     if (whole > 0) this.gpu.device.queue.writeBuffer(b, offset, u8, 0, whole);
     if (whole < u8.byteLength) {
@@ -152,10 +179,13 @@ export class Run implements ScanHost {
   async settle(): Promise<void> {
     if (!this.#timed || this.#query) return;
     this.gpu.device.queue.submit([]);
+    const checked = this.#close();
     await this.gpu.device.queue.onSubmittedWorkDone();
+    await checked;
   }
 
   uniform(nBlocks: number, nFrames: number, nRows: number, nItems: number): GPUBuffer {
+    this.#open();
     const b = this.gpu.device.createBuffer({ size: 16, usage: usage().UNIFORM | usage().COPY_DST });
     this.gpu.device.queue.writeBuffer(b, 0, new Uint32Array([nBlocks, nFrames, nRows, nItems]));
     this.#owned.push(b);
@@ -164,6 +194,7 @@ export class Run implements ScanHost {
 
   /** Opens the command encoder and (unless `pass` is false) the compute pass of the next submission. */
   begin(pass = true): void {
+    this.#open();
     this.#enc = this.gpu.device.createCommandEncoder();
     if (!pass) return;
     let timestampWrites: GPUComputePassTimestampWrites | undefined;
@@ -216,8 +247,10 @@ export class Run implements ScanHost {
       this.phase("record");
       const t0 = performance.now();
       this.gpu.device.queue.submit([enc.finish()]);
+      const checked = this.#close();
       await this.gpu.device.queue.onSubmittedWorkDone();
       this.#wallMs += performance.now() - t0;
+      await checked;
       this.#submissions++;
       this.phase("gpu");
       await staging.mapAsync(GPUMapMode.READ);
@@ -238,13 +271,13 @@ export class Run implements ScanHost {
     if (!this.#query || used === 0) {
       return { gpuMs: this.#wallMs, source: "submit", submissions: this.#submissions, phases: this.#phases };
     }
+    const submissions = this.#submissions, phases = { ...this.#phases };
+    this.begin(false);
     const resolve = this.gpu.device.createBuffer({
       size: 16 * MAX_PASSES,
       usage: usage().QUERY_RESOLVE | usage().COPY_SRC,
     });
     this.#owned.push(resolve);
-    const submissions = this.#submissions, phases = { ...this.#phases };
-    this.begin(false);
     this.#enc!.resolveQuerySet(this.#query, 0, 2 * used, resolve, 0);
     const { bytes } = await this.finish([[resolve, 0, 16 * used]]);
     const t = new BigUint64Array(bytes.buffer, 0, 2 * used);
@@ -253,8 +286,9 @@ export class Run implements ScanHost {
     return { gpuMs: Number(ns) / 1e6, source: "timestamp", submissions, phases };
   }
 
-  /** Destroys every buffer and the query set. */
+  /** Destroys every buffer and the query set (and closes error scopes left open by a throw). */
   release(): void {
+    this.#close().catch(() => {});
     for (const b of this.#owned) b.destroy();
     this.#query?.destroy();
   }

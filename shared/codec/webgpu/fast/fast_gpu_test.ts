@@ -355,18 +355,25 @@ gpuTest(
   },
 );
 
-gpuTest("gpuFastBatchEncoder() runs on a device of acquireGpu() and compiles on first use", async () => {
-  const handle = await acquireGpu({ timeoutMs: 20_000 });
-  try {
-    const fast = gpuFastBatchEncoder(handle);
-    const frames = [kvFrame(96, 128, "f32", 8), kvFrame(50, 64, "f32", 9)];
-    const o: EncodeOptions = { codec: "fast", errorBound: 1e-2 };
-    const streams = await fast.encodeMany(frames, o);
-    streams.forEach((s, i) => assert(same(s, encode(frames[i], o)), `frame ${i}`));
-    const back = await fast.decodeMany(streams);
-    back.forEach((t, i) => assertSameBits(t, decode(streams[i]), `frame ${i}`));
-  } finally {
-    handle.device.destroy();
-    (await gpu()).destroy();
-  }
-});
+gpuTest(
+  "gpuFastBatchEncoder() runs on a device of acquireGpu(), compiles on first use, fails cleanly when the device is lost",
+  async () => {
+    const handle = await acquireGpu({ timeoutMs: 20_000 });
+    try {
+      const fast = gpuFastBatchEncoder(handle);
+      const frames = [kvFrame(96, 128, "f32", 8), kvFrame(50, 64, "f32", 9)];
+      const o: EncodeOptions = { codec: "fast", errorBound: 1e-2 };
+      const streams = await fast.encodeMany(frames, o);
+      streams.forEach((s, i) => assert(same(s, encode(frames[i], o)), `frame ${i}`));
+      const back = await fast.decodeMany(streams);
+      back.forEach((t, i) => assertSameBits(t, decode(streams[i]), `frame ${i}`));
+      // a lost device fails the batch (an error, never streams read from invalid buffers)
+      handle.device.destroy();
+      await assertRejects(() => fast.encodeMany(frames, o));
+      await assertRejects(() => fast.decodeMany(streams));
+    } finally {
+      handle.device.destroy();
+      (await gpu()).destroy();
+    }
+  },
+);
