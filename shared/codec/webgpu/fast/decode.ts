@@ -156,8 +156,9 @@ export async function fastDecodeMany(
   streams.forEach((s, i) => {
     try {
       const p = parse(s, i, limits);
-      if (Math.max(4 * p.n, p.body.length, 8 * (p.blocks + 1)) > cap) toCpu(i, "frame over the batch size");
-      else items.push(p);
+      if (Math.max(4 * p.n + 4 * W, p.body.length, 8 * (p.blocks + 1)) > cap) {
+        toCpu(i, "frame over the batch size");
+      } else items.push(p);
     } catch (err) {
       if (err instanceof ToCpu) toCpu(i, err.why);
       else {
@@ -170,8 +171,9 @@ export async function fastDecodeMany(
   const parseMs = performance.now() - t0;
   const cut = cutBatches(
     items,
-    (p) => [p.n, p.body.length, p.blocks],
-    ([v, s, b]) => Math.max(4 * v, s, 8 * (b + 1)),
+    (p) => [p.n, p.body.length, p.blocks, 1],
+    // the read-back holds the values and 16 words of checks a frame
+    ([v, s, b, f]) => Math.max(4 * v + 4 * W * f, s, 8 * (b + 1)),
     cap,
   );
   const done: FastBatchInfo[] = new Array(cut.length);
