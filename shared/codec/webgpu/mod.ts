@@ -24,4 +24,12 @@ export type { GpuTiming } from "./gpu.ts";
 export { coalesce } from "./coalesce.ts";
 export type { CoalesceOptions, SettledBatchEncoder } from "./coalesce.ts";
 export { cpuBackend, selectCodecBackend } from "./select.ts";
+export { createGpuFastCodec, gpuFastBatchEncoder } from "./fast/mod.ts";
+export type {
+  FastDecodeResult,
+  FastEncodeResult,
+  FastRunOptions,
+  GpuFastBatch,
+  GpuFastCodec,
+} from "./fast/mod.ts";
 export type { CodecBackend } from "./select.ts";
