@@ -81,8 +81,9 @@ function quantStep(eb: number, maxAbs: number, dtype: Dtype): { step: number; ch
   const shrink = (1 + maxAbs / eb) * 2 ** -20;
   const fast = dtype === "f32" && shrink <= 2 ** -5;
   const step = Math.fround(2 * eb * (1 - (fast ? shrink : 2 ** -20)));
-  // a subnormal or zero step would leave the fp32 arithmetic (and flush to zero on some GPUs)
-  if (!(step >= 2 ** -126)) return { step: 1, checkEach: true };
+  // a subnormal or zero step would leave the fp32 arithmetic (and flush to zero on some GPUs);
+  // an infinite one (bounds past fp32's range) could not be decoded
+  if (!(step >= 2 ** -126) || !Number.isFinite(step)) return { step: 1, checkEach: true };
   return { step, checkEach: !fast };
 }
 

@@ -34,6 +34,12 @@ Deno.test("encode({ codec: 'fast' }) with eb 0 stores everything exactly", () =>
   }
 });
 
+Deno.test("encode({ codec: 'fast' }) with a bound past fp32's range still gives a stream it decodes", () => {
+  const t = kvFrame(40, 8, "f32", 4);
+  const { tensor } = decodeWithInfo(encode(t, { codec: "fast", errorBound: 3e38, mode: "abs" }));
+  assertBound(t, tensor, 3e38, "huge bound", { signedZero: false });
+});
+
 Deno.test("encode({ codec: 'fast' }) stores one spike per block apart and still keeps the bound", () => {
   const rows = 64, cols = 4;
   const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i / 9));
