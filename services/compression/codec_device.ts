@@ -57,13 +57,34 @@ export interface BatchFrameEncoder {
 }
 
 /**
- * The backend as the hand-off's {@linkcode FrameEncoder}: every layer of a request in one
- * batch (one GPU submission per stage), since a round trip to the GPU costs more than a layer.
+ * The backend as the hand-off's {@linkcode FrameEncoder}: KVSort and SZ frames go through the
+ * backend's batch encoder with every layer of a request in one batch (a round trip to the GPU
+ * costs more than a layer); fast frames through the fast codec on the same device, in groups of
+ * `fastLayersPerCall` layers so that the first groups are on the wire while the next are
+ * encoded. A frame the GPU fails on for a reason other than bad options goes to the CPU codec.
  */
 export function gpuFrameEncoder(
   backend: CodecBackend,
   log: (line: string) => void = console.error,
+  opts: { codec?: "fast" | "kvsort"; fastLayersPerCall?: number } = {},
 ): FrameEncoder {
+  const fast = backend.gpu?.fast;
+  if (opts.codec === "fast" && fast) {
+    const failed = gpuFailure(log, "fast frames");
+    return {
+      device: "webgpu",
+      layersPerCall: opts.fastLayersPerCall ?? 8,
+      async encodeFrames(frames, o) {
+        const tensors = frames.map(frameTensor);
+        const res = await fast.encodeManySettled(tensors, o);
+        return res.map((r, i) => {
+          if (r.status === "fulfilled") return r.value;
+          failed(r.reason);
+          return cpuEncode(tensors[i], o[i]);
+        });
+      },
+    };
+  }
   const batch = gpuBatchEncoder(backend, log);
   return {
     device: "webgpu",

@@ -73,6 +73,21 @@ Deno.test({
         // every GPU decision is the CPU's, so the bundles are the CPU's byte for byte
         assertEquals(gpu.encoded, cpu.encoded, `${frames} batched`);
         assertEquals(calls.flat().length, frames === "head" ? 8 : 4);
+        // the fast codec on the same device: the CPU's bundles too, layer groups per call
+        const fastSettings = kv({
+          codec: "fast",
+          errorBound: 1e-2,
+          errorMode: "rel",
+          frames,
+          evictionRate: 1,
+        });
+        const fastCpu = (await bundles(job(fastSettings, 3), cpuFrameEncoder)).out;
+        const fastGpu = await bundles(
+          job(fastSettings, 3),
+          gpuFrameEncoder(backend, console.error, { codec: "fast", fastLayersPerCall: 1 }),
+        );
+        assertEquals(fastGpu.out.encoded, fastCpu.encoded, `${frames} fast`);
+        assertEquals(fastGpu.calls.length, 2);
         for (let l = 0; l < 2; l++) {
           const a = decodeLayerBundle(gpu.encoded[l], expect), b = decodeLayerBundle(cpu.encoded[l], expect);
           for (let h = 0; h < 2; h++) {

@@ -29,14 +29,16 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
   const instance = nuid.next();
   const backend: CodecBackend = await selectCodecBackend(config.codecDevice);
   console.error(`[compression] codec backend: ${backend.description}`);
-  const gpu = backend.kind === "webgpu" ? gpuFrameEncoder(backend) : undefined;
+  const gpu = backend.kind === "webgpu"
+    ? { kvsort: gpuFrameEncoder(backend), fast: gpuFrameEncoder(backend, console.error, { codec: "fast" }) }
+    : undefined;
   const link = config.link.gbps
     ? new LinkModel({ gbps: config.link.gbps, rttMs: config.link.rttMs })
     : undefined;
   if (link) console.error(`[compression] modelled link: ${link.gbps} Gbit/s, round trip ${link.rttMs} ms`);
   const stats = { requests: 0, failed: 0, raw_bytes: 0, wire_bytes: 0, handoff_ms: 0 };
   const encoderFor = (codec: HandOffRequest["kv"]["codec"]): FrameEncoder =>
-    gpu && CODEC_TRAITS[codec].gpu ? gpu : cpuFrameEncoder;
+    !gpu || !CODEC_TRAITS[codec].gpu ? cpuFrameEncoder : codec === "fast" ? gpu.fast : gpu.kvsort;
 
   const service = await startService(nc, {
     name: "compression",

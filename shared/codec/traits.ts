@@ -63,7 +63,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     bounded: true,
     digest: "body",
     family: "fast",
-    gpu: false,
+    gpu: true,
     summary: "blockwise prequantization, fixed-length codes, outliers apart (fastest bounded)",
   },
   fp16: {

@@ -216,12 +216,24 @@ async function tinyStats() {
   }
 }
 
-async function encoderFor(): Promise<{ encoder: FrameEncoder; destroy(): void }> {
-  if (a.encoder !== "webgpu") return { encoder: cpuFrameEncoder, destroy() {} };
+/** The frame encoder for each codec: the CPU codec, or with `--encoder webgpu` the GPU where it runs the codec. */
+async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncoder; destroy(): void }> {
+  if (a.encoder !== "webgpu") return { encoderFor: () => cpuFrameEncoder, destroy() {} };
   const { selectCodecBackend } = await import("../../shared/codec/webgpu/mod.ts");
   const { gpuFrameEncoder } = await import("../../services/compression/codec_device.ts");
+  const { CODEC_TRAITS } = await import("../../shared/codec/mod.ts");
   const backend = await selectCodecBackend("webgpu");
-  return { encoder: gpuFrameEncoder(backend), destroy: () => backend.destroy() };
+  console.error(`codec backend: ${backend.description}`);
+  const gpu = {
+    fast: gpuFrameEncoder(backend, console.error, { codec: "fast" }),
+    other: gpuFrameEncoder(backend),
+  };
+  return {
+    encoderFor: (
+      codec,
+    ) => (!CODEC_TRAITS[codec].gpu ? cpuFrameEncoder : codec === "fast" ? gpu.fast : gpu.other),
+    destroy: () => backend.destroy(),
+  };
 }
 
 async function runW2(rows: Row[]): Promise<void> {
@@ -234,7 +246,7 @@ async function runW2(rows: Row[]): Promise<void> {
     stderr: "inherit",
   }).spawn();
   const nc = await connectNats(nats.url, "kvrelay-bench");
-  const { encoder, destroy } = await encoderFor();
+  const { encoderFor, destroy } = await encoders();
   try {
     const reader = sink.stdout.pipeThrough(new TextDecoderStream()).getReader();
     await reader.read(); // {"ready":true}
@@ -259,7 +271,7 @@ async function runW2(rows: Row[]): Promise<void> {
               errorMode: "rel" as const,
               evictionRate: cfg.evictionRate,
             };
-            const usage = await new HandOff({ nc, encoder, link, pipeline }, {
+            const usage = await new HandOff({ nc, encoder: encoderFor(cfg.codec), link, pipeline }, {
               requestId,
               kv,
               decodeIngest: SINK.ingest,
@@ -306,8 +318,8 @@ function baseline(rows: Row[], r: Row): Row | undefined {
 
 function table(rows: Row[]): string {
   const out = [
-    "| workload | tokens | link | config | ratio (fp16) | wire MB | hand-off ms | × vs fp16 | link ms for wire bytes | encode ms | decode ms | TTFT ms | NATS bytes / wire |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| workload | tokens | link | config | ratio (fp16) | wire MB | hand-off ms | × vs fp16 | × vs fp16 bytes/link | link ms for wire bytes | encode ms | decode ms | TTFT ms | NATS bytes / wire |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const b = baseline(rows, r);
@@ -315,10 +327,10 @@ function table(rows: Row[]): string {
       `| ${r.workload} | ${r.tokens} | ${linkName(r.link_gbps)} | ${name(r)} | ${r.ratio} | ${
         (r.wire_bytes / 1e6).toFixed(2)
       } | ${r.handoff_ms.toFixed(1)} | ${b ? (b.handoff_ms / r.handoff_ms).toFixed(2) : "–"} | ${
-        r.link_ms?.toFixed(1) ?? "–"
-      } | ${r.encode_ms.toFixed(1)} | ${r.decode_kv_ms.toFixed(1)} | ${r.ttft_ms?.toFixed(1) ?? "–"} | ${
-        r.nats_bytes !== null ? (r.nats_bytes / r.wire_bytes).toFixed(3) : "–"
-      } |`,
+        r.link_gbps ? (linkMs(r.link_gbps, r.raw_bytes)! / r.handoff_ms).toFixed(2) : "–"
+      } | ${r.link_ms?.toFixed(1) ?? "–"} | ${r.encode_ms.toFixed(1)} | ${r.decode_kv_ms.toFixed(1)} | ${
+        r.ttft_ms?.toFixed(1) ?? "–"
+      } | ${r.nats_bytes !== null ? (r.nats_bytes / r.wire_bytes).toFixed(3) : "–"} |`,
     );
   }
   return out.join("\n");
@@ -359,6 +371,14 @@ function summary(rows: Row[]) {
     const b = r && baseline(rows, r);
     return r && b ? r3(b.handoff_ms / r.handoff_ms) : null;
   };
+  /** Against the fp16 bytes' time on the link alone: no cast, no copies, a perfect fp16 sender. */
+  const vsIdeal = (w: Row["workload"], tokens: number, gbps: number, codec: string, evict: number) => {
+    const r = rows.find((x) =>
+      x.workload === w && x.tokens === tokens && x.link_gbps === gbps && x.codec === codec &&
+      x.eviction_rate === evict && x.pipeline
+    );
+    return r ? r3(linkMs(gbps, r.raw_bytes)! / r.handoff_ms) : null;
+  };
   const w2 = W2.includes(8192) ? 8192 : W2.at(-1);
   return {
     w1_2k_1gbit_fast: W1.length
@@ -371,6 +391,9 @@ function summary(rows: Row[]) {
     speedup_10gbit_codec: w2 ? speedup("W2", w2, 10, "fast", 1) : null,
     speedup_10gbit_codec_evict8: w2 ? speedup("W2", w2, 10, "fast", 8) : null,
     speedup_100gbit_codec: w2 ? speedup("W2", w2, 100, "fast", 1) : null,
+    speedup_vs_ideal_fp16_10gbit_codec: w2 ? vsIdeal("W2", w2, 10, "fast", 1) : null,
+    speedup_vs_ideal_fp16_10gbit_codec_evict8: w2 ? vsIdeal("W2", w2, 10, "fast", 8) : null,
+    speedup_vs_ideal_fp16_100gbit_codec: w2 ? vsIdeal("W2", w2, 100, "fast", 1) : null,
   };
 }
 

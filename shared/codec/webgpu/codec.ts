@@ -4,6 +4,7 @@
  * the `...WithInfo` variants also say which backend ran and how long the GPU took.
  * @module
  */
+import { type GpuFastBatch, gpuFastBatchEncoder } from "./fast/codec.ts";
 import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { acquireGpu, type AcquireOptions, type GpuHandle } from "./device.ts";
 import { GpuContext } from "./gpu.ts";
@@ -50,6 +51,8 @@ export interface GpuCodec {
     limits?: DecodeLimits,
     run?: GpuRunOptions,
   ): Promise<{ tensor: Tensor; info: GpuRunInfo }>;
+  /** The fast codec's batch calls on the same device (fast/codec.ts). */
+  readonly fast: GpuFastBatch;
   /** Releases the device. */
   destroy(): void;
 }
@@ -91,6 +94,7 @@ export async function createGpuCodec(opts: AcquireOptions & { handle?: GpuHandle
       ),
     encodeManyWithInfo: (f, o, r) => gpuEncodeMany(ctx, f, o, r),
     decodeWithInfo: (b, l, r) => gpuDecode(ctx, b, l, r),
+    fast: gpuFastBatchEncoder(handle),
     destroy: () => handle.device.destroy(),
   };
 }
