@@ -20,10 +20,13 @@ import {
   type TokenEvent,
 } from "../../shared/handoff/contract.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
+import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 import {
   bundleExpectation,
   type DecodedLayer,
   decodeLayerBundle,
+  decodeLayerBundleWith,
+  type FrameDecoder,
 } from "../../shared/pipeline/decode_stage.ts";
 import { DecodeEngine } from "../../shared/pipeline/decode_engine.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
@@ -63,6 +66,14 @@ export async function startDecodeService(
   });
   const engine = new DecodeEngine(model, store, { maxBatch: config.decodeMaxBatch });
   const receiver = new BundleReceiver({ maxBundleBytes: config.maxBundleBytes });
+  // a layer's frames decode together on the GPU where the codec backend has one (the values
+  // come back to the host: the model runtime's device cannot share Deno's WebGPU buffers)
+  const backend = await selectCodecBackend(config.codecDevice);
+  console.error(`[decode] codec backend: ${backend.description}`);
+  const fastGpu = backend.gpu?.fast;
+  const onGpu: FrameDecoder | undefined = fastGpu
+    ? (streams, limits) => fastGpu.decodeMany(streams, limits)
+    : undefined;
   const expect = bundleExpectation(c);
 
   /** The open `generate` span of each sequence, ended on done, error or cancel. */
@@ -86,9 +97,11 @@ export async function startDecodeService(
           [attr.STAGE]: "decode-kv",
           [attr.LAYER]: String(b.index),
           [attr.KV_BYTES_ENCODED]: b.bytes.length,
-        }, () => {
+        }, async () => {
           const t0 = performance.now();
-          const layer = decodeLayerBundle(b.bytes, expect);
+          const layer = onGpu
+            ? await decodeLayerBundleWith(b.bytes, expect, onGpu)
+            : decodeLayerBundle(b.bytes, expect);
           if (layer.requestId !== req.requestId || layer.layer !== b.index) {
             throw new KvrelayError(
               "corrupt_bundle",
@@ -99,7 +112,6 @@ export async function startDecodeService(
           const ms = performance.now() - t0;
           decodeKvMs += ms;
           metrics.decodeDuration.record(ms / 1000, { [attr.LAYER]: String(b.index) });
-          return Promise.resolve();
         }),
       onCommit: (count, body): Promise<DecodeCommitReply> => {
         const dc = body as DecodeCommit;
@@ -190,5 +202,8 @@ export async function startDecodeService(
       },
     },
   });
+  // the codec's GPU device goes with the service
+  const stop = service.stop.bind(service);
+  service.stop = (err?: Error) => stop(err).finally(() => backend.destroy());
   return { service, engine, store };
 }

@@ -8,6 +8,7 @@
  * Knows nothing about NATS.
  * @module
  */
+import { setImmediate } from "node:timers";
 import { KvrelayError } from "../errors.ts";
 import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
 import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
@@ -115,8 +116,11 @@ export function isLossless(kv: KvSettings): boolean {
   return CODEC_TRAITS[kv.codec].lossless;
 }
 
-/** Lets timers and I/O run between layers, so bundles already handed on keep moving. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * Lets I/O run between layers, so bundles already handed on keep moving. `setImmediate`, not
+ * `setTimeout(0)`: under Deno the latter measured 2.4 ms a turn, the former 0.04 ms.
+ */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class CompressionJob {
   readonly requestId: string;

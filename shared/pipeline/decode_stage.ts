@@ -5,8 +5,8 @@
  * @module
  */
 import { KvrelayError } from "../errors.ts";
-import { readEncodedLayer } from "../kvwire/mod.ts";
-import { decode as decodeFrame } from "../codec/mod.ts";
+import { type EncodedLayer, readEncodedLayer } from "../kvwire/mod.ts";
+import { decode as decodeFrame, type Tensor } from "../codec/mod.ts";
 
 export interface HeadKv {
   positions: Int32Array;
@@ -41,7 +41,38 @@ export function bundleExpectation(
   };
 }
 
+/** Decodes many codec streams at once (a GPU backend's `decodeMany`): `out[i]` is `decode(streams[i])`. */
+export type FrameDecoder = (streams: Uint8Array[], limits: { maxElements: number }) => Promise<Tensor[]>;
+
 export function decodeLayerBundle(bytes: Uint8Array, expect: BundleExpectation): DecodedLayer {
+  const l = checkedLayer(bytes, expect);
+  return assembleLayer(l, (stream) => decodeFrame(stream, { maxElements: expect.maxElements }));
+}
+
+/**
+ * {@linkcode decodeLayerBundle} with the layer's frames decoded together by `decodeFrames` (one
+ * GPU batch for all K and V frames of the layer); same values, same errors.
+ */
+export async function decodeLayerBundleWith(
+  bytes: Uint8Array,
+  expect: BundleExpectation,
+  decodeFrames: FrameDecoder,
+): Promise<DecodedLayer> {
+  const l = checkedLayer(bytes, expect);
+  const streams = l.heads.flatMap((h) => [h.keys, h.values]);
+  let tensors: Tensor[];
+  try {
+    tensors = await decodeFrames(streams, { maxElements: expect.maxElements });
+  } catch (err) {
+    throw new KvrelayError("corrupt_bundle", `a frame did not decode: ${(err as Error)?.message ?? err}`, {
+      cause: err,
+    });
+  }
+  const byStream = new Map(streams.map((s, i) => [s, tensors[i]]));
+  return assembleLayer(l, (stream) => byStream.get(stream)!);
+}
+
+function checkedLayer(bytes: Uint8Array, expect: BundleExpectation): EncodedLayer {
   const l = readEncodedLayer(bytes);
   if (l.nLayers !== expect.nLayers || l.nKvHeads !== expect.nKvHeads || l.headDim !== expect.headDim) {
     throw new KvrelayError(
@@ -49,13 +80,20 @@ export function decodeLayerBundle(bytes: Uint8Array, expect: BundleExpectation):
       `bundle shape (${l.nLayers} layers, ${l.nKvHeads} KV heads, head_dim ${l.headDim}) does not fit this model`,
     );
   }
+  return l;
+}
+
+/** The layer's heads from its decoded frames (`frame(stream)` gives a stream's tensor). */
+function assembleLayer(
+  l: EncodedLayer,
+  frame: (stream: Uint8Array) => Tensor,
+): DecodedLayer {
   const { headDim, nKvHeads } = l;
-  const limits = { maxElements: expect.maxElements };
   if (l.frames === "layer") {
     const f = l.heads[0];
     const width = nKvHeads * headDim;
-    const k = toF32(decodeFrame(f.keys, limits), l.nPos, width);
-    const v = toF32(decodeFrame(f.values, limits), l.nPos, width);
+    const k = toF32(frame(f.keys), l.nPos, width);
+    const v = toF32(frame(f.values), l.nPos, width);
     const heads: HeadKv[] = [];
     for (let h = 0; h < nKvHeads; h++) {
       const hk = new Float32Array(l.nPos * headDim);
@@ -70,8 +108,8 @@ export function decodeLayerBundle(bytes: Uint8Array, expect: BundleExpectation):
   }
   const heads = l.heads.map((h) => ({
     positions: h.positions,
-    keys: toF32(decodeFrame(h.keys, limits), h.positions.length, headDim),
-    values: toF32(decodeFrame(h.values, limits), h.positions.length, headDim),
+    keys: toF32(frame(h.keys), h.positions.length, headDim),
+    values: toF32(frame(h.values), h.positions.length, headDim),
   }));
   return { requestId: l.requestId, layer: l.layer, nPos: l.nPos, heads };
 }

@@ -241,7 +241,7 @@ async function runW2(rows: Row[]): Promise<void> {
   const stats = await tinyStats();
   const nats = await startNatsServer({ jetstream: false, maxPayload: 8 * 1024 * 1024 });
   const sink = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--cached-only", `${REPO_DIR}/tests/bench/handoff_sink.ts`, nats.url],
+    args: ["run", "-A", "--cached-only", `${REPO_DIR}/tests/bench/handoff_sink.ts`, nats.url, a.encoder!],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -3,11 +3,17 @@
  * request's encoded layer bundles on `bench.sink.ingest` exactly as the decode service does
  * (the same receiver and the same `decodeLayerBundle`), and answers the commit with the time
  * it spent decoding. `bench.sink.open` announces a request and its KV shape.
- * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL`.
+ * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL [cpu|webgpu]` (where the frames decode).
  * @module
  */
 import { BundleReceiver, connectNats, fromJsonBytes, startService } from "../../shared/nats/mod.ts";
-import { bundleExpectation, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
+import {
+  bundleExpectation,
+  decodeLayerBundle,
+  decodeLayerBundleWith,
+  type FrameDecoder,
+} from "../../shared/pipeline/decode_stage.ts";
+import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
 import { KvrelayError } from "../../shared/errors.ts";
 
@@ -24,17 +30,22 @@ export interface SinkOpen {
 if (import.meta.main) {
   const nc = await connectNats(Deno.args[0], "kvrelay-bench-sink");
   const receiver = new BundleReceiver({ maxBundleBytes: 2 ** 31 });
+  const backend = await selectCodecBackend(Deno.args[1] === "webgpu" ? "webgpu" : "cpu");
+  console.error(`[sink] codec backend: ${backend.description}`);
+  const fast = backend.gpu?.fast;
+  const onGpu: FrameDecoder | undefined = fast ? (s, l) => fast.decodeMany(s, l) : undefined;
   const open = (o: SinkOpen) => {
     const expect = bundleExpectation({ ...o, maxSeqLen: o.nPos });
     let decodeKvMs = 0, layers = 0;
     receiver.expect(o.requestId, {
-      onBundle: (b) => {
+      onBundle: async (b) => {
         const t0 = performance.now();
-        const layer = decodeLayerBundle(b.bytes, expect);
+        const layer = onGpu
+          ? await decodeLayerBundleWith(b.bytes, expect, onGpu)
+          : decodeLayerBundle(b.bytes, expect);
         if (layer.layer !== b.index) throw new KvrelayError("corrupt_bundle", "layer out of place");
         decodeKvMs += performance.now() - t0;
         layers++;
-        return Promise.resolve();
       },
       onCommit: (count) => {
         if (count !== o.nLayers || layers !== o.nLayers) {
