@@ -10,6 +10,7 @@
  * the source of truth either way.
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { DecodeOutput, KeptKv, Model } from "../model/mod.ts";
 import { sampleToken } from "../model/mod.ts";
 import type { BlockStore } from "../blockstore/mod.ts";
@@ -160,8 +161,9 @@ export class DecodeEngine {
   }
 
   async #step(): Promise<void> {
-    // Yield so that new arrivals and cancels are seen between steps.
-    await new Promise((r) => setTimeout(r, 0));
+    // Yield so that new arrivals and cancels are seen between steps (setImmediate: under Deno
+    // setTimeout(0) measured 2.4 ms a turn, a decode step's worth on kvrelay-tiny).
+    await new Promise((r) => setImmediate(r));
     const batch = this.#pickBatch();
     if (!batch.length) return;
     const ids = batch.map((s) => s.id);
