@@ -102,7 +102,7 @@ Deno.test("createApp() passes kv_compression and sampling through and applies st
     max_tokens: 7,
     temperature: 0,
     stop: "wor",
-    kv_compression: { eviction_rate: 8, error_bound: 0.01, index_share: "auto" },
+    kv_compression: { codec: "kvsort", eviction_rate: 8, error_bound: 0.01, index_share: "auto" },
   });
   const j = await r.json();
   assertEquals(r.status, 200);

@@ -4,7 +4,7 @@
  * @module
  */
 import type { CodecChoice, KvDefaults } from "../config/mod.ts";
-import { CODECS, isCodecName } from "../codec/traits.ts";
+import { CODEC_TRAITS, CODECS, isCodecName } from "../codec/traits.ts";
 import { badRequest } from "../errors.ts";
 import type { EvictionPolicy, KvSettings } from "../handoff/contract.ts";
 
@@ -107,5 +107,13 @@ export function resolveKvSettings(base: KvSettings, input: unknown): KvSettings 
   if (o.max_pool !== undefined) s.maxPool = numberIn(o.max_pool, "max_pool", 0, 255, true);
   if (o.sink !== undefined) s.sink = numberIn(o.sink, "sink", 0, 1 << 22, true);
   if (o.block_size !== undefined) s.blockSize = numberIn(o.block_size, "block_size", 1, 1024, true);
+  // a knob the chosen codec does not have is refused, never silently ignored
+  if (o.index_share !== undefined && s.codec !== "kvsort") {
+    throw badRequest(`${P}.index_share applies to the kvsort codec only, not ${s.codec}`, `${P}.index_share`);
+  }
+  if ((o.error_bound !== undefined || o.error_mode !== undefined) && !CODEC_TRAITS[s.codec].bounded) {
+    const param = o.error_bound !== undefined ? "error_bound" : "error_mode";
+    throw badRequest(`${P}.${param} applies to error-bounded codecs only, not ${s.codec}`, `${P}.${param}`);
+  }
   return s;
 }

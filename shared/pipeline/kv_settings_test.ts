@@ -15,3 +15,20 @@ Deno.test("kv_compression.max_pool: default 7, 0 turns pooling off, anything els
     assertEquals(err.param, "kv_compression.max_pool");
   }
 });
+
+Deno.test("kv_compression: a knob the chosen codec does not have is a bad_request, never ignored", () => {
+  assertEquals(base.codec, "fast");
+  assertEquals(resolveKvSettings(base, { codec: "kvsort", index_share: 4 }).indexShare, 4);
+  assertEquals(resolveKvSettings(base, { error_bound: 0.05 }).errorBound, 0.05);
+  for (
+    const [input, param] of [
+      [{ index_share: 4 }, "kv_compression.index_share"],
+      [{ codec: "fp16", error_bound: 0.01 }, "kv_compression.error_bound"],
+      [{ codec: "zstd", error_mode: "abs" }, "kv_compression.error_mode"],
+    ] as const
+  ) {
+    const err = assertThrows(() => resolveKvSettings(base, input), KvrelayError);
+    assertEquals(err.code, "bad_request");
+    assertEquals(err.param, param);
+  }
+});

@@ -30,6 +30,7 @@ import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { cpuFrameEncoder, type FrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { connectNats, LinkModel, requestJson } from "../../shared/nats/mod.ts";
 import type { CodecChoice } from "../../shared/config/mod.ts";
+import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { HandOff } from "../../services/compression/handoff.ts";
 import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
@@ -172,9 +173,8 @@ async function runW1(rows: Row[]): Promise<void> {
                   temperature: 0,
                   kv_compression: {
                     codec: cfg.codec,
-                    error_bound: EB,
-                    error_mode: "rel",
                     eviction_rate: cfg.evictionRate,
+                    ...(CODEC_TRAITS[cfg.codec].bounded ? { error_bound: EB, error_mode: "rel" } : {}),
                   },
                 }),
               });
@@ -221,7 +221,6 @@ async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncode
   if (a.encoder !== "webgpu") return { encoderFor: () => cpuFrameEncoder, destroy() {} };
   const { selectCodecBackend } = await import("../../shared/codec/webgpu/mod.ts");
   const { gpuFrameEncoder } = await import("../../services/compression/codec_device.ts");
-  const { CODEC_TRAITS } = await import("../../shared/codec/mod.ts");
   const backend = await selectCodecBackend("webgpu");
   console.error(`codec backend: ${backend.description}`);
   const gpu = {

@@ -123,6 +123,7 @@ Deno.test({
           max_tokens: 16,
           temperature: 0,
           kv_compression: {
+            codec: "kvsort",
             eviction_rate: 4,
             protected_window: 16,
             block_size: 8,

@@ -35,7 +35,7 @@ async function complete(baseUrl: string, codec: string): Promise<Completion> {
       prompt: PROMPT,
       max_tokens: 24,
       temperature: 0,
-      kv_compression: { codec, error_bound: 1e-2, error_mode: "rel" },
+      kv_compression: codec === "fp16" ? { codec } : { codec, error_bound: 1e-2, error_mode: "rel" },
     }),
   });
   const json = await r.json();
