@@ -8,7 +8,7 @@ import { NatsBackend } from "./backend.ts";
 if (import.meta.main) {
   const config = loadConfig();
   installShutdown({ onSignal: (s) => console.error(`[gateway] ${s}: stopping`) });
-  const nc = await connectNats(config.natsUrl, "kvrelay-gateway");
+  const nc = await connectNats(config.natsUrl, "kvrelay-gateway", config.natsAuth);
   onShutdown(() => nc.drain());
   const backend = new NatsBackend(nc, config);
   const kvDefaults = defaultKvSettings(config.kv);

@@ -5,6 +5,7 @@
  */
 import { badRequest } from "../errors.ts";
 import { type CodecName, CODECS } from "../codec/traits.ts";
+import { type NatsAuth, natsAuthFromEnv } from "../nats/auth.ts";
 
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
@@ -65,6 +66,8 @@ export interface Config {
   link: { gbps?: number; rttMs: number };
   /** Encode, send and decode layer by layer, overlapping (KVRELAY_PIPELINE, default on). */
   pipeline: boolean;
+  /** How this process proves who it is to NATS (NATS_NKEY, NATS_CREDS, NATS_USER, NATS_TLS_*). */
+  natsAuth: NatsAuth;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -170,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       rttMs: num(env, "KVRELAY_LINK_RTT_MS", 0, 0),
     },
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
+    natsAuth: natsAuthFromEnv(env),
   };
 }
 
