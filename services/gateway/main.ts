@@ -18,7 +18,12 @@ if (import.meta.main) {
     maxTokensLimit: config.maxTokensLimit,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
-    batch: { nc, backend, kvDefaults },
+    batch: {
+      nc,
+      backend,
+      kvDefaults,
+      storeOptions: { fileTtlMs: config.fileTtlS * 1000, uploadQuotaBytes: config.uploadQuotaBytes },
+    },
   });
   const server = Deno.serve({
     hostname: config.host,

@@ -68,6 +68,10 @@ export interface Config {
   pipeline: boolean;
   /** How this process proves who it is to NATS (NATS_NKEY, NATS_CREDS, NATS_USER, NATS_TLS_*). */
   natsAuth: NatsAuth;
+  /** Bytes of live batch uploads one API key may hold (KVRELAY_UPLOAD_QUOTA_BYTES; 0 = no limit). */
+  uploadQuotaBytes: number;
+  /** Seconds a file (upload or batch output) lives (KVRELAY_FILE_TTL_S; 0 = until deleted). */
+  fileTtlS: number;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -100,6 +104,8 @@ export const DEFAULTS = {
   maxBundleBytes: 512 * 1024 * 1024,
   maxTokensLimit: 4096,
   maxBodyBytes: 1024 * 1024,
+  uploadQuotaBytes: 1024 * 1024 * 1024,
+  fileTtlS: 30 * 24 * 3600,
 } as const;
 
 const DEVICES: DeviceChoice[] = ["cpu", "webgpu", "auto"];
@@ -174,6 +180,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     },
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
     natsAuth: natsAuthFromEnv(env),
+    uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
+    fileTtlS: num(env, "KVRELAY_FILE_TTL_S", DEFAULTS.fileTtlS, 0),
   };
 }
 
