@@ -1,11 +1,12 @@
 /**
  * A NATS server of your own, as README "Run across hosts" sets it up: infra/nats/gen_auth.ts
  * writes the accounts and one seed per role, infra/nats/multi-host.conf includes them and turns
- * TLS on with client certificates, and services connect with `NATS_NKEY` and `NATS_TLS_*`.
+ * TLS on with client certificates, and services connect with `NATS_NKEY` and `NATS_TLS_*`
+ * (`npm start` with NATS_URL and KVRELAY_NATS_NKEY_DIR gives each its own seed).
  */
 import { assertEquals, assertNotEquals } from "@std/assert";
 import { freePort, NATS_SERVER_BIN, probeConnect, waitForPort } from "../_harness/nats_server.ts";
-import { REPO_DIR } from "../_harness/paths.ts";
+import { REPO_DIR, STORIES260K } from "../_harness/paths.ts";
 import { writeAuthDir } from "../../infra/nats/gen_auth.ts";
 import { natsAuthFromEnv } from "../../shared/nats/auth.ts";
 import { connectNats } from "../../shared/nats/connect.ts";
@@ -124,6 +125,46 @@ Deno.test({
       assertNotEquals(await probeConnect(port), "PONG");
       await decode.close();
       await gateway.close();
+
+      // npm start against it: each service with its own seed from KVRELAY_NATS_NKEY_DIR, over TLS
+      const http = freePort();
+      const launcher = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--cached-only", `${REPO_DIR}/infra/launch/start.ts`],
+        env: {
+          ...env("unused"),
+          NATS_NKEY: "",
+          NATS_URL: url,
+          KVRELAY_NATS_NKEY_DIR: dir,
+          KVRELAY_PORT: String(http),
+          KVRELAY_MODEL: STORIES260K.model,
+          KVRELAY_TOKENIZER: STORIES260K.tokenizer,
+        },
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        const deadline = Date.now() + 60_000;
+        let ready = false;
+        while (!ready && Date.now() < deadline) {
+          try {
+            const r = await fetch(`http://127.0.0.1:${http}/readyz`);
+            await r.body?.cancel();
+            ready = r.ok;
+          } catch { /* not yet */ }
+          if (!ready) await new Promise((r) => setTimeout(r, 200));
+        }
+        assertEquals(ready, true, "the services became ready");
+        const r = await fetch(`http://127.0.0.1:${http}/v1/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "stories260K", prompt: "", max_tokens: 4, temperature: 0 }),
+        });
+        assertEquals(r.status, 200);
+        assertEquals((await r.json()).usage.completion_tokens, 4);
+      } finally {
+        launcher.kill("SIGTERM");
+        assertEquals((await launcher.status).code, 0);
+      }
     } finally {
       server?.kill("SIGTERM");
       await server?.status;
