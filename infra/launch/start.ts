@@ -3,9 +3,18 @@
  * NATS_URL names one), then prefill (with its compression), decode, the batch worker and the gateway, each its own
  * process — waits until /readyz says every service answers, and stops everything it started
  * on Ctrl-C or SIGTERM. A service that exits is restarted (at most 5 times a minute).
+ *
+ * Its own nats-server refuses anonymous clients: the launcher makes a fresh nkey per service
+ * role, lists the public keys with each role's permissions in the server's config
+ * (shared/nats/server_auth.ts), and hands each service its seed file (`NATS_NKEY`), all in a
+ * private temporary directory removed on exit. With NATS_URL, services use the `NATS_*`
+ * credentials of the environment, or `<KVRELAY_NATS_NKEY_DIR>/<role>.nk` each when that is set
+ * (what `infra/nats/gen_auth.ts` writes).
  * @module
  */
 import { loadConfig } from "../../shared/config/mod.ts";
+import type { Role } from "../../shared/nats/permissions.ts";
+import { generateRoleKeys, renderAccounts, writeSeeds } from "../../shared/nats/server_auth.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SERVICES = ["prefill", "decode", "batch", "gateway"] as const;
@@ -71,6 +80,8 @@ export async function main(): Promise<number> {
   let stopping = false;
   let natsUrl = Deno.env.get("NATS_URL");
   let storeDir: string | undefined;
+  /** Each service's NATS credentials, on top of the inherited environment. */
+  let credentials = new Map<Role, Record<string, string>>();
 
   const stopAll = async () => {
     stopping = true;
@@ -94,11 +105,26 @@ export async function main(): Promise<number> {
 
   if (!natsUrl) {
     const port = Number(Deno.env.get("KVRELAY_NATS_PORT") || 0) || freePort();
-    storeDir = await Deno.makeTempDir({ prefix: "kvrelay-js-" });
-    // Flags override the file: the file holds the tuning, the flags this run's address and store.
+    storeDir = await Deno.makeTempDir({ prefix: "kvrelay-js-" }); // mode 0700
+    const keys = generateRoleKeys();
+    const conf = `${storeDir}/nats-server.conf`;
+    await Deno.writeTextFile(
+      conf,
+      [
+        await Deno.readTextFile(`${ROOT}infra/nats/nats-server.conf`),
+        "# Added by infra/launch/start.ts: one nkey user per service role, nobody else.",
+        renderAccounts(keys, { responseExpiryMs: Math.max(600_000, 2 * config.requestTimeoutMs) }),
+      ].join("\n"),
+    );
+    // Whatever NATS_* credentials the environment holds are for another server: replace them.
+    const clear = { NATS_USER: "", NATS_PASSWORD: "", NATS_CREDS: "", NATS_NKEY: "" };
+    credentials = new Map(
+      [...(await writeSeeds(storeDir, keys))].map(([role, env]) => [role, { ...clear, ...env }]),
+    );
+    // Flags override the file: the file holds the tuning and users, the flags this run's address and store.
     const args = [
       "-c",
-      `${ROOT}infra/nats/nats-server.conf`,
+      conf,
       "-a",
       "127.0.0.1",
       "-p",
@@ -110,14 +136,21 @@ export async function main(): Promise<number> {
     const nats = new Deno.Command(findNatsServer(), { args, stdout: "null", stderr: "inherit" }).spawn();
     children.set("nats", nats);
     natsUrl = `nats://127.0.0.1:${port}`;
-    log(`nats-server on ${natsUrl}`);
+    log(`nats-server on ${natsUrl} (nkey users per service; anonymous clients are refused)`);
+  } else if (Deno.env.get("KVRELAY_NATS_NKEY_DIR")) {
+    const dir = Deno.env.get("KVRELAY_NATS_NKEY_DIR");
+    for (const role of SERVICES) credentials.set(role, { NATS_NKEY: `${dir}/${role}.nk` });
   }
 
   const restarts = new Map<string, number[]>();
   const spawn = (name: (typeof SERVICES)[number]) => {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--cached-only", `${ROOT}services/${name}/main.ts`],
-      env: { NATS_URL: natsUrl!, OTEL_SERVICE_NAME: Deno.env.get("OTEL_SERVICE_NAME") ?? `kvrelay-${name}` },
+      env: {
+        ...credentials.get(name),
+        NATS_URL: natsUrl!,
+        OTEL_SERVICE_NAME: Deno.env.get("OTEL_SERVICE_NAME") ?? `kvrelay-${name}`,
+      },
       stdout: "inherit",
       stderr: "inherit",
     }).spawn();

@@ -23,7 +23,7 @@ async function start(nc: NatsConnection, config: Config) {
   const backend: Backend = wc.backend === "echo"
     ? new EchoBackend({ delayMs: wc.echoDelayMs })
     : new NatsBackend(nc, config);
-  const store = await BatchStore.open(nc, { ackWaitMs: wc.ackWaitMs });
+  const store = await BatchStore.open(nc, { ackWaitMs: wc.ackWaitMs, fileTtlMs: config.fileTtlS * 1000 });
   const worker = new BatchWorker({
     store,
     backend,

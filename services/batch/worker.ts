@@ -141,7 +141,12 @@ export class BatchWorker {
       m.term(); // not ours to run: never redeliver garbage
       return;
     }
-    const beat = setInterval(() => m.working(), Math.max(200, store.options.ackWaitMs / 3));
+    // A timer must not throw: with the connection gone, ack_wait redelivers the line anyway.
+    const beat = setInterval(() => {
+      try {
+        m.working();
+      } catch { /* closed connection */ }
+    }, Math.max(200, store.options.ackWaitMs / 3));
     try {
       const state = await this.#batch(task.batchId);
       const status = state?.batch.status;

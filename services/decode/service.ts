@@ -1,6 +1,9 @@
 /**
  * The decode service: receives encoded layers into its paged per-head block store, then
  * generates, batching every active sequence per step, and streams tokens to the gateway.
+ * Every body it receives is parsed once against the contract (a bad one is a 400 and opens
+ * nothing); every token event is signed with the request's key and published so that a
+ * failure is logged, never thrown into the decode loop or a timer.
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -9,10 +12,13 @@ import type { Service } from "@nats-io/services";
 import type { Model } from "../../shared/model/mod.ts";
 import type { Config } from "../../shared/config/mod.ts";
 import { KvrelayError } from "../../shared/errors.ts";
-import { BundleReceiver, fromJsonBytes, startService, toJsonBytes } from "../../shared/nats/mod.ts";
+import { BundleReceiver, startService, toJsonBytes } from "../../shared/nats/mod.ts";
+import { parseBody, publishSafely } from "../../shared/nats/call.ts";
+import { H_MAC, signEvent } from "../../shared/nats/event_mac.ts";
 import {
+  CALLS,
   type ControlMessage,
-  type DecodeCommit,
+  type ControlReply,
   type DecodeCommitReply,
   type DecodeOpenReply,
   type DecodeOpenRequest,
@@ -81,13 +87,19 @@ export async function startDecodeService(
   const metrics = getMetrics();
 
   const open = (req: DecodeOpenRequest): DecodeOpenReply => {
+    if (generating.has(req.requestId)) {
+      throw new KvrelayError("bad_request", `request ${req.requestId} is already generating here`);
+    }
     let seq = 0;
     // Token events carry the trace context of the sequence's `generate` span once it exists.
     let streamCtx = context.active();
-    const publish = (ev: Unsequenced<TokenEvent>) =>
-      nc.publish(req.tokenSubject, toJsonBytes({ ...ev, seq: seq++ }), {
-        headers: injectContext(undefined, streamCtx),
-      });
+    // Called from the decode loop and from timers: it must not throw.
+    const publish = (ev: Unsequenced<TokenEvent>) => {
+      const body = toJsonBytes({ ...ev, seq: seq++ });
+      const headers = injectContext(undefined, streamCtx);
+      headers.set(H_MAC, signEvent(req.tokenKey, req.tokenSubject, body));
+      publishSafely(nc, req.tokenSubject, body, { headers });
+    };
     const layers: DecodedLayer[] = [];
     let decodeKvMs = 0;
     receiver.expect(req.requestId, {
@@ -114,7 +126,13 @@ export async function startDecodeService(
           metrics.decodeDuration.record(ms / 1000, { [attr.LAYER]: String(b.index) });
         }),
       onCommit: (count, body): Promise<DecodeCommitReply> => {
-        const dc = body as DecodeCommit;
+        const dc = CALLS.decodeCommit.request(body, CALLS.decodeCommit.name);
+        if (dc.firstToken >= c.vocabSize || dc.nPos >= c.maxSeqLen) {
+          throw new KvrelayError(
+            "bad_request",
+            `commit names token ${dc.firstToken} at ${dc.nPos} positions; the model has ${c.vocabSize} tokens, ${c.maxSeqLen} positions`,
+          );
+        }
         if (dc.requestId !== req.requestId || count !== c.nLayers || layers.length !== c.nLayers) {
           throw new KvrelayError(
             "corrupt_bundle",
@@ -172,10 +190,7 @@ export async function startDecodeService(
     return { ingest, control, instance };
   };
 
-  const onControl = (msg: ControlMessage) => {
-    if (msg?.op !== "cancel" || typeof msg.requestId !== "string") {
-      throw new KvrelayError("bad_request", "unknown control message");
-    }
+  const onControl = (msg: ControlMessage): ControlReply => {
     receiver.drop(msg.requestId);
     const cancelled = engine.cancel(msg.requestId);
     const gen = generating.get(msg.requestId);
@@ -193,11 +208,18 @@ export async function startDecodeService(
     metadata: { instance, model: c.name },
     statsData: () => ({ ...store.stats(), active: engine.activeCount, steps: engine.steps }),
     endpoints: {
-      open: { subject: SUBJECTS.decodeOpen, handler: (m) => Promise.resolve(open(fromJsonBytes(m.data))) },
+      open: {
+        subject: SUBJECTS.decodeOpen,
+        handler: (m) =>
+          Promise.resolve(open(parseBody(CALLS.decodeOpen.request, m.data, CALLS.decodeOpen.name))),
+      },
       ingest: { subject: ingest, handler: receiver.handle, queue: "" },
       control: {
         subject: control,
-        handler: (m) => Promise.resolve(onControl(fromJsonBytes(m.data))),
+        handler: (m) =>
+          Promise.resolve(
+            onControl(parseBody(CALLS.decodeControl.request, m.data, CALLS.decodeControl.name)),
+          ),
         queue: "",
       },
     },

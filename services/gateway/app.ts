@@ -1,11 +1,11 @@
 /**
- * The gateway's HTTP surface, composed top to bottom: route naming for traces, body limit,
- * optional bearer auth on /v1, then the routes. One error mapper at the edge.
+ * The gateway's HTTP surface, composed top to bottom: route naming for traces, API keys and
+ * tenants on /v1 (before anything reads a body), body limit, then the routes. One error
+ * mapper at the edge.
  * @module
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { bearerAuth } from "hono/bearer-auth";
 import { HTTPException } from "hono/http-exception";
 import { KvrelayError } from "../../shared/errors.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
@@ -14,6 +14,7 @@ import type { Backend } from "./backend.ts";
 import { completionHandler } from "./completions.ts";
 import { errorResponse } from "./openai_error.ts";
 import { BATCH_FILES_PATH, type BatchRouteDeps, batchRoutes } from "./batches.ts";
+import { apiKeyAuth } from "./middleware/api_key/index.ts";
 
 export interface GatewayOptions {
   backend: Backend;
@@ -28,6 +29,7 @@ export interface GatewayOptions {
 export function createApp(opts: GatewayOptions): Hono {
   const app = new Hono();
   app.use("*", honoRouteName());
+  app.use("/v1/*", apiKeyAuth({ keys: opts.apiKeys }));
   const requestBodyLimit = bodyLimit({
     maxSize: opts.maxBodyBytes,
     onError: () => {
@@ -36,7 +38,6 @@ export function createApp(opts: GatewayOptions): Hono {
   });
   // File uploads carry their own, larger limit (batches.ts).
   app.use("/v1/*", (c, next) => c.req.path.startsWith(BATCH_FILES_PATH) ? next() : requestBodyLimit(c, next));
-  if (opts.apiKeys.length) app.use("/v1/*", bearerAuth({ token: opts.apiKeys }));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {

@@ -2,15 +2,24 @@
  * The gateway's view of the cluster: runs one completion across decode, prefill and
  * compression over NATS (shared/handoff/contract.ts) and yields its tokens; answers which
  * model is served and whether every service is up.
+ *
+ * Token events come to a subject nobody can guess (`kvrelay.tokens.<128 random bits>`) and are
+ * used only when their MAC under the request's key checks out: an event that decode did not
+ * sign is dropped before it is parsed, and never reaches the client.
  * @module
  */
-import { createInbox, type NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { trace } from "@opentelemetry/api";
 import type { Config } from "../../shared/config/mod.ts";
 import { asKvrelayError, errorFromWire, KvrelayError } from "../../shared/errors.ts";
-import { fromJsonBytes, pingService, requestBytes, requestJson, toJsonBytes } from "../../shared/nats/mod.ts";
+import { fromJsonBytes, pingService, requestBytes, toJsonBytes } from "../../shared/nats/mod.ts";
+import { parseBody, requestCall } from "../../shared/nats/call.ts";
+import { H_MAC, newStreamKey, randomId, verifyEvent } from "../../shared/nats/event_mac.ts";
 import {
+  CALLS,
+  type ControlMessage,
   type DecodeOpenReply,
+  EVENTS,
   type KvSettings,
   type KvUsage,
   type PrefillRunReply,
@@ -205,29 +214,40 @@ export class NatsBackend implements Backend {
   async *#complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
     const nc = this.#nc;
     const timeoutMs = this.#config.requestTimeoutMs;
-    const tokenSubject = createInbox();
+    const tokenSubject = SUBJECTS.tokens(randomId());
+    const tokenKey = newStreamKey();
     const queue = new Queue<Item>();
+    let forged = 0;
     const sub = nc.subscribe(tokenSubject, {
       callback: (err, msg) => {
-        if (err) queue.push({ kind: "fail", err });
-        else {
-          try {
-            queue.push({ kind: "event", ev: fromJsonBytes<TokenEvent>(msg.data) });
-          } catch (e) {
-            queue.push({ kind: "fail", err: new KvrelayError("corrupt_bundle", `bad token event: ${e}`) });
+        if (err) return queue.push({ kind: "fail", err });
+        if (!verifyEvent(tokenKey, tokenSubject, msg.data, msg.headers?.get(H_MAC))) {
+          if (forged++ === 0) {
+            console.error(`[gateway] ${input.requestId}: dropped a token event with a bad MAC`);
           }
+          getMetrics().failures.add(1, { [attr.ERROR_TYPE]: "forged_event", [attr.STAGE]: "gateway" });
+          return;
+        }
+        try {
+          queue.push({ kind: "event", ev: parseBody(EVENTS.token.check, msg.data, EVENTS.token.name) });
+        } catch (e) {
+          queue.push({
+            kind: "fail",
+            err: new KvrelayError("corrupt_bundle", `bad token event: ${(e as Error).message}`),
+          });
         }
       },
     });
     let open: DecodeOpenReply | undefined;
     let finished = false;
     try {
-      open = await requestJson<DecodeOpenReply>(nc, SUBJECTS.decodeOpen, {
+      open = await requestCall(nc, CALLS.decodeOpen, SUBJECTS.decodeOpen, {
         requestId: input.requestId,
         sampling: input.sampling,
         tokenSubject,
+        tokenKey,
       }, { timeoutMs: 5000, signal });
-      requestJson<PrefillRunReply>(nc, SUBJECTS.prefillRun, {
+      requestCall(nc, CALLS.prefillRun, SUBJECTS.prefillRun, {
         requestId: input.requestId,
         prompt: input.prompt,
         promptIds: input.promptIds,
@@ -300,8 +320,7 @@ export class NatsBackend implements Backend {
 
   #cancel(control: string, requestId: string): void {
     // Best effort: the decode instance also frees the slot when its transfer expires.
-    requestBytes(this.#nc, control, toJsonBytes({ op: "cancel", requestId }), { timeoutMs: 2000 }).catch(
-      () => {},
-    );
+    const body: ControlMessage = { op: "cancel", requestId };
+    requestBytes(this.#nc, control, toJsonBytes(body), { timeoutMs: 2000 }).catch(() => {});
   }
 }

@@ -6,6 +6,9 @@
  * `POST /v1/files` takes multipart form data (`file`, `purpose`); files above
  * `maxFileBytes` are refused with a 413. The gateway's general body limit must not apply to
  * this route (see `BATCH_FILES_PATH`).
+ *
+ * Every route sees the caller's tenant only (shared/batch/tenant.ts): another tenant's file or
+ * batch, and a malformed id, answer 404; uploads count against the tenant's quota.
  * @module
  */
 import type { Context, Hono } from "hono";
@@ -15,9 +18,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { badRequest, KvrelayError } from "../../shared/errors.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
-import { BATCH_ENDPOINTS, BatchStore, type BatchStoreOptions } from "../../shared/batch/mod.ts";
+import { BATCH_ENDPOINTS, BatchStore, type BatchStoreOptions, TenantStore } from "../../shared/batch/mod.ts";
 import type { Backend } from "./backend.ts";
 import { parseJsonBody } from "./validate.ts";
+import { tenantOf } from "./middleware/api_key/index.ts";
 
 /** The upload route; exempt it from the gateway's `maxBodyBytes` limit, it has its own. */
 export const BATCH_FILES_PATH = "/v1/files";
@@ -47,6 +51,8 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
     });
     return opened;
   };
+  /** The caller's own part of the store. */
+  const tenant = async (c: Context) => new TenantStore(await store(), tenantOf(c));
   const maxFileBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
   app.post(
@@ -78,14 +84,14 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
         });
       }
       const bytes = new Uint8Array(await file.arrayBuffer());
-      return c.json(await (await store()).putFile(file.name || "upload.jsonl", purpose, bytes));
+      return c.json(await (await tenant(c)).putFile(file.name || "upload.jsonl", purpose, bytes));
     }),
   );
 
   app.get(
     "/v1/files/:id",
     guard(async function getFile(c) {
-      const f = await (await store()).getFile(idParam(c));
+      const f = await (await tenant(c)).getFile(idParam(c));
       if (!f) throw notFound("file", idParam(c));
       return c.json(f);
     }),
@@ -94,10 +100,8 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
   app.get(
     "/v1/files/:id/content",
     guard(async function getFileContent(c) {
-      const s = await store();
-      const f = await s.getFile(idParam(c));
-      const bytes = f && await s.fileContent(f.id);
-      if (!f || !bytes) throw notFound("file", idParam(c));
+      const bytes = await (await tenant(c)).fileContent(idParam(c));
+      if (!bytes) throw notFound("file", idParam(c));
       return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/jsonl" });
     }),
   );
@@ -117,7 +121,7 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
       const metadata = parseMetadata(b.metadata);
       // Validate the batch-level settings now: a bad one is a 400, not N error lines.
       if (deps.kvDefaults) resolveKvSettings(deps.kvDefaults, b.kv_compression);
-      const batch = await (await store()).createBatch({
+      const batch = await (await tenant(c)).createBatch({
         inputFileId: b.input_file_id,
         endpoint: b.endpoint,
         completionWindow: window,
@@ -136,7 +140,7 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
         throw badRequest("'limit' must be an integer in [1, 100]", "limit");
       }
-      let all = await (await store()).listBatches();
+      let all = await (await tenant(c)).listBatches();
       const after = c.req.query("after");
       if (after) {
         const i = all.findIndex((b) => b.id === after);
@@ -156,7 +160,7 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
   app.get(
     "/v1/batches/:id",
     guard(async function getBatch(c) {
-      const s = await (await store()).getBatch(idParam(c));
+      const s = await (await tenant(c)).getBatch(idParam(c));
       if (!s) throw notFound("batch", idParam(c));
       return c.json(s.batch);
     }),
@@ -165,9 +169,8 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
   app.post(
     "/v1/batches/:id/cancel",
     guard(async function cancelBatch(c) {
-      const st = await store();
       const id = idParam(c);
-      const b = await st.cancel(id);
+      const b = await (await tenant(c)).cancel(id);
       if (!b) throw notFound("batch", id);
       if (b.status !== "cancelling" && b.status !== "cancelled") {
         throw badRequest(`batch '${id}' is ${b.status} and cannot be cancelled`);

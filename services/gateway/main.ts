@@ -8,7 +8,7 @@ import { NatsBackend } from "./backend.ts";
 if (import.meta.main) {
   const config = loadConfig();
   installShutdown({ onSignal: (s) => console.error(`[gateway] ${s}: stopping`) });
-  const nc = await connectNats(config.natsUrl, "kvrelay-gateway");
+  const nc = await connectNats(config.natsUrl, "kvrelay-gateway", config.natsAuth);
   onShutdown(() => nc.drain());
   const backend = new NatsBackend(nc, config);
   const kvDefaults = defaultKvSettings(config.kv);
@@ -18,7 +18,12 @@ if (import.meta.main) {
     maxTokensLimit: config.maxTokensLimit,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
-    batch: { nc, backend, kvDefaults },
+    batch: {
+      nc,
+      backend,
+      kvDefaults,
+      storeOptions: { fileTtlMs: config.fileTtlS * 1000, uploadQuotaBytes: config.uploadQuotaBytes },
+    },
   });
   const server = Deno.serve({
     hostname: config.host,

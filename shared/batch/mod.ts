@@ -1,6 +1,6 @@
 /**
- * Batch jobs on JetStream: the store (files, batch state, the line work queue, results)
- * and the JSONL input parser. Services import only this file.
+ * Batch jobs on JetStream: the store (files, batch state, the line work queue, results),
+ * each tenant's view of it, and the JSONL input parser. Services import only this file.
  * @module
  */
 export {
@@ -9,12 +9,15 @@ export {
   type BatchStoreOptions,
   type CreateBatchParams,
   DEFAULT_BATCH_STORE_OPTIONS,
+  type FileRecord,
   FILES_BUCKET,
   LINES_STREAM,
   LINES_SUBJECT,
   RESULTS_BUCKET,
+  validId,
   WORKERS_CONSUMER,
 } from "./store.ts";
+export { TenantStore } from "./tenant.ts";
 export { lineKey, parseBatchInput } from "./jsonl.ts";
 export {
   BATCH_ENDPOINTS,
@@ -27,5 +30,6 @@ export {
   type LineTask,
   type RequestCounts,
   type ResultRecord,
+  type StoredFile,
   TERMINAL_STATUSES,
 } from "./types.ts";

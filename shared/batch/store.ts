@@ -41,6 +41,7 @@ import {
   type LineTask,
   type RequestCounts,
   type ResultRecord,
+  type StoredFile,
   TERMINAL_STATUSES,
 } from "./types.ts";
 
@@ -63,6 +64,10 @@ export const DEFAULT_BATCH_STORE_OPTIONS = {
    * batch's 24 h completion window, so a running batch never loses one.
    */
   resultsTtlMs: 7 * 24 * 3600 * 1000,
+  /** How long a file (upload or output) lives; 0: until deleted. */
+  fileTtlMs: 30 * 24 * 3600 * 1000,
+  /** Bytes of live uploads one tenant may hold (TenantStore); 0: no limit. */
+  uploadQuotaBytes: 1024 * 1024 * 1024,
 };
 export type BatchStoreOptions = Partial<typeof DEFAULT_BATCH_STORE_OPTIONS>;
 
@@ -79,6 +84,14 @@ export interface CreateBatchParams {
   metadata?: Record<string, string> | null;
   /** Batch-level `kv_compression`, already validated by the caller. */
   kv?: unknown;
+  /** The tenant creating it: the input file must be its own. Absent: any file (internal use). */
+  owner?: string;
+}
+
+/** A live file and its tenant. */
+export interface FileRecord {
+  file: FileObject;
+  owner: string;
 }
 
 export class BatchStore {
@@ -160,20 +173,30 @@ export class BatchStore {
 
   // ---------------------------------------------------------------- files
 
-  async putFile(filename: string, purpose: string, bytes: Uint8Array, id?: string): Promise<FileObject> {
+  async putFile(
+    filename: string,
+    purpose: string,
+    bytes: Uint8Array,
+    opts: { owner?: string } = {},
+  ): Promise<FileObject> {
+    const created = now();
+    const ttl = this.options.fileTtlMs;
     const file: FileObject = {
-      id: id ?? `file-${nuid.next()}`,
+      id: `file-${nuid.next()}`,
       object: "file",
       bytes: bytes.length,
-      created_at: now(),
+      created_at: created,
       filename,
       purpose,
       status: "processed",
       status_details: null,
-      expires_at: null,
+      expires_at: ttl > 0 ? created + Math.ceil(ttl / 1000) : null,
     };
     await this.#files.putBlob({ name: file.id }, bytes);
-    await this.#fileMeta.put(file.id, JSON.stringify(file));
+    await this.#fileMeta.put(
+      file.id,
+      JSON.stringify({ ...file, owner: opts.owner ?? "" } satisfies StoredFile),
+    );
     return file;
   }
 
@@ -182,15 +205,39 @@ export class BatchStore {
     await this.#files.delete(id);
   }
 
-  async getFile(id: string): Promise<FileObject | null> {
+  /** A live file and its owner; null when unknown, malformed or expired (an expired one is deleted). */
+  async fileRecord(id: string): Promise<FileRecord | null> {
     if (!validId(id)) return null;
     const e = await this.#fileMeta.get(id);
-    return e && e.operation === "PUT" ? e.json<FileObject>() : null;
+    if (!e || e.operation !== "PUT") return null;
+    const { owner = "", ...file } = e.json<StoredFile>();
+    if (file.expires_at !== null && file.expires_at <= now()) {
+      await this.#deleteFile(id).catch(() => {});
+      return null;
+    }
+    return { file, owner };
+  }
+
+  async getFile(id: string): Promise<FileObject | null> {
+    return (await this.fileRecord(id))?.file ?? null;
   }
 
   async fileContent(id: string): Promise<Uint8Array | null> {
     if (!(await this.getFile(id))) return null;
     return await this.#files.getBlob(id);
+  }
+
+  /** Every live file with its owner (expired ones are deleted on the way). */
+  async fileRecords(): Promise<FileRecord[]> {
+    const prefix = `$KV.${FILES_BUCKET}.`;
+    const info = await this.#jsm.streams.info(`KV_${FILES_BUCKET}`, { subjects_filter: `${prefix}>` });
+    const ids = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+    const out: FileRecord[] = [];
+    for (let i = 0; i < ids.length; i += 64) {
+      const got = await Promise.all(ids.slice(i, i + 64).map((id) => this.fileRecord(id)));
+      for (const r of got) if (r) out.push(r);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- batches
@@ -200,8 +247,11 @@ export class BatchStore {
    * `in_progress`. Lines that fail validation are published too, carrying their error.
    */
   async createBatch(p: CreateBatchParams): Promise<BatchObject> {
-    const file = await this.getFile(p.inputFileId);
-    if (!file) throw new KvrelayError("not_found", `no file '${p.inputFileId}'`, { param: "input_file_id" });
+    const rec = await this.fileRecord(p.inputFileId);
+    if (!rec || (p.owner !== undefined && rec.owner !== p.owner)) {
+      throw new KvrelayError("not_found", `no file '${p.inputFileId}'`, { param: "input_file_id" });
+    }
+    const file = rec.file;
     if (file.purpose !== "batch") {
       throw new KvrelayError("bad_request", `file '${file.id}' has purpose '${file.purpose}', not 'batch'`, {
         param: "input_file_id",
@@ -247,7 +297,10 @@ export class BatchStore {
       request_counts: { total: tasks.length, completed: 0, failed: 0 },
       metadata: p.metadata ?? null,
     };
-    await this.#batches.create(id, JSON.stringify({ batch, kv: p.kv } satisfies BatchState));
+    await this.#batches.create(
+      id,
+      JSON.stringify({ batch, kv: p.kv, owner: p.owner ?? "" } satisfies BatchState),
+    );
     await this.#publish(id, tasks, { dedupe: true });
     const s = await this.#mutate(id, (s) => {
       if (s.batch.status !== "validating") return null;
@@ -317,15 +370,21 @@ export class BatchStore {
 
   /** Every batch, newest first. */
   async listBatches(): Promise<BatchObject[]> {
+    return (await this.listBatchStates()).map((s) => s.batch);
+  }
+
+  /** Every batch with its settings and owner, newest first. */
+  async listBatchStates(): Promise<BatchState[]> {
     const ids = await this.#batchIds();
     const all = await Promise.all(ids.map((id) => this.getBatch(id)));
-    return all.filter((s): s is BatchState => s !== null).map((s) => s.batch).sort((a, b) =>
-      b.created_at - a.created_at || (a.id < b.id ? 1 : -1)
+    return all.filter((s): s is BatchState => s !== null).sort((a, b) =>
+      b.batch.created_at - a.batch.created_at || (a.batch.id < b.batch.id ? 1 : -1)
     );
   }
 
   /** Marks the batch `cancelling`; workers stop starting its lines and the next reconcile finalizes it. */
   async cancel(id: string): Promise<BatchObject | null> {
+    if (!validId(id)) return null;
     const s = await this.#mutate(id, (s) => {
       if (s.batch.status !== "in_progress" && s.batch.status !== "validating") return null;
       s.batch.status = "cancelling";
@@ -500,16 +559,19 @@ export class BatchStore {
     const bad = results.filter((r) => !isSuccess(r));
     // Fresh file ids: if another worker finalizes the same batch at once, the loser's files
     // are deleted and the winner's stay, never a mix of the two.
+    const owner = { owner: s.owner ?? "" };
     const out = await this.putFile(
       `${batchId}_output.jsonl`,
       "batch_output",
       enc.encode(ok.map((r) => strip(r) + "\n").join("")),
+      owner,
     );
     const err = bad.length
       ? await this.putFile(
         `${batchId}_error.jsonl`,
         "batch_output",
         enc.encode(bad.map((r) => strip(r) + "\n").join("")),
+        owner,
       )
       : null;
     let won = false;
@@ -544,6 +606,7 @@ export class BatchStore {
   }
 }
 
-function validId(id: string): boolean {
+/** Ids the store makes (`file-…`, `batch_…`); anything else is unknown, never a storage error. */
+export function validId(id: string): boolean {
   return /^[A-Za-z0-9_-]{1,128}$/.test(id);
 }

@@ -35,7 +35,14 @@ export interface FileObject {
   purpose: string;
   status: "processed";
   status_details: null;
-  expires_at: null;
+  /** Unix seconds after which the file is gone (null: kept until deleted). */
+  expires_at: number | null;
+}
+
+/** What the files KV bucket holds per file: the public object and its owner. */
+export interface StoredFile extends FileObject {
+  /** The tenant (a hash of its API key; "" without API keys). Absent in older records: "". */
+  owner?: string;
 }
 
 /** OpenAI's `batch` object. */
@@ -67,6 +74,8 @@ export interface BatchState {
   batch: BatchObject;
   /** The batch-level `kv_compression` object as sent (validated at creation). */
   kv?: unknown;
+  /** The tenant that created it (see `StoredFile.owner`); its output files get the same owner. */
+  owner?: string;
 }
 
 /** One JSONL line as a work-queue message. A line that failed validation carries `error`. */

@@ -5,6 +5,7 @@
  */
 import { badRequest } from "../errors.ts";
 import { type CodecName, CODECS } from "../codec/traits.ts";
+import { type NatsAuth, natsAuthFromEnv } from "../nats/auth.ts";
 
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
@@ -65,6 +66,12 @@ export interface Config {
   link: { gbps?: number; rttMs: number };
   /** Encode, send and decode layer by layer, overlapping (KVRELAY_PIPELINE, default on). */
   pipeline: boolean;
+  /** How this process proves who it is to NATS (NATS_NKEY, NATS_CREDS, NATS_USER, NATS_TLS_*). */
+  natsAuth: NatsAuth;
+  /** Bytes of live batch uploads one API key may hold (KVRELAY_UPLOAD_QUOTA_BYTES; 0 = no limit). */
+  uploadQuotaBytes: number;
+  /** Seconds a file (upload or batch output) lives (KVRELAY_FILE_TTL_S; 0 = until deleted). */
+  fileTtlS: number;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -100,6 +107,8 @@ export const DEFAULTS = {
   maxBundleBytes: 512 * 1024 * 1024,
   maxTokensLimit: 4096,
   maxBodyBytes: 1024 * 1024,
+  uploadQuotaBytes: 1024 * 1024 * 1024,
+  fileTtlS: 30 * 24 * 3600,
 } as const;
 
 const DEVICES: DeviceChoice[] = ["cpu", "webgpu", "auto"];
@@ -173,6 +182,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       rttMs: num(env, "KVRELAY_LINK_RTT_MS", 0, 0),
     },
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
+    natsAuth: natsAuthFromEnv(env),
+    uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
+    fileTtlS: num(env, "KVRELAY_FILE_TTL_S", DEFAULTS.fileTtlS, 0),
   };
 }
 

@@ -4,7 +4,9 @@
  *
  * One completion, in order:
  *   1. gateway  → decode        `kvrelay.decode.open` (queue)        DecodeOpenRequest → DecodeOpenReply
- *        decode reserves a slot and names its instance subjects (ingest, control).
+ *        decode reserves a slot and names its instance subjects (ingest, control). The request
+ *        names the gateway's token subject (`kvrelay.tokens.<128 random bits>`) and a per-request
+ *        `tokenKey`; decode signs every token event with it (step 5).
  *   2. gateway  → prefill       `kvrelay.prefill.run` (queue)        PrefillRunRequest → PrefillRunReply
  *   3. prefill node, in process: prefill runs the prompt; its compression evicts (all layers
  *        compete) and encodes layer by layer. Raw KV never leaves the node.
@@ -15,20 +17,48 @@
  *        decode overlap.
  *   5. decode, on commit: every layer is in its block store; it starts generating and
  *        publishes `TokenEvent`s to the gateway's `tokenSubject` (seq 0, 1, 2, ... with no gaps;
- *        the first token is the one prefill sampled). The last event is `done` or `error`.
- *        Prefill's reply (2) carries `usage.kv`, with the hand-off's time and bytes.
+ *        the first token is the one prefill sampled), each with an HMAC of the subject and body
+ *        under `tokenKey` in the `Kvrelay-Mac` header (shared/nats/event_mac.ts). The last event
+ *        is `done` or `error`. Prefill's reply (2) carries `usage.kv`, with the hand-off's time
+ *        and bytes.
  *   6. gateway → decode <control> `{ op: "cancel", requestId }` when the client goes away or
  *        a stop string ends the text.
  *   Each prefill node's compression is also a service of its own: `kvrelay.compression.<id>.status`.
  *
+ * Every call is declared once in `CALLS` (subject, request check, reply check) and every event
+ * in `EVENTS`; the compiler holds each check to its interface in both directions. A sender
+ * builds the typed request; a receiver parses the bytes once with `parseBody`
+ * (shared/nats/call.ts) and holds exactly the declared shape.
+ *
  * Failure: every request above may fail with a `KvrelayError` (shared/errors.ts) carried in
- * the service-error headers; a missing or corrupt chunk or bundle is `corrupt_bundle` and fails
+ * the service-error headers; a body that is not JSON or fails its check is `bad_request` (400)
+ * naming the field; a missing or corrupt chunk or bundle is `corrupt_bundle` and fails
  * the whole request (never wrong tokens); a decode slot whose transfer does not commit within
  * the request timeout is released and reports `timeout` on the token subject. A gap in token
- * `seq` is treated by the gateway as `corrupt_bundle`.
+ * `seq`, or a reply that fails its check, is treated by the gateway as `corrupt_bundle`; a token
+ * event without a valid MAC is dropped unseen. Who may publish and subscribe to each subject is
+ * in shared/nats/permissions.ts; the broker refuses the rest.
  * @module
  */
 import type { CodecChoice } from "../config/mod.ts";
+import { CODECS } from "../codec/traits.ts";
+import {
+  anyObject,
+  arr,
+  bool,
+  type Check,
+  type Checked,
+  either,
+  int,
+  invalid,
+  nullable,
+  num,
+  obj,
+  oneOf,
+  optional,
+  str,
+  tagged,
+} from "../nats/validate.ts";
 
 export const SUBJECTS = {
   prefillRun: "kvrelay.prefill.run",
@@ -36,6 +66,16 @@ export const SUBJECTS = {
   compressionStatus: (instance: string) => `kvrelay.compression.${instance}.status`,
   ingest: (service: string, instance: string) => `kvrelay.${service}.${instance}.ingest`,
   control: (service: string, instance: string) => `kvrelay.${service}.${instance}.control`,
+  /** A request's token subject: only the gateway subscribes, only decode publishes. */
+  tokens: (id: string) => `kvrelay.tokens.${id}`,
+} as const;
+
+/** What each subject that a message names must look like (no wildcards, no other namespace). */
+export const SUBJECT_PATTERNS = {
+  ingest: /^kvrelay\.decode\.[A-Za-z0-9]{1,64}\.ingest$/,
+  control: /^kvrelay\.decode\.[A-Za-z0-9]{1,64}\.control$/,
+  /** 128 random bits in hex: not guessable, so not forgeable without reading decode.open. */
+  tokens: /^kvrelay\.tokens\.[0-9a-f]{32}$/,
 } as const;
 
 export const SERVICE_NAMES = ["prefill", "compression", "decode"] as const;
@@ -72,6 +112,8 @@ export interface DecodeOpenRequest {
   requestId: string;
   sampling: SamplingParams;
   tokenSubject: string;
+  /** 256-bit key (base64url) under which decode signs every token event of this request. */
+  tokenKey: string;
 }
 export interface DecodeOpenReply {
   ingest: string;
@@ -162,3 +204,197 @@ export type TokenEvent =
   | { type: "error"; seq: number; code: string; message: string };
 
 export type ControlMessage = { op: "cancel"; requestId: string };
+export interface ControlReply {
+  cancelled: boolean;
+}
+
+// ---------------------------------------------------------------- checks, one per message
+// Bounds are what a well-behaved peer can send; the gateway's API limits are tighter.
+
+const MAX_TOKENS = 1 << 22;
+const requestId = str({ max: 200, pattern: /^[A-Za-z0-9_.:-]+$/ });
+const tokenId = int(0, 2 ** 31 - 1);
+const nonNegative = num(0, Number.MAX_VALUE);
+const EVICTION_POLICIES = ["kvcompress", "uniform", "recency"] as const;
+
+const samplingParams = obj({
+  maxTokens: int(1, MAX_TOKENS),
+  temperature: num(0, 100),
+  topP: num(0, 1),
+  seed: optional(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
+});
+
+const kvSettings = obj({
+  codec: oneOf(CODECS),
+  errorBound: nonNegative,
+  errorMode: oneOf(["rel", "abs"]),
+  indexShare: either(int(1, 1 << 16), oneOf(["auto"])),
+  frames: oneOf(["head", "layer"]),
+  eviction: oneOf(EVICTION_POLICIES),
+  evictionRate: num(1, 1e9),
+  maxCacheTokens: optional(int(1, MAX_TOKENS)),
+  protectedWindow: int(0, MAX_TOKENS),
+  observationWindow: int(1, 1 << 16),
+  maxPool: int(0, 1 << 16),
+  sink: int(0, MAX_TOKENS),
+  blockSize: int(1, 1 << 16),
+});
+
+const kvUsage = obj({
+  codec: oneOf(CODECS),
+  codec_family: oneOf(["max-ratio", "fast", "baseline"]),
+  encoder: str({ max: 64 }),
+  lossless: bool,
+  error_bound: nullable(nonNegative),
+  error_mode: nullable(oneOf(["rel", "abs"])),
+  index_share: nullable(either(int(1, 1 << 16), oneOf(["auto"]))),
+  frames: oneOf(["head", "layer"]),
+  eviction: oneOf([...EVICTION_POLICIES, "off"]),
+  eviction_rate: num(1, 1e9),
+  max_cache_tokens: nullable(int(1, MAX_TOKENS)),
+  protected_window: int(0, MAX_TOKENS),
+  observation_window: int(1, 1 << 16),
+  max_pool: int(0, 1 << 16),
+  block_size: int(1, 1 << 16),
+  kept_fraction: num(0, 1),
+  kept_fraction_per_layer: arr(num(0, 1), { max: 1 << 16 }),
+  raw_basis: oneOf(["fp16"]),
+  raw_bytes: nonNegative,
+  wire_bytes: nonNegative,
+  ratio: nonNegative,
+  ms: obj({
+    prefill: nonNegative,
+    evict: nonNegative,
+    encode: nonNegative,
+    transfer: nonNegative,
+    decode_kv: nonNegative,
+    handoff: nonNegative,
+    generate: nonNegative,
+  }),
+});
+
+const decodeOpenRequest = obj({
+  requestId,
+  sampling: samplingParams,
+  tokenSubject: str({ max: 64, pattern: SUBJECT_PATTERNS.tokens }),
+  tokenKey: str({ min: 43, max: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
+});
+
+const decodeOpenReply = obj({
+  ingest: str({ max: 128, pattern: SUBJECT_PATTERNS.ingest }),
+  control: str({ max: 128, pattern: SUBJECT_PATTERNS.control }),
+  instance: str({ max: 64, pattern: /^[A-Za-z0-9]+$/ }),
+});
+
+const chatMessage = obj({ role: str({ max: 32 }), content: str({ min: 0, max: 1 << 24 }) });
+const prefillRunFields = obj({
+  requestId,
+  prompt: optional(str({ min: 0, max: 1 << 24 })),
+  promptIds: optional(arr(tokenId, { min: 1, max: MAX_TOKENS })),
+  messages: optional(arr(chatMessage, { min: 1, max: 1 << 16 })),
+  sampling: samplingParams,
+  kv: kvSettings,
+  decodeIngest: str({ max: 128, pattern: SUBJECT_PATTERNS.ingest }),
+});
+const prefillRunRequest: Check<Checked<typeof prefillRunFields>> = (v, path) => {
+  const r = prefillRunFields(v, path);
+  if (r.prompt === undefined && r.promptIds === undefined && r.messages === undefined) {
+    throw invalid(`${path}.prompt`, "or promptIds or messages is required");
+  }
+  return r;
+};
+
+const prefillRunReply = obj({
+  requestId,
+  promptIds: arr(tokenId, { min: 1, max: MAX_TOKENS }),
+  firstToken: tokenId,
+  kv: kvUsage,
+});
+
+const decodeCommit = obj({ requestId, firstToken: tokenId, nPos: int(1, MAX_TOKENS) });
+const decodeCommitReply = obj({ decodeKvMs: nonNegative, blocks: int(0, 2 ** 40) });
+
+const tokenEvent = tagged("type", {
+  token: obj({
+    type: oneOf(["token"]),
+    seq: int(0, MAX_TOKENS),
+    id: tokenId,
+    text: str({ min: 0, max: 4096 }),
+  }),
+  done: obj({
+    type: oneOf(["done"]),
+    seq: int(0, MAX_TOKENS),
+    finishReason: oneOf(["stop", "length"]),
+    completionTokens: int(0, MAX_TOKENS),
+    generateMs: nonNegative,
+  }),
+  error: obj({
+    type: oneOf(["error"]),
+    seq: int(0, MAX_TOKENS),
+    code: str({ max: 64 }),
+    message: str({ min: 0, max: 4096 }),
+  }),
+});
+
+const controlMessage = obj({ op: oneOf(["cancel"]), requestId });
+const controlReply = obj({ cancelled: bool });
+const empty = (_v: unknown, _path: string): Record<never, never> => ({});
+
+// ---------------------------------------------------------------- calls and events
+
+/**
+ * One NATS request/reply: its subject (a function for per-instance subjects), and the check
+ * each side runs on what it receives.
+ */
+export interface Call<Req, Rep> {
+  readonly name: string;
+  readonly request: Check<Req>;
+  readonly reply: Check<Rep>;
+}
+
+function call<Req, Rep>(name: string, request: Check<Req>, reply: Check<Rep>): Call<Req, Rep> {
+  return { name, request, reply };
+}
+
+/** Every request/reply of the hand-off, by the step of the header above. */
+export const CALLS = {
+  /** 1. `kvrelay.decode.open` */
+  decodeOpen: call<DecodeOpenRequest, DecodeOpenReply>("decode.open", decodeOpenRequest, decodeOpenReply),
+  /** 2. `kvrelay.prefill.run` */
+  prefillRun: call<PrefillRunRequest, PrefillRunReply>("prefill.run", prefillRunRequest, prefillRunReply),
+  /** 4. the commit on decode's ingest subject (the chunks themselves are checked by BundleReceiver). */
+  decodeCommit: call<DecodeCommit, DecodeCommitReply>("decode.commit", decodeCommit, decodeCommitReply),
+  /** 6. decode's control subject. */
+  decodeControl: call<ControlMessage, ControlReply>("decode.control", controlMessage, controlReply),
+  /** `kvrelay.compression.<id>.status`: no body; the reply is the node's stats. */
+  compressionStatus: call<Record<never, never>, Record<string, unknown>>(
+    "compression.status",
+    empty,
+    anyObject,
+  ),
+} as const;
+
+/** Messages without a reply. */
+export const EVENTS = {
+  /** 5. on the gateway's token subject, signed (`Kvrelay-Mac`). */
+  token: { name: "token event", check: tokenEvent as Check<TokenEvent> },
+} as const;
+
+// Each check gives exactly its interface: a field added to one and not the other fails `deno check`.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Exact<A, B> = Same<A, B> extends true ? Same<keyof A, keyof B> : false;
+const _exact: [
+  Exact<Checked<typeof decodeOpenRequest>, DecodeOpenRequest>,
+  Exact<Checked<typeof decodeOpenReply>, DecodeOpenReply>,
+  Exact<Checked<typeof prefillRunRequest>, PrefillRunRequest>,
+  Exact<Checked<typeof prefillRunReply>, PrefillRunReply>,
+  Exact<Checked<typeof decodeCommit>, DecodeCommit>,
+  Exact<Checked<typeof decodeCommitReply>, DecodeCommitReply>,
+  Exact<Checked<typeof kvSettings>, KvSettings>,
+  Exact<Checked<typeof kvUsage>, KvUsage>,
+  Exact<Checked<typeof kvUsage>["ms"], KvUsage["ms"]>,
+  Exact<Checked<typeof samplingParams>, SamplingParams>,
+  Same<Checked<typeof tokenEvent>, TokenEvent>,
+  Exact<Checked<typeof controlMessage>, ControlMessage>,
+  Exact<Checked<typeof controlReply>, ControlReply>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true];

@@ -1,10 +1,10 @@
 /**
  * Starts the real kvrelay services as separate processes against a test's own nats-server,
- * the way `deno task start` does, and stops them.
+ * the way `deno task start` does (each with its role's NATS credentials), and stops them.
  * @module
  */
 import { REPO_DIR } from "./paths.ts";
-import { freePort } from "./nats_server.ts";
+import { freePort, type NatsServer, serverAt } from "./nats_server.ts";
 
 export type ServiceName = "prefill" | "decode" | "gateway";
 
@@ -14,7 +14,13 @@ export interface RunningServices {
   start(name: ServiceName): void;
 }
 
-export async function startServices(natsUrl: string, env: Record<string, string>): Promise<RunningServices> {
+/** `nats`: a server of tests/_harness (or its URL); its services get their role's credentials. */
+export async function startServices(
+  nats: NatsServer | string,
+  env: Record<string, string>,
+): Promise<RunningServices> {
+  const server = typeof nats === "string" ? serverAt(nats) : nats;
+  const natsUrl = typeof nats === "string" ? nats : nats.url;
   const port = freePort();
   const children = new Map<ServiceName, Deno.ChildProcess>();
   const start = (name: ServiceName) => {
@@ -24,6 +30,7 @@ export async function startServices(natsUrl: string, env: Record<string, string>
         args: ["run", "-A", "--cached-only", `${REPO_DIR}/services/${name}/main.ts`],
         env: {
           ...env,
+          ...server?.serviceEnv(name),
           NATS_URL: natsUrl,
           KVRELAY_PORT: String(port),
           // One service name each, as infra/launch/start.ts gives them.

@@ -1,0 +1,95 @@
+/**
+ * `npm start` (infra/launch/start.ts) with its own nats-server: a client without credentials is
+ * refused at the broker, while every service, each with only its role's permissions, still
+ * serves a completion and a batch (the batch worker's JetStream work included).
+ */
+import { assertEquals } from "@std/assert";
+import { freePort, probeConnect } from "../_harness/nats_server.ts";
+import { REPO_DIR, STORIES260K } from "../_harness/paths.ts";
+
+async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} within ${ms} ms`);
+}
+
+Deno.test({
+  name: "start.ts runs nats-server with per-role nkeys: anonymous refused, completions and batches served",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const port = freePort();
+    const natsPort = freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--cached-only", `${REPO_DIR}/infra/launch/start.ts`],
+      env: {
+        KVRELAY_PORT: String(port),
+        KVRELAY_NATS_PORT: String(natsPort),
+        KVRELAY_MODEL: STORIES260K.model,
+        KVRELAY_TOKENIZER: STORIES260K.tokenizer,
+        NATS_URL: "",
+        // credentials meant for another server must not leak into this one's services
+        NATS_USER: "someone",
+        NATS_PASSWORD: "else",
+      },
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor("ready", 60_000, async () => {
+        const r = await fetch(`${base}/readyz`);
+        await r.body?.cancel();
+        return r.ok ? true : undefined;
+      });
+      assertEquals(await probeConnect(natsPort), "-ERR 'Authorization Violation'");
+
+      const r = await fetch(`${base}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "stories260K", prompt: "", max_tokens: 8, temperature: 0 }),
+      });
+      const body = await r.json();
+      assertEquals(r.status, 200, JSON.stringify(body));
+      assertEquals(body.usage.completion_tokens, 8);
+
+      const line = (id: string) =>
+        JSON.stringify({
+          custom_id: id,
+          method: "POST",
+          url: "/v1/completions",
+          body: { model: "stories260K", prompt: "Once", max_tokens: 4, temperature: 0 },
+        });
+      const form = new FormData();
+      form.append("purpose", "batch");
+      form.append("file", new File([`${line("a")}\n${line("b")}\n`], "in.jsonl"));
+      const file = await (await fetch(`${base}/v1/files`, { method: "POST", body: form })).json();
+      const created = await (await fetch(`${base}/v1/batches`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          input_file_id: file.id,
+          endpoint: "/v1/completions",
+          completion_window: "24h",
+        }),
+      })).json();
+      const done = await waitFor("batch completed", 60_000, async () => {
+        const b = await (await fetch(`${base}/v1/batches/${created.id}`)).json();
+        return b.status === "completed" ? b : undefined;
+      });
+      assertEquals(done.request_counts, { total: 2, completed: 2, failed: 0 });
+      const out = await (await fetch(`${base}/v1/files/${done.output_file_id}/content`)).text();
+      const rows = out.trim().split("\n").map((l) => JSON.parse(l));
+      assertEquals(rows.map((x) => [x.custom_id, x.response.status_code]).sort(), [["a", 200], ["b", 200]]);
+    } finally {
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0);
+    }
+  },
+});
