@@ -8,7 +8,13 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { commitTransfer, type LinkModel, sendBundles, type SendStats } from "../../shared/nats/mod.ts";
-import type { DecodeCommit, DecodeCommitReply, KvSettings, KvUsage } from "../../shared/handoff/contract.ts";
+import {
+  CALLS,
+  type DecodeCommit,
+  type DecodeCommitReply,
+  type KvSettings,
+  type KvUsage,
+} from "../../shared/handoff/contract.ts";
 import {
   CompressionJob,
   type FrameEncoder,
@@ -90,7 +96,7 @@ export class HandOff {
               { timeoutMs: this.#timeLeft(t0), link: this.#deps.link },
             ),
         );
-        return { out, decoded };
+        return { out, decoded: CALLS.decodeCommit.reply(decoded, "decode.commit reply") };
       } finally {
         span.end();
       }

@@ -9,8 +9,14 @@ import type { Service, ServiceMsg } from "@nats-io/services";
 import type { Model } from "../../shared/model/mod.ts";
 import type { Config } from "../../shared/config/mod.ts";
 import { badRequest } from "../../shared/errors.ts";
-import { fromJsonBytes, startService } from "../../shared/nats/mod.ts";
-import { type PrefillRunReply, type PrefillRunRequest, SUBJECTS } from "../../shared/handoff/contract.ts";
+import { startService } from "../../shared/nats/mod.ts";
+import { parseBody } from "../../shared/nats/call.ts";
+import {
+  CALLS,
+  type PrefillRunReply,
+  type PrefillRunRequest,
+  SUBJECTS,
+} from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
 import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
@@ -63,7 +69,7 @@ class PrefillRunner {
 
   async handle(msg: ServiceMsg): Promise<PrefillRunReply> {
     const t0 = performance.now();
-    const req = fromJsonBytes<PrefillRunRequest>(msg.data);
+    const req = parseBody(CALLS.prefillRun.request, msg.data, CALLS.prefillRun.name);
     const ids = this.#promptIds(req);
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
     const pre = await withSpan("prefill", {
