@@ -9,7 +9,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from "../../dtype/mod.ts";
 import { CorruptStreamError } from "../errors.ts";
 import { scratchI32, scratchI8, scratchU8 } from "../scratch.ts";
 import { decodeGroupF32, decodeGroupQ } from "./kernels.ts";
-import { fastKernels, WASM_MIN_VALUES } from "./wasm/mod.ts";
+import { fastKernels } from "./wasm/mod.ts";
 import {
   align4,
   BLOCK,
@@ -87,7 +87,7 @@ export function fastDecode(
   rows: number,
   cols: number,
   at: number,
-  kernels: "auto" | "wasm" | "js" = "auto",
+  kernels: "auto" | "js" = "auto",
 ): FastDecoded {
   const h = readHeader(body, at);
   const n = rows * cols;
@@ -99,9 +99,7 @@ export function fastDecode(
   const widthsAt = HEADER_BYTES;
   const outliersAt = widthsAt + align4(blocks);
   if (outliersAt > body.length) throw new CorruptStreamError("fast body ends inside the widths", at);
-  const k = dtype === "f32" && n > 0 && kernels !== "js" && (kernels === "wasm" || n >= WASM_MIN_VALUES)
-    ? fastKernels()
-    : null;
+  const k = dtype === "f32" && n > 0 && kernels !== "js" ? fastKernels() : null;
   const wasm = k?.loadBody(body, rows, cols) ? k : null;
   const widths = body.subarray(widthsAt, widthsAt + blocks);
   let flagged = 0, words = 0;

@@ -22,7 +22,7 @@ import {
   Q_LIMIT,
   SLOT_BITS,
 } from "./layout.ts";
-import { type FastKernels, fastKernels, WASM_MIN_VALUES } from "./wasm/mod.ts";
+import { type FastKernels, fastKernels } from "./wasm/mod.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double below 2^51 to an integer (see kernels.ts). */
 const ROUND = 6755399441055744;
@@ -42,11 +42,11 @@ export interface FastParams {
   /** `auto` (default) picks the cheaper predictor on a sample of row groups. */
   predictor?: FastPredictor | "auto";
   /**
-   * Which loops: `auto` (default) the WebAssembly kernels where they apply (fp32 values, not
-   * checked one by one, at least {@link WASM_MIN_VALUES}), `wasm` the same at any size, `js` the
-   * JS loops only. Both give the same bytes.
+   * Which loops: `auto` (default) the WebAssembly kernels where they apply (fp32 values that
+   * need no per-value check; faster at every frame size measured), `js` the JS loops only. Both
+   * give the same bytes.
    */
-  kernels?: "auto" | "wasm" | "js";
+  kernels?: "auto" | "js";
 }
 
 /** The encoded body and what it kept. */
@@ -167,10 +167,7 @@ class BitAppender {
 export function fastEncode(f: FastFrame, p: FastParams): FastEncoded {
   const { x, rows, cols, dtype } = f;
   const n = x.length;
-  const want = p.kernels ?? "auto";
-  const k = dtype === "f32" && n > 0 && want !== "js" && (want === "wasm" || n >= WASM_MIN_VALUES)
-    ? fastKernels()
-    : null;
+  const k = dtype === "f32" && n > 0 && p.kernels !== "js" ? fastKernels() : null;
   const loaded = k?.loadFrame(x, rows, cols) ?? null;
   const { lo, hi, maxAbs } = loaded ? rangeOf(loaded.lo, loaded.hi) : finiteRange(x);
   const eb = p.mode === "rel" ? p.errorBound * (hi - lo) : p.errorBound;

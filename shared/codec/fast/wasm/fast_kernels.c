@@ -254,17 +254,25 @@ INLINE i32 quantize_chunk(const float *x, i32 *zb, u32 cols, u32 len, v128_t inv
   return exc && wasm_v128_any_true(bad);
 }
 
+/** quantize_chunk for the cold cases (a group's last channels, the frame's last group): one
+ * copy with the choices at run time, to keep the module small. */
+static __attribute__((noinline)) i32 quantize_chunk_any(const float *x, i32 *zb, u32 cols, u32 len, v128_t inv,
+                                                        int delta, int exc, u32 nl, u8 *w1, u8 *w2, u8 *slot) {
+  return quantize_chunk(x, zb, cols, len, inv, delta, exc, nl < 4, len < BLOCK, nl, w1, w2, slot);
+}
+
 INLINE i32 quantize_group(const float *x, i32 *zb, u32 cols, u32 len, v128_t inv, const int delta,
-                          const int exc, const int partial, u8 *w1, u8 *w2, u8 *slot) {
+                          const int exc, u8 *w1, u8 *w2, u8 *slot) {
   i32 bad = 0;
   u32 c = 0;
-  for (; c + 4 <= cols; c += 4) {
-    bad |= quantize_chunk(x + c, zb + c * BLOCK, cols, len, inv, delta, exc, 0, partial, 4, w1 + c, w2 + c,
-                          slot + c);
+  if (len == BLOCK) {
+    for (; c + 4 <= cols; c += 4) {
+      bad |= quantize_chunk(x + c, zb + c * BLOCK, cols, len, inv, delta, exc, 0, 0, 4, w1 + c, w2 + c, slot + c);
+    }
   }
-  if (c < cols) {
-    bad |= quantize_chunk(x + c, zb + c * BLOCK, cols, len, inv, delta, exc, 1, partial, cols - c, w1 + c,
-                          w2 + c, slot + c);
+  for (; c < cols; c += 4) {
+    bad |= quantize_chunk_any(x + c, zb + c * BLOCK, cols, len, inv, delta, exc, min_u32(4, cols - c), w1 + c,
+                              w2 + c, slot + c);
   }
   return bad;
 }
@@ -276,11 +284,8 @@ INLINE u32 quantize_groups(const float *x, i32 *z, u32 rows, u32 cols, float inv
   for (u32 g = 0, r0 = 0; r0 < rows; g++, r0 += BLOCK) {
     const u32 len = min_u32(BLOCK, rows - r0);
     const u64 at = (u64)r0 * cols, b0 = (u64)g * cols;
-    const i32 bad = len == BLOCK
-                        ? quantize_group(x + at, z + b0 * BLOCK, cols, len, invv, delta, any_exc, 0, w1 + b0,
-                                         w2 + b0, slot + b0)
-                        : quantize_group(x + at, z + b0 * BLOCK, cols, len, invv, delta, any_exc, 1, w1 + b0,
-                                         w2 + b0, slot + b0);
+    const i32 bad = quantize_group(x + at, z + b0 * BLOCK, cols, len, invv, delta, any_exc, w1 + b0, w2 + b0,
+                                   slot + b0);
     if (bad) { /* exceptions, in ascending order of index */
       const u64 end = at + (u64)len * cols;
       for (u64 i = at; i < end; i++) {
@@ -368,10 +373,11 @@ INLINE void pack_block32(const i32 *restrict z, u32 *restrict o, const u32 w) {
   }
 }
 
-#define X1_25(X)                                                                                     \
+/** The widths with an unrolled packer; wider blocks (rare) take pack_codes. */
+#define WIDTHS_UNROLLED(X)                                                                           \
   X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) X(18) \
-  X(19) X(20) X(21) X(22) X(23) X(24) X(25)
-#define X26_31(X) X(26) X(27) X(28) X(29) X(30) X(31)
+  X(19) X(20) X(21) X(22) X(23) X(24)
+#define MAX_UNROLLED 24
 
 /** Packs every full block of width `w` listed in `zat`/`wat` (codes from `z + zat[k]`, words to
  * `o + wat[k]`); blocks go by width so that each width's unrolled loop runs back to back. */
@@ -381,7 +387,7 @@ INLINE void pack_block32(const i32 *restrict z, u32 *restrict o, const u32 w) {
     break;
 static __attribute__((noinline)) void pack_width(const i32 *z, u32 *o, const u32 *zat, const u32 *wat, u32 count,
                                                  u32 w) {
-  switch (w) { X1_25(PACK_CASE) X26_31(PACK_CASE) }
+  switch (w) { WIDTHS_UNROLLED(PACK_CASE) }
 }
 
 /** Packs `len` codes at `w` bits from `o`; returns the next word. May write the word after the
@@ -427,10 +433,10 @@ void pack_frame(const u32 *xbits, i32 *z, u32 rows, u32 cols, const u8 *widths, 
       if (outlier_bits) put(&apart, (u32)*top, outlier_bits);
       *top = 0;
     }
-    if (b < full) count[wd & WIDTH_MASK]++;
+    if (b < full && (wd & WIDTH_MASK) <= MAX_UNROLLED) count[wd & WIDTH_MASK]++;
   }
   if (apart.nb) *apart.o = (u32)apart.acc;
-  /* each full block's codes and words, grouped by width; the last group's packed in place */
+  /* full blocks grouped by width, for the unrolled packers; the others packed in place */
   u32 start[32], at = 0;
   for (u32 w = 0; w < 32; w++) start[w] = at, at += count[w];
   u32 *zat = order, *wat = order + blocks, *o = (u32 *)(body + payload_at), words = 0;
@@ -438,15 +444,15 @@ void pack_frame(const u32 *xbits, i32 *z, u32 rows, u32 cols, const u8 *widths, 
   for (u32 b = 0; b < blocks; b++) {
     const u32 w = widths[b] & WIDTH_MASK;
     if (w == 0) continue;
-    if (b < full) {
+    if (b < full && w <= MAX_UNROLLED) {
       const u32 k = start[w]++;
       zat[k] = b * BLOCK, wat[k] = words;
       words += w;
-    } else {
-      words = (u32)(pack_codes(z + (u64)b * BLOCK, last, w, o + words) - o);
+    } else { /* its stray word lands on a block packed later */
+      words = (u32)(pack_codes(z + (u64)b * BLOCK, b < full ? BLOCK : last, w, o + words) - o);
     }
   }
-  for (u32 w = 1, k = count[0]; w < 32; k += count[w], w++) {
+  for (u32 w = 1, k = count[0]; w <= MAX_UNROLLED; k += count[w], w++) {
     if (count[w]) pack_width(z, o, zat + k, wat + k, count[w], w);
   }
   u32 *ei = (u32 *)(body + exc_at), *ev = ei + ne;
@@ -613,6 +619,12 @@ INLINE v128_t rebuild_chunk(const i32 *tb, float *out, u32 cols, u32 len, v128_t
   return tail ? wasm_v128_and(big, valid) : big;
 }
 
+/** rebuild_chunk for a group's last channels: one copy with the choices at run time. */
+static __attribute__((noinline)) v128_t rebuild_chunk_any(const i32 *tb, float *out, u32 cols, u32 len, v128_t step,
+                                                          int delta, u32 nl) {
+  return rebuild_chunk(tb, out, cols, len, step, delta, 1, 1, nl);
+}
+
 INLINE void decode_groups(const u32 *words, const u8 *widths, const i8 *slot, const i32 *big, u32 rows,
                           u32 cols, float step, const int delta, const int check, i32 *t, float *out) {
   const v128_t stepv = wasm_f32x4_splat(step);
@@ -633,9 +645,7 @@ INLINE void decode_groups(const u32 *words, const u8 *widths, const i8 *slot, co
     for (; c + 4 <= cols; c += 4) {
       wide = wasm_v128_or(wide, rebuild_chunk(t + c * BLOCK, og + c, cols, len, stepv, delta, check, 0, 4));
     }
-    if (c < cols) {
-      wide = wasm_v128_or(wide, rebuild_chunk(t + c * BLOCK, og + c, cols, len, stepv, delta, check, 1, cols - c));
-    }
+    if (c < cols) wide = wasm_v128_or(wide, rebuild_chunk_any(t + c * BLOCK, og + c, cols, len, stepv, delta, cols - c));
     if (check && wasm_v128_any_true(wasm_v128_and(wide, wasm_i32x4_splat((i32)0xff000000)))) {
       /* |q| past 2^24: f32(q) rounds, so take JS's route, fround(f64(q) * step) */
       const double sd = step;

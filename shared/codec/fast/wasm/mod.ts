@@ -78,10 +78,12 @@ interface Exports {
   ): void;
 }
 
-/** Frames below this many values take the JS loops where the caller leaves the choice open. */
-export const WASM_MIN_VALUES = 0;
-/** Most memory the kernels take; a frame needing more goes to the JS loops. */
-export const MAX_WASM_BYTES = 2 ** 31;
+/**
+ * Most memory the kernels take (a module's memory never shrinks, so this is what the process
+ * keeps after its largest frame); a frame needing more goes to the JS loops. Encoding takes
+ * about 13 bytes per value plus the body, decoding about 5 plus the body.
+ */
+export const MAX_WASM_BYTES = 2 ** 30;
 const PAGE = 65536;
 const SLACK = 16;
 const up16 = (n: number): number => Math.ceil(n / 16) * 16;
