@@ -358,54 +358,77 @@ INLINE void put(appender *a, u32 v, u32 w) {
   if (a->nb >= 32) *a->o++ = (u32)a->acc, a->acc >>= 32, a->nb -= 32;
 }
 
-/** Packs a full block (32 codes) at `w` bits: `w` words from `o`. Unrolled for
- * each width, so every shift is a constant. */
-INLINE void pack_block32(const i32 *restrict z, u32 *restrict o, const u32 w) {
-  u32 acc = 0;
-#pragma clang loop unroll(full)
-  for (u32 j = 0; j < BLOCK; j++) {
-    const u32 bp = j * w, sh = bp & 31, v = (u32)z[j];
-    acc |= v << sh;
-    if (sh + w >= 32) { /* sh > 0 here: w < 32 */
-      o[bp >> 5] = acc;
-      acc = v >> (32 - sh);
-    }
-  }
-}
-
-/** The widths with an unrolled packer; wider blocks (rare) take pack_codes. */
-#define WIDTHS_UNROLLED(X)                                                                           \
-  X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) X(18) \
-  X(19) X(20) X(21) X(22) X(23) X(24)
-#define MAX_UNROLLED 24
-
-/** Packs every full block of width `w` listed in `zat`/`wat` (codes from `z + zat[k]`, words to
- * `o + wat[k]`); blocks go by width so that each width's unrolled loop runs back to back. */
-#define PACK_CASE(W)                                                                                 \
-  case W:                                                                                            \
-    for (u32 k = 0; k < count; k++) pack_block32(z + zat[k], o + wat[k], W);                         \
-    break;
-static __attribute__((noinline)) void pack_width(const i32 *z, u32 *o, const u32 *zat, const u32 *wat, u32 count,
-                                                 u32 w) {
-  switch (w) { WIDTHS_UNROLLED(PACK_CASE) }
-}
-
-/** Packs `len` codes at `w` bits from `o`; returns the next word. May write the word after the
- * last one. */
+/** Packs `len` codes at `w` bits from `o`, branch-free; returns the word after the last. */
 INLINE u32 *pack_codes(const i32 *z, u32 len, u32 w, u32 *o) {
   u64 acc = 0;
   u32 nb = 0;
   for (u32 j = 0; j < len; j++, z++) {
     acc |= (u64)(u32)*z << nb;
     nb += w;
-    *o = (u32)acc;
-    const u32 s = nb >> 5; /* branch-free: a word is full every 32/w codes */
+    *o = (u32)acc; /* the word being filled: within the block's words */
+    const u32 s = nb >> 5;
     o += s;
     acc >>= s << 5;
     nb &= 31;
   }
-  *o = (u32)acc;
-  return o + (nb != 0);
+  if (nb) *o++ = (u32)acc;
+  return o;
+}
+
+/**
+ * Packs 4 full blocks of the same width `w` at once, one a lane: `r` holds their codes turned
+ * 4×4 (r[j] has slot j of each block), words go to `o0`..`o3`, `w` each. Every lane shifts by
+ * the same constants, and each finished word goes out with a lane store. Unrolled for each
+ * width.
+ */
+INLINE void pack_blocks4(const v128_t *r, u32 *o0, u32 *o1, u32 *o2, u32 *o3, const u32 w) {
+  v128_t acc = wasm_i32x4_splat(0);
+#pragma clang loop unroll(full)
+  for (u32 j = 0; j < BLOCK; j++) {
+    const u32 bp = j * w, sh = bp & 31;
+    const v128_t v = wasm_v128_load(r + j);
+    acc = wasm_v128_or(acc, wasm_i32x4_shl(v, sh));
+    if (sh + w >= 32) { /* sh > 0 here: w < 32 */
+      wasm_v128_store32_lane(o0 + (bp >> 5), acc, 0);
+      wasm_v128_store32_lane(o1 + (bp >> 5), acc, 1);
+      wasm_v128_store32_lane(o2 + (bp >> 5), acc, 2);
+      wasm_v128_store32_lane(o3 + (bp >> 5), acc, 3);
+      acc = wasm_u32x4_shr(v, 32 - sh);
+    }
+  }
+}
+
+/** The codes of 4 blocks turned 4×4 into `r`: r[j] holds slot j of each. */
+static __attribute__((noinline)) void gather4(const i32 *z0, const i32 *z1, const i32 *z2, const i32 *z3, v128_t *r) {
+  for (u32 j = 0; j < BLOCK; j += 4) {
+    v128_t t[4] = {wasm_v128_load(z0 + j), wasm_v128_load(z1 + j), wasm_v128_load(z2 + j), wasm_v128_load(z3 + j)};
+    transpose4(t);
+    r[j] = t[0], r[j + 1] = t[1], r[j + 2] = t[2], r[j + 3] = t[3];
+  }
+}
+
+/** The widths with an unrolled packer (KV at practical bounds: well within); wider blocks take
+ * pack_codes. */
+#define WIDTHS_UNROLLED(X)                                                                           \
+  X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+#define MAX_UNROLLED 16
+
+/** Packs every full block of width `w` listed in `zat`/`wat` (codes from `z + zat[k]`, words to
+ * `o + wat[k]`), 4 at a time; blocks go by width so that each width's unrolled loop runs back
+ * to back. */
+#define PACK_CASE(W)                                                                                 \
+  case W:                                                                                            \
+    for (; k + 4 <= count; k += 4) {                                                                 \
+      gather4(z + zat[k], z + zat[k + 1], z + zat[k + 2], z + zat[k + 3], r);                        \
+      pack_blocks4(r, o + wat[k], o + wat[k + 1], o + wat[k + 2], o + wat[k + 3], W);                \
+    }                                                                                                \
+    break;
+static __attribute__((noinline)) void pack_width(const i32 *z, u32 *o, const u32 *zat, const u32 *wat, u32 count,
+                                                 u32 w) {
+  v128_t r[BLOCK];
+  u32 k = 0;
+  switch (w) { WIDTHS_UNROLLED(PACK_CASE) }
+  for (; k < count; k++) pack_codes(z + zat[k], BLOCK, w, o + wat[k]);
 }
 
 /**
@@ -448,7 +471,7 @@ void pack_frame(const u32 *xbits, i32 *z, u32 rows, u32 cols, const u8 *widths, 
       const u32 k = start[w]++;
       zat[k] = b * BLOCK, wat[k] = words;
       words += w;
-    } else { /* its stray word lands on a block packed later */
+    } else {
       words = (u32)(pack_codes(z + (u64)b * BLOCK, b < full ? BLOCK : last, w, o + words) - o);
     }
   }
