@@ -4,15 +4,17 @@
  * bit-identical. Built by infra/wasm/build.sh; the glue is ./mod.ts, which owns the memory
  * layout and passes every region as a pointer.
  *
- * Values stay in the frame's own layout ([rows, cols], row-major): a vector holds 4 channels of
- * one token, so the delta predictor and each block's width run down the token axis lane-wise
- * and nothing is transposed. A chunk whose lanes pass the last channel (cols not a multiple
- * of 4) reads past its row (the glue leaves 16 bytes of slack after every region) and blends
- * its stores, so the neighbouring values it touches are written back unchanged.
+ * Values come and go in the frame's layout ([rows, cols], row-major): a vector holds 4 channels
+ * of one token, so the delta predictor and each block's widths run down the token axis
+ * lane-wise. Codes sit block by block (32 a block), so 4×4 tiles are turned between the two. A
+ * chunk whose lanes pass the last channel (cols not a multiple of 4) reads past its row (the
+ * glue leaves slack after every region) and stores only its own lanes, or writes the others
+ * back unchanged.
  *
- * Arithmetic: y = f32(x * inv), q = roundEven(y) for |y| < 2^23 (f32x4.nearest), zigzag
- * codes; decoding gives f32(q) * step, equal to JS's fround(q * step) while |q| <= 2^24, and a
- * row group holding a larger q (only a corrupt body has one) is redone as fround(f64(q) * step).
+ * Arithmetic: y = f32(x * inv); q = roundEven(y) by adding 1.5·2^23 (exact for |y| < 2^22,
+ * which the glue checks), held when |y| < 2^23; zigzag codes. Decoding gives f32(q) * step,
+ * equal to JS's fround(q * step) while |q| <= 2^24; a row group holding a larger q (only a
+ * corrupt body has one) is redone as fround(f64(q) * step).
  */
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -619,15 +621,9 @@ INLINE v128_t rebuild_chunk(const i32 *tb, float *out, u32 cols, u32 len, v128_t
   const v128_t valid = tail ? lanes_below(nl) : wasm_i32x4_splat(-1);
   v128_t prev = wasm_i32x4_splat(0), big = prev;
   for (u32 j = 0; j < len; j += 4) {
-    const v128_t a = wasm_v128_load(tb + j), b = wasm_v128_load(tb + BLOCK + j);
-    const v128_t c = wasm_v128_load(tb + 2 * BLOCK + j), d = wasm_v128_load(tb + 3 * BLOCK + j);
-    const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5);
-    const v128_t ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7), cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
-    v128_t row[4];
-    row[0] = wasm_i64x2_shuffle(ab0, cd0, 0, 2);
-    row[1] = wasm_i64x2_shuffle(ab0, cd0, 1, 3);
-    row[2] = wasm_i64x2_shuffle(ab1, cd1, 0, 2);
-    row[3] = wasm_i64x2_shuffle(ab1, cd1, 1, 3);
+    v128_t row[4] = {wasm_v128_load(tb + j), wasm_v128_load(tb + BLOCK + j), wasm_v128_load(tb + 2 * BLOCK + j),
+                     wasm_v128_load(tb + 3 * BLOCK + j)};
+    transpose4(row);
     for (u32 k = 0; k < 4; k++) {
       if (j + k >= len) break;
       v128_t q = unzigzag(row[k]);

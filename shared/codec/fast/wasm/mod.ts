@@ -9,7 +9,7 @@
  * it (a chunk of 4 channels may read past the last one):
  * ```
  * encode: x f32[n] | z i32[32·blocks] | w1, w2, slot, widths u8[blocks] | order u32[2·blocks] | exc u32[n] | body
- * decode: body | slot i8[blocks] | big i32[blocks] | t i32[32·cols] | out f32[n]
+ * decode: body (+32) | slot i8[blocks] | big i32[blocks] | t i32[32·(cols+3)] | out f32[n]
  * ```
  * @module
  */
