@@ -489,20 +489,39 @@ void pack_frame(const u32 *xbits, i32 *z, u32 rows, u32 cols, const u8 *widths, 
 
 /**
  * Checks every width byte; returns the first bad block or -1, and res[0] the blocks flagging
- * an outlier, res[1] the payload words the widths need.
+ * an outlier, res[1] the payload words the widths need. 16 bytes a vector: a byte is bad when
+ * bit 7 or bit 5 (a width past 31) is set, and a full block's words are its width.
  */
 EXPORT(check_widths) i32 check_widths(const u8 *widths, u32 rows, u32 cols) {
   const u32 groups = (rows + BLOCK - 1) / BLOCK, blocks = groups * cols;
   const u32 last = rows - (groups - 1) * BLOCK, tail = blocks - cols;
-  u32 flagged = 0;
-  u64 words = 0;
-  for (u32 b = 0; b < blocks; b++) {
-    const u32 wb = widths[b], w = wb & WIDTH_MASK;
-    if ((wb & ~(u32)(WIDTH_MASK | OUTLIER_FLAG)) || w > MAX_WIDTH) return (i32)b;
-    flagged += (wb & OUTLIER_FLAG) != 0;
-    words += ((b >= tail ? last : BLOCK) * w + 31) >> 5;
+  v128_t bad = wasm_i32x4_splat(0), flagged = bad, words = bad;
+  u32 b = 0;
+  for (; b + 16 <= blocks; b += 16) {
+    const v128_t v = wasm_v128_load(widths + b);
+    bad = wasm_v128_or(bad, wasm_v128_and(v, wasm_i8x16_splat((i8)0xa0)));
+    const v128_t f = wasm_u8x16_shr(wasm_v128_and(v, wasm_i8x16_splat(OUTLIER_FLAG)), 6);
+    const v128_t w = wasm_v128_and(v, wasm_i8x16_splat(WIDTH_MASK));
+    flagged = wasm_i32x4_add(flagged, wasm_u32x4_extadd_pairwise_u16x8(wasm_u16x8_extadd_pairwise_u8x16(f)));
+    words = wasm_i32x4_add(words, wasm_u32x4_extadd_pairwise_u16x8(wasm_u16x8_extadd_pairwise_u8x16(w)));
   }
-  res[0] = flagged, res[1] = (double)words;
+  u32 fl[4], wd[4];
+  wasm_v128_store(fl, flagged);
+  wasm_v128_store(wd, words);
+  u64 nflag = (u64)fl[0] + fl[1] + fl[2] + fl[3], nwords = (u64)wd[0] + wd[1] + wd[2] + wd[3];
+  if (wasm_v128_any_true(bad)) { /* the first bad byte */
+    for (u32 k = 0;; k++) if (widths[k] & 0xa0) return (i32)k;
+  }
+  for (; b < blocks; b++) {
+    if (widths[b] & 0xa0) return (i32)b;
+    nflag += (widths[b] & OUTLIER_FLAG) != 0, nwords += widths[b] & WIDTH_MASK;
+  }
+  /* the last row group's blocks hold `last` codes, not 32 */
+  for (u32 k = tail; k < blocks; k++) {
+    const u32 w = widths[k] & WIDTH_MASK;
+    nwords = nwords - w + ((last * w + 31) >> 5);
+  }
+  res[0] = (double)nflag, res[1] = (double)nwords;
   return -1;
 }
 
@@ -693,8 +712,14 @@ void decode_frame(const u32 *words, const u8 *widths, const i8 *slot, const i32 
                   i32 delta, float step, u32 outlier_bits, i32 *t, float *out) {
   const u32 blocks = (rows + BLOCK - 1) / BLOCK * cols;
   if (!tables_ready) init_tables();
+  v128_t wv = wasm_i8x16_splat(0);
+  u32 b = 0;
+  for (; b + 16 <= blocks; b += 16) wv = wasm_u8x16_max(wv, wasm_v128_and(wasm_v128_load(widths + b), wasm_i8x16_splat(WIDTH_MASK)));
+  u8 wb[16];
+  wasm_v128_store(wb, wv);
   u32 w = outlier_bits;
-  for (u32 b = 0; b < blocks; b++) w = (widths[b] & WIDTH_MASK) > w ? widths[b] & WIDTH_MASK : w;
+  for (u32 k = 0; k < 16; k++) w = wb[k] > w ? wb[k] : w;
+  for (; b < blocks; b++) w = (widths[b] & WIDTH_MASK) > w ? widths[b] & WIDTH_MASK : w;
   /* |e| <= 2^(w-1); a delta block sums 32 of them */
   const int check = delta ? w > 20 : w > 25;
   if (delta) {
