@@ -100,7 +100,7 @@ export function fastDecode(
   const outliersAt = widthsAt + align4(blocks);
   if (outliersAt > body.length) throw new CorruptStreamError("fast body ends inside the widths", at);
   const k = dtype === "f32" && n > 0 && kernels !== "js" ? fastKernels() : null;
-  const wasm = k?.loadBody(body, rows, cols) ? k : null;
+  let wasm = k?.loadBody(body, rows, cols) ? k : null;
   const widths = body.subarray(widthsAt, widthsAt + blocks);
   let flagged = 0, words = 0;
   if (wasm) {
@@ -144,6 +144,7 @@ export function fastDecode(
     payload: 4 * words,
     exceptions: total - excAt,
   };
+  if (wasm && !wasm.prepareDecode()) wasm = null; // the values do not fit: the JS loops
   if (wasm) {
     const o = wasm.readOutliers(widthsAt, outliersAt, outlierWords, h.outlierBits);
     if (o.error === 1) throw new CorruptStreamError("outlier section overrun", at + outliersAt);

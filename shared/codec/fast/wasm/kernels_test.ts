@@ -163,6 +163,29 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "fastDecode() does not grow the kernels' memory for the shape a corrupt body claims",
+  ignore: !haveWasm,
+  fn() {
+    // 2^21 values claimed (8 MiB of output), 64 KiB of widths, an outlier count they do not flag
+    const rows = 65536, cols = 32, blocks = 2048 * 32;
+    const body = new Uint8Array(44 + blocks);
+    const dv = new DataView(body.buffer);
+    body[0] = 0x46;
+    dv.setFloat64(4, 1e-3, true), dv.setFloat64(12, 1e-3, true), dv.setFloat64(20, Math.fround(1.5e-3), true);
+    dv.setUint32(28, 1, true);
+    const before = fastKernels()!.memoryBytes;
+    let err: unknown;
+    try {
+      fastDecode(body, "f32", rows, cols, 0);
+    } catch (e) {
+      err = e;
+    }
+    assertInstanceOf(err, CorruptStreamError);
+    assert(fastKernels()!.memoryBytes <= Math.max(before, 1 << 20), `grew to ${fastKernels()!.memoryBytes}`);
+  },
+});
+
 Deno.test("encode({ codec: 'fast' }) gives the same stream with the WebAssembly kernels off", () => {
   const r = rng(3);
   for (let trial = 0; trial < 40; trial++) {

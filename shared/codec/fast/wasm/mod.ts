@@ -116,6 +116,11 @@ export class FastKernels {
     this.#heap = up16(this.#x.__heap_base.value as number);
   }
 
+  /** Bytes of the module's memory now. */
+  get memoryBytes(): number {
+    return this.#x.memory.buffer.byteLength;
+  }
+
   /** Grows the memory to hold `end` bytes; false past {@link MAX_WASM_BYTES}. */
   #reserve(end: number): boolean {
     if (end > MAX_WASM_BYTES) return false;
@@ -239,17 +244,21 @@ export class FastKernels {
 
   // --- decoder -------------------------------------------------------------------------------
 
-  /** Copies a body in for decoding `rows × cols` fp32 values; false when it does not fit. */
+  /**
+   * Copies a body in for decoding `rows × cols` fp32 values; false when it does not fit. Only
+   * the body's room is taken: {@link prepareDecode} takes the rest once the body's sections
+   * check out, so a corrupt stream does not grow the memory for its claimed shape.
+   */
   loadBody(body: Uint8Array, rows: number, cols: number): boolean {
     const n = rows * cols, { blocks } = blockCount(rows, cols);
-    const end = this.#layout({
+    this.#layout({
       body: body.length + 32, // a full block's last 4 codes are read as 16 bytes
       slot: blocks,
       big: 4 * blocks,
       t: 4 * BLOCK * (cols + 3),
       out: 4 * n,
     });
-    if (!this.#reserve(end)) return false;
+    if (!this.#reserve(this.#at.slot)) return false;
     this.#rows = rows, this.#cols = cols;
     this.#u8.set(body, this.#at.body);
     this.#u8.fill(0, this.#at.body + body.length, this.#at.body + body.length + 32);
@@ -261,6 +270,11 @@ export class FastKernels {
   checkWidths(widthsAt: number): { bad: number; flagged: number; words: number } {
     const bad = this.#x.check_widths(this.#at.body + widthsAt, this.#rows, this.#cols);
     return { bad, flagged: this.#res[0], words: this.#res[1] };
+  }
+
+  /** Takes the room the loaded body's values need; false when it does not fit. */
+  prepareDecode(): boolean {
+    return this.#reserve(this.#end);
   }
 
   /** Reads the outliers apart: 0, 1 for an overrun, or 2 with the bad slot and its block's length. */
