@@ -9,6 +9,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from "../../dtype/mod.ts";
 import { CorruptStreamError } from "../errors.ts";
 import { scratchI32, scratchI8, scratchU8 } from "../scratch.ts";
 import { decodeGroupF32, decodeGroupQ } from "./kernels.ts";
+import { fastKernels } from "./wasm/mod.ts";
 import {
   align4,
   BLOCK,
@@ -28,6 +29,8 @@ export interface FastDecoded {
   out: Float32Array | Uint16Array;
   header: FastHeader;
   stages: Record<string, number>;
+  /** Which loops decoded it. */
+  kernels: "js" | "wasm";
 }
 
 /** Reads fields of up to 31 bits from a word array, LSB first. */
@@ -73,13 +76,18 @@ function readHeader(body: Uint8Array, at: number): FastHeader {
   return h;
 }
 
-/** Decodes a fast body into `rows × cols` values of `dtype`; `at` is the body's stream offset. */
+/**
+ * Decodes a fast body into `rows × cols` values of `dtype`; `at` is the body's stream offset.
+ * `kernels` as {@link FastParams.kernels}: fp32 outputs take the WebAssembly kernels where
+ * available; both give the same values and the same errors.
+ */
 export function fastDecode(
   body: Uint8Array,
   dtype: Dtype,
   rows: number,
   cols: number,
   at: number,
+  kernels: "auto" | "js" = "auto",
 ): FastDecoded {
   const h = readHeader(body, at);
   const n = rows * cols;
@@ -91,15 +99,28 @@ export function fastDecode(
   const widthsAt = HEADER_BYTES;
   const outliersAt = widthsAt + align4(blocks);
   if (outliersAt > body.length) throw new CorruptStreamError("fast body ends inside the widths", at);
+  const k = dtype === "f32" && n > 0 && kernels !== "js" ? fastKernels() : null;
+  let wasm = k?.loadBody(body, rows, cols) ? k : null;
   const widths = body.subarray(widthsAt, widthsAt + blocks);
   let flagged = 0, words = 0;
-  for (let b = 0; b < blocks; b++) {
-    const wb = widths[b], w = wb & WIDTH_MASK;
-    if ((wb & ~(WIDTH_MASK | OUTLIER_FLAG)) !== 0 || w > MAX_WIDTH) {
-      throw new CorruptStreamError(`block ${b} declares width byte ${wb}`, at + widthsAt + b);
+  if (wasm) {
+    const c = wasm.checkWidths(widthsAt);
+    if (c.bad >= 0) {
+      throw new CorruptStreamError(
+        `block ${c.bad} declares width byte ${widths[c.bad]}`,
+        at + widthsAt + c.bad,
+      );
     }
-    if (wb & OUTLIER_FLAG) flagged++;
-    words += blockWords(b >= blocks - cols ? lastLen : BLOCK, w);
+    flagged = c.flagged, words = c.words;
+  } else {
+    for (let b = 0; b < blocks; b++) {
+      const wb = widths[b], w = wb & WIDTH_MASK;
+      if ((wb & ~(WIDTH_MASK | OUTLIER_FLAG)) !== 0 || w > MAX_WIDTH) {
+        throw new CorruptStreamError(`block ${b} declares width byte ${wb}`, at + widthsAt + b);
+      }
+      if (wb & OUTLIER_FLAG) flagged++;
+      words += blockWords(b >= blocks - cols ? lastLen : BLOCK, w);
+    }
   }
   if (flagged !== h.outliers) {
     throw new CorruptStreamError(`${flagged} blocks flag an outlier, header says ${h.outliers}`, at + 28);
@@ -116,6 +137,28 @@ export function fastDecode(
   const total = excAt + 4 * h.exceptions + align4(h.exceptions * valueBytes);
   if (total !== body.length) {
     throw new CorruptStreamError(`fast body has ${body.length} bytes, its sections ${total}`, at);
+  }
+  const stages = {
+    widths: outliersAt - widthsAt,
+    outliers: 4 * outlierWords,
+    payload: 4 * words,
+    exceptions: total - excAt,
+  };
+  if (wasm && !wasm.prepareDecode()) wasm = null; // the values do not fit: the JS loops
+  if (wasm) {
+    const o = wasm.readOutliers(widthsAt, outliersAt, outlierWords, h.outlierBits);
+    if (o.error === 1) throw new CorruptStreamError("outlier section overrun", at + outliersAt);
+    if (o.error === 2) {
+      throw new CorruptStreamError(`outlier slot ${o.slot} of a ${o.len}-value block`, at + outliersAt);
+    }
+    const out = wasm.decode(widthsAt, payloadAt, h.predictor === "delta", h.step, h.outlierBits);
+    if (h.exceptions > 0) {
+      const idx = wasm.bodyWords(excAt, h.exceptions);
+      checkExceptions(idx, n, at + excAt);
+      const bits = new Uint32Array(out.buffer), vals = wasm.bodyWords(excAt + 4 * h.exceptions, h.exceptions);
+      for (let k = 0; k < idx.length; k++) bits[idx[k]] = vals[k];
+    }
+    return { out, header: h, stages, kernels: "wasm" };
   }
   // word views need 4-byte alignment: copy a misaligned body once (compressed size, cheap)
   let src = body;
@@ -168,13 +211,7 @@ export function fastDecode(
 
   if (h.exceptions > 0) {
     const idx = new Uint32Array(src.buffer, src.byteOffset + excAt, h.exceptions);
-    let last = -1;
-    for (const i of idx) {
-      if (i <= last || i >= n) {
-        throw new CorruptStreamError(`exception index ${i} out of order or range`, at + excAt);
-      }
-      last = i;
-    }
+    checkExceptions(idx, n, at + excAt);
     if (f32) {
       const bits = new Uint32Array(out.buffer);
       const vals = new Uint32Array(src.buffer, src.byteOffset + excAt + 4 * h.exceptions, h.exceptions);
@@ -184,14 +221,14 @@ export function fastDecode(
       for (let k = 0; k < idx.length; k++) out[idx[k]] = vals[k];
     }
   }
-  return {
-    out,
-    header: h,
-    stages: {
-      widths: outliersAt - widthsAt,
-      outliers: 4 * outlierWords,
-      payload: 4 * words,
-      exceptions: total - excAt,
-    },
-  };
+  return { out, header: h, stages, kernels: "js" };
+}
+
+/** Exception indices must ascend and stay below `n`. */
+function checkExceptions(idx: Uint32Array, n: number, at: number): void {
+  let last = -1;
+  for (const i of idx) {
+    if (i <= last || i >= n) throw new CorruptStreamError(`exception index ${i} out of order or range`, at);
+    last = i;
+  }
 }

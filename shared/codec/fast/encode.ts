@@ -9,11 +9,11 @@ import { f16Table32, f32ToBf16Bits, f32ToF16Bits } from "../../dtype/mod.ts";
 import { scratchI32, scratchU8 } from "../scratch.ts";
 import { packBlock, quantizeGroup, residualBlocks } from "./kernels.ts";
 import {
-  align4,
   bitWidth,
   BLOCK,
   blockCount,
   blockWords,
+  bodyLayout,
   FAST_TAG,
   type FastPredictor,
   HEADER_BYTES,
@@ -22,6 +22,7 @@ import {
   Q_LIMIT,
   SLOT_BITS,
 } from "./layout.ts";
+import { type FastKernels, fastKernels } from "./wasm/mod.ts";
 
 /** Adding and subtracting 1.5·2^52 rounds a double below 2^51 to an integer (see kernels.ts). */
 const ROUND = 6755399441055744;
@@ -40,6 +41,12 @@ export interface FastParams {
   mode: "abs" | "rel";
   /** `auto` (default) picks the cheaper predictor on a sample of row groups. */
   predictor?: FastPredictor | "auto";
+  /**
+   * Which loops: `auto` (default) the WebAssembly kernels where they apply (fp32 values that
+   * need no per-value check; faster at every frame size measured), `js` the JS loops only. Both
+   * give the same bytes.
+   */
+  kernels?: "auto" | "js";
 }
 
 /** The encoded body and what it kept. */
@@ -49,6 +56,8 @@ export interface FastEncoded {
   predictor: FastPredictor;
   exceptions: number;
   outliers: number;
+  /** Which loops encoded it. */
+  kernels: "js" | "wasm";
 }
 
 /** Range of the finite values, and the largest magnitude among them. */
@@ -64,6 +73,10 @@ function finiteRange(x: Float32Array): { lo: number; hi: number; maxAbs: number 
     lo = Infinity, hi = -Infinity;
     for (const v of x) if (Number.isFinite(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
   }
+  return rangeOf(lo, hi);
+}
+
+function rangeOf(lo: number, hi: number): { lo: number; hi: number; maxAbs: number } {
   if (!(hi >= lo)) return { lo: 0, hi: 0, maxAbs: 0 };
   return { lo, hi, maxAbs: Math.max(-lo, hi) };
 }
@@ -155,14 +168,23 @@ class BitAppender {
 export function fastEncode(f: FastFrame, p: FastParams): FastEncoded {
   const { x, rows, cols, dtype } = f;
   const n = x.length;
-  const { lo, hi, maxAbs } = finiteRange(x);
+  const k = dtype === "f32" && n > 0 && p.kernels !== "js" ? fastKernels() : null;
+  const loaded = k?.loadFrame(x, rows, cols) ?? null;
+  const { lo, hi, maxAbs } = loaded ? rangeOf(loaded.lo, loaded.hi) : finiteRange(x);
   const eb = p.mode === "rel" ? p.errorBound * (hi - lo) : p.errorBound;
   if (!Number.isFinite(eb)) throw new RangeError(`error bound ${eb} is not finite`);
   const { step, checkEach } = quantStep(eb, maxAbs, dtype);
   const inv = Math.fround(1 / step);
+  // the kernels round by adding 1.5·2^23, exact for |x · inv| < 2^22: true of every frame
+  // without per-value checks (maxAbs / eb < 2^15), checked here all the same
+  const wasm = loaded && !checkEach && Math.fround(maxAbs * inv) < 2 ** 22 ? k : null;
   const predictor = p.predictor === undefined || p.predictor === "auto"
-    ? choosePredictor(x, rows, cols, inv)
+    ? (wasm ? (wasm.chooseDelta(inv) ? "delta" : "none") : choosePredictor(x, rows, cols, inv))
     : p.predictor;
+  if (wasm) {
+    const r = encodeWasm(wasm, f, p, eb, step, inv, predictor);
+    if (r) return r;
+  }
   const delta = predictor === "delta";
   const { groups, blocks } = blockCount(rows, cols);
 
@@ -205,22 +227,16 @@ export function fastEncode(f: FastFrame, p: FastParams): FastEncoded {
 
   // --- layout -------------------------------------------------------------------------------
   const valueBytes = dtype === "f32" ? 4 : 2;
-  const widthsAt = HEADER_BYTES;
-  const outliersAt = widthsAt + align4(blocks);
-  const outlierWords = Math.ceil((outliers * (SLOT_BITS + outlierBits)) / 32);
-  const payloadAt = outliersAt + 4 * outlierWords;
-  const excAt = payloadAt + 4 * payloadWords;
-  const total = excAt + 4 * nExc + align4(nExc * valueBytes);
+  const { widthsAt, outliersAt, payloadAt, excAt, total } = bodyLayout(
+    blocks,
+    outliers,
+    outlierBits,
+    payloadWords,
+    nExc,
+    valueBytes,
+  );
   const body = new Uint8Array(total);
-  const dv = new DataView(body.buffer);
-  body[0] = FAST_TAG, body[1] = PREDICTOR_IDS[predictor], body[2] = p.mode === "rel" ? 1 : 0;
-  dv.setFloat64(4, p.errorBound, true);
-  dv.setFloat64(12, eb, true);
-  dv.setFloat64(20, step, true);
-  dv.setUint32(28, outliers, true);
-  body[32] = outlierBits;
-  dv.setUint32(36, nExc, true);
-  dv.setUint32(40, payloadWords, true);
+  writeHeader(body, p, predictor, eb, step, outliers, outlierBits, nExc, payloadWords);
   body.set(widths, widthsAt);
 
   // --- pass 3: outliers apart, then every block's codes at its width ------------------------
@@ -251,5 +267,58 @@ export function fastEncode(f: FastFrame, p: FastParams): FastEncoded {
       for (let k = 0; k < nExc; k++) vals[k] = f.bits[order[k]];
     }
   }
-  return { body, eb, predictor, exceptions: nExc, outliers };
+  return { body, eb, predictor, exceptions: nExc, outliers, kernels: "js" };
+}
+
+/** Writes a body's fixed header (every byte of it). */
+function writeHeader(
+  body: Uint8Array,
+  p: FastParams,
+  predictor: FastPredictor,
+  eb: number,
+  step: number,
+  outliers: number,
+  outlierBits: number,
+  exceptions: number,
+  payloadWords: number,
+): void {
+  const dv = new DataView(body.buffer, body.byteOffset, HEADER_BYTES);
+  body.fill(0, 0, HEADER_BYTES);
+  body[0] = FAST_TAG, body[1] = PREDICTOR_IDS[predictor], body[2] = p.mode === "rel" ? 1 : 0;
+  dv.setFloat64(4, p.errorBound, true);
+  dv.setFloat64(12, eb, true);
+  dv.setFloat64(20, step, true);
+  dv.setUint32(28, outliers, true);
+  body[32] = outlierBits;
+  dv.setUint32(36, exceptions, true);
+  dv.setUint32(40, payloadWords, true);
+}
+
+/**
+ * Passes 2 and 3 in the WebAssembly kernels over the frame {@link FastKernels.loadFrame} took
+ * (fp32 values, no per-value checks); null when the body does not fit their memory.
+ */
+function encodeWasm(
+  k: FastKernels,
+  f: FastFrame,
+  p: FastParams,
+  eb: number,
+  step: number,
+  inv: number,
+  predictor: FastPredictor,
+): FastEncoded | null {
+  const q = k.quantize(inv, predictor === "delta");
+  const { blocks } = blockCount(f.rows, f.cols);
+  const { outliersAt, payloadAt, excAt, total } = bodyLayout(
+    blocks,
+    q.outliers,
+    q.outlierBits,
+    q.payloadWords,
+    q.exceptions,
+    4,
+  );
+  const body = k.pack(q, total, outliersAt, payloadAt, excAt);
+  if (!body) return null;
+  writeHeader(body, p, predictor, eb, step, q.outliers, q.outlierBits, q.exceptions, q.payloadWords);
+  return { body, eb, predictor, exceptions: q.exceptions, outliers: q.outliers, kernels: "wasm" };
 }

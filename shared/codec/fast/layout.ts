@@ -73,3 +73,31 @@ export const blockWords = (len: number, width: number): number => (len * width +
 
 /** Bits needed for a non-negative 31-bit code. */
 export const bitWidth = (v: number): number => 32 - Math.clz32(v);
+
+/** Byte offsets of a body's sections and its size, from the counts its header holds. */
+export interface BodyLayout {
+  widthsAt: number;
+  outliersAt: number;
+  outlierWords: number;
+  payloadAt: number;
+  excAt: number;
+  total: number;
+}
+
+/** Where each section of a body starts (`valueBytes`: 4 for f32 exceptions, 2 otherwise). */
+export function bodyLayout(
+  blocks: number,
+  outliers: number,
+  outlierBits: number,
+  payloadWords: number,
+  exceptions: number,
+  valueBytes: number,
+): BodyLayout {
+  const widthsAt = HEADER_BYTES;
+  const outliersAt = widthsAt + align4(blocks);
+  const outlierWords = Math.ceil((outliers * (SLOT_BITS + outlierBits)) / 32);
+  const payloadAt = outliersAt + 4 * outlierWords;
+  const excAt = payloadAt + 4 * payloadWords;
+  const total = excAt + 4 * exceptions + align4(exceptions * valueBytes);
+  return { widthsAt, outliersAt, outlierWords, payloadAt, excAt, total };
+}
