@@ -29,8 +29,16 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
   const instance = nuid.next();
   const backend: CodecBackend = await selectCodecBackend(config.codecDevice);
   console.error(`[compression] codec backend: ${backend.description}`);
+  // The fast codec goes to the GPU only when asked for (KVRELAY_CODEC_DEVICE=webgpu): its kernels
+  // run at 100+ GB/s on an H200, but Deno's WebGPU moves host data at 3.5 GB/s up and 0.6 GB/s
+  // down, so end to end the WebAssembly codec on the CPU is faster (tests/bench/README.md).
   const gpu = backend.kind === "webgpu"
-    ? { kvsort: gpuFrameEncoder(backend), fast: gpuFrameEncoder(backend, console.error, { codec: "fast" }) }
+    ? {
+      kvsort: gpuFrameEncoder(backend),
+      fast: config.codecDevice === "webgpu"
+        ? gpuFrameEncoder(backend, console.error, { codec: "fast" })
+        : undefined,
+    }
     : undefined;
   const link = config.link.gbps
     ? new LinkModel({ gbps: config.link.gbps, rttMs: config.link.rttMs })
@@ -38,7 +46,11 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
   if (link) console.error(`[compression] modelled link: ${link.gbps} Gbit/s, round trip ${link.rttMs} ms`);
   const stats = { requests: 0, failed: 0, raw_bytes: 0, wire_bytes: 0, handoff_ms: 0 };
   const encoderFor = (codec: HandOffRequest["kv"]["codec"]): FrameEncoder =>
-    !gpu || !CODEC_TRAITS[codec].gpu ? cpuFrameEncoder : codec === "fast" ? gpu.fast : gpu.kvsort;
+    !gpu || !CODEC_TRAITS[codec].gpu
+      ? cpuFrameEncoder
+      : codec === "fast"
+      ? gpu.fast ?? cpuFrameEncoder
+      : gpu.kvsort;
 
   const service = await startService(nc, {
     name: "compression",

@@ -76,7 +76,8 @@ export async function startDecodeService(
   // come back to the host: the model runtime's device cannot share Deno's WebGPU buffers)
   const backend = await selectCodecBackend(config.codecDevice);
   console.error(`[decode] codec backend: ${backend.description}`);
-  const fastGpu = backend.gpu?.fast;
+  // only when asked for: end to end the CPU's WebAssembly decoder is faster (see compression)
+  const fastGpu = config.codecDevice === "webgpu" ? backend.gpu?.fast : undefined;
   const onGpu: FrameDecoder | undefined = fastGpu
     ? (streams, limits) => fastGpu.decodeMany(streams, limits)
     : undefined;

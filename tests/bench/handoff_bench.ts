@@ -152,7 +152,7 @@ async function runW1(rows: Row[]): Promise<void> {
   try {
     for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
       const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
-      if (a.encoder === "webgpu") env.KVRELAY_CODEC_DEVICE = "webgpu";
+      env.KVRELAY_CODEC_DEVICE = a.encoder === "webgpu" ? "webgpu" : "cpu";
       env.KVRELAY_PIPELINE = pipeline ? "1" : "0";
       const svc = await startServices(nats.url, env);
       try {
@@ -360,6 +360,32 @@ function plot(rows: Row[]): string {
   return linePlotSvg(panels);
 }
 
+/**
+ * The fast codec's GPU throughput from `bench:codec-fast-gpu` run under the same label just
+ * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone), if present.
+ */
+function gpuCodecSummary() {
+  try {
+    const label = a.label ?? machineLabel();
+    const j = JSON.parse(
+      Deno.readTextFileSync(`${REPO_DIR}/tests/bench/results/codec_fast_gpu_${label}.json`),
+    );
+    const g = j.gpu;
+    if (!g) return {};
+    return {
+      gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
+      gpu_encode_gbps: r3(g.encode.e2eGBs),
+      gpu_decode_gbps: r3(g.decode.e2eGBs),
+      gpu_encode_kernel_gbps: r3(g.encode.kernelGBs),
+      gpu_decode_kernel_gbps: r3(g.decode.kernelGBs),
+      gpu_host_to_device_gbps: r3(g.transfers.upGBsRaw),
+      gpu_device_to_host_gbps: r3(g.transfers.downGBsRaw),
+    };
+  } catch {
+    return {};
+  }
+}
+
 /** The figures the issues' targets name, where this run has them. */
 function summary(rows: Row[]) {
   const speedup = (w: Row["workload"], tokens: number, gbps: number, codec: string, evict: number) => {
@@ -380,6 +406,7 @@ function summary(rows: Row[]) {
   };
   const w2 = W2.includes(8192) ? 8192 : W2.at(-1);
   return {
+    ...gpuCodecSummary(),
     w1_2k_1gbit_fast: W1.length
       ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 1)
       : null,
