@@ -125,7 +125,7 @@ step fastcodec 150 deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts
 cp tests/bench/results/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
 
 # shellcheck disable=SC2086
-step handoff 300 deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder webgpu $HANDOFF_ARGS
+step handoff "${HANDOFF_S:-300}" deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder webgpu $HANDOFF_ARGS
 cp tests/bench/results/handoff_"$LABEL".json tests/bench/results/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
   echo "(no handoff_$LABEL.json)"
 

@@ -16,7 +16,7 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--encoder cpu|webgpu] [--pipeline 1,0] [--label NAME]
+ *     [--w2-links 10,100] [--encoder cpu|webgpu] [--pipeline 1,0] [--label NAME]
  * @module
  */
 import { parseArgs } from "node:util";
@@ -44,6 +44,7 @@ const { values: a } = parseArgs({
     w1: { type: "string", default: "512,2048" },
     w2: { type: "string", default: "2048,8192" },
     links: { type: "string", default: "loopback,1,10,25,100" },
+    "w2-links": { type: "string" },
     codecs: { type: "string", default: "fp16,fp16_zstd,kvsort,fast" },
     evict: { type: "string", default: "1,8" },
     reps: { type: "string", default: "3" },
@@ -56,7 +57,9 @@ const { values: a } = parseArgs({
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 const W1 = list(a.w1!).map(Number);
 const W2 = list(a.w2!).map(Number);
-const LINKS = list(a.links!).map((l) => (l === "loopback" ? null : Number(l)));
+const linkList = (s: string) => list(s).map((l) => (l === "loopback" ? null : Number(l)));
+const LINKS = linkList(a.links!);
+const W2_LINKS = a["w2-links"] ? linkList(a["w2-links"]) : LINKS;
 const CODECS = list(a.codecs!) as CodecChoice[];
 const EVICT = list(a.evict!).map(Number);
 const REPS = Number(a.reps);
@@ -255,7 +258,7 @@ async function runW2(rows: Row[]): Promise<void> {
       const t0 = performance.now();
       const prefill: PrefillKv = syntheticKv(llama3_8b(tokens), stats, tokens);
       console.error(`W2 ${tokens} tokens: synthetic KV in ${(performance.now() - t0).toFixed(0)} ms`);
-      for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
+      for (const [gbps, pipeline] of W2_LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
         const link = gbps ? new LinkModel({ gbps }) : undefined;
         for (const cfg of configs) {
           const runs: { kv: KvUsage }[] = [];
