@@ -121,7 +121,7 @@ step e2e 135 deno run -A --cached-only tests/bench/full_request_bench.ts --label
 cp tests/bench/results/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
 [ -f "$work/e2e_services.log" ] && gzip -c "$work/e2e_services.log" > "$OUT/e2e_services.log.gz"
 
-step fastcodec 150 deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens "${FAST_TOKENS:-8192}"
+step fastcodec "${FASTCODEC_S:-150}" deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens "${FAST_TOKENS:-8192}"
 cp tests/bench/results/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
 
 # shellcheck disable=SC2086

@@ -17,6 +17,7 @@
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
  *     [--w2-links 10,100] [--encoder cpu|webgpu] [--pipeline 1,0] [--label NAME]
+ *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
 import { parseArgs } from "node:util";
@@ -52,6 +53,7 @@ const { values: a } = parseArgs({
     encoder: { type: "string", default: "cpu" },
     pipeline: { type: "string", default: "1" },
     label: { type: "string" },
+    replot: { type: "string" },
   },
 });
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
@@ -353,11 +355,22 @@ function plot(rows: Row[]): string {
       yLabel: "hand-off ms",
       xLog: true,
       yLog: true,
-      series: names.map((n) => ({
-        name: n,
-        dashed: n.startsWith("fp16") && !n.includes("evict"),
-        points: rs.filter((r) => name(r) === n).map((r) => [r.link_gbps!, r.handoff_ms] as [number, number]),
-      })),
+      series: [
+        ...names.map((n) => ({
+          name: n,
+          dashed: n.startsWith("fp16") && !n.includes("evict"),
+          points: rs.filter((r) => name(r) === n).map((r) =>
+            [r.link_gbps!, r.handoff_ms] as [number, number]
+          ),
+        })),
+        { // the floor of sending the cache as it is: its fp16 bytes on the link, nothing else
+          name: "fp16 bytes ÷ link",
+          dashed: true,
+          points: [...new Set(rs.map((r) => r.link_gbps!))].map((g) =>
+            [g, linkMs(g, rs.find((r) => r.link_gbps === g)!.raw_bytes)!] as [number, number]
+          ),
+        },
+      ],
     });
   }
   return linePlotSvg(panels);
@@ -424,6 +437,13 @@ function summary(rows: Row[]) {
     speedup_vs_ideal_fp16_10gbit_codec_evict8: w2 ? vsIdeal("W2", w2, 10, "fast", 8) : null,
     speedup_vs_ideal_fp16_100gbit_codec: w2 ? vsIdeal("W2", w2, 100, "fast", 1) : null,
   };
+}
+
+if (import.meta.main && a.replot) {
+  // redraw a results file's plot from its rows: deno task bench:handoff --replot results/handoff_X.json
+  const rows = JSON.parse(await Deno.readTextFile(a.replot)).rows as Row[];
+  await Deno.writeTextFile(a.replot.replace(/\.json$/, ".svg"), plot(rows));
+  Deno.exit(0);
 }
 
 if (import.meta.main) {
