@@ -17,6 +17,7 @@ import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import { cpuFrameEncoder, type FrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { type CodecBackend, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
 import { HandOff, type HandOffRequest } from "./handoff.ts";
+import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 
 /** The node's compression: hands requests' KV to decode. */
 export interface Compression {
@@ -45,12 +46,12 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
     : undefined;
   if (link) console.error(`[compression] modelled link: ${link.gbps} Gbit/s, round trip ${link.rttMs} ms`);
   const stats = { requests: 0, failed: 0, raw_bytes: 0, wire_bytes: 0, handoff_ms: 0 };
+  // with KVRELAY_CODEC_THREADS > 1 the CPU codec runs on a pool of workers, two layers a call
+  const pool = config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
+  const cpu = pool ? pool.frameEncoder(2) : cpuFrameEncoder;
+  if (pool) console.error(`[compression] CPU codec on ${pool.size} worker threads`);
   const encoderFor = (codec: HandOffRequest["kv"]["codec"]): FrameEncoder =>
-    !gpu || !CODEC_TRAITS[codec].gpu
-      ? cpuFrameEncoder
-      : codec === "fast"
-      ? gpu.fast ?? cpuFrameEncoder
-      : gpu.kvsort;
+    !gpu || !CODEC_TRAITS[codec].gpu ? cpu : codec === "fast" ? gpu.fast ?? cpu : gpu.kvsort;
 
   const service = await startService(nc, {
     name: "compression",
@@ -92,6 +93,7 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
     async stop() {
       await service.stop();
       backend.destroy();
+      pool?.close();
     },
   };
 }

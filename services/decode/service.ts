@@ -27,6 +27,7 @@ import {
 } from "../../shared/handoff/contract.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
+import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import {
   bundleExpectation,
   type DecodedLayer,
@@ -78,9 +79,11 @@ export async function startDecodeService(
   console.error(`[decode] codec backend: ${backend.description}`);
   // only when asked for: end to end the CPU's WebAssembly decoder is faster (see compression)
   const fastGpu = config.codecDevice === "webgpu" ? backend.gpu?.fast : undefined;
+  // else, with KVRELAY_CODEC_THREADS > 1, a layer's frames decode on a pool of workers
+  const pool = !fastGpu && config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
   const onGpu: FrameDecoder | undefined = fastGpu
     ? (streams, limits) => fastGpu.decodeMany(streams, limits)
-    : undefined;
+    : pool?.frameDecoder();
   const expect = bundleExpectation(c);
 
   /** The open `generate` span of each sequence, ended on done, error or cancel. */
@@ -227,6 +230,6 @@ export async function startDecodeService(
   });
   // the codec's GPU device goes with the service
   const stop = service.stop.bind(service);
-  service.stop = (err?: Error) => stop(err).finally(() => backend.destroy());
+  service.stop = (err?: Error) => stop(err).finally(() => (backend.destroy(), pool?.close()));
   return { service, engine, store };
 }

@@ -66,6 +66,11 @@ export interface Config {
   link: { gbps?: number; rttMs: number };
   /** Encode, send and decode layer by layer, overlapping (KVRELAY_PIPELINE, default on). */
   pipeline: boolean;
+  /**
+   * Codec worker threads of the prefill node's compression and of decode (KVRELAY_CODEC_THREADS);
+   * 1 (the default) encodes and decodes on the service's own thread.
+   */
+  codecThreads: number;
   /** How this process proves who it is to NATS (NATS_NKEY, NATS_CREDS, NATS_USER, NATS_TLS_*). */
   natsAuth: NatsAuth;
   /** Bytes of live batch uploads one API key may hold (KVRELAY_UPLOAD_QUOTA_BYTES; 0 = no limit). */
@@ -182,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       rttMs: num(env, "KVRELAY_LINK_RTT_MS", 0, 0),
     },
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
+    codecThreads: Math.floor(num(env, "KVRELAY_CODEC_THREADS", 1, 1)),
     natsAuth: natsAuthFromEnv(env),
     uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
     fileTtlS: num(env, "KVRELAY_FILE_TTL_S", DEFAULTS.fileTtlS, 0),

@@ -16,7 +16,7 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--w2-links 10,100] [--encoder cpu|webgpu] [--pipeline 1,0] [--label NAME]
+ *     [--w2-links 10,100] [--encoder cpu|webgpu] [--threads N] [--pipeline 1,0] [--label NAME]
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
@@ -34,6 +34,7 @@ import type { CodecChoice } from "../../shared/config/mod.ts";
 import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { HandOff } from "../../services/compression/handoff.ts";
+import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
 import { linePlotSvg, type Panel } from "./_plot.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
@@ -52,6 +53,7 @@ const { values: a } = parseArgs({
     "error-bound": { type: "string", default: "0.01" },
     encoder: { type: "string", default: "cpu" },
     pipeline: { type: "string", default: "1" },
+    threads: { type: "string", default: "1" },
     label: { type: "string" },
     replot: { type: "string" },
   },
@@ -159,6 +161,7 @@ async function runW1(rows: Row[]): Promise<void> {
       const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
       env.KVRELAY_CODEC_DEVICE = a.encoder === "webgpu" ? "webgpu" : "cpu";
       env.KVRELAY_PIPELINE = pipeline ? "1" : "0";
+      env.KVRELAY_CODEC_THREADS = a.threads!;
       const svc = await startServices(nats.url, env);
       try {
         for (const tokens of W1) {
@@ -223,6 +226,12 @@ async function tinyStats() {
 
 /** The frame encoder for each codec: the CPU codec, or with `--encoder webgpu` the GPU where it runs the codec. */
 async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncoder; destroy(): void }> {
+  const threads = Number(a.threads);
+  if (a.encoder !== "webgpu" && threads > 1) {
+    const pool = new CodecPool(threads);
+    const enc = pool.frameEncoder(2);
+    return { encoderFor: () => enc, destroy: () => pool.close() };
+  }
   if (a.encoder !== "webgpu") return { encoderFor: () => cpuFrameEncoder, destroy() {} };
   const { selectCodecBackend } = await import("../../shared/codec/webgpu/mod.ts");
   const { gpuFrameEncoder } = await import("../../services/compression/codec_device.ts");
@@ -245,7 +254,15 @@ async function runW2(rows: Row[]): Promise<void> {
   const stats = await tinyStats();
   const nats = await startNatsServer({ jetstream: false, maxPayload: 8 * 1024 * 1024 });
   const sink = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--cached-only", `${REPO_DIR}/tests/bench/handoff_sink.ts`, nats.url, a.encoder!],
+    args: [
+      "run",
+      "-A",
+      "--cached-only",
+      `${REPO_DIR}/tests/bench/handoff_sink.ts`,
+      nats.url,
+      a.encoder!,
+      a.threads!,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -472,6 +489,7 @@ if (import.meta.main) {
           reps: REPS,
           error_bound: EB,
           encoder: a.encoder,
+          threads: Number(a.threads),
         },
         summary: s,
         rows,

@@ -3,7 +3,8 @@
  * request's encoded layer bundles on `bench.sink.ingest` exactly as the decode service does
  * (the same receiver and the same `decodeLayerBundle`), and answers the commit with the time
  * it spent decoding. `bench.sink.open` announces a request and its KV shape.
- * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL [cpu|webgpu]` (where the frames decode).
+ * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL [cpu|webgpu] [THREADS]` (where the frames
+ * decode, and on how many worker threads for the CPU).
  * @module
  */
 import { BundleReceiver, connectNats, fromJsonBytes, startService } from "../../shared/nats/mod.ts";
@@ -14,6 +15,7 @@ import {
   type FrameDecoder,
 } from "../../shared/pipeline/decode_stage.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
+import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
 import { KvrelayError } from "../../shared/errors.ts";
 
@@ -33,7 +35,9 @@ if (import.meta.main) {
   const backend = await selectCodecBackend(Deno.args[1] === "webgpu" ? "webgpu" : "cpu");
   console.error(`[sink] codec backend: ${backend.description}`);
   const fast = backend.gpu?.fast;
-  const onGpu: FrameDecoder | undefined = fast ? (s, l) => fast.decodeMany(s, l) : undefined;
+  const threads = Number(Deno.args[2] ?? "1");
+  const pool = !fast && threads > 1 ? new CodecPool(threads) : undefined;
+  const onGpu: FrameDecoder | undefined = fast ? (s, l) => fast.decodeMany(s, l) : pool?.frameDecoder();
   const open = (o: SinkOpen) => {
     const expect = bundleExpectation({ ...o, maxSeqLen: o.nPos });
     let decodeKvMs = 0, layers = 0;
