@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   not_found: 404,
   payload_too_large: 413,
+  /** Too much work in flight here; try again after `retryAfterS`. */
+  overloaded: 429,
   unavailable: 503,
   timeout: 504,
   corrupt_bundle: 502,
@@ -21,15 +23,25 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** One error type for every expected failure. `param` names the offending request field. */
+/**
+ * One error type for every expected failure. `param` names the offending request field;
+ * `retryAfterS`, on an `overloaded` or `unavailable` error, says when trying again may work
+ * (the gateway's `Retry-After`).
+ */
 export class KvrelayError extends Error {
   readonly code: ErrorCode;
   readonly param?: string;
-  constructor(code: ErrorCode, message: string, options?: { param?: string; cause?: unknown }) {
+  readonly retryAfterS?: number;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { param?: string; cause?: unknown; retryAfterS?: number },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "KvrelayError";
     this.code = code;
     this.param = options?.param;
+    this.retryAfterS = options?.retryAfterS;
   }
   get status(): number {
     return ERROR_STATUS[this.code];

@@ -10,6 +10,9 @@ import { type NatsAuth, natsAuthFromEnv } from "../nats/auth.ts";
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
 
+/** The project's data directory (`KVRELAY_DATA_DIR` overrides it): what must survive a restart. */
+export const PROJECT_DATA_DIR = new URL("../../.data", import.meta.url).pathname;
+
 /**
  * Where a computation runs. `auto` takes a real GPU when WebGPU offers one and the CPU
  * otherwise (Mesa's software adapter does not count as a GPU for `auto`).
@@ -77,6 +80,23 @@ export interface Config {
   uploadQuotaBytes: number;
   /** Seconds a file (upload or batch output) lives (KVRELAY_FILE_TTL_S; 0 = until deleted). */
   fileTtlS: number;
+  /** Completions the gateway runs at once; past it, a 429 with `Retry-After` (KVRELAY_MAX_INFLIGHT; 0 = no limit). */
+  maxInflight: number;
+  /** How often decode tells the gateway it still holds a request (KVRELAY_HEARTBEAT_MS). */
+  heartbeatMs: number;
+  /**
+   * Silence on a request's token subject after which the gateway probes its decode instance, and
+   * the longest the probe waits (KVRELAY_LIVENESS_MS; at least twice the heartbeat).
+   */
+  livenessMs: number;
+  /** A waiting SSE stream gets a `: keep-alive` comment this often (KVRELAY_SSE_KEEPALIVE_MS). */
+  sseKeepAliveMs: number;
+  /** Runs of a completion that failed with `unavailable` before a token was streamed (KVRELAY_COMPLETION_ATTEMPTS). */
+  completionAttempts: number;
+  /** What must survive a restart lives here (KVRELAY_DATA_DIR; default `.data` in the project). */
+  dataDir: string;
+  /** JetStream's store under `npm start` (KVRELAY_NATS_STORE_DIR; default `<dataDir>/nats`). */
+  natsStoreDir: string;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -114,6 +134,11 @@ export const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   uploadQuotaBytes: 1024 * 1024 * 1024,
   fileTtlS: 30 * 24 * 3600,
+  maxInflight: 256,
+  heartbeatMs: 1000,
+  livenessMs: 3000,
+  sseKeepAliveMs: 10_000,
+  completionAttempts: 3,
 } as const;
 
 const DEVICES: DeviceChoice[] = ["cpu", "webgpu", "auto"];
@@ -153,6 +178,15 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     : num(env, "KVRELAY_INDEX_SHARE", Number(KV_DEFAULTS.indexShare), 1);
   let modelPath = env.KVRELAY_MODEL || undefined;
   if (!modelPath && existsSync(`${EMBEDDED_MODEL_DIR}/config.json`)) modelPath = EMBEDDED_MODEL_DIR;
+  const heartbeatMs = num(env, "KVRELAY_HEARTBEAT_MS", DEFAULTS.heartbeatMs, 10);
+  const livenessMs = num(env, "KVRELAY_LIVENESS_MS", DEFAULTS.livenessMs, 20);
+  if (livenessMs < 2 * heartbeatMs) {
+    throw badRequest(
+      `KVRELAY_LIVENESS_MS (${livenessMs}) must be at least twice KVRELAY_HEARTBEAT_MS (${heartbeatMs})`,
+      "KVRELAY_LIVENESS_MS",
+    );
+  }
+  const dataDir = env.KVRELAY_DATA_DIR || PROJECT_DATA_DIR;
   return {
     natsUrl: env.NATS_URL || DEFAULTS.natsUrl,
     host: env.KVRELAY_HOST || DEFAULTS.host,
@@ -191,6 +225,13 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     natsAuth: natsAuthFromEnv(env),
     uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
     fileTtlS: num(env, "KVRELAY_FILE_TTL_S", DEFAULTS.fileTtlS, 0),
+    maxInflight: num(env, "KVRELAY_MAX_INFLIGHT", DEFAULTS.maxInflight, 0),
+    heartbeatMs,
+    livenessMs,
+    sseKeepAliveMs: num(env, "KVRELAY_SSE_KEEPALIVE_MS", DEFAULTS.sseKeepAliveMs, 10),
+    completionAttempts: num(env, "KVRELAY_COMPLETION_ATTEMPTS", DEFAULTS.completionAttempts, 1),
+    dataDir,
+    natsStoreDir: env.KVRELAY_NATS_STORE_DIR || `${dataDir}/nats`,
   };
 }
 

@@ -4,12 +4,19 @@ import { ServiceError } from "@nats-io/services";
 import { errorFromWire, KvrelayError } from "../errors.ts";
 import { injectContext } from "../telemetry/mod.ts";
 import { fromJsonBytes, toJsonBytes } from "./codec.ts";
+import { type Deadline, setDeadlineHeader, timeLeft } from "./deadline.ts";
 
 export interface RequestOptions {
+  /** Longest wait for the reply; with a `deadline`, at most the time left until it. */
   timeoutMs: number;
   /** Extra headers; the active trace context (`traceparent`) is always added. */
   headers?: MsgHdrs;
   signal?: AbortSignal;
+  /**
+   * The request's deadline (shared/nats/deadline.ts): the time left travels in the
+   * `Kvrelay-Timeout` header, and a spent deadline fails with `timeout` before sending.
+   */
+  deadline?: Deadline;
 }
 
 /**
@@ -24,10 +31,17 @@ export async function requestBytes(
   opts: RequestOptions,
 ): Promise<Uint8Array> {
   if (opts.signal?.aborted) throw new KvrelayError("timeout", `request to ${subject} aborted`);
+  let timeoutMs = opts.timeoutMs;
+  if (opts.deadline !== undefined) {
+    const left = timeLeft(opts.deadline);
+    if (left <= 0) throw new KvrelayError("timeout", `the request's deadline passed before ${subject}`);
+    timeoutMs = Math.min(timeoutMs, left);
+  }
   let msg;
   try {
     const headers = injectContext(opts.headers);
-    const p = nc.request(subject, payload, { timeout: opts.timeoutMs, headers });
+    if (opts.deadline !== undefined) setDeadlineHeader(headers, opts.deadline);
+    const p = nc.request(subject, payload, { timeout: timeoutMs, headers });
     msg = opts.signal ? await raceAbort(p, opts.signal, subject) : await p;
   } catch (cause) {
     if (cause instanceof KvrelayError) throw cause;
@@ -35,7 +49,7 @@ export async function requestBytes(
       throw new KvrelayError("unavailable", `no service answers on ${subject}`, { cause });
     }
     if (cause instanceof natsErrors.TimeoutError) {
-      throw new KvrelayError("timeout", `no reply on ${subject} within ${opts.timeoutMs} ms`, { cause });
+      throw new KvrelayError("timeout", `no reply on ${subject} within ${timeoutMs} ms`, { cause });
     }
     if (cause instanceof natsErrors.RequestError && cause.isNoResponders()) {
       throw new KvrelayError("unavailable", `no service answers on ${subject}`, { cause });
