@@ -4,6 +4,12 @@
  * Every body it receives is parsed once against the contract (a bad one is a 400 and opens
  * nothing); every token event is signed with the request's key and published so that a
  * failure is logged, never thrown into the decode loop or a timer.
+ *
+ * Failure and overload: `open` reserves the request's blocks or refuses with `unavailable`
+ * before anything else is spent on it; the hand-off must commit within the deadline the open
+ * request carries (`Kvrelay-Timeout`); every request held here, from open to its last event,
+ * gets a `heartbeat` on its token subject every `heartbeatMs`, and `probe` on the control
+ * subject says whether it is still held.
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -13,7 +19,9 @@ import type { Model } from "../../shared/model/mod.ts";
 import type { Config } from "../../shared/config/mod.ts";
 import { KvrelayError } from "../../shared/errors.ts";
 import { BundleReceiver, startService, toJsonBytes } from "../../shared/nats/mod.ts";
+import type { TransferHandlers } from "../../shared/nats/transfer.ts";
 import { parseBody, publishSafely } from "../../shared/nats/call.ts";
+import { type Deadline, deadlineFromHeaders, timeLeft } from "../../shared/nats/deadline.ts";
 import { H_MAC, signEvent } from "../../shared/nats/event_mac.ts";
 import {
   CALLS,
@@ -88,25 +96,44 @@ export async function startDecodeService(
 
   /** The open `generate` span of each sequence, ended on done, error or cancel. */
   const generating = new Map<string, Span>();
+  /** Every request held here, from open to its last event: its heartbeat and deadline. */
+  const held = new Map<string, { beat: () => void; deadline: Deadline }>();
+  /** The request is no longer held: no more heartbeats, and its reservation goes. */
+  const release = (requestId: string) => {
+    held.delete(requestId);
+    engine.release(requestId);
+  };
+  const heartbeats = setInterval(() => {
+    for (const [id, h] of held) {
+      // Not generating past its deadline: its hand-off failed; nobody waits for it any more.
+      if (!generating.has(id) && timeLeft(h.deadline) === 0) release(id);
+      else h.beat();
+    }
+  }, config.heartbeatMs);
+  Deno.unrefTimer(heartbeats);
   const metrics = getMetrics();
 
-  const open = (req: DecodeOpenRequest): DecodeOpenReply => {
-    if (generating.has(req.requestId)) {
-      throw new KvrelayError("bad_request", `request ${req.requestId} is already generating here`);
+  const open = (req: DecodeOpenRequest, deadline: Deadline): DecodeOpenReply => {
+    if (generating.has(req.requestId) || held.has(req.requestId)) {
+      throw new KvrelayError("bad_request", `request ${req.requestId} is already open here`);
     }
+    // A full instance refuses now, before prefill, compression and transfer are spent on it.
+    engine.reserve(req.requestId, engine.blocksForTokens(req.kvTokens ?? 0, req.sampling.maxTokens));
     let seq = 0;
     // Token events carry the trace context of the sequence's `generate` span once it exists.
     let streamCtx = context.active();
     // Called from the decode loop and from timers: it must not throw.
-    const publish = (ev: Unsequenced<TokenEvent>) => {
-      const body = toJsonBytes({ ...ev, seq: seq++ });
+    const send = (ev: Unsequenced<TokenEvent> | TokenEvent) => {
+      const body = toJsonBytes(ev);
       const headers = injectContext(undefined, streamCtx);
       headers.set(H_MAC, signEvent(req.tokenKey, req.tokenSubject, body));
       publishSafely(nc, req.tokenSubject, body, { headers });
     };
+    const publish = (ev: Unsequenced<TokenEvent>) => send({ ...ev, seq: seq++ });
+    held.set(req.requestId, { beat: () => send({ type: "heartbeat", seq }), deadline });
     const layers: DecodedLayer[] = [];
     let decodeKvMs = 0;
-    receiver.expect(req.requestId, {
+    const handlers: TransferHandlers = {
       onBundle: (b) =>
         withSpan("decode-kv", {
           [attr.REQUEST_ID]: req.requestId,
@@ -130,92 +157,122 @@ export async function startDecodeService(
           metrics.decodeDuration.record(ms / 1000, { [attr.LAYER]: String(b.index) });
         }),
       onCommit: (count, body): Promise<DecodeCommitReply> => {
-        const dc = CALLS.decodeCommit.request(body, CALLS.decodeCommit.name);
-        if (dc.firstToken >= c.vocabSize || dc.nPos >= c.maxSeqLen) {
-          throw new KvrelayError(
-            "bad_request",
-            `commit names token ${dc.firstToken} at ${dc.nPos} positions; the model has ${c.vocabSize} tokens, ${c.maxSeqLen} positions`,
-          );
-        }
-        if (dc.requestId !== req.requestId || count !== c.nLayers || layers.length !== c.nLayers) {
-          throw new KvrelayError(
-            "corrupt_bundle",
-            `commit of ${count} layers for a ${c.nLayers}-layer model`,
-          );
-        }
-        const t0 = performance.now();
-        const blocksBefore = store.stats().usedBlocks;
-        // From add to done: the sequence's share of the batched decode loop.
-        const gen = getTracer().startSpan("generate", {
-          attributes: {
-            [attr.REQUEST_ID]: req.requestId,
-            [attr.MODEL]: c.name,
-            [attr.STAGE]: "generate",
-            [attr.INPUT_TOKENS]: dc.nPos,
-          },
-        });
-        streamCtx = trace.setSpan(context.active(), gen);
-        generating.set(req.requestId, gen);
-        const endGenerate = (tokens: number, err?: unknown) => {
-          if (generating.get(req.requestId) !== gen) return;
-          generating.delete(req.requestId);
-          gen.setAttribute(attr.OUTPUT_TOKENS, tokens);
-          if (err !== undefined) failSpan(gen, err);
-          gen.end();
-        };
-        let tokens = 0;
         try {
-          engine.add(req.requestId, layers, { token: dc.firstToken, nPos: dc.nPos }, req.sampling, {
-            onToken: (id, text) => {
-              tokens++;
-              publish({ type: "token", id, text });
-            },
-            onDone: (finishReason, completionTokens, generateMs) => {
-              gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
-              endGenerate(completionTokens);
-              publish({ type: "done", finishReason, completionTokens, generateMs });
-            },
-            onError: (err) => {
-              metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
-              endGenerate(tokens, err);
-              publish({ type: "error", code: err.code, message: err.message });
-            },
-          });
+          return Promise.resolve(commit(count, body));
         } catch (err) {
-          endGenerate(tokens, err);
+          release(req.requestId);
           throw err;
         }
-        decodeKvMs += performance.now() - t0;
-        return Promise.resolve({ decodeKvMs, blocks: store.stats().usedBlocks - blocksBefore });
       },
-      onExpire: () =>
-        publish({ type: "error", code: "timeout", message: "the KV hand-off did not complete in time" }),
-    }, config.requestTimeoutMs);
+      onExpire: () => {
+        release(req.requestId);
+        publish({ type: "error", code: "timeout", message: "the KV hand-off did not complete in time" });
+      },
+    };
+    const commit = (count: number, body: unknown): DecodeCommitReply => {
+      const dc = CALLS.decodeCommit.request(body, CALLS.decodeCommit.name);
+      if (dc.firstToken >= c.vocabSize || dc.nPos >= c.maxSeqLen) {
+        throw new KvrelayError(
+          "bad_request",
+          `commit names token ${dc.firstToken} at ${dc.nPos} positions; the model has ${c.vocabSize} tokens, ${c.maxSeqLen} positions`,
+        );
+      }
+      if (dc.requestId !== req.requestId || count !== c.nLayers || layers.length !== c.nLayers) {
+        throw new KvrelayError(
+          "corrupt_bundle",
+          `commit of ${count} layers for a ${c.nLayers}-layer model`,
+        );
+      }
+      const t0 = performance.now();
+      const blocksBefore = store.stats().usedBlocks;
+      // From add to done: the sequence's share of the batched decode loop.
+      const gen = getTracer().startSpan("generate", {
+        attributes: {
+          [attr.REQUEST_ID]: req.requestId,
+          [attr.MODEL]: c.name,
+          [attr.STAGE]: "generate",
+          [attr.INPUT_TOKENS]: dc.nPos,
+        },
+      });
+      streamCtx = trace.setSpan(context.active(), gen);
+      generating.set(req.requestId, gen);
+      const endGenerate = (tokens: number, err?: unknown) => {
+        if (generating.get(req.requestId) !== gen) return;
+        generating.delete(req.requestId);
+        gen.setAttribute(attr.OUTPUT_TOKENS, tokens);
+        if (err !== undefined) failSpan(gen, err);
+        gen.end();
+      };
+      let tokens = 0;
+      try {
+        engine.add(req.requestId, layers, { token: dc.firstToken, nPos: dc.nPos }, req.sampling, {
+          onToken: (id, text) => {
+            tokens++;
+            publish({ type: "token", id, text });
+          },
+          onDone: (finishReason, completionTokens, generateMs) => {
+            gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
+            endGenerate(completionTokens);
+            release(req.requestId);
+            publish({ type: "done", finishReason, completionTokens, generateMs });
+          },
+          onError: (err) => {
+            metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
+            endGenerate(tokens, err);
+            release(req.requestId);
+            publish({ type: "error", code: err.code, message: err.message });
+          },
+        });
+      } catch (err) {
+        endGenerate(tokens, err);
+        throw err;
+      }
+      decodeKvMs += performance.now() - t0;
+      return { decodeKvMs, blocks: store.stats().usedBlocks - blocksBefore };
+    };
+    try {
+      receiver.expect(req.requestId, handlers, Math.max(1, timeLeft(deadline)));
+    } catch (err) {
+      release(req.requestId);
+      throw err;
+    }
     return { ingest, control, instance };
   };
 
   const onControl = (msg: ControlMessage): ControlReply => {
+    const wasHeld = held.has(msg.requestId);
+    if (msg.op === "probe") return { cancelled: false, held: wasHeld };
     receiver.drop(msg.requestId);
     const cancelled = engine.cancel(msg.requestId);
+    release(msg.requestId);
     const gen = generating.get(msg.requestId);
     if (gen) {
       generating.delete(msg.requestId);
       gen.setAttribute("kvrelay.cancelled", true);
       gen.end();
     }
-    return { cancelled };
+    return { cancelled, held: wasHeld };
   };
 
   const service = await startService(nc, {
     name: "decode",
     description: "decodes KV bundles into a paged block store and generates tokens",
     metadata: { instance, model: c.name },
-    statsData: () => ({ ...store.stats(), active: engine.activeCount, steps: engine.steps }),
+    statsData: () => ({
+      ...store.stats(),
+      active: engine.activeCount,
+      held: held.size,
+      unreservedBlocks: engine.unreservedBlocks,
+      steps: engine.steps,
+    }),
     endpoints: {
       open: {
         subject: SUBJECTS.decodeOpen,
-        handler: (m) =>
-          Promise.resolve(open(parseBody(CALLS.decodeOpen.request, m.data, CALLS.decodeOpen.name))),
+        handler: (m) => {
+          const deadline = deadlineFromHeaders(m.headers, config.requestTimeoutMs);
+          const req = parseBody(CALLS.decodeOpen.request, m.data, CALLS.decodeOpen.name);
+          return Promise.resolve(open(req, deadline));
+        },
       },
       ingest: { subject: ingest, handler: receiver.handle, queue: "" },
       control: {
@@ -230,6 +287,9 @@ export async function startDecodeService(
   });
   // the codec's GPU device goes with the service
   const stop = service.stop.bind(service);
-  service.stop = (err?: Error) => stop(err).finally(() => (backend.destroy(), pool?.close()));
+  service.stop = (err?: Error) => {
+    clearInterval(heartbeats);
+    return stop(err).finally(() => (backend.destroy(), pool?.close()));
+  };
   return { service, engine, store };
 }

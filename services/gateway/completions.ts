@@ -1,13 +1,19 @@
 /**
  * POST /v1/completions and /v1/chat/completions: validate, run through the backend, answer
  * as one JSON body or as SSE chunks ending in `data: [DONE]`, in OpenAI's shapes.
+ *
+ * A client that goes away cancels its work, streaming or not (the request's own `signal`,
+ * which Deno aborts when the connection closes). A stream whose first token takes longer than
+ * `sseKeepAliveMs` starts anyway, and carries a `: keep-alive` comment every `sseKeepAliveMs`
+ * while it waits, so proxies and clients do not give up on it.
  * @module
  */
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import { nuid } from "@nats-io/nats-core";
 import { trace } from "@opentelemetry/api";
 import { KvrelayError } from "../../shared/errors.ts";
+import { DEFAULTS } from "../../shared/config/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import type { Backend, CompletionInput, Usage } from "./backend.ts";
@@ -19,7 +25,12 @@ export interface CompletionRouteOptions {
   backend: Backend;
   kvDefaults: KvSettings;
   maxTokensLimit: number;
+  /** A waiting stream gets a `: keep-alive` comment this often (default `DEFAULTS.sseKeepAliveMs`). */
+  sseKeepAliveMs?: number;
 }
+
+/** The status nginx uses for a client that closed the connection; nobody reads it. */
+const CLIENT_GONE = 499;
 
 type Kind = "text" | "chat";
 
@@ -49,7 +60,10 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
     }
     const created = Math.floor(Date.now() / 1000);
     const abort = new AbortController();
-    const events = opts.backend.complete(input, abort.signal);
+    // Deno aborts the request's signal when the client goes away (and, harmlessly, once the
+    // response has been delivered).
+    const signal = AbortSignal.any([c.req.raw.signal, abort.signal]);
+    const events = opts.backend.complete(input, signal);
     if (!common.stream) {
       let text = "";
       for await (const ev of events) {
@@ -64,12 +78,24 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
           );
         }
       }
+      if (signal.aborted) return new Response(null, { status: CLIENT_GONE });
       throw new KvrelayError("internal", "the completion ended without a result");
     }
-    // Fail before the stream starts when the first step fails (e.g. no decode instance): a
-    // client then sees a proper HTTP status, not an error inside a 200 stream.
+    // Fail before the stream starts when the first step fails (e.g. no decode instance, or
+    // decode full): a client then sees a proper HTTP status, not an error inside a 200 stream.
+    // A first token slower than a keep-alive interval starts the stream without it.
+    const keepAliveMs = opts.sseKeepAliveMs ?? DEFAULTS.sseKeepAliveMs;
     const iter = events[Symbol.asyncIterator]();
-    const first = await iter.next();
+    // Each pull is awaited below; a stream that breaks off leaves one unawaited, whose failure
+    // must not become an unhandled rejection.
+    const pull = () => {
+      const p = iter.next();
+      p.catch(() => {});
+      return p;
+    };
+    let next = pull();
+    const early = await settledWithin(next, keepAliveMs);
+    if (early && !early.ok) throw early.error;
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => abort.abort());
       const chunk = (delta: unknown, finish: string | null, usage?: Usage) =>
@@ -78,7 +104,10 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
         });
       try {
         if (kind === "chat") await chunk({ role: "assistant", content: "" }, null);
-        for (let r = first; !r.done; r = await iter.next()) {
+        while (true) {
+          const r = await keptAlive(next, stream, keepAliveMs);
+          if (r.done) break;
+          next = pull();
           const ev = r.value;
           if (ev.type === "text") await chunk(kind === "chat" ? { content: ev.text } : ev.text, null);
           else {
@@ -101,6 +130,33 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       await stream.writeSSE({ data: "[DONE]" });
     });
   };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** The outcome of `p` if it settles within `ms`; undefined otherwise. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<Settled<T> | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms));
+  try {
+    return await Promise.race([
+      p.then((value): Settled<T> => ({ ok: true, value }), (error): Settled<T> => ({ ok: false, error })),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Awaits `p`, writing a `: keep-alive` comment to the stream every `ms` until it settles. */
+async function keptAlive<T>(p: Promise<T>, stream: SSEStreamingApi, ms: number): Promise<T> {
+  while (true) {
+    const r = await settledWithin(p, ms);
+    if (r?.ok) return r.value;
+    if (r) throw r.error;
+    if (stream.aborted || stream.closed) return await p;
+    await stream.write(": keep-alive\n\n");
+  }
 }
 
 function finalBody(

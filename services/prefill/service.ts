@@ -8,9 +8,10 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Service, ServiceMsg } from "@nats-io/services";
 import type { Model } from "../../shared/model/mod.ts";
 import type { Config } from "../../shared/config/mod.ts";
-import { badRequest } from "../../shared/errors.ts";
+import { badRequest, KvrelayError } from "../../shared/errors.ts";
 import { startService } from "../../shared/nats/mod.ts";
 import { parseBody } from "../../shared/nats/call.ts";
+import { deadlineFromHeaders, timeLeft } from "../../shared/nats/deadline.ts";
 import {
   CALLS,
   type PrefillRunReply,
@@ -68,7 +69,11 @@ class PrefillRunner {
   ) {}
 
   async handle(msg: ServiceMsg): Promise<PrefillRunReply> {
-    const t0 = performance.now();
+    // The request's deadline (Kvrelay-Timeout): a request that waited past it is not started.
+    const deadline = deadlineFromHeaders(msg.headers, this.config.requestTimeoutMs);
+    if (timeLeft(deadline) === 0) {
+      throw new KvrelayError("timeout", "the request's deadline passed in the queue");
+    }
     const req = parseBody(CALLS.prefillRun.request, msg.data, CALLS.prefillRun.name);
     const ids = this.#promptIds(req);
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
@@ -84,7 +89,7 @@ class PrefillRunner {
       decodeIngest: req.decodeIngest,
       firstToken: pre.firstToken,
       prefillMs: pre.prefillMs,
-      timeoutMs: Math.max(1, this.config.requestTimeoutMs - (performance.now() - t0)),
+      timeoutMs: Math.max(1, timeLeft(deadline)),
     }, pre.kv);
     return { requestId: req.requestId, promptIds: ids, firstToken: pre.firstToken, kv: usage };
   }

@@ -4,9 +4,12 @@
  *
  * One completion, in order:
  *   1. gateway  → decode        `kvrelay.decode.open` (queue)        DecodeOpenRequest → DecodeOpenReply
- *        decode reserves a slot and names its instance subjects (ingest, control). The request
- *        names the gateway's token subject (`kvrelay.tokens.<128 random bits>`) and a per-request
- *        `tokenKey`; decode signs every token event with it (step 5).
+ *        decode reserves blocks for the request (its `kvTokens` estimate plus `maxTokens` per
+ *        head) or refuses with `unavailable` before any work is done, and names its instance
+ *        subjects (ingest, control). The request names the gateway's token subject
+ *        (`kvrelay.tokens.<128 random bits>`) and a per-request `tokenKey`; decode signs every
+ *        token event with it (step 5). From open to the last event, decode publishes a
+ *        `heartbeat` on the token subject every `KVRELAY_HEARTBEAT_MS`.
  *   2. gateway  → prefill       `kvrelay.prefill.run` (queue)        PrefillRunRequest → PrefillRunReply
  *   3. prefill node, in process: prefill runs the prompt; its compression evicts (all layers
  *        compete) and encodes layer by layer. Raw KV never leaves the node.
@@ -22,7 +25,8 @@
  *        is `done` or `error`. Prefill's reply (2) carries `usage.kv`, with the hand-off's time
  *        and bytes.
  *   6. gateway → decode <control> `{ op: "cancel", requestId }` when the client goes away or
- *        a stop string ends the text.
+ *        a stop string ends the text; `{ op: "probe", requestId }` when the token subject has been
+ *        silent too long (the reply says whether decode still holds the request).
  *   Each prefill node's compression is also a service of its own: `kvrelay.compression.<id>.status`.
  *
  * Every call is declared once in `CALLS` (subject, request check, reply check) and every event
@@ -30,14 +34,24 @@
  * builds the typed request; a receiver parses the bytes once with `parseBody`
  * (shared/nats/call.ts) and holds exactly the declared shape.
  *
+ * Deadline: the gateway gives each request one deadline (`KVRELAY_REQUEST_TIMEOUT_MS`) for
+ * everything before generation; every request of steps 1, 2 and 4 carries the time left in the
+ * `Kvrelay-Timeout` header (shared/nats/deadline.ts) and each hop waits only that long.
+ * Generation itself is bounded by liveness: heartbeats and tokens, not a clock.
+ *
  * Failure: every request above may fail with a `KvrelayError` (shared/errors.ts) carried in
  * the service-error headers; a body that is not JSON or fails its check is `bad_request` (400)
  * naming the field; a missing or corrupt chunk or bundle is `corrupt_bundle` and fails
  * the whole request (never wrong tokens); a decode slot whose transfer does not commit within
- * the request timeout is released and reports `timeout` on the token subject. A gap in token
- * `seq`, or a reply that fails its check, is treated by the gateway as `corrupt_bundle`; a token
- * event without a valid MAC is dropped unseen. Who may publish and subscribe to each subject is
- * in shared/nats/permissions.ts; the broker refuses the rest.
+ * the deadline is released and reports `timeout` on the token subject; a full decode refuses
+ * `open` (or the commit, when the real KV needs more than was reserved) with `unavailable`. A
+ * token subject silent for `KVRELAY_LIVENESS_MS` makes the gateway probe decode's control
+ * subject: no responder, no reply, or `held: false` is `unavailable` (503), and a request that
+ * has not streamed a token yet runs again from step 1 (prefill and compression are
+ * idempotent). A gap in token `seq` (a heartbeat carries the next `seq` without taking it), or
+ * a reply that fails its check, is treated by the gateway as `corrupt_bundle`; a token event
+ * without a valid MAC is dropped unseen. Who may publish and subscribe to each subject is in
+ * shared/nats/permissions.ts; the broker refuses the rest.
  * @module
  */
 import type { CodecChoice } from "../config/mod.ts";
@@ -114,6 +128,12 @@ export interface DecodeOpenRequest {
   tokenSubject: string;
   /** 256-bit key (base64url) under which decode signs every token event of this request. */
   tokenKey: string;
+  /**
+   * The gateway's estimate of the KVs per head the prompt leaves after eviction; decode reserves
+   * blocks for these plus `sampling.maxTokens` at open (0 when absent). The commit then
+   * reserves the exact need.
+   */
+  kvTokens?: number;
 }
 export interface DecodeOpenReply {
   ingest: string;
@@ -201,11 +221,16 @@ export type TokenEvent =
     completionTokens: number;
     generateMs: number;
   }
-  | { type: "error"; seq: number; code: string; message: string };
+  | { type: "error"; seq: number; code: string; message: string }
+  /** Decode still holds the request; `seq` is the next event's, not taken by this one. */
+  | { type: "heartbeat"; seq: number };
 
-export type ControlMessage = { op: "cancel"; requestId: string };
+export type ControlMessage = { op: "cancel" | "probe"; requestId: string };
 export interface ControlReply {
+  /** `cancel`: the request was generating and stopped. */
   cancelled: boolean;
+  /** Decode held the request (open, receiving its KV, or generating) when the message came. */
+  held: boolean;
 }
 
 // ---------------------------------------------------------------- checks, one per message
@@ -278,6 +303,7 @@ const decodeOpenRequest = obj({
   sampling: samplingParams,
   tokenSubject: str({ max: 64, pattern: SUBJECT_PATTERNS.tokens }),
   tokenKey: str({ min: 43, max: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
+  kvTokens: optional(int(0, MAX_TOKENS)),
 });
 
 const decodeOpenReply = obj({
@@ -334,10 +360,11 @@ const tokenEvent = tagged("type", {
     code: str({ max: 64 }),
     message: str({ min: 0, max: 4096 }),
   }),
+  heartbeat: obj({ type: oneOf(["heartbeat"]), seq: int(0, MAX_TOKENS) }),
 });
 
-const controlMessage = obj({ op: oneOf(["cancel"]), requestId });
-const controlReply = obj({ cancelled: bool });
+const controlMessage = obj({ op: oneOf(["cancel", "probe"]), requestId });
+const controlReply = obj({ cancelled: bool, held: bool });
 const empty = (_v: unknown, _path: string): Record<never, never> => ({});
 
 // ---------------------------------------------------------------- calls and events

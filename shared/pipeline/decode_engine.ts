@@ -8,6 +8,11 @@
  * previous step's sequences in the same order continues from the KV the runtime kept and
  * gathers nothing; any change of the batch gathers again from the block store, which stays
  * the source of truth either way.
+ *
+ * Admission: a sequence reserves the blocks it may come to hold (its KV plus every token it may
+ * still generate) before it gets any; `reserve` refuses with `unavailable` when the blocks not
+ * promised to other sequences cannot hold it, so a full store is found at `open`, and a running
+ * sequence never runs out of blocks mid-generation.
  * @module
  */
 import { setImmediate } from "node:timers";
@@ -45,6 +50,8 @@ export class DecodeEngine {
   #loop?: Promise<void>;
   #cursor = 0;
   #kept?: { ids: string[]; kv: KeptKv };
+  /** Blocks each sequence may come to hold, from `reserve` (or `add`) until it finishes. */
+  #reserved = new Map<string, number>();
   steps = 0;
   /** Steps that continued from kept KV instead of gathering. */
   keptSteps = 0;
@@ -59,17 +66,79 @@ export class DecodeEngine {
     return this.#active.size;
   }
 
-  /** Blocks needed to hold these layers (for admission before decoding them). */
-  blocksFor(layers: DecodedLayer[]): number {
+  // ---- admission --------------------------------------------------------------------
+
+  /** Blocks to hold these layers plus `appends` new positions in every head. */
+  blocksFor(layers: DecodedLayer[], appends = 1): number {
     const bs = this.store.blockSize;
     let n = 0;
-    for (const l of layers) for (const h of l.heads) n += Math.ceil((h.positions.length + 1) / bs);
+    for (const l of layers) for (const h of l.heads) n += Math.ceil((h.positions.length + appends) / bs);
     return n;
   }
 
+  /** Blocks to hold `kvTokens` KVs plus `appends` new positions in every (layer, head). */
+  blocksForTokens(kvTokens: number, appends: number): number {
+    const c = this.model.config;
+    const positions = Math.min(kvTokens + appends, c.maxSeqLen + 1);
+    return c.nLayers * c.nKvHeads * Math.ceil(positions / this.store.blockSize);
+  }
+
+  /** Free blocks not promised to a reserved sequence. */
+  get unreservedBlocks(): number {
+    let promised = 0;
+    for (const [id, n] of this.#reserved) promised += Math.max(0, n - this.#held(id));
+    return this.store.stats().freeBlocks - promised;
+  }
+
+  /** Sequences holding a reservation (opened, loading or generating). */
+  get reservedCount(): number {
+    return this.#reserved.size;
+  }
+
+  /**
+   * Reserves `blocks` for `seqId`, in place of its earlier reservation; throws `unavailable`
+   * (and keeps the earlier one) when the blocks not promised to others cannot hold them.
+   */
+  reserve(seqId: string, blocks: number): void {
+    const prev = this.#reserved.get(seqId);
+    this.#reserved.delete(seqId);
+    const free = this.unreservedBlocks;
+    if (blocks > free) {
+      if (prev !== undefined) this.#reserved.set(seqId, prev);
+      throw new KvrelayError(
+        "unavailable",
+        `decode is full: the request needs ${blocks} KV blocks, ${
+          Math.max(0, free)
+        } of ${this.store.maxBlocks} are free`,
+        { retryAfterS: 1 },
+      );
+    }
+    this.#reserved.set(seqId, blocks);
+  }
+
+  /** Drops a reservation of a sequence that never started (a running one drops its own). */
+  release(seqId: string): void {
+    if (!this.#active.has(seqId)) this.#reserved.delete(seqId);
+  }
+
+  /** Blocks the store holds for `seqId` now. */
+  #held(seqId: string): number {
+    if (!this.store.has(seqId)) return 0;
+    const bs = this.store.blockSize;
+    let n = 0;
+    for (let l = 0; l < this.store.nLayers; l++) {
+      for (const len of this.store.lengths(seqId, l)) n += Math.ceil(len / bs);
+    }
+    return n;
+  }
+
+  // ---- sequences ------------------------------------------------------------------
+
   /**
    * Loads a prompt's surviving KV into the block store and starts generating from the token
-   * prefill sampled. Throws `unavailable` (block store full) without partial allocation.
+   * prefill sampled. First reserves the exact worst case (the KV plus every token it may still
+   * generate), replacing the estimate reserved at open; throws `unavailable` (block store full)
+   * without partial allocation.
    */
   add(
     seqId: string,
@@ -83,10 +152,18 @@ export class DecodeEngine {
       throw new KvrelayError("corrupt_bundle", `got ${layers.length} layers, the model has ${c.nLayers}`);
     }
     const byLayer = [...layers].sort((a, b) => a.layer - b.layer);
-    this.store.addSequence(seqId, (layer, head) => {
-      const h = byLayer[layer].heads[head];
-      return { keys: h.keys, values: h.values };
-    });
+    // Each step appends one position; at most maxTokens - 1 steps, and none past maxSeqLen.
+    const appends = Math.max(1, Math.min(sampling.maxTokens, c.maxSeqLen - first.nPos + 1));
+    this.reserve(seqId, this.blocksFor(byLayer, appends));
+    try {
+      this.store.addSequence(seqId, (layer, head) => {
+        const h = byLayer[layer].heads[head];
+        return { keys: h.keys, values: h.values };
+      });
+    } catch (err) {
+      this.#reserved.delete(seqId);
+      throw err;
+    }
     const seq: Sequence = {
       id: seqId,
       pending: first.token,
@@ -134,6 +211,7 @@ export class DecodeEngine {
 
   #finish(seq: Sequence, reason?: "stop" | "length", err?: KvrelayError): void {
     this.#active.delete(seq.id);
+    this.#reserved.delete(seq.id);
     this.store.free(seq.id);
     if (err) seq.sink.onError(err);
     else if (reason) seq.sink.onDone(reason, seq.count, performance.now() - seq.started);
