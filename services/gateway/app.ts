@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP surface, composed top to bottom: route naming for traces, API keys and
- * tenants on /v1 (before anything reads a body), body limit, then the routes. One error
- * mapper at the edge.
+ * tenants on /v1 (before anything reads a body), body limit, then the routes; the completion
+ * routes pass admission control first (a 429 past `maxInflight`). One error mapper at the edge.
  * @module
  */
 import { Hono } from "hono";
@@ -15,6 +15,8 @@ import { completionHandler } from "./completions.ts";
 import { errorResponse } from "./openai_error.ts";
 import { BATCH_FILES_PATH, type BatchRouteDeps, batchRoutes } from "./batches.ts";
 import { apiKeyAuth } from "./middleware/api_key/index.ts";
+import { admission } from "./middleware/admission/index.ts";
+import { DEFAULTS } from "../../shared/config/mod.ts";
 
 export interface GatewayOptions {
   backend: Backend;
@@ -24,6 +26,10 @@ export interface GatewayOptions {
   apiKeys: string[];
   /** Batch jobs on JetStream (OpenAI Files and Batches API); off when absent. */
   batch?: BatchRouteDeps;
+  /** Completions at once before a 429 (default `DEFAULTS.maxInflight`; 0 = no limit). */
+  maxInflight?: number;
+  /** Keep-alive comments of a waiting stream, in ms (default `DEFAULTS.sseKeepAliveMs`). */
+  sseKeepAliveMs?: number;
 }
 
 export function createApp(opts: GatewayOptions): Hono {
@@ -49,8 +55,9 @@ export function createApp(opts: GatewayOptions): Hono {
     const m = await opts.backend.model();
     return c.json({ object: "list", data: [{ id: m.id, object: "model", created: 0, owned_by: "kvrelay" }] });
   });
-  app.post("/v1/completions", completionHandler("text", opts));
-  app.post("/v1/chat/completions", completionHandler("chat", opts));
+  const admit = admission({ maxInflight: opts.maxInflight ?? DEFAULTS.maxInflight });
+  app.post("/v1/completions", admit, completionHandler("text", opts));
+  app.post("/v1/chat/completions", admit, completionHandler("chat", opts));
   if (opts.batch) batchRoutes(app, opts.batch);
 
   app.notFound((c) =>

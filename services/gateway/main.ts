@@ -18,6 +18,8 @@ if (import.meta.main) {
     maxTokensLimit: config.maxTokensLimit,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
+    maxInflight: config.maxInflight,
+    sseKeepAliveMs: config.sseKeepAliveMs,
     batch: {
       nc,
       backend,
