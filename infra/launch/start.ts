@@ -2,12 +2,19 @@
  * `deno task start`: brings up the whole system on one machine — nats-server (unless
  * NATS_URL names one), then prefill (with its compression), decode, the batch worker and the gateway, each its own
  * process — waits until /readyz says every service answers, and stops everything it started
- * on Ctrl-C or SIGTERM. A service that exits is restarted (at most 5 times a minute).
+ * on Ctrl-C or SIGTERM. A service that exits is restarted (at most 5 times a minute; past that,
+ * everything stops, except for the batch worker, which alone is left off). A batch worker that
+ * finds no JetStream says so and is not restarted: completions run on without batch jobs.
+ *
+ * JetStream's store (files, batches, results) lives in `KVRELAY_NATS_STORE_DIR` (default
+ * `.data/nats` in the project, or under `KVRELAY_DATA_DIR`) and is kept across restarts. One
+ * launcher at a time holds it (a lock file): nats-server does not lock its store, and two
+ * servers on one store corrupt it; a second launcher runs on a temporary store and says so.
  *
  * Its own nats-server refuses anonymous clients: the launcher makes a fresh nkey per service
  * role, lists the public keys with each role's permissions in the server's config
  * (shared/nats/server_auth.ts), and hands each service its seed file (`NATS_NKEY`), all in a
- * private temporary directory removed on exit. With NATS_URL, services use the `NATS_*`
+ * private temporary directory removed on exit (the JetStream store is not in it). With NATS_URL, services use the `NATS_*`
  * credentials of the environment, or `<KVRELAY_NATS_NKEY_DIR>/<role>.nk` each when that is set
  * (what `infra/nats/gen_auth.ts` writes).
  * @module
@@ -15,6 +22,7 @@
 import { loadConfig } from "../../shared/config/mod.ts";
 import type { Role } from "../../shared/nats/permissions.ts";
 import { generateRoleKeys, renderAccounts, writeSeeds } from "../../shared/nats/server_auth.ts";
+import { EXIT_NO_JETSTREAM } from "../../services/batch/config.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SERVICES = ["prefill", "decode", "batch", "gateway"] as const;
@@ -79,7 +87,10 @@ export async function main(): Promise<number> {
   const children = new Map<string, Deno.ChildProcess>();
   let stopping = false;
   let natsUrl = Deno.env.get("NATS_URL");
-  let storeDir: string | undefined;
+  /** This run's server config and seeds: private, removed on exit. */
+  let runDir: string | undefined;
+  /** The JetStream store's lock, held while this launcher runs. */
+  let storeLock: Deno.FsFile | undefined;
   /** Each service's NATS credentials, on top of the inherited environment. */
   let credentials = new Map<Role, Record<string, string>>();
 
@@ -100,14 +111,31 @@ export async function main(): Promise<number> {
       await c.status;
       clearTimeout(t);
     }
-    if (storeDir) await Deno.remove(storeDir, { recursive: true }).catch(() => {});
+    if (runDir) await Deno.remove(runDir, { recursive: true }).catch(() => {});
   };
 
   if (!natsUrl) {
     const port = Number(Deno.env.get("KVRELAY_NATS_PORT") || 0) || freePort();
-    storeDir = await Deno.makeTempDir({ prefix: "kvrelay-js-" }); // mode 0700
+    let jsDir = config.natsStoreDir;
+    try {
+      await Deno.mkdir(jsDir, { recursive: true, mode: 0o700 });
+      // held until this process exits, however it exits
+      storeLock = await Deno.open(`${jsDir}/.kvrelay.lock`, { create: true, write: true });
+      if (!(await storeLock.tryLock(true))) {
+        storeLock.close();
+        jsDir = "";
+      }
+    } catch (err) {
+      log(`cannot use ${jsDir} for JetStream: ${(err as Error).message}; set KVRELAY_NATS_STORE_DIR`);
+      return 2;
+    }
+    runDir = await Deno.makeTempDir({ prefix: "kvrelay-run-" }); // mode 0700
+    if (!jsDir) {
+      jsDir = `${runDir}/jetstream`;
+      log(`${config.natsStoreDir} is in use by another launcher: JetStream is in ${jsDir}, removed on exit`);
+    }
     const keys = generateRoleKeys();
-    const conf = `${storeDir}/nats-server.conf`;
+    const conf = `${runDir}/nats-server.conf`;
     await Deno.writeTextFile(
       conf,
       [
@@ -119,7 +147,7 @@ export async function main(): Promise<number> {
     // Whatever NATS_* credentials the environment holds are for another server: replace them.
     const clear = { NATS_USER: "", NATS_PASSWORD: "", NATS_CREDS: "", NATS_NKEY: "" };
     credentials = new Map(
-      [...(await writeSeeds(storeDir, keys))].map(([role, env]) => [role, { ...clear, ...env }]),
+      [...(await writeSeeds(runDir, keys))].map(([role, env]) => [role, { ...clear, ...env }]),
     );
     // Flags override the file: the file holds the tuning and users, the flags this run's address and store.
     const args = [
@@ -131,12 +159,13 @@ export async function main(): Promise<number> {
       String(port),
       "-js",
       "-sd",
-      storeDir,
+      jsDir,
     ];
     const nats = new Deno.Command(findNatsServer(), { args, stdout: "null", stderr: "inherit" }).spawn();
     children.set("nats", nats);
     natsUrl = `nats://127.0.0.1:${port}`;
     log(`nats-server on ${natsUrl} (nkey users per service; anonymous clients are refused)`);
+    if (jsDir === config.natsStoreDir) log(`JetStream store: ${jsDir} (kept across restarts)`);
   } else if (Deno.env.get("KVRELAY_NATS_NKEY_DIR")) {
     const dir = Deno.env.get("KVRELAY_NATS_NKEY_DIR");
     for (const role of SERVICES) credentials.set(role, { NATS_NKEY: `${dir}/${role}.nk` });
@@ -157,9 +186,17 @@ export async function main(): Promise<number> {
     children.set(name, child);
     child.status.then((s) => {
       if (stopping) return;
+      if (name === "batch" && s.code === EXIT_NO_JETSTREAM) {
+        log("batch jobs are off: the NATS server has no JetStream (the batch log above says more)");
+        return;
+      }
       const now = Date.now();
       const recent = (restarts.get(name) ?? []).filter((t) => now - t < 60_000);
       if (recent.length >= 5) {
+        if (name === "batch") {
+          log(`batch exited (code ${s.code}) too often; batch jobs are off, completions go on`);
+          return;
+        }
         log(`${name} exited (code ${s.code}) too often; stopping everything`);
         stopAll().then(() => Deno.exit(1));
         return;

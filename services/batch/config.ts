@@ -6,6 +6,12 @@
  */
 import { badRequest } from "../../shared/errors.ts";
 
+/**
+ * The worker's exit status when the NATS server has no JetStream (EX_CONFIG of sysexits.h): a
+ * setting to fix, not a crash; the launcher leaves batch jobs off and runs everything else.
+ */
+export const EXIT_NO_JETSTREAM = 78;
+
 export interface BatchWorkerConfig {
   concurrency: number;
   ackWaitMs: number;

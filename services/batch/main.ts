@@ -6,24 +6,36 @@
  * Environment, besides the shared config: `KVRELAY_BATCH_CONCURRENCY` (lines at once, 4),
  * `KVRELAY_BATCH_ACK_WAIT_MS` (redelivery after a dead worker, 30000),
  * `KVRELAY_BATCH_BACKEND` (`nats` or `echo`), `KVRELAY_ECHO_DELAY_MS`.
+ *
+ * A NATS server without JetStream is a setting, not a crash: the worker says so and exits with
+ * `EXIT_NO_JETSTREAM`, which the launcher does not restart.
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Config } from "../../shared/config/mod.ts";
-import { BatchStore } from "../../shared/batch/mod.ts";
+import { BatchStore, JetStreamMissing } from "../../shared/batch/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { type Backend, NatsBackend } from "../gateway/backend.ts";
 import { runService } from "../run_service.ts";
 import { EchoBackend } from "./echo_backend.ts";
 import { BatchWorker } from "./worker.ts";
-import { loadBatchWorkerConfig } from "./config.ts";
+import { EXIT_NO_JETSTREAM, loadBatchWorkerConfig } from "./config.ts";
 
 async function start(nc: NatsConnection, config: Config) {
   const wc = loadBatchWorkerConfig();
   const backend: Backend = wc.backend === "echo"
     ? new EchoBackend({ delayMs: wc.echoDelayMs })
     : new NatsBackend(nc, config);
-  const store = await BatchStore.open(nc, { ackWaitMs: wc.ackWaitMs, fileTtlMs: config.fileTtlS * 1000 });
+  let store: BatchStore;
+  try {
+    store = await BatchStore.open(nc, { ackWaitMs: wc.ackWaitMs, fileTtlMs: config.fileTtlS * 1000 });
+  } catch (err) {
+    if (!(err instanceof JetStreamMissing)) throw err;
+    // Not a crash to retry: nothing changes until the server does.
+    console.error(`[batch] ${err.message}`);
+    await nc.close();
+    Deno.exit(EXIT_NO_JETSTREAM);
+  }
   const worker = new BatchWorker({
     store,
     backend,

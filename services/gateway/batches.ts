@@ -1,7 +1,7 @@
 /**
  * OpenAI's Files and Batches endpoints, backed by JetStream (shared/batch): upload a JSONL
- * input file, create a batch from it, follow it, cancel it, download its output and error
- * files. The lines themselves run in batch workers (services/batch), not here.
+ * input file, list and delete files, create a batch from it, follow it, cancel it, download its
+ * output and error files. The lines themselves run in batch workers (services/batch), not here.
  *
  * `POST /v1/files` takes multipart form data (`file`, `purpose`); files above
  * `maxFileBytes` are refused with a 413. The gateway's general body limit must not apply to
@@ -85,6 +85,44 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
       }
       const bytes = new Uint8Array(await file.arrayBuffer());
       return c.json(await (await tenant(c)).putFile(file.name || "upload.jsonl", purpose, bytes));
+    }),
+  );
+
+  app.get(
+    BATCH_FILES_PATH,
+    guard(async function listFiles(c) {
+      const purpose = c.req.query("purpose");
+      const limitRaw = c.req.query("limit");
+      const limit = limitRaw === undefined ? 10_000 : Number(limitRaw);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        throw badRequest("'limit' must be an integer in [1, 10000]", "limit");
+      }
+      const order = c.req.query("order") ?? "desc";
+      if (order !== "asc" && order !== "desc") throw badRequest("'order' must be asc or desc", "order");
+      let all = await (await tenant(c)).listFiles(purpose);
+      if (order === "asc") all.reverse();
+      const after = c.req.query("after");
+      if (after) {
+        const i = all.findIndex((f) => f.id === after);
+        all = i < 0 ? [] : all.slice(i + 1);
+      }
+      const data = all.slice(0, limit);
+      return c.json({
+        object: "list",
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: all.length > limit,
+      });
+    }),
+  );
+
+  app.delete(
+    "/v1/files/:id",
+    guard(async function deleteFile(c) {
+      const id = idParam(c);
+      if (!(await (await tenant(c)).deleteFile(id))) throw notFound("file", id);
+      return c.json({ id, object: "file", deleted: true });
     }),
   );
 

@@ -11,6 +11,7 @@ export {
   DEFAULT_BATCH_STORE_OPTIONS,
   type FileRecord,
   FILES_BUCKET,
+  JetStreamMissing,
   LINES_STREAM,
   LINES_SUBJECT,
   RESULTS_BUCKET,

@@ -94,6 +94,19 @@ export interface FileRecord {
   owner: string;
 }
 
+/** The NATS server (or its account) runs no JetStream: batch jobs cannot be stored. */
+export class JetStreamMissing extends KvrelayError {
+  constructor(server: string, cause?: unknown) {
+    super(
+      "unavailable",
+      `JetStream is not enabled on the NATS server at ${server}: batch jobs are off. ` +
+        "Run nats-server with -js (or a `jetstream {}` block, and `jetstream: enabled` for the account)",
+      { cause },
+    );
+    this.name = "JetStreamMissing";
+  }
+}
+
 export class BatchStore {
   readonly nc: NatsConnection;
   readonly options: typeof DEFAULT_BATCH_STORE_OPTIONS;
@@ -121,10 +134,21 @@ export class BatchStore {
     this.#results = parts.results;
   }
 
-  /** Creates (or binds to) the buckets, the stream and the durable consumer. */
+  /**
+   * Creates (or binds to) the buckets, the stream and the durable consumer. A server (or
+   * account) without JetStream is a `JetStreamMissing`.
+   */
   static async open(nc: NatsConnection, opts: BatchStoreOptions = {}): Promise<BatchStore> {
     const options = { ...DEFAULT_BATCH_STORE_OPTIONS, ...opts };
-    const jsm = await jetstreamManager(nc);
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc);
+    } catch (err) {
+      if (err instanceof Error && /JetStreamNotEnabled|not enabled/i.test(`${err.name} ${err.message}`)) {
+        throw new JetStreamMissing(nc.getServer(), err);
+      }
+      throw err;
+    }
     const kvm = new Kvm(nc);
     const [files, fileMeta, batches, results] = await Promise.all([
       new Objm(nc).create(FILES_BUCKET, { storage: StorageType.File }),
@@ -198,6 +222,25 @@ export class BatchStore {
       JSON.stringify({ ...file, owner: opts.owner ?? "" } satisfies StoredFile),
     );
     return file;
+  }
+
+  /**
+   * Deletes a live file (its record and its bytes); false when there is none. The input of a
+   * batch that is still running is refused (400): its lines and results are read from it.
+   */
+  async deleteFile(id: string): Promise<boolean> {
+    if (!(await this.fileRecord(id))) return false;
+    const running = (await this.listBatchStates()).find((s) =>
+      s.batch.input_file_id === id && !TERMINAL_STATUSES.includes(s.batch.status)
+    );
+    if (running) {
+      throw new KvrelayError(
+        "bad_request",
+        `file '${id}' is the input of batch '${running.batch.id}', which is ${running.batch.status}; cancel it first`,
+      );
+    }
+    await this.#deleteFile(id);
+    return true;
   }
 
   async #deleteFile(id: string): Promise<void> {

@@ -50,6 +50,19 @@ export class TenantStore {
     return rec && rec.owner === this.owner ? rec.file : null;
   }
 
+  /** The tenant's live files, newest first; only those of `purpose` when given. */
+  async listFiles(purpose?: string): Promise<FileObject[]> {
+    return (await this.store.fileRecords())
+      .filter((r) => r.owner === this.owner && (purpose === undefined || r.file.purpose === purpose))
+      .map((r) => r.file)
+      .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1));
+  }
+
+  /** Deletes one of the tenant's files; false when it has none of that id. */
+  async deleteFile(id: string): Promise<boolean> {
+    return (await this.getFile(id)) ? await this.store.deleteFile(id) : false;
+  }
+
   async fileContent(id: string): Promise<Uint8Array | null> {
     return (await this.getFile(id)) ? await this.store.fileContent(id) : null;
   }
