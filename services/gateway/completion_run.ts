@@ -118,8 +118,9 @@ export async function* runCompletion(
       tokenSubject,
       tokenKey,
       kvTokens: estimateKvTokens(input),
-    }, { timeoutMs: livenessMs, signal, deadline });
+    }, { timeoutMs: livenessMs, deadline }); // not cut short: an open that succeeds is cancelled below
     const decode = open;
+    if (signal.aborted) return;
     requestCall(nc, CALLS.prefillRun, SUBJECTS.prefillRun, {
       requestId,
       prompt: input.prompt,
@@ -247,18 +248,9 @@ async function openDecode(
   try {
     return await requestCall(nc, CALLS.decodeOpen, SUBJECTS.decodeOpen, req, opts);
   } catch (err) {
-    if (
-      err instanceof KvrelayError && err.code === "timeout" && timeLeft(opts.deadline) > 0 &&
-      !opts.signal?.aborted
-    ) {
-      throw new KvrelayError(
-        "unavailable",
-        `a decode instance did not answer open within ${opts.timeoutMs} ms`,
-        {
-          cause: err,
-          retryAfterS: 1,
-        },
-      );
+    if (err instanceof KvrelayError && err.code === "timeout" && timeLeft(opts.deadline) > 0) {
+      const message = `a decode instance did not answer open within ${opts.timeoutMs} ms`;
+      throw new KvrelayError("unavailable", message, { cause: err, retryAfterS: 1 });
     }
     throw err;
   }
