@@ -134,7 +134,7 @@ export const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   uploadQuotaBytes: 1024 * 1024 * 1024,
   fileTtlS: 30 * 24 * 3600,
-  maxInflight: 256,
+  maxInflight: 64,
   heartbeatMs: 1000,
   livenessMs: 3000,
   sseKeepAliveMs: 10_000,
