@@ -5,8 +5,11 @@
  * Nothing here waits without a bound. Until the first token the request's deadline bounds
  * every wait, and each NATS request carries what is left of it. While decode holds the request,
  * its heartbeats and tokens show it is alive: after `livenessMs` of silence the run probes
- * decode's control subject, and no responder, no reply or `held: false` end the run with a
- * typed 503 within seconds (the caller may run it again while no token was taken).
+ * decode's control subject. No responder (the instance is gone) or `held: false` end the run
+ * with a typed 503 at once; a probe that gets no reply within `livenessMs` is probed again, and
+ * a second one ends it too, so a stopped or wedged instance costs about three liveness windows
+ * while one whose event loop lags under load gets that long to answer. The caller may run it
+ * again while no token was taken.
  *
  * Token events come to a subject nobody can guess (`kvrelay.tokens.<128 random bits>`) and are
  * used only when their MAC under the request's key checks out: an event that decode did not
@@ -50,7 +53,7 @@ export interface RunContext {
 type Item =
   | { kind: "event"; ev: TokenEvent }
   | { kind: "prefill"; reply: PrefillRunReply }
-  | { kind: "probe"; held: boolean; why: string }
+  | { kind: "probe"; verdict: "held" | "gone" | "silent"; why: string }
   | { kind: "fail"; err: unknown };
 
 /** A tiny async queue: pushes from callbacks, one awaiting reader. */
@@ -141,6 +144,8 @@ export async function* runCompletion(
     let expectSeq = 0;
     let lastHeard = performance.now();
     let probing = false;
+    /** Probes in a row that got no reply. */
+    let silentProbes = 0;
     while (!(prefill && (done || stoppedByString))) {
       const decodeHolds = !done && !stoppedByString;
       const silence = performance.now() - lastHeard;
@@ -172,16 +177,21 @@ export async function* runCompletion(
       if (item.kind === "probe") {
         probing = false;
         if (!decodeHolds) continue;
-        if (!item.held) {
+        if (item.verdict === "held") {
+          lastHeard = performance.now();
+          silentProbes = 0;
+          continue;
+        }
+        if (item.verdict === "gone" || ++silentProbes >= 2) {
           throw new KvrelayError("unavailable", `decode instance ${decode.instance} ${item.why}`, {
             retryAfterS: 1,
           });
         }
-        lastHeard = performance.now();
         continue;
       }
       const ev = item.ev;
       lastHeard = performance.now();
+      silentProbes = 0;
       if (ev.type === "heartbeat") {
         if (ev.seq !== expectSeq) {
           throw new KvrelayError(
@@ -266,15 +276,20 @@ async function probe(
   const body: ControlMessage = { op: "probe", requestId };
   try {
     const r = await requestCall(nc, CALLS.decodeControl, decode.control, body, { timeoutMs });
-    return { kind: "probe", held: r.held, why: "no longer holds the request" };
+    return { kind: "probe", verdict: r.held ? "held" : "gone", why: "no longer holds the request" };
   } catch (err) {
     const code = err instanceof KvrelayError ? err.code : "internal";
+    if (code === "timeout") {
+      return {
+        kind: "probe",
+        verdict: "silent",
+        why: `sent nothing and answered no probe for ${2 * timeoutMs} ms`,
+      };
+    }
     const why = code === "unavailable"
       ? "is gone (no responder)"
-      : code === "timeout"
-      ? `sent nothing and did not answer a probe within ${timeoutMs} ms`
       : `failed a probe: ${(err as Error).message}`;
-    return { kind: "probe", held: false, why };
+    return { kind: "probe", verdict: "gone", why };
   }
 }
 

@@ -49,6 +49,8 @@ const REQUEST_LIMIT_MS = 180_000;
 
 interface Result {
   status: number;
+  /** The error code inside a stream that started (200). */
+  streamError?: string;
   ttftMs?: number;
   ms: number;
   hung?: boolean;
@@ -75,17 +77,16 @@ async function stream(base: string, model: string, i: number): Promise<Result> {
       return { status: r.status, ms: performance.now() - t0 };
     }
     let ttftMs: number | undefined;
-    let failed = false;
+    let streamError: string | undefined;
     const dec = new TextDecoder();
     for await (const chunk of r.body!) {
       const text = dec.decode(chunk, { stream: true });
       if (ttftMs === undefined && text.includes('"text":"') && !text.includes('"text":""')) {
         ttftMs = performance.now() - t0;
       }
-      if (text.includes('"error":')) failed = true;
+      if (text.includes('"error":')) streamError = /"code":"([a-z_]+)"/.exec(text)?.[1] ?? "error";
     }
-    // an error inside a started stream counts as its own status
-    return { status: failed ? 299 : 200, ttftMs, ms: performance.now() - t0 };
+    return { status: 200, streamError, ttftMs, ms: performance.now() - t0 };
   } catch {
     return { status: 0, ms: performance.now() - t0, hung: true };
   }
@@ -143,10 +144,11 @@ async function runPhase(
   clearInterval(sampler);
   const statuses: Record<string, number> = {};
   for (const r of results) {
-    const k = r.hung ? "hung" : r.status === 299 ? "200+error" : String(r.status);
+    // an error inside a started stream counts apart, by its code
+    const k = r.hung ? "hung" : r.streamError ? `200+${r.streamError}` : String(r.status);
     statuses[k] = (statuses[k] ?? 0) + 1;
   }
-  const ok = results.filter((r) => r.status === 200);
+  const ok = results.filter((r) => r.status === 200 && !r.streamError);
   const refused = results.filter((r) => r.status === 429 || r.status === 503);
   return {
     name,
