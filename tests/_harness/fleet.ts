@@ -14,7 +14,7 @@ export type FleetService = "prefill" | "decode" | "gateway" | "batch";
 
 export interface Fleet {
   readonly baseUrl: string;
-  /** Starts one more instance; returns its name. */
+  /** Starts one more instance (`env` on top of the fleet's); returns its name. */
   start(service: FleetService, env?: Record<string, string>): string;
   /** Sends a signal to one instance (SIGKILL, SIGSTOP, SIGCONT, SIGTERM). */
   signal(name: string, sig: Deno.Signal): void;
@@ -26,11 +26,19 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-/** Starts `counts` instances of each service (default one prefill, decode and gateway) and waits for /readyz. */
+/** The server a fleet runs against: a tests/_harness server, or one node of a cluster. */
+export type FleetNats = Pick<NatsServer, "url" | "serviceEnv">;
+
+/**
+ * Starts `counts` instances of each service (default one prefill, decode and gateway) and waits for
+ * /readyz. `placement(service, n)` adds environment for the n-th instance of a service (its
+ * `NATS_URL`, to spread a fleet over the nodes of a cluster).
+ */
 export async function startFleet(
-  nats: NatsServer,
+  nats: FleetNats,
   env: Record<string, string>,
   counts: Partial<Record<FleetService, number>> = {},
+  placement?: (service: FleetService, n: number) => Record<string, string>,
 ): Promise<Fleet> {
   const port = freePort();
   const children = new Map<string, { service: FleetService; child: Deno.ChildProcess }>();
@@ -42,7 +50,14 @@ export async function startFleet(
     const name = `${service}-${n}`;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--cached-only", `${REPO_DIR}/services/${service}/main.ts`],
-      env: { ...env, ...extra, ...nats.serviceEnv(service), NATS_URL: nats.url, KVRELAY_PORT: String(port) },
+      env: {
+        ...env,
+        ...nats.serviceEnv(service),
+        NATS_URL: nats.url,
+        ...placement?.(service, n),
+        ...extra,
+        KVRELAY_PORT: String(port),
+      },
       stdout: "null",
       stderr: logs,
     }).spawn();
