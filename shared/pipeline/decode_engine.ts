@@ -90,11 +90,6 @@ export class DecodeEngine {
     return this.store.stats().freeBlocks - promised;
   }
 
-  /** Sequences holding a reservation (opened, loading or generating). */
-  get reservedCount(): number {
-    return this.#reserved.size;
-  }
-
   /**
    * Reserves `blocks` for `seqId`, in place of its earlier reservation; throws `unavailable`
    * (and keeps the earlier one) when the blocks not promised to others cannot hold them.
