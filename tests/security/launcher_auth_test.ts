@@ -31,6 +31,8 @@ Deno.test({
       env: {
         KVRELAY_PORT: String(port),
         KVRELAY_NATS_PORT: String(natsPort),
+        // a store of its own: the checkout's .data/ is the user's, and another test may hold its lock
+        KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
         KVRELAY_MODEL: STORIES260K.model,
         KVRELAY_TOKENIZER: STORIES260K.tokenizer,
         NATS_URL: "",
