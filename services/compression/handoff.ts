@@ -33,6 +33,8 @@ export interface HandOffRequest {
   /** Decode's ingest subject for this request (from `DecodeOpenReply`). */
   decodeIngest: string;
   firstToken: number;
+  /** The prompt's last token, for the text of the first generated one. */
+  promptLastToken?: number;
   prefillMs: number;
   /** Time left for the whole hand-off, in ms. */
   timeoutMs: number;
@@ -82,6 +84,7 @@ export class HandOff {
         requestId: req.requestId,
         firstToken: req.firstToken,
         nPos: this.#kv.nPos,
+        promptLastToken: req.promptLastToken,
       };
       try {
         const decoded = await context.with(

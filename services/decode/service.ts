@@ -205,24 +205,30 @@ export async function startDecodeService(
       };
       let tokens = 0;
       try {
-        engine.add(req.requestId, layers, { token: dc.firstToken, nPos: dc.nPos }, req.sampling, {
-          onToken: (id, text) => {
-            tokens++;
-            publish({ type: "token", id, text });
+        engine.add(
+          req.requestId,
+          layers,
+          { token: dc.firstToken, nPos: dc.nPos, promptLastToken: dc.promptLastToken },
+          req.sampling,
+          {
+            onToken: (id, text) => {
+              tokens++;
+              publish({ type: "token", id, text });
+            },
+            onDone: (finishReason, completionTokens, generateMs) => {
+              gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
+              endGenerate(completionTokens);
+              release(req.requestId);
+              publish({ type: "done", finishReason, completionTokens, generateMs });
+            },
+            onError: (err) => {
+              metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
+              endGenerate(tokens, err);
+              release(req.requestId);
+              publish({ type: "error", code: err.code, message: err.message });
+            },
           },
-          onDone: (finishReason, completionTokens, generateMs) => {
-            gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
-            endGenerate(completionTokens);
-            release(req.requestId);
-            publish({ type: "done", finishReason, completionTokens, generateMs });
-          },
-          onError: (err) => {
-            metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
-            endGenerate(tokens, err);
-            release(req.requestId);
-            publish({ type: "error", code: err.code, message: err.message });
-          },
-        });
+        );
       } catch (err) {
         endGenerate(tokens, err);
         throw err;

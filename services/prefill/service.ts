@@ -88,6 +88,7 @@ class PrefillRunner {
       kv: req.kv,
       decodeIngest: req.decodeIngest,
       firstToken: pre.firstToken,
+      promptLastToken: ids.at(-1),
       prefillMs: pre.prefillMs,
       timeoutMs: Math.max(1, timeLeft(deadline)),
     }, pre.kv);

@@ -164,6 +164,11 @@ export interface DecodeCommit {
   requestId: string;
   firstToken: number;
   nPos: number;
+  /**
+   * The prompt's last token: the first generated token's text is rendered after it, so a word
+   * that starts the completion keeps its leading space (as `generate` gives it).
+   */
+  promptLastToken?: number;
 }
 export interface DecodeCommitReply {
   decodeKvMs: number;
@@ -337,7 +342,12 @@ const prefillRunReply = obj({
   kv: kvUsage,
 });
 
-const decodeCommit = obj({ requestId, firstToken: tokenId, nPos: int(1, MAX_TOKENS) });
+const decodeCommit = obj({
+  requestId,
+  firstToken: tokenId,
+  nPos: int(1, MAX_TOKENS),
+  promptLastToken: optional(tokenId),
+});
 const decodeCommitReply = obj({ decodeKvMs: nonNegative, blocks: int(0, 2 ** 40) });
 
 const tokenEvent = tagged("type", {

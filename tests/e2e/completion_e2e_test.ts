@@ -58,8 +58,40 @@ Deno.test({
         kv: defaultKvSettings(loadConfig(ENV).kv),
         sampling: { maxTokens: 64, temperature: 0, topP: 1 },
       });
+      // and a prompt that ends mid-sentence: the first word of the completion keeps its space
+      const storyPrompt = "Lily and Ben went to the";
+      const localStory = await runLocal(model, model.tokenizer.encode(storyPrompt), {
+        kv: defaultKvSettings(loadConfig(ENV).kv),
+        sampling: { maxTokens: 16, temperature: 0, topP: 1 },
+      });
       await model.close();
       assert(local.text.startsWith(STORIES260K_GREEDY), `local greedy text: ${local.text}`);
+      assert(localStory.text.startsWith(" "), `generate's text: ${JSON.stringify(localStory.text)}`);
+
+      await t.step(
+        "the text over HTTP equals generate's for a prompt, first token's space included",
+        async () => {
+          const { status, json } = await post(`${svc.baseUrl}/v1/completions`, {
+            model: modelId,
+            prompt: storyPrompt,
+            max_tokens: 16,
+            temperature: 0,
+          });
+          assertEquals(status, 200, JSON.stringify(json));
+          assertEquals(json.choices[0].text, localStory.text);
+          const { chunks } = await sseTexts(`${svc.baseUrl}/v1/completions`, {
+            model: modelId,
+            prompt: storyPrompt,
+            max_tokens: 16,
+            temperature: 0,
+            stream: true,
+          });
+          assertEquals(
+            chunks.map((c) => (c.choices as { text: string }[])[0].text).join(""),
+            localStory.text,
+          );
+        },
+      );
 
       await t.step("non-streaming /v1/completions", async () => {
         const { status, json } = await post(`${svc.baseUrl}/v1/completions`, {

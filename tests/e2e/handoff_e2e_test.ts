@@ -5,6 +5,10 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { freePort, startNatsServer } from "../_harness/nats_server.ts";
+import { loadConfig } from "../../shared/config/mod.ts";
+import { loadConfiguredModel } from "../../shared/pipeline/load_model.ts";
+import { runLocal } from "../../shared/pipeline/local_run.ts";
+import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { startServices } from "../_harness/services.ts";
 
 const PROMPT = Array.from(
@@ -90,6 +94,22 @@ Deno.test({
         assertEquals(runs["1"][i].kv.wire_bytes, runs["0"][i].kv.wire_bytes);
       }
       assert(runs["1"][0].text.length > 0);
+      // the HTTP text is `generate`'s for this Hugging Face tokenizer too (first token's space included)
+      const config = loadConfig({});
+      const model = await loadConfiguredModel(config);
+      try {
+        const local = await runLocal(model, model.tokenizer.encode(PROMPT), {
+          kv: resolveKvSettings(defaultKvSettings(config.kv), {
+            codec: "fast",
+            error_bound: 1e-2,
+            error_mode: "rel",
+          }),
+          sampling: { maxTokens: 24, temperature: 0, topP: 1 },
+        });
+        assertEquals(runs["1"][0].text, local.text);
+      } finally {
+        await model.close();
+      }
     } finally {
       await nats.stop();
     }
