@@ -28,11 +28,12 @@ import { align4, blockCount, FAST_TAG, HEADER_BYTES, MAX_WIDTH, SLOT_BITS } from
 import type { DecodeLimits, Tensor } from "../../types.ts";
 import { type FastGpu, type FastTiming, Run } from "./context.ts";
 import { DF, DS } from "./decode_kernels.ts";
-import type { FastBatchInfo, FastFrameInfo, FastRunOptions } from "./encode.ts";
+import type { FastRunOptions } from "./encode.ts";
+import type { FastBatchInfo, FastFrameInfo } from "./batches.ts";
 import { batchCap } from "./encode.ts";
 import { f32Bits } from "./params.ts";
 import { recordScan } from "./scan.ts";
-import { cutBatches, inPool } from "./batches.ts";
+import { cutBatches, runBatches } from "./batches.ts";
 import { FRAME_WORDS as W } from "./wgsl.ts";
 
 /** A stream checked on the host and ready for the GPU. */
@@ -176,30 +177,13 @@ export async function fastDecodeMany(
     ([v, s, b, f]) => Math.max(4 * v + 4 * W * f, s, 8 * (b + 1)),
     cap,
   );
-  const done: FastBatchInfo[] = new Array(cut.length);
-  await inPool(cut.length, run.inflight ?? 2, async (k) => {
-    const batch = cut[k];
-    try {
-      const { out, timing } = await decodeBatch(gpu, batch, run.timestamps ?? false);
-      batch.forEach((p, j) => {
-        const r = out[j];
-        if (typeof r === "string") toCpu(p.i, r);
-        else {
-          info[p.i] = { backend: "webgpu" };
-          results[p.i] = { status: "fulfilled", value: r };
-        }
-      });
-      done[k] = { frames: batch.length, values: batch.reduce((s, p) => s + p.n, 0), timing };
-    } catch (reason) {
-      for (const p of batch) {
-        info[p.i] = { backend: "webgpu" };
-        results[p.i] = { status: "rejected", reason };
-      }
-    }
-    runCpu();
-  }, runCpu);
-  batches.push(...done.filter(Boolean));
-  runCpu();
+  batches.push(
+    ...await runBatches(cut, { results, info, toCpu, runCpu }, {
+      inflight: run.inflight ?? 2,
+      values: (p) => p.n,
+      runBatch: (batch) => decodeBatch(gpu, batch, run.timestamps ?? false),
+    }),
+  );
   return { results, frames: info, batches, parseMs };
 }
 

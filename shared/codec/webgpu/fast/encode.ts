@@ -36,7 +36,9 @@ import {
   sampleStride,
 } from "./params.ts";
 import { recordScan } from "./scan.ts";
-import { cutBatches, inPool } from "./batches.ts";
+import { cutBatches, type FastBatchInfo, type FastFrameInfo, runBatches } from "./batches.ts";
+
+export type { FastBatchInfo, FastFrameInfo } from "./batches.ts";
 import { FRAME_WORDS as W } from "./wgsl.ts";
 
 /** Options of a batch call. */
@@ -50,19 +52,6 @@ export interface FastRunOptions {
 }
 
 /** Which backend made a frame's stream. */
-export interface FastFrameInfo {
-  backend: "webgpu" | "cpu";
-  /** Why the CPU encoded it. */
-  fallback?: string;
-}
-
-/** One GPU batch: its frames, values and GPU time. */
-export interface FastBatchInfo {
-  frames: number;
-  values: number;
-  timing: FastTiming;
-}
-
 export interface FastEncodeResult {
   results: PromiseSettledResult<Uint8Array>[];
   frames: FastFrameInfo[];
@@ -146,30 +135,13 @@ export async function fastEncodeMany(
     ([v, b, r]) => Math.max(4 * v, 8 * (b + 1), 8 * (r + 1)),
     cap,
   );
-  const done: FastBatchInfo[] = new Array(cut.length);
-  await inPool(cut.length, run.inflight ?? 2, async (k) => {
-    const batch = cut[k];
-    try {
-      const { out, timing } = await encodeBatch(gpu, batch, run.timestamps ?? false);
-      batch.forEach((it, j) => {
-        const r = out[j];
-        if (typeof r === "string") toCpu(it.i, r);
-        else {
-          info[it.i] = { backend: "webgpu" };
-          results[it.i] = { status: "fulfilled", value: r };
-        }
-      });
-      done[k] = { frames: batch.length, values: batch.reduce((s, it) => s + it.t.data.length, 0), timing };
-    } catch (reason) {
-      for (const it of batch) {
-        info[it.i] = { backend: "webgpu" };
-        results[it.i] = { status: "rejected", reason };
-      }
-    }
-    runCpu();
-  }, runCpu);
-  batches.push(...done.filter(Boolean));
-  runCpu();
+  batches.push(
+    ...await runBatches(cut, { results, info, toCpu, runCpu }, {
+      inflight: run.inflight ?? 2,
+      values: (it) => it.t.data.length,
+      runBatch: (batch) => encodeBatch(gpu, batch, run.timestamps ?? false),
+    }),
+  );
   return { results, frames: info, batches };
 }
 
