@@ -8,7 +8,7 @@ import type { Dtype } from "../../dtype/mod.ts";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../dtype/mod.ts";
 import { CorruptStreamError } from "../errors.ts";
 import { scratchI32, scratchI8, scratchU8 } from "../scratch.ts";
-import { decodeGroupF32, decodeGroupQ } from "./kernels.ts";
+import { decodeGroupQ } from "./kernels.ts";
 import { fastKernels } from "./wasm/mod.ts";
 import {
   align4,
@@ -184,27 +184,18 @@ export function fastDecode(
 
   const f32 = dtype === "f32";
   const out = f32 ? new Float32Array(n) : new Uint16Array(n);
-  const q32 = f32 ? undefined : scratchI32("fast.q", n);
+  const q32 = scratchI32("fast.q", n);
   const delta = h.predictor === "delta";
   let o = payloadAt >>> 2;
   for (let g = 0; g < groups; g++) {
     const r0 = g * BLOCK, len = Math.min(BLOCK, rows - r0);
-    o = q32 ? decodeGroupQ(w32, o, widths, slot, big, g * cols, r0, len, cols, delta, q32) : decodeGroupF32(
-      w32,
-      o,
-      widths,
-      slot,
-      big,
-      g * cols,
-      r0,
-      len,
-      cols,
-      delta,
-      h.step,
-      out as Float32Array,
-    );
+    o = decodeGroupQ(w32, o, widths, slot, big, g * cols, r0, len, cols, delta, q32);
   }
-  if (q32) {
+  // q · step in fp32 (the format's reconstruction), rounded once more for fp16/bf16 outputs
+  if (f32) {
+    const outF = out as Float32Array;
+    for (let i = 0; i < n; i++) outF[i] = q32[i] * h.step;
+  } else {
     const toBits = dtype === "f16" ? f32ToF16Bits : f32ToBf16Bits;
     for (let i = 0; i < n; i++) out[i] = toBits(q32[i] * h.step);
   }

@@ -123,48 +123,11 @@ export function packBlock(
 }
 
 /**
- * Decodes row group `[r0, r0 + len)` into fp32 `out` (`[rows, cols]`): block `b0 + c` has width
- * `widths[b0 + c] & 0x3f`, its outlier (slot `slot[b]`, or -1) code `big[b]`, and its words
- * from `o`. Returns the word after the group.
+ * Decodes row group `[r0, r0 + len)` into the quantized integers `q32` (`[rows, cols]`): block
+ * `b0 + c` has width `widths[b0 + c] & 0x3f`, its outlier (slot `slot[b]`, or -1) code `big[b]`,
+ * and its words from `o`. Returns the word after the group. (The WebAssembly kernels are the fast
+ * path; this is the reference and the fallback.)
  */
-export function decodeGroupF32(
-  w32: Int32Array,
-  o: number,
-  widths: Uint8Array,
-  slot: Int8Array,
-  big: Int32Array,
-  b0: number,
-  r0: number,
-  len: number,
-  cols: number,
-  delta: boolean,
-  step: number,
-  out: Float32Array,
-): number {
-  for (let c = 0; c < cols; c++) {
-    const b = b0 + c;
-    const w = widths[b] & 0x3f;
-    const mask = (1 << w) - 1;
-    const sl = slot[b], bg = big[b];
-    let prev = 0, bit = 0;
-    for (let j = 0, i = r0 * cols + c; j < len; j++, i += cols) {
-      const k = o + (bit >>> 5), sh = bit & 31;
-      let code = w32[k] >>> sh;
-      if (sh + w > 32) code |= w32[k + 1] << (32 - sh);
-      code &= mask;
-      bit += w;
-      if (j === sl) code = bg;
-      const e = (code >> 1) ^ -(code & 1);
-      const q = delta ? (prev + e) | 0 : e;
-      prev = q;
-      out[i] = q * step;
-    }
-    o += (bit + 31) >>> 5;
-  }
-  return o;
-}
-
-/** {@linkcode decodeGroupF32} giving each value's quantized integer (for fp16/bf16 outputs). */
 export function decodeGroupQ(
   w32: Int32Array,
   o: number,
