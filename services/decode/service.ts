@@ -81,12 +81,12 @@ export async function startDecodeService(
   });
   const engine = new DecodeEngine(model, store, { maxBatch: config.decodeMaxBatch });
   const receiver = new BundleReceiver({ maxBundleBytes: config.maxBundleBytes });
-  // a layer's frames decode together on the GPU where the codec backend has one (the values
-  // come back to the host: the model runtime's device cannot share Deno's WebGPU buffers)
-  const backend = await selectCodecBackend(config.codecDevice);
-  console.error(`[decode] codec backend: ${backend.description}`);
-  // only when asked for: end to end the CPU's WebAssembly decoder is faster (see compression)
-  const fastGpu = config.codecDevice === "webgpu" ? backend.gpu?.fast : undefined;
+  // With KVRELAY_CODEC_DEVICE=webgpu a layer's frames decode together on the GPU (the values come
+  // back to the host: the model runtime's device cannot share Deno's WebGPU buffers). Only then is
+  // a device acquired: under `auto` the CPU's WebAssembly decoder is faster end to end.
+  const backend = config.codecDevice === "webgpu" ? await selectCodecBackend("webgpu") : undefined;
+  if (backend) console.error(`[decode] codec backend: ${backend.description}`);
+  const fastGpu = backend?.gpu?.fast;
   // else, with KVRELAY_CODEC_THREADS > 1, a layer's frames decode on a pool of workers
   const pool = !fastGpu && config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
   const onGpu: FrameDecoder | undefined = fastGpu
@@ -295,7 +295,7 @@ export async function startDecodeService(
   const stop = service.stop.bind(service);
   service.stop = (err?: Error) => {
     clearInterval(heartbeats);
-    return stop(err).finally(() => (backend.destroy(), pool?.close()));
+    return stop(err).finally(() => (backend?.destroy(), pool?.close()));
   };
   return { service, engine, store };
 }

@@ -217,7 +217,9 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
   } else if (h.codec === "fp16" || h.codec === "fp16_zstd") {
     if (h.dtype === "bf16") r.fail(`${h.codec} stream of a bf16 tensor`, bodyAt);
     if (body.length !== 2 * n) r.fail(`fp16 body of ${body.length} bytes for ${n} values`, bodyAt);
-    const bits = new Uint16Array(body.slice().buffer);
+    // widening makes the output; copy the body only when it is not 2-byte aligned for a view
+    const aligned = (body.byteOffset & 1) === 0 ? body : body.slice();
+    const bits = new Uint16Array(aligned.buffer, aligned.byteOffset, n);
     data = widenF16(bits, h.dtype as "f32" | "f16");
   } else if (h.codec === "raw" || h.codec === "zstd") {
     if (body.length !== n * width) r.fail(`body of ${body.length} bytes for ${n} values`, bodyAt);
