@@ -35,22 +35,6 @@ function gpuFailure(log: (line: string) => void, what: string): (err: unknown) =
   };
 }
 
-/** The backend's encoder, falling back to the CPU codec for a frame the GPU fails on. */
-export function gpuSingleFrameEncoder(
-  backend: CodecBackend,
-  log: (line: string) => void = console.error,
-): (t: Tensor, opts: EncodeOptions) => Promise<Uint8Array> {
-  const failed = gpuFailure(log, "frames");
-  return async function encodeFrameOnGpu(t, opts) {
-    try {
-      return await backend.encode(t, opts);
-    } catch (err) {
-      failed(err);
-      return cpuEncode(t, opts);
-    }
-  };
-}
-
 /** Encodes many frames in one call: `out[i]` is what the CPU codec gives `frames[i]`. */
 export interface BatchFrameEncoder {
   encodeMany(frames: Tensor[], opts: EncodeOptions[]): Promise<Uint8Array[]>;

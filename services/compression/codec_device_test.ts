@@ -6,12 +6,7 @@ import { CompressionJob, cpuFrameEncoder, type FrameEncoder } from "../../shared
 import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { cpuBackend } from "../../shared/codec/webgpu/mod.ts";
-import {
-  gpuBatchEncoder,
-  gpuFrameEncoder,
-  gpuSingleFrameEncoder,
-  selectCodecBackend,
-} from "./codec_device.ts";
+import { gpuBatchEncoder, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 64 };
 const kv = (over: Partial<KvSettings>): KvSettings => ({ ...defaultKvSettings(DEFAULTS.kv), ...over });
@@ -100,20 +95,6 @@ Deno.test({
       backend.destroy();
     }
   },
-});
-
-Deno.test("gpuSingleFrameEncoder() encodes a frame on the CPU when the GPU fails, and says so once", async () => {
-  const lines: string[] = [];
-  const broken = {
-    ...cpuBackend(),
-    kind: "webgpu" as const,
-    encode: () => Promise.reject(new Error("device lost")),
-  };
-  const enc = gpuSingleFrameEncoder(broken, (l) => lines.push(l));
-  const t = { dtype: "f32" as const, shape: [4, 8], data: new Float32Array(32).fill(1) };
-  for (let i = 0; i < 2; i++) assert((await enc(t, { codec: "kvsort", errorBound: 1e-2 })).length > 0);
-  assertEquals(lines.length, 1);
-  assert(lines[0].includes("device lost"));
 });
 
 Deno.test("gpuBatchEncoder() encodes a batch on the CPU when the GPU fails, says so once, and passes bad options on", async () => {
