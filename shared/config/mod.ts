@@ -216,12 +216,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxTokensLimit: num(env, "KVRELAY_MAX_TOKENS_LIMIT", DEFAULTS.maxTokensLimit, 1),
     maxBodyBytes: num(env, "KVRELAY_MAX_BODY_BYTES", DEFAULTS.maxBodyBytes, 1024),
     apiKeys: (env.KVRELAY_API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
-    link: {
-      gbps: env.KVRELAY_LINK_GBPS ? positive(env, "KVRELAY_LINK_GBPS") : undefined,
-      rttMs: num(env, "KVRELAY_LINK_RTT_MS", 0, 0),
-    },
+    link: linkSettings(env),
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
-    codecThreads: Math.floor(num(env, "KVRELAY_CODEC_THREADS", 1, 1)),
+    codecThreads: integer(env, "KVRELAY_CODEC_THREADS", 1, 1),
     natsAuth: natsAuthFromEnv(env),
     uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
     fileTtlS: num(env, "KVRELAY_FILE_TTL_S", DEFAULTS.fileTtlS, 0),
@@ -233,6 +230,30 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     dataDir,
     natsStoreDir: env.KVRELAY_NATS_STORE_DIR || `${dataDir}/nats`,
   };
+}
+
+/** The modelled link; a round trip without a speed models nothing, so it is refused. */
+function linkSettings(env: Record<string, string | undefined>): Config["link"] {
+  const gbps = env.KVRELAY_LINK_GBPS ? positive(env, "KVRELAY_LINK_GBPS") : undefined;
+  const rttMs = num(env, "KVRELAY_LINK_RTT_MS", 0, 0);
+  if (rttMs > 0 && gbps === undefined) {
+    throw badRequest(
+      "KVRELAY_LINK_RTT_MS needs KVRELAY_LINK_GBPS (the modelled link's speed)",
+      "KVRELAY_LINK_RTT_MS",
+    );
+  }
+  return { gbps, rttMs };
+}
+
+function integer(
+  env: Record<string, string | undefined>,
+  key: string,
+  fallback: number,
+  min: number,
+): number {
+  const v = num(env, key, fallback, min);
+  if (!Number.isInteger(v)) throw badRequest(`${key} must be an integer >= ${min}, got '${env[key]}'`, key);
+  return v;
 }
 
 function positive(env: Record<string, string | undefined>, key: string): number {

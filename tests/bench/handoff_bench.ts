@@ -31,7 +31,7 @@ import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { cpuFrameEncoder, type FrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { connectNats, LinkModel, requestJson } from "../../shared/nats/mod.ts";
 import type { CodecChoice } from "../../shared/config/mod.ts";
-import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
+import { CODEC_TRAITS, isCodecName } from "../../shared/codec/mod.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { HandOff } from "../../services/compression/handoff.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
@@ -68,7 +68,24 @@ const CODECS = list(a.codecs!) as CodecChoice[];
 const EVICT = list(a.evict!).map(Number);
 const REPS = Number(a.reps);
 const EB = Number(a["error-bound"]);
-const PIPELINE = list(a.pipeline!).map((p) => p !== "0");
+const PIPELINE = list(a.pipeline!).map((p) => p === "1");
+checkArgs();
+
+/** Every value the bench takes must mean something: a bad one stops it before anything runs. */
+function checkArgs(): void {
+  const fail = (flag: string, v: unknown) => {
+    throw new Error(`bench:handoff: bad --${flag} ${JSON.stringify(v)}`);
+  };
+  const counts = [...W1, ...W2, ...EVICT];
+  if (counts.some((n) => !(Number.isInteger(n) && n >= 1))) fail("w1/w2/evict", [...W1, ...W2, ...EVICT]);
+  if ([...LINKS, ...W2_LINKS].some((g) => g !== null && !(g > 0))) fail("links", a.links);
+  for (const c of CODECS) if (!isCodecName(c)) fail("codecs", c);
+  if (!(Number.isInteger(REPS) && REPS >= 1)) fail("reps", a.reps);
+  if (!(EB > 0 && EB <= 1)) fail("error-bound", a["error-bound"]);
+  if (list(a.pipeline!).some((p) => p !== "0" && p !== "1")) fail("pipeline", a.pipeline);
+  if (a.encoder !== "cpu" && a.encoder !== "webgpu") fail("encoder", a.encoder);
+  if (!(Number.isInteger(Number(a.threads)) && Number(a.threads) >= 1)) fail("threads", a.threads);
+}
 
 interface Row {
   workload: "W1" | "W2";

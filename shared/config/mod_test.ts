@@ -1,0 +1,21 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { KvrelayError } from "../errors.ts";
+import { loadConfig } from "./mod.ts";
+
+Deno.test("loadConfig() reads the hand-off settings and refuses ones that would do nothing or be cut", () => {
+  const c = loadConfig({ KVRELAY_LINK_GBPS: "10", KVRELAY_LINK_RTT_MS: "0.5", KVRELAY_CODEC_THREADS: "4" });
+  assertEquals(c.link, { gbps: 10, rttMs: 0.5 });
+  assertEquals(c.codecThreads, 4);
+  assertEquals(loadConfig({}).link, { gbps: undefined, rttMs: 0 });
+  for (
+    const [env, param] of [
+      [{ KVRELAY_LINK_RTT_MS: "2" }, "KVRELAY_LINK_RTT_MS"],
+      [{ KVRELAY_LINK_GBPS: "0" }, "KVRELAY_LINK_GBPS"],
+      [{ KVRELAY_CODEC_THREADS: "2.5" }, "KVRELAY_CODEC_THREADS"],
+      [{ KVRELAY_PIPELINE: "yes" }, "KVRELAY_PIPELINE"],
+    ] as const
+  ) {
+    const err = assertThrows(() => loadConfig(env), KvrelayError);
+    assertEquals(err.param, param);
+  }
+});
