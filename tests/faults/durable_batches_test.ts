@@ -5,57 +5,14 @@
  * off, and everything else serves on.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { freePort, startNatsServer } from "../_harness/nats_server.ts";
-import { REPO_DIR, STORIES260K } from "../_harness/paths.ts";
+import { startNatsServer } from "../_harness/nats_server.ts";
+import { STORIES260K } from "../_harness/paths.ts";
+import { launch as launchStart, waitFor } from "../_harness/launcher.ts";
 
 const MODEL = { KVRELAY_MODEL: STORIES260K.model, KVRELAY_TOKENIZER: STORIES260K.tokenizer };
 
-async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} within ${ms} ms`);
-}
-
-/** `npm start` with `env`; its log is collected for the test to read. */
-function launch(env: Record<string, string>) {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--cached-only", `${REPO_DIR}/infra/launch/start.ts`],
-    env: { ...MODEL, KVRELAY_PORT: String(port), ...env },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const reading = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
-  })();
-  const base = `http://127.0.0.1:${port}`;
-  return {
-    base,
-    child,
-    log: () => log,
-    ready: () =>
-      waitFor("ready", 60_000, async () => {
-        const r = await fetch(`${base}/readyz`);
-        await r.body?.cancel();
-        return r.ok ? true : undefined;
-      }),
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      const s = await child.status;
-      await reading;
-      return s.code;
-    },
-  };
-}
+/** `npm start` with the test model and `env`. */
+const launch = (env: Record<string, string>) => launchStart({ ...MODEL, ...env });
 
 const line = (id: string) =>
   JSON.stringify({

@@ -4,6 +4,7 @@
  * TLS on with client certificates, and services connect with `NATS_NKEY` and `NATS_TLS_*`
  * (`npm start` with NATS_URL and KVRELAY_NATS_NKEY_DIR gives each its own seed).
  */
+import { waitReady } from "../_harness/launcher.ts";
 import { assertEquals, assertNotEquals } from "@std/assert";
 import { freePort, NATS_SERVER_BIN, probeConnect, waitForPort } from "../_harness/nats_server.ts";
 import { REPO_DIR, STORIES260K } from "../_harness/paths.ts";
@@ -143,16 +144,7 @@ Deno.test({
         stderr: "null",
       }).spawn();
       try {
-        const deadline = Date.now() + 60_000;
-        let ready = false;
-        while (!ready && Date.now() < deadline) {
-          try {
-            const r = await fetch(`http://127.0.0.1:${http}/readyz`);
-            await r.body?.cancel();
-            ready = r.ok;
-          } catch { /* not yet */ }
-          if (!ready) await new Promise((r) => setTimeout(r, 200));
-        }
+        const ready = await waitReady(`http://127.0.0.1:${http}`).catch(() => false);
         assertEquals(ready, true, "the services became ready");
         const r = await fetch(`http://127.0.0.1:${http}/v1/completions`, {
           method: "POST",

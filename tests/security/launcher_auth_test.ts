@@ -5,51 +5,29 @@
  */
 import { assertEquals } from "@std/assert";
 import { freePort, probeConnect } from "../_harness/nats_server.ts";
-import { REPO_DIR, STORIES260K } from "../_harness/paths.ts";
-
-async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} within ${ms} ms`);
-}
+import { STORIES260K } from "../_harness/paths.ts";
+import { launch, waitFor } from "../_harness/launcher.ts";
 
 Deno.test({
   name: "start.ts runs nats-server with per-role nkeys: anonymous refused, completions and batches served",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const port = freePort();
     const natsPort = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--cached-only", `${REPO_DIR}/infra/launch/start.ts`],
-      env: {
-        KVRELAY_PORT: String(port),
-        KVRELAY_NATS_PORT: String(natsPort),
-        // a store of its own: the checkout's .data/ is the user's, and another test may hold its lock
-        KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
-        KVRELAY_MODEL: STORIES260K.model,
-        KVRELAY_TOKENIZER: STORIES260K.tokenizer,
-        NATS_URL: "",
-        // credentials meant for another server must not leak into this one's services
-        NATS_USER: "someone",
-        NATS_PASSWORD: "else",
-      },
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const base = `http://127.0.0.1:${port}`;
+    const svc = launch({
+      KVRELAY_NATS_PORT: String(natsPort),
+      // a store of its own: the checkout's .data/ is the user's, and another test may hold its lock
+      KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
+      KVRELAY_MODEL: STORIES260K.model,
+      KVRELAY_TOKENIZER: STORIES260K.tokenizer,
+      NATS_URL: "",
+      // credentials meant for another server must not leak into this one's services
+      NATS_USER: "someone",
+      NATS_PASSWORD: "else",
+    });
+    const base = svc.base;
     try {
-      await waitFor("ready", 60_000, async () => {
-        const r = await fetch(`${base}/readyz`);
-        await r.body?.cancel();
-        return r.ok ? true : undefined;
-      });
+      await svc.ready();
       assertEquals(await probeConnect(natsPort), "-ERR 'Authorization Violation'");
 
       const r = await fetch(`${base}/v1/completions`, {
@@ -90,8 +68,7 @@ Deno.test({
       const rows = out.trim().split("\n").map((l) => JSON.parse(l));
       assertEquals(rows.map((x) => [x.custom_id, x.response.status_code]).sort(), [["a", 200], ["b", 200]]);
     } finally {
-      child.kill("SIGTERM");
-      assertEquals((await child.status).code, 0);
+      assertEquals(await svc.stop(), 0);
     }
   },
 });
