@@ -99,21 +99,9 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
       }
       const order = c.req.query("order") ?? "desc";
       if (order !== "asc" && order !== "desc") throw badRequest("'order' must be asc or desc", "order");
-      let all = await (await tenant(c)).listFiles(purpose);
+      const all = await (await tenant(c)).listFiles(purpose);
       if (order === "asc") all.reverse();
-      const after = c.req.query("after");
-      if (after) {
-        const i = all.findIndex((f) => f.id === after);
-        all = i < 0 ? [] : all.slice(i + 1);
-      }
-      const data = all.slice(0, limit);
-      return c.json({
-        object: "list",
-        data,
-        first_id: data[0]?.id ?? null,
-        last_id: data.at(-1)?.id ?? null,
-        has_more: all.length > limit,
-      });
+      return c.json(page(all, c.req.query("after"), limit));
     }),
   );
 
@@ -178,20 +166,8 @@ export function batchRoutes(app: Hono, deps: BatchRouteDeps): void {
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
         throw badRequest("'limit' must be an integer in [1, 100]", "limit");
       }
-      let all = await (await tenant(c)).listBatches();
-      const after = c.req.query("after");
-      if (after) {
-        const i = all.findIndex((b) => b.id === after);
-        all = i < 0 ? [] : all.slice(i + 1);
-      }
-      const data = all.slice(0, limit);
-      return c.json({
-        object: "list",
-        data,
-        first_id: data[0]?.id ?? null,
-        last_id: data.at(-1)?.id ?? null,
-        has_more: all.length > limit,
-      });
+      const all = await (await tenant(c)).listBatches();
+      return c.json(page(all, c.req.query("after"), limit));
     }),
   );
 
@@ -255,4 +231,21 @@ function parseMetadata(m: unknown): Record<string, string> | null {
 
 function idParam(c: Context): string {
   return c.req.param("id") ?? "";
+}
+
+/** One page of an OpenAI list: the items after the one with id `after`, at most `limit`. */
+function page<T extends { id: string }>(all: T[], after: string | undefined, limit: number) {
+  let rest = all;
+  if (after) {
+    const i = all.findIndex((x) => x.id === after);
+    rest = i < 0 ? [] : all.slice(i + 1);
+  }
+  const data = rest.slice(0, limit);
+  return {
+    object: "list",
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: rest.length > limit,
+  };
 }
