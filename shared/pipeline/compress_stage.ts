@@ -126,6 +126,12 @@ export class CompressionJob {
   readonly requestId: string;
   readonly kv: KvSettings;
   #kv: PrefillKv;
+  #every?: Int32Array;
+
+  /** Positions 0..nPos-1, made once per job: every head that keeps all its KVs shares them. */
+  #allPositions(): Int32Array {
+    return this.#every ??= allPositions(this.#kv.nPos);
+  }
 
   constructor(requestId: string, kv: KvSettings, prefill: PrefillKv) {
     const { nLayers, nKvHeads, nPos, headDim } = prefill;
@@ -275,7 +281,7 @@ export class CompressionJob {
     const heads: HeadFrames[] = [];
     for (let h = 0; h < nKvHeads; h++) {
       const base = h * nPos * headDim;
-      const positions = plan ? plan.kept[l * nKvHeads + h] : allPositions(nPos);
+      const positions = plan ? plan.kept[l * nKvHeads + h] : this.#allPositions();
       const n = positions.length;
       let k: Float32Array, v: Float32Array;
       if (n === nPos) { // every position kept: the head's rows are already contiguous
@@ -315,7 +321,7 @@ export class CompressionJob {
       }
     }
     return {
-      positions: allPositions(nPos),
+      positions: this.#allPositions(),
       keys: { layer: l, head: -1, role: "key", data: k, rows: nPos, cols: width },
       values: { layer: l, head: -1, role: "value", data: v, rows: nPos, cols: width },
     };
