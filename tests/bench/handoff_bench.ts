@@ -16,7 +16,7 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--w2-links 10,100] [--encoder cpu|webgpu] [--threads N] [--pipeline 1,0] [--label NAME]
+ *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--threads N] [--pipeline 1,0] [--label NAME]
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
@@ -83,7 +83,7 @@ function checkArgs(): void {
   if (!(Number.isInteger(REPS) && REPS >= 1)) fail("reps", a.reps);
   if (!(EB > 0 && EB <= 1)) fail("error-bound", a["error-bound"]);
   if (list(a.pipeline!).some((p) => p !== "0" && p !== "1")) fail("pipeline", a.pipeline);
-  if (a.encoder !== "cpu" && a.encoder !== "webgpu") fail("encoder", a.encoder);
+  if (a.encoder !== "cpu" && a.encoder !== "webgpu" && a.encoder !== "cuda") fail("encoder", a.encoder);
   if (!(Number.isInteger(Number(a.threads)) && Number(a.threads) >= 1)) fail("threads", a.threads);
 }
 
@@ -176,7 +176,7 @@ async function runW1(rows: Row[]): Promise<void> {
   try {
     for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
       const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
-      env.KVRELAY_CODEC_DEVICE = a.encoder === "webgpu" ? "webgpu" : "cpu";
+      env.KVRELAY_CODEC_DEVICE = a.encoder!;
       env.KVRELAY_PIPELINE = pipeline ? "1" : "0";
       env.KVRELAY_CODEC_THREADS = a.threads!;
       const svc = await startServices(nats.url, env);
@@ -241,9 +241,20 @@ async function tinyStats() {
   }
 }
 
-/** The frame encoder for each codec: the CPU codec, or with `--encoder webgpu` the GPU where it runs the codec. */
+/**
+ * The frame encoder for each codec: the CPU codec, or with `--encoder webgpu` the GPU where it
+ * runs the codec, or with `--encoder cuda` the fast codec on CUDA (the others on the CPU).
+ */
 async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncoder; destroy(): void }> {
   const threads = Number(a.threads);
+  if (a.encoder === "cuda") {
+    const { createCudaFastCodec } = await import("../../shared/codec/cuda/mod.ts");
+    const { cudaFrameEncoder } = await import("../../services/compression/codec_device.ts");
+    const cuda = createCudaFastCodec({ libPath: loadConfig({}).cudaLib });
+    console.error(`codec backend: cuda on ${cuda.device} (fast codec; the others on the CPU)`);
+    const fast = cudaFrameEncoder(cuda);
+    return { encoderFor: (codec) => (codec === "fast" ? fast : cpuFrameEncoder), destroy() {} };
+  }
   if (a.encoder !== "webgpu" && threads > 1) {
     const pool = new CodecPool(threads);
     const enc = pool.frameEncoder(2);
@@ -420,7 +431,21 @@ function gpuCodecSummary() {
     const j = JSON.parse(
       Deno.readTextFileSync(`${REPO_DIR}/tests/bench/results/codec_fast_gpu_${label}.json`),
     );
-    const g = j.gpu;
+    const g = j.gpu, c = j.cuda;
+    if (a.encoder === "cuda" && c?.encode) {
+      return {
+        gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${label} (${c.device})`,
+        gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
+        gpu_encode_gbps: r3(c.encode.e2eGBs),
+        gpu_decode_gbps: r3(c.decode.e2eGBs),
+        gpu_encode_kernel_gbps: r3(c.encode.kernelGBs),
+        gpu_decode_kernel_gbps: r3(c.decode.kernelGBs),
+        gpu_encode_first_call_gbps: r3(c.encode.firstCallGBs),
+        gpu_host_to_device_gbps: c.encode.h2dGBs === null ? null : r3(c.encode.h2dGBs),
+        gpu_device_to_host_gbps: c.decode.d2hGBs === null ? null : r3(c.decode.d2hGBs),
+        gpu_checked: c.checked,
+      };
+    }
     if (!g) return {};
     return {
       gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,

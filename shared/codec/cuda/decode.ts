@@ -1,0 +1,137 @@
+/**
+ * Many fast streams decoded on CUDA in one library call (../cuda/fast_decode.cu), straight into
+ * pinned host memory that the returned tensors view (no copy after the DMA).
+ *
+ * | step | where |
+ * |---|---|
+ * | container header, crc32 of the body, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
+ * | bodies up in one copy; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU |
+ * | the values (one DMA into a pinned arena) and each frame's checks | GPU → host |
+ *
+ * Any stream whose checks fail goes through the CPU decoder, which throws its own
+ * `CorruptStreamError`; streams the GPU path does not take (other codecs or dtypes, zstd-packed
+ * bodies, subnormal steps, codes past 2^23) are decoded by the CPU decoder: every stream gives
+ * the CPU decoder's values, bit for bit, and its errors.
+ * @module
+ */
+import { decode as cpuDecode } from "../codec.ts";
+import type { DecodeLimits, Tensor } from "../types.ts";
+import { parse, type Parsed, ToCpu } from "../webgpu/fast/decode.ts";
+import { type CudaLibrary, DI, errBuf, errText, TM } from "./library.ts";
+import { type CudaFrameInfo, type CudaTiming, emptyTiming } from "./encode.ts";
+import type { PinnedPool } from "./pinned.ts";
+
+export interface CudaDecodeResult {
+  results: PromiseSettledResult<Tensor>[];
+  frames: CudaFrameInfo[];
+  timing: CudaTiming;
+  /** Whether the values landed in pinned memory (else an ordinary buffer, copied at pageable speed). */
+  pinned: boolean;
+  /** Host ms reading and checking the streams (crc32 included). */
+  parseMs: number;
+}
+
+/** Decodes `streams`, each settling on its own (the CPU decoder's values and errors). */
+export async function cudaFastDecodeMany(
+  lib: CudaLibrary,
+  pool: PinnedPool,
+  streams: Uint8Array[],
+  limits: DecodeLimits = {},
+): Promise<CudaDecodeResult> {
+  const results: PromiseSettledResult<Tensor>[] = new Array(streams.length);
+  const info: CudaFrameInfo[] = new Array(streams.length);
+  const cpu: number[] = [];
+  const toCpu = (i: number, why: string) => {
+    info[i] = { backend: "cpu", fallback: why };
+    cpu.push(i);
+  };
+  const runCpu = () => {
+    for (const i of cpu.splice(0)) {
+      try {
+        results[i] = { status: "fulfilled", value: cpuDecode(streams[i], limits) };
+      } catch (reason) {
+        results[i] = { status: "rejected", reason };
+      }
+    }
+  };
+  const t0 = performance.now();
+  const items: Parsed[] = [];
+  streams.forEach((s, i) => {
+    try {
+      items.push(parse(s, i, limits));
+    } catch (err) {
+      if (err instanceof ToCpu) toCpu(i, err.why);
+      else {
+        info[i] = { backend: "cpu", fallback: "corrupt" };
+        results[i] = { status: "rejected", reason: err };
+      }
+    }
+  });
+  const parseMs = performance.now() - t0;
+  const timing = emptyTiming();
+  if (items.length === 0) {
+    runCpu();
+    return { results, frames: info, timing, pinned: false, parseMs };
+  }
+
+  const nf = items.length;
+  const table = new Float64Array(nf * DI.words);
+  let values = 0, nExc = 0;
+  for (const [f, p] of items.entries()) {
+    const e = f * DI.words;
+    table[e + DI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(p.body)));
+    table[e + DI.len] = p.body.length;
+    table[e + DI.rows] = p.rows;
+    table[e + DI.cols] = p.cols;
+    table[e + DI.step] = p.step;
+    table[e + DI.delta] = p.delta ? 1 : 0;
+    table[e + DI.outlierBits] = p.outlierBits;
+    table[e + DI.outliersAt] = p.outliersAt;
+    table[e + DI.payloadAt] = p.payloadAt;
+    table[e + DI.outliers] = p.outliers;
+    table[e + DI.payloadWords] = p.payloadWords;
+    values += p.n, nExc += p.exceptions;
+  }
+  // exceptions: (output index, raw bits), checked ascending and in range by `parse`
+  const exc = new Uint32Array(Math.max(2, 2 * nExc));
+  for (let f = 0, k = 0, base = 0; f < nf; base += items[f].n, f++) {
+    const p = items[f];
+    if (p.exceptions === 0) continue;
+    const dv = new DataView(p.body.buffer, p.body.byteOffset, p.body.byteLength);
+    for (let j = 0; j < p.exceptions; j++, k++) {
+      exc[2 * k] = base + dv.getUint32(p.excAt + 4 * j, true);
+      exc[2 * k + 1] = dv.getUint32(p.excAt + 4 * (p.exceptions + j), true);
+    }
+  }
+  const arena = pool.take(4 * values);
+  const buffer = arena?.buffer ?? new ArrayBuffer(4 * values);
+  const outPtr = arena?.ptr ?? Deno.UnsafePointer.of(buffer)!;
+  const status = new Uint32Array(nf);
+  const tm = new Float64Array(TM.words);
+  const err = errBuf();
+  const call = lib.symbols.kvr_fast_decode(table, nf, exc, BigInt(nExc), outPtr, status, tm, err, err.length);
+  runCpu();
+  if ((await call) !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
+  let at = 0;
+  for (const [f, p] of items.entries()) {
+    const view = new Float32Array(buffer, 4 * at, p.n);
+    at += p.n;
+    if (status[f] !== 0) {
+      toCpu(p.i, status[f] & 1 ? "corrupt" : "codes past 2^23");
+      continue;
+    }
+    info[p.i] = { backend: "cuda" };
+    results[p.i] = { status: "fulfilled", value: { dtype: "f32", shape: p.shape, data: view } };
+  }
+  runCpu();
+  Object.assign(timing, {
+    h2dMs: tm[TM.h2dMs],
+    kernelMs: tm[TM.kernelMs],
+    d2hMs: tm[TM.d2hMs],
+    callMs: tm[TM.totalMs],
+    h2dBytes: tm[TM.h2dBytes],
+    d2hBytes: tm[TM.d2hBytes],
+    subBatches: tm[TM.batches],
+  });
+  return { results, frames: info, timing, pinned: arena !== null, parseMs };
+}
