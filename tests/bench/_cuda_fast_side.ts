@@ -81,13 +81,10 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
   }
   const decodeSide = {
     ...side(dec.timing, median(dtimes), x.fp16Bytes, firstDec),
-    pinned: dec.pinned,
     parseMs: dec.parseMs,
   };
   console.error(
-    `cuda decode: kernels ${decodeSide.kernelGBs.toFixed(1)} GB/s, e2e ${
-      decodeSide.e2eGBs.toFixed(2)
-    } GB/s (pinned ${dec.pinned})`,
+    `cuda decode: kernels ${decodeSide.kernelGBs.toFixed(1)} GB/s, e2e ${decodeSide.e2eGBs.toFixed(2)} GB/s`,
   );
 
   let bytesSame = true, bitsSame = true, worst = 0;

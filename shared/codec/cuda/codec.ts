@@ -8,7 +8,7 @@ import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
 import { type CudaDecodeResult, cudaFastDecodeMany } from "./decode.ts";
 import { loadCudaLibrary } from "./library.ts";
-import { HostRegistry, PinnedPool } from "./pinned.ts";
+import { HostRegistry } from "./pinned.ts";
 
 /** The fast codec's batch calls on the CUDA device. */
 export interface CudaFastCodec {
@@ -28,13 +28,8 @@ export interface CudaFastCodec {
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
   decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyWithInfo(streams: Uint8Array[], limits?: DecodeLimits): Promise<CudaDecodeResult>;
-  /** Host memory page-locked for uploads, and decode arenas handed out. */
-  memory(): {
-    registeredBytes: number;
-    registerFailures: number;
-    pinnedLiveBytes: number;
-    pinnedRefused: number;
-  };
+  /** Host memory page-locked for uploads. */
+  memory(): { registeredBytes: number; registerFailures: number };
 }
 
 /** Options of {@linkcode createCudaFastCodec}. */
@@ -67,7 +62,6 @@ function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
 export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec {
   const lib = loadCudaLibrary(opts.libPath);
   const registry = new HostRegistry(lib.symbols);
-  const pool = new PinnedPool(lib.symbols);
   let queue: Promise<unknown> = Promise.resolve();
   /** Runs `job` after every call before it (one library call at a time). */
   const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
@@ -79,7 +73,7 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
   const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r: CudaRunOptions = run) =>
     inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
   const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits) =>
-    inTurn(() => cudaFastDecodeMany(lib, pool, s, l));
+    inTurn(() => cudaFastDecodeMany(lib, s, l));
   return {
     device: lib.device,
     encodeManyWithInfo,
@@ -90,8 +84,6 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     memory: () => ({
       registeredBytes: registry.registeredBytes,
       registerFailures: registry.failures,
-      pinnedLiveBytes: pool.liveBytes,
-      pinnedRefused: pool.refused,
     }),
   };
 }

@@ -54,7 +54,8 @@ function withNonFinite(rows: number, cols: number, seed: number): Tensor {
 function withSpikes(rows: number, cols: number, seed: number): Tensor {
   const t = kvFrame(rows, cols, "f32", seed);
   const v = t.data as Float32Array;
-  for (let b = 0; b < v.length; b += 97) v[b] += (b % 2 ? 1 : -1) * 40;
+  // ±6 keeps every value within 2^15 bounds of 0 at 1e-3 abs: the GPU path takes the frame
+  for (let b = 0; b < v.length; b += 97) v[b] += (b % 2 ? 1 : -1) * 6;
   return t;
 }
 
@@ -149,12 +150,18 @@ cudaTest(
     const zeros: Tensor = { dtype: "f32", shape: [64, 8], data: new Float32Array(512) };
     const frames = [f16, huge, zeros, kvFrame(64, 16, "f32", 10)];
     const o: EncodeOptions = { codec: "fast", errorBound: 1e-2, mode: "rel" };
-    const got = await c.encodeManyWithInfo(frames, o);
+    // 3e38 against an absolute bound: every value checked (quantStep's slow branch)
+    const os: EncodeOptions[] = [o, { codec: "fast", errorBound: 1e-2, mode: "abs" }, o, o];
+    const got = await c.encodeManyWithInfo(frames, os);
     assertEquals(got.frames.map((f) => f.backend), ["cpu", "cpu", "cpu", "cuda"]);
     got.results.forEach((r, i) => {
-      assert(r.status === "fulfilled" && same(r.value, encode(frames[i], o)), `frame ${i}`);
+      assert(r.status === "fulfilled" && same(r.value, encode(frames[i], os[i])), `frame ${i}`);
     });
-    const bad = await c.encodeManySettled(frames, [o, o, o, { codec: "fast", errorBound: -1, mode: "abs" }]);
+    const bad = await c.encodeManySettled(frames, [o, os[1], o, {
+      codec: "fast",
+      errorBound: -1,
+      mode: "abs",
+    }]);
     assert(bad[3].status === "rejected" && bad[3].reason instanceof RangeError);
     assert(bad[0].status === "fulfilled");
   },

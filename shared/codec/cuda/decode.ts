@@ -1,12 +1,13 @@
 /**
- * Many fast streams decoded on CUDA in one library call (../cuda/fast_decode.cu), straight into
- * pinned host memory that the returned tensors view (no copy after the DMA).
+ * Many fast streams decoded on CUDA in one library call (./fast_decode.cu) into one ordinary
+ * buffer that the returned tensors view: the values come back through pinned staging piece by
+ * piece, copied out by host threads while the next piece is on the bus.
  *
  * | step | where |
  * |---|---|
  * | container header, crc32 of the body, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
  * | bodies up in one copy; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU |
- * | the values (one DMA into a pinned arena) and each frame's checks | GPU → host |
+ * | the values (DMA into pinned staging, host threads copy out) and each frame's checks | GPU → host |
  *
  * Any stream whose checks fail goes through the CPU decoder, which throws its own
  * `CorruptStreamError`; streams the GPU path does not take (other codecs or dtypes, zstd-packed
@@ -19,14 +20,11 @@ import type { DecodeLimits, Tensor } from "../types.ts";
 import { parse, type Parsed, ToCpu } from "../webgpu/fast/decode.ts";
 import { type CudaLibrary, DI, errBuf, errText, TM } from "./library.ts";
 import { type CudaFrameInfo, type CudaTiming, emptyTiming } from "./encode.ts";
-import type { PinnedPool } from "./pinned.ts";
 
 export interface CudaDecodeResult {
   results: PromiseSettledResult<Tensor>[];
   frames: CudaFrameInfo[];
   timing: CudaTiming;
-  /** Whether the values landed in pinned memory (else an ordinary buffer, copied at pageable speed). */
-  pinned: boolean;
   /** Host ms reading and checking the streams (crc32 included). */
   parseMs: number;
 }
@@ -34,7 +32,6 @@ export interface CudaDecodeResult {
 /** Decodes `streams`, each settling on its own (the CPU decoder's values and errors). */
 export async function cudaFastDecodeMany(
   lib: CudaLibrary,
-  pool: PinnedPool,
   streams: Uint8Array[],
   limits: DecodeLimits = {},
 ): Promise<CudaDecodeResult> {
@@ -71,7 +68,7 @@ export async function cudaFastDecodeMany(
   const timing = emptyTiming();
   if (items.length === 0) {
     runCpu();
-    return { results, frames: info, timing, pinned: false, parseMs };
+    return { results, frames: info, timing, parseMs };
   }
 
   const nf = items.length;
@@ -103,13 +100,12 @@ export async function cudaFastDecodeMany(
       exc[2 * k + 1] = dv.getUint32(p.excAt + 4 * (p.exceptions + j), true);
     }
   }
-  const arena = pool.take(4 * values);
-  const buffer = arena?.buffer ?? new ArrayBuffer(4 * values);
-  const outPtr = arena?.ptr ?? Deno.UnsafePointer.of(buffer)!;
+  const buffer = new ArrayBuffer(4 * values);
+  const out = new Uint8Array(buffer);
   const status = new Uint32Array(nf);
   const tm = new Float64Array(TM.words);
   const err = errBuf();
-  const call = lib.symbols.kvr_fast_decode(table, nf, exc, BigInt(nExc), outPtr, status, tm, err, err.length);
+  const call = lib.symbols.kvr_fast_decode(table, nf, exc, BigInt(nExc), out, status, tm, err, err.length);
   runCpu();
   if ((await call) !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
   let at = 0;
@@ -133,5 +129,5 @@ export async function cudaFastDecodeMany(
     d2hBytes: tm[TM.d2hBytes],
     subBatches: tm[TM.batches],
   });
-  return { results, frames: info, timing, pinned: arena !== null, parseMs };
+  return { results, frames: info, timing, parseMs };
 }

@@ -42,7 +42,7 @@ export interface CudaTiming {
   subBatches: number;
   /** Page-locking new buffers before the call. */
   registerMs: number;
-  /** Chunks into one buffer, prefixes and crc32s after it. */
+  /** Chunks into one buffer and crc32s (host threads), prefixes, after it. */
   assembleMs: number;
 }
 
@@ -175,24 +175,29 @@ export async function cudaFastEncodeMany(
   runCpu();
   if ((await call) !== 0) throw new Error(`CUDA fast encode failed: ${errText(err)}`);
 
-  // ---- one buffer, prefixes and digests in place ----------------------------------------------
+  // ---- one buffer (host threads copy the chunks and take each body's crc32), prefixes in place -
   const t1 = performance.now();
   let total = 0;
   for (let k = 0; k < chunks[0]; k++) total += chunkTable[2 * k + 1];
   const out = new Uint8Array(total);
-  for (let k = 0, at = 0; k < chunks[0]; k++) {
-    const bytes = chunkTable[2 * k + 1];
-    if (bytes === 0) continue;
-    const ptr = Deno.UnsafePointer.create(BigInt(chunkTable[2 * k]))!;
-    out.set(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, bytes)), at);
-    at += bytes;
+  const bodies = new Float64Array(2 * nf);
+  items.forEach((_, f) => {
+    const e = f * EO.words;
+    if (res[e + EO.status] === 0) bodies[2 * f] = res[e + EO.bodyAt], bodies[2 * f + 1] = res[e + EO.bodyLen];
+  });
+  const crcs = new Uint32Array(nf);
+  if (
+    total > 0 &&
+    (await lib.symbols.kvr_fast_encode_collect(out, BigInt(total), bodies, nf, crcs, err, err.length)) !== 0
+  ) {
+    throw new Error(`CUDA fast encode failed collecting its output: ${errText(err)}`);
   }
   items.forEach(({ i }, f) => {
     const e = f * EO.words;
     const status = res[e + EO.status];
     if (status !== 0) return toCpu(i, STATUS[status] ?? `status ${status}`);
     const bodyAt = res[e + EO.bodyAt], bodyLen = res[e + EO.bodyLen];
-    const start = writePrefix(out, bodyAt, bodyLen, frames[i].shape);
+    const start = writePrefix(out, bodyAt, bodyLen, frames[i].shape, crcs[f]);
     info[i] = { backend: "cuda" };
     results[i] = { status: "fulfilled", value: out.subarray(start, bodyAt + bodyLen) };
   });

@@ -15,6 +15,7 @@
 #include "context.cuh"
 #include "fast_format.cuh"
 #include "kvrelay_cuda.h"
+#include "host_parallel.h"
 
 using namespace kvr;
 
@@ -121,15 +122,19 @@ struct DecLane {
   cudaStream_t stream = nullptr;
   cudaEvent_t e0, e1, e2, e3;
   DevBuf frames, src, words, flags, scanW, scanA, status, out, exc, tmp;
-  HostBuf staging;
+  HostBuf staging, piece[2];
+  cudaEvent_t pieceDone[2];
   void init() {
     if (stream) return;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    for (cudaEvent_t* e : {&e0, &e1, &e2, &e3}) check(cudaEventCreate(e), "cudaEventCreate");
+    for (cudaEvent_t* e : {&e0, &e1, &e2, &e3, &pieceDone[0], &pieceDone[1]}) {
+      check(cudaEventCreate(e), "cudaEventCreate");
+    }
   }
 };
 
 DecLane g_dec;
+constexpr uint64_t PIECE = 64ull << 20;
 
 } // namespace
 
@@ -210,10 +215,26 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     }
     check(cudaGetLastError(), "kernel launch");
     check(cudaEventRecord(L.e2, s), "cudaEventRecord");
-    check(cudaMemcpyAsync(out, L.out.p, 4 * values, cudaMemcpyDeviceToHost, s), "download of the values");
-    check(cudaMemcpyAsync(status, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
+    check(cudaMemcpyAsync(L.staging.p, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
+    // the values in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
+    uint64_t bytes = 4 * values, pieces = (bytes + PIECE - 1) / PIECE;
+    L.piece[0].need(PIECE), L.piece[1].need(PIECE);
+    auto enqueuePiece = [&](uint64_t k) {
+      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
+      check(cudaMemcpyAsync(L.piece[k & 1].p, L.out.as<uint8_t>() + at, len, cudaMemcpyDeviceToHost, s),
+            "download of the values");
+      check(cudaEventRecord(L.pieceDone[k & 1], s), "cudaEventRecord");
+    };
+    if (pieces > 0) enqueuePiece(0);
+    for (uint64_t k = 0; k < pieces; k++) {
+      check(cudaEventSynchronize(L.pieceDone[k & 1]), "download of the values");
+      if (k + 1 < pieces) enqueuePiece(k + 1);
+      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
+      parallelCopy(reinterpret_cast<uint8_t*>(out) + at, L.piece[k & 1].p, len);
+    }
     check(cudaEventRecord(L.e3, s), "cudaEventRecord");
     check(cudaEventSynchronize(L.e3), "decode");
+    std::memcpy(status, L.staging.p, 4ull * nf);
     timing[T_H2D_MS] = elapsed(L.e0, L.e1), timing[T_KERNEL_MS] = elapsed(L.e1, L.e2);
     timing[T_D2H_MS] = elapsed(L.e2, L.e3), timing[T_TOTAL_MS] = nowMs() - t0;
     timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = 4.0 * values, timing[T_BATCHES] = 1;

@@ -7,6 +7,7 @@
 #include <vector>
 #include "context.cuh"
 #include "fast_encode_kernels.cuh"
+#include "host_parallel.h"
 #include "kvrelay_cuda.h"
 
 using namespace kvr;
@@ -36,6 +37,7 @@ struct Lane {
 
 Lane g_lanes[2];
 std::vector<HostBuf> g_chunks; // one per sub-batch of the last call
+std::vector<uint64_t> g_chunkBytes; // their used bytes
 
 // Milliseconds by step, summed over the sub-batches of a call.
 struct Times {
@@ -215,9 +217,32 @@ extern "C" int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* re
     }
     for (Lane& L : g_lanes) settle(L, times);
     *chunks = (uint32_t)cut.size();
+    g_chunkBytes.assign(cut.size(), 0);
+    for (uint32_t k = 0; k < cut.size(); k++) g_chunkBytes[k] = (uint64_t)chunkTable[2 * k + 1];
     timing[T_H2D_MS] = times.h2d, timing[T_KERNEL_MS] = times.kernels, timing[T_D2H_MS] = times.d2h;
     timing[T_TOTAL_MS] = nowMs() - t0;
     timing[T_H2D_BYTES] = up, timing[T_D2H_BYTES] = down, timing[T_BATCHES] = (double)cut.size();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, errCap);
+  }
+}
+
+extern "C" int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n,
+                                           uint32_t* crcs, uint8_t* err, uint32_t errCap) {
+  try {
+    uint64_t total = 0;
+    for (uint64_t b : g_chunkBytes) total += b;
+    if (total != bytes) throw CudaError("collect: the destination is not the last encode's size");
+    uint64_t at = 0;
+    for (size_t k = 0; k < g_chunkBytes.size(); k++) {
+      parallelCopy(dst + at, g_chunks[k].p, g_chunkBytes[k]);
+      at += g_chunkBytes[k];
+    }
+    for (uint32_t k = 0; k < n; k++) {
+      if (bodies[2 * k] + bodies[2 * k + 1] > (double)bytes) throw CudaError("collect: a body past the output");
+    }
+    parallelFor(n, [&](size_t k) { crcs[k] = crc32(dst + (uint64_t)bodies[2 * k], (uint64_t)bodies[2 * k + 1]); });
     return 0;
   } catch (const std::exception& e) {
     return fail(e, err, errCap);

@@ -43,7 +43,15 @@ int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, doub
                         uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes,
                         double* timing, uint8_t* err, uint32_t errCap);
 
-// Decodes `nf` checked bodies into `out` (f32, frames one after another), with `nExc`
+// Copies the last encode call's chunks, one after another, into `dst` (`bytes` long: their
+// total), and gives the crc32 of each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of `dst`
+// in `crcs`; host threads do both.
+int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n, uint32_t* crcs,
+                                uint8_t* err, uint32_t errCap);
+
+// Decodes `nf` checked bodies into `out` (f32, frames one after another; any host memory: the
+// values come back through pinned staging, piece by piece, copied out by host threads while the
+// next piece is on the bus), with `nExc`
 // exceptions as (output index, raw bits) pairs. status per frame: 0 ok, 1 corrupt (widths,
 // totals or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes).
 int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,

@@ -27,8 +27,13 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  kvr_fast_encode_collect: {
+    parameters: ["buffer", "u64", "buffer", "u32", "buffer", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
   kvr_fast_decode: {
-    parameters: ["buffer", "u32", "buffer", "u64", "pointer", "buffer", "buffer", "buffer", "u32"],
+    parameters: ["buffer", "u32", "buffer", "u64", "buffer", "buffer", "buffer", "buffer", "u32"],
     result: "i32",
     nonblocking: true,
   },
