@@ -6,7 +6,8 @@
  * same metric and labels are summed, so a counter counts the whole cluster, and per-instance
  * gauges stay apart by their `decode_instance` label.
  *
- * An instance that does not answer in time keeps its last report for `keepMs`, so the merged
+ * An instance that does not answer in time (its service's first reply within `maxWaitMs`, each
+ * further one within `stallMs` of the one before) keeps its last report for `keepMs`, so the merged
  * counters do not dip (a dip reads as a counter reset to Prometheus); one silent longer is
  * dropped. A reply that breaks the contract is skipped, logged and counted, never merged.
  * @module
@@ -29,8 +30,10 @@ export async function metricsReport(registry: Registry): Promise<MetricsReport> 
 
 /** Options of {@linkcode ServiceReports}. */
 export interface ServiceReportsOptions {
-  /** How long one collection waits for replies (default 500 ms). */
+  /** How long one collection waits for the first reply of a service (default 1000 ms). */
   maxWaitMs?: number;
+  /** A collection ends this long after the last reply (default 150 ms). */
+  stallMs?: number;
   /** How long a silent instance's last report is kept (default 5 minutes). */
   keepMs?: number;
 }
@@ -56,6 +59,7 @@ export class ServiceReports {
   #nc: NatsConnection;
   #services: readonly string[];
   #maxWaitMs: number;
+  #stallMs: number;
   #keepMs: number;
   #held = new Map<string, Held>();
   #reporters: Gauge<"service">;
@@ -69,7 +73,8 @@ export class ServiceReports {
   ) {
     this.#nc = nc;
     this.#services = services;
-    this.#maxWaitMs = opts.maxWaitMs ?? 500;
+    this.#maxWaitMs = opts.maxWaitMs ?? 1000;
+    this.#stallMs = opts.stallMs ?? 150;
     this.#keepMs = opts.keepMs ?? 5 * 60_000;
     this.#reporters = new Gauge({
       name: "kvrelay_metrics_reporters",
@@ -87,12 +92,12 @@ export class ServiceReports {
 
   /** Asks every instance of every service, then returns each live instance's latest metrics. */
   async collect(): Promise<MetricSnapshot[][]> {
+    const started = Date.now();
     await Promise.all(this.#services.map((s) => this.#ask(s)));
-    const now = Date.now();
     const out: MetricSnapshot[][] = [];
     for (const s of this.#services) this.#reporters.set({ service: s }, 0);
     for (const [key, h] of this.#held) {
-      if (now - h.at > this.#keepMs) {
+      if (started - h.at > this.#keepMs) {
         this.#held.delete(key);
         continue;
       }
@@ -106,8 +111,9 @@ export class ServiceReports {
     let replies: AsyncIterable<{ data: Uint8Array }>;
     try {
       replies = await this.#nc.requestMany(SUBJECTS.serviceStats(service), new Uint8Array(0), {
-        strategy: "timer",
+        strategy: "stall",
         maxWait: this.#maxWaitMs,
+        stall: this.#stallMs,
       });
     } catch (err) {
       console.error(`[metrics] asking ${service} for stats failed: ${(err as Error).message}`);
