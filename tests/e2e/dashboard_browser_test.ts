@@ -13,7 +13,7 @@ import { REPO_DIR } from "../_harness/paths.ts";
 import { findChromium, openBrowser } from "../_harness/chromium.ts";
 
 const ENV = { KVRELAY_MODEL: STORIES260K.model, KVRELAY_TOKENIZER: STORIES260K.tokenizer };
-export const SCREENSHOT = `${REPO_DIR}/out/dashboard.png`;
+const SCREENSHOT = `${REPO_DIR}/out/dashboard.png`;
 
 const chromium = await findChromium();
 if ("why" in chromium) console.log(`dashboard browser test skipped: ${chromium.why}`);
