@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with Node.js/npm: installs Deno (from npm,
-# into .tools/), Debian's nats-server when missing, the project's npm dependencies
+# into .tools/), Debian's nats-server when missing (and, for `test`, chromium), the project's npm dependencies
 # (pinned by deno.lock), then runs `deno task <task> [args...]`.
 #   bash infra/bootstrap.sh start      # the whole system (what `npm start` runs)
 #   bash infra/bootstrap.sh test       # fmt, lint, type check and every test (`npm test`)
@@ -32,6 +32,18 @@ if [ -z "${NATS_URL:-}" ] && ! command -v nats-server >/dev/null 2>&1 && ! [ -x 
   else
     say "nats-server is missing: run 'sudo apt-get install nats-server' (Debian package), or set NATS_URL to an existing NATS with JetStream"
     exit 1
+  fi
+fi
+
+# --- Chromium, from Debian, for the dashboard's browser test (tests/e2e/dashboard_browser_test.ts) ---
+# Optional: without it that one test is skipped and says why.
+if [ "$task" = test ] && ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (the dashboard's browser test)"
+    { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; } ||
+      say "could not install chromium: the dashboard's browser test will be skipped"
+  else
+    say "optional: 'sudo apt-get install chromium' runs the dashboard's browser test (skipped without it)"
   fi
 fi
 

@@ -45,6 +45,8 @@ import {
   type FrameDecoder,
 } from "../../shared/pipeline/decode_stage.ts";
 import { DecodeEngine } from "../../shared/pipeline/decode_engine.ts";
+import { Registry } from "prom-client";
+import { metricsReport, registerDecodeGauges } from "../../shared/metrics/mod.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
 import {
   attr,
@@ -264,16 +266,24 @@ export async function startDecodeService(
     return { cancelled, held: wasHeld };
   };
 
+  // Load gauges, read at each scrape and served to the gateway's GET /metrics in $SRV.STATS.
+  const registry = new Registry();
+  registerDecodeGauges(registry, instance, () => ({
+    running: engine.activeCount,
+    waiting: [...held.keys()].filter((id) => !generating.has(id)).length,
+    store: store.stats(),
+  }));
   const service = await startService(nc, {
     name: "decode",
     description: "decodes KV bundles into a paged block store and generates tokens",
     metadata: { instance, model: c.name },
-    statsData: () => ({
+    statsData: async () => ({
       ...store.stats(),
       active: engine.activeCount,
       held: held.size,
       unreservedBlocks: engine.unreservedBlocks,
       steps: engine.steps,
+      ...await metricsReport(registry),
     }),
     endpoints: {
       open: {

@@ -1,7 +1,9 @@
 /**
- * The gateway's HTTP surface, composed top to bottom: route naming for traces, API keys and
- * tenants on /v1 (before anything reads a body), body limit, then the routes; the completion
- * routes pass admission control first (a 429 past `maxInflight`). One error mapper at the edge.
+ * The gateway's HTTP surface, composed top to bottom: route naming for traces, request counting
+ * on /v1, API keys and tenants on /v1 (before anything reads a body), body limit, then the
+ * routes; the completion routes pass admission control first (a 429 past `maxInflight`) and run
+ * on a metered backend. /metrics and /dashboard are outside /v1 (metrics/routes.ts). One error
+ * mapper at the edge.
  * @module
  */
 import { Hono } from "hono";
@@ -17,6 +19,13 @@ import { BATCH_FILES_PATH, type BatchRouteDeps, batchRoutes } from "./batches.ts
 import { apiKeyAuth } from "./middleware/api_key/index.ts";
 import { admission } from "./middleware/admission/index.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
+import {
+  countRequests,
+  GatewayMetrics,
+  meteredBackend,
+  type ObservabilityOptions,
+  observabilityRoutes,
+} from "./metrics/mod.ts";
 
 export interface GatewayOptions {
   backend: Backend;
@@ -30,11 +39,15 @@ export interface GatewayOptions {
   maxInflight?: number;
   /** Keep-alive comments of a waiting stream, in ms (default `DEFAULTS.sseKeepAliveMs`). */
   sseKeepAliveMs?: number;
+  /** Metrics, the services' reports and the trace receiver (default: own metrics only). */
+  observability?: Partial<ObservabilityOptions>;
 }
 
 export function createApp(opts: GatewayOptions): Hono {
   const app = new Hono();
   app.use("*", honoRouteName());
+  const metrics = opts.observability?.metrics ?? new GatewayMetrics();
+  app.use("/v1/*", countRequests(metrics));
   app.use("/v1/*", apiKeyAuth({ keys: opts.apiKeys }));
   const requestBodyLimit = bodyLimit({
     maxSize: opts.maxBodyBytes,
@@ -55,9 +68,11 @@ export function createApp(opts: GatewayOptions): Hono {
     const m = await opts.backend.model();
     return c.json({ object: "list", data: [{ id: m.id, object: "model", created: 0, owned_by: "kvrelay" }] });
   });
+  observabilityRoutes(app, { ...opts.observability, metrics });
   const admit = admission({ maxInflight: opts.maxInflight ?? DEFAULTS.maxInflight });
-  app.post("/v1/completions", admit, completionHandler("text", opts));
-  app.post("/v1/chat/completions", admit, completionHandler("chat", opts));
+  const metered = { ...opts, backend: meteredBackend(opts.backend, metrics) };
+  app.post("/v1/completions", admit, completionHandler("text", metered));
+  app.post("/v1/chat/completions", admit, completionHandler("chat", metered));
   if (opts.batch) batchRoutes(app, opts.batch);
 
   app.notFound((c) =>

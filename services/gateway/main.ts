@@ -4,6 +4,8 @@ import { installShutdown, onShutdown } from "../../shared/telemetry/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { createApp } from "./app.ts";
 import { NatsBackend } from "./backend.ts";
+import { ServiceReports } from "../../shared/metrics/mod.ts";
+import { GatewayMetrics } from "./metrics/mod.ts";
 
 if (import.meta.main) {
   const config = loadConfig();
@@ -12,6 +14,7 @@ if (import.meta.main) {
   onShutdown(() => nc.drain());
   const backend = new NatsBackend(nc, config);
   const kvDefaults = defaultKvSettings(config.kv);
+  const metrics = new GatewayMetrics();
   const app = createApp({
     backend,
     kvDefaults,
@@ -20,6 +23,11 @@ if (import.meta.main) {
     apiKeys: config.apiKeys,
     maxInflight: config.maxInflight,
     sseKeepAliveMs: config.sseKeepAliveMs,
+    observability: {
+      metrics,
+      reports: new ServiceReports(nc, ["prefill", "decode"], metrics.registry),
+      traceReceiver: config.traceReceiver,
+    },
     batch: {
       nc,
       backend,

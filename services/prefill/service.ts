@@ -23,6 +23,8 @@ import { seededRng } from "../../shared/pipeline/rng.ts";
 import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
 import type { ChatTemplate } from "../../shared/tokenizer/mod.ts";
 import { attr, withSpan } from "../../shared/telemetry/mod.ts";
+import { Registry } from "prom-client";
+import { KvMetrics, metricsReport } from "../../shared/metrics/mod.ts";
 import { type Compression, startCompression } from "../compression/service.ts";
 
 /** A prefill node: the prefill service and its compression. */
@@ -40,11 +42,14 @@ export async function startPrefillNode(
   const compression = await startCompression(nc, config);
   const c = model.config;
   const chat = await loadChatTemplate(config);
-  const run = new PrefillRunner(model, config, chat, compression);
+  // Every hand-off this node runs, served to the gateway's GET /metrics in $SRV.STATS.
+  const registry = new Registry();
+  const run = new PrefillRunner(model, config, chat, compression, new KvMetrics(registry));
   const prefill = await startService(nc, {
     name: "prefill",
     description: "runs prompts and hands their KV cache, compressed, to decode",
     metadata: { model: c.name, max_seq_len: String(c.maxSeqLen), vocab_size: String(c.vocabSize) },
+    statsData: () => metricsReport(registry),
     endpoints: {
       run: { subject: SUBJECTS.prefillRun, handler: (msg) => run.handle(msg) },
     },
@@ -66,6 +71,7 @@ class PrefillRunner {
     readonly config: Config,
     readonly chat: ChatTemplate | undefined,
     readonly compression: Compression,
+    readonly kvMetrics: KvMetrics,
   ) {}
 
   async handle(msg: ServiceMsg): Promise<PrefillRunReply> {
@@ -92,6 +98,7 @@ class PrefillRunner {
       prefillMs: pre.prefillMs,
       timeoutMs: Math.max(1, timeLeft(deadline)),
     }, pre.kv);
+    this.kvMetrics.observe(usage);
     return { requestId: req.requestId, promptIds: ids, firstToken: pre.firstToken, kv: usage };
   }
 

@@ -106,6 +106,12 @@ export interface Config {
   dataDir: string;
   /** JetStream's store under `npm start` (KVRELAY_NATS_STORE_DIR; default `<dataDir>/nats`). */
   natsStoreDir: string;
+  /**
+   * Where the dashboard looks up a request's spans: the OTLP endpoint the services export to
+   * (OTEL_EXPORTER_OTLP_ENDPOINT, under OTEL_DENO=true). Only the bundled receiver
+   * (`deno task kvrelay traces --listen`) answers such look-ups.
+   */
+  traceReceiver?: string;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -245,7 +251,17 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     completionAttempts: num(env, "KVRELAY_COMPLETION_ATTEMPTS", DEFAULTS.completionAttempts, 1),
     dataDir,
     natsStoreDir: env.KVRELAY_NATS_STORE_DIR || `${dataDir}/nats`,
+    traceReceiver: traceReceiver(env),
   };
+}
+
+function traceReceiver(env: Record<string, string | undefined>): string | undefined {
+  const url = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (env.OTEL_DENO !== "true" || !url) return undefined;
+  if (!URL.canParse(url)) {
+    throw badRequest(`OTEL_EXPORTER_OTLP_ENDPOINT is not a URL: '${url}'`, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  }
+  return url.replace(/\/+$/, "");
 }
 
 /** The modelled link; a round trip without a speed models nothing, so it is refused. */

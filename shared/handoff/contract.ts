@@ -28,6 +28,9 @@
  *        a stop string ends the text; `{ op: "probe", requestId }` when the token subject has been
  *        silent too long (the reply says whether decode still holds the request).
  *   Each prefill node's compression is also a service of its own: `kvrelay.compression.<id>.status`.
+ *   gateway → every instance `$SRV.STATS.<service>` (many replies): the NATS micro-service stats,
+ *        where the first endpoint's `data` carries the instance's Prometheus metrics
+ *        (`MetricsReport`); the gateway's `GET /metrics` merges them with its own.
  *
  * Every call is declared once in `CALLS` (subject, request check, reply check) and every event
  * in `EVENTS`; the compiler holds each check to its interface in both directions. A sender
@@ -82,6 +85,8 @@ export const SUBJECTS = {
   control: (service: string, instance: string) => `kvrelay.${service}.${instance}.control`,
   /** A request's token subject: only the gateway subscribes, only decode publishes. */
   tokens: (id: string) => `kvrelay.tokens.${id}`,
+  /** Every instance of a service answers with its stats (NATS micro-service protocol). */
+  serviceStats: (service: string) => `$SRV.STATS.${service}`,
 } as const;
 
 /** What each subject that a message names must look like (no wildcards, no other namespace). */
@@ -230,6 +235,34 @@ export type TokenEvent =
   /** Decode still holds the request; `seq` is the next event's, not taken by this one. */
   | { type: "heartbeat"; seq: number };
 
+/** One metric of a service's report, in the shape of prom-client's `Registry.getMetricsAsJSON()`. */
+export interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: "counter" | "gauge" | "histogram";
+  /** How the gateway merges instances' values of one label set (prom-client's aggregators). */
+  aggregator: "sum" | "first" | "min" | "max" | "average" | "omit";
+  values: {
+    value: number;
+    labels: Record<string, string | number>;
+    /** A histogram's series: `<name>_bucket`, `<name>_sum` or `<name>_count`. */
+    metricName?: string;
+  }[];
+}
+
+/** What a service puts in its `$SRV.STATS` data for `GET /metrics`. */
+export interface MetricsReport {
+  metrics: MetricSnapshot[];
+}
+
+/** The fields of a `$SRV.STATS` reply the gateway reads. */
+export interface ServiceStatsReply {
+  name: string;
+  id: string;
+  /** One per endpoint; the first endpoint's `data` holds the service's data (e.g. a `MetricsReport`). */
+  endpoints: { data?: Record<string, unknown> | null }[];
+}
+
 export type ControlMessage = { op: "cancel" | "probe"; requestId: string };
 export interface ControlReply {
   /** `cancel`: the request was generating and stopped. */
@@ -373,6 +406,43 @@ const tokenEvent = tagged("type", {
   heartbeat: obj({ type: oneOf(["heartbeat"]), seq: int(0, MAX_TOKENS) }),
 });
 
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const labelValues: Check<Record<string, string | number>> = (v, path) => {
+  const o = anyObject(v, path);
+  const out: Record<string, string | number> = {};
+  const keys = Object.keys(o);
+  if (keys.length > 16) throw invalid(path, "has more than 16 labels");
+  for (const k of keys) {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/.test(k)) throw invalid(`${path}.${k}`, "is not a label name");
+    const val = o[k];
+    out[k] = typeof val === "number" ? num(-Number.MAX_VALUE, Number.MAX_VALUE)(val, `${path}.${k}`) : str({
+      min: 0,
+      max: 256,
+    })(val, `${path}.${k}`);
+  }
+  return out;
+};
+const metricSnapshot = obj({
+  name: str({ max: 128, pattern: METRIC_NAME }),
+  help: str({ min: 0, max: 1024 }),
+  type: oneOf(["counter", "gauge", "histogram"]),
+  aggregator: oneOf(["sum", "first", "min", "max", "average", "omit"]),
+  values: arr(
+    obj({
+      value: num(-Number.MAX_VALUE, Number.MAX_VALUE),
+      labels: labelValues,
+      metricName: optional(str({ max: 160, pattern: METRIC_NAME })),
+    }),
+    { max: 10_000 },
+  ),
+});
+const metricsReport = obj({ metrics: arr(metricSnapshot, { max: 1000 }) });
+const serviceStatsReply = obj({
+  name: str({ max: 64 }),
+  id: str({ max: 64 }),
+  endpoints: arr(obj({ data: optional(nullable(anyObject)) }), { max: 64 }),
+});
+
 const controlMessage = obj({ op: oneOf(["cancel", "probe"]), requestId });
 const controlReply = obj({ cancelled: bool, held: bool });
 const empty = (_v: unknown, _path: string): Record<never, never> => ({});
@@ -409,7 +479,12 @@ export const CALLS = {
     empty,
     anyObject,
   ),
+  /** `$SRV.STATS.<service>`, answered by every instance (`requestMany`). */
+  serviceStats: call<Record<never, never>, ServiceStatsReply>("service.stats", empty, serviceStatsReply),
 } as const;
+
+/** The metrics in a `ServiceStatsReply` endpoint's `data`. */
+export const METRICS_REPORT: Check<MetricsReport> = metricsReport;
 
 /** Messages without a reply. */
 export const EVENTS = {
@@ -434,4 +509,7 @@ const _exact: [
   Same<Checked<typeof tokenEvent>, TokenEvent>,
   Exact<Checked<typeof controlMessage>, ControlMessage>,
   Exact<Checked<typeof controlReply>, ControlReply>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Exact<Checked<typeof metricSnapshot>, MetricSnapshot>,
+  Exact<Checked<typeof metricsReport>, MetricsReport>,
+  Exact<Checked<typeof serviceStatsReply>, ServiceStatsReply>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];

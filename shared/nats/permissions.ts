@@ -62,7 +62,8 @@ export function rolePermissions(role: Role): Permissions {
   switch (role) {
     case "gateway":
       return {
-        publish: [...completions.publish, ...batchStore],
+        // `$SRV.STATS`: every instance's metrics, for GET /metrics (shared/metrics/report.ts).
+        publish: [...completions.publish, ...batchStore, SUBJECTS.serviceStats(">")],
         subscribe: [ownInbox(role), ...completions.subscribe],
         responses: false,
       };

@@ -21,8 +21,8 @@ export interface ServiceSpec {
   endpoints: Record<string, EndpointSpec>;
   /** Served in $SRV.INFO replies (e.g. the model a prefill instance holds). */
   metadata?: Record<string, string>;
-  /** Extra data served in $SRV.STATS replies. */
-  statsData?: () => unknown;
+  /** Extra data served in $SRV.STATS replies, as the first endpoint's `data`. */
+  statsData?: () => unknown | Promise<unknown>;
 }
 
 export const SERVICE_VERSION = "0.1.0";
@@ -35,13 +35,18 @@ export const SERVICE_VERSION = "0.1.0";
  * trace context in its headers; a failure is recorded on it and counted in `kvrelay.failures`.
  */
 export async function startService(nc: NatsConnection, spec: ServiceSpec): Promise<Service> {
+  // NATS asks for data once per endpoint; one copy is enough, on the first.
+  const firstSubject = Object.values(spec.endpoints)[0]?.subject;
+  const statsData = spec.statsData;
   const svc = await new Svcm(nc).add({
     name: spec.name,
     version: SERVICE_VERSION,
     description: spec.description,
     metadata: spec.metadata,
     queue: `kvrelay-${spec.name}`,
-    statsHandler: spec.statsData ? () => Promise.resolve(spec.statsData!()) : undefined,
+    statsHandler: statsData
+      ? async (ep) => ep.subject === firstSubject ? await statsData() : undefined
+      : undefined,
   });
   for (const [name, ep] of Object.entries(spec.endpoints)) {
     svc.addEndpoint(name, {

@@ -44,7 +44,7 @@ export function honoRouteName(options: RouteNameOptions = {}): MiddlewareHandler
 }
 
 /** The pattern of the last matched endpoint (not `use()` middleware), else the current route's. */
-function endpointRoute(c: Context): string | undefined {
+export function endpointRoute(c: Context): string | undefined {
   const routes = matchedRoutes(c);
   for (let i = routes.length - 1; i >= 0; i--) {
     if (routes[i].method !== "ALL" && !isWildcard(routes[i].path)) return routes[i].path;

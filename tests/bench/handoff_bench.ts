@@ -36,7 +36,8 @@ import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { HandOff } from "../../services/compression/handoff.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
-import { linePlotSvg, type Panel } from "./_plot.ts";
+import { handoffPoints, handoffSpec } from "./plot/figures.ts";
+import { renderSvg } from "./plot/render.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { SINK, type SinkOpen } from "./handoff_sink.ts";
 
@@ -385,40 +386,9 @@ function table(rows: Row[]): string {
   return out.join("\n");
 }
 
-function plot(rows: Row[]): string {
-  const panels: Panel[] = [];
-  const groups = [...new Set(rows.map((r) => `${r.workload} ${r.tokens}`))];
-  for (const g of groups) {
-    const rs = rows.filter((r) => `${r.workload} ${r.tokens}` === g && r.link_gbps !== null);
-    if (!rs.length) continue;
-    const names = [...new Set(rs.map(name))];
-    panels.push({
-      title: `${g.startsWith("W1") ? "kvrelay-tiny" : "Llama-3-8B shape"} ${g.split(" ")[1]} tokens (${
-        g.split(" ")[0]
-      })`,
-      xLabel: "link Gbit/s",
-      yLabel: "hand-off ms",
-      xLog: true,
-      yLog: true,
-      series: [
-        ...names.map((n) => ({
-          name: n,
-          dashed: n.startsWith("fp16") && !n.includes("evict"),
-          points: rs.filter((r) => name(r) === n).map((r) =>
-            [r.link_gbps!, r.handoff_ms] as [number, number]
-          ),
-        })),
-        { // the floor of sending the cache as it is: its fp16 bytes on the link, nothing else
-          name: "fp16 bytes ÷ link",
-          dashed: true,
-          points: [...new Set(rs.map((r) => r.link_gbps!))].map((g) =>
-            [g, linkMs(g, rs.find((r) => r.link_gbps === g)!.raw_bytes)!] as [number, number]
-          ),
-        },
-      ],
-    });
-  }
-  return linePlotSvg(panels);
+/** The run's plot (tests/bench/plot/figures.ts draws the same for docs/plots/handoff_vs_link). */
+function plot(rows: Row[]): Promise<string> {
+  return renderSvg(handoffSpec(handoffPoints(rows, ""), "Hand-off time vs link speed", "bench:handoff"));
 }
 
 /**
@@ -501,7 +471,7 @@ function summary(rows: Row[]) {
 if (import.meta.main && a.replot) {
   // redraw a results file's plot from its rows: deno task bench:handoff --replot results/handoff_X.json
   const rows = JSON.parse(await Deno.readTextFile(a.replot)).rows as Row[];
-  await Deno.writeTextFile(a.replot.replace(/\.json$/, ".svg"), plot(rows));
+  await Deno.writeTextFile(a.replot.replace(/\.json$/, ".svg"), await plot(rows));
   Deno.exit(0);
 }
 
@@ -540,6 +510,6 @@ if (import.meta.main) {
       1,
     ) + "\n",
   );
-  await Deno.writeTextFile(`${base}.svg`, plot(rows));
+  await Deno.writeTextFile(`${base}.svg`, await plot(rows));
   console.error(`wrote ${base}.json and ${base}.svg`);
 }

@@ -88,6 +88,8 @@ async function listen(opts: TracesArgs): Promise<number> {
   const store = await openSpanStore(opts.store);
   const rx = startOtlpReceiver({
     ...opts.listen!,
+    // for the gateway's dashboard (GET /api/traces/<id>)
+    lookUp: async (traceId) => (await readSpans(opts.store)).filter((s) => s.traceId === traceId),
     async onSpans(spans) {
       await store.append(spans);
       if (spans.length === 0) return;

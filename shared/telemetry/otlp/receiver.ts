@@ -3,6 +3,8 @@
  * `application/json` (gzip allowed), decoded to flat spans and handed to `onSpans`.
  * `/v1/metrics` and `/v1/logs` are accepted and dropped, so an exporter configured with one
  * endpoint for all signals stays quiet. A malformed body is a 400, never a crash.
+ * With `lookUp`, `GET /api/traces/<trace id>` answers the stored spans of one trace as JSON
+ * (`{ traceId, spans }`; 404 when none), which the gateway's dashboard draws.
  * @module
  */
 import { decodeTraceRequestJson } from "./decode_json.ts";
@@ -16,8 +18,12 @@ export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 export interface OtlpHandlerOptions {
   /** Receives every decoded batch; a rejection turns into a 503 (the exporter retries). */
   onSpans: (spans: FlatSpan[]) => void | Promise<void>;
+  /** The stored spans of one trace, for `GET /api/traces/<id>`; absent: no look-ups. */
+  lookUp?: (traceId: string) => Promise<FlatSpan[]>;
   maxBodyBytes?: number;
 }
+
+const TRACE_PATH = /^\/api\/traces\/([0-9a-f]{32})$/;
 
 const IGNORED_PATHS = new Set(["/v1/metrics", "/v1/logs"]);
 
@@ -35,6 +41,11 @@ export function createOtlpHandler(options: OtlpHandlerOptions): (req: Request) =
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   return async function otlpHandler(req) {
     const path = new URL(req.url).pathname;
+    const wanted = TRACE_PATH.exec(path);
+    if (wanted && options.lookUp) {
+      if (req.method !== "GET") return text(405, "method not allowed");
+      return await lookUpTrace(options.lookUp, wanted[1]);
+    }
     if (path !== "/v1/traces" && !IGNORED_PATHS.has(path)) return text(404, "not found");
     if (req.method !== "POST") return text(405, "method not allowed");
     const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
@@ -128,6 +139,17 @@ async function readBody(req: Request, maxBody: number): Promise<Uint8Array> {
     at += p.byteLength;
   }
   return out;
+}
+
+async function lookUpTrace(lookUp: (traceId: string) => Promise<FlatSpan[]>, traceId: string) {
+  let spans: FlatSpan[];
+  try {
+    spans = await lookUp(traceId);
+  } catch (err) {
+    return text(503, `could not read spans: ${(err as Error).message}`);
+  }
+  if (spans.length === 0) return text(404, `no spans of trace ${traceId} stored`);
+  return Response.json({ traceId, spans });
 }
 
 /** An empty `Export*ServiceResponse`: zero bytes in protobuf, `{}` in JSON. */

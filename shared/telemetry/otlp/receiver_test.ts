@@ -107,3 +107,43 @@ Deno.test("startOtlpReceiver() serves the handler over HTTP", async () => {
     await rx.close();
   }
 });
+
+Deno.test("createOtlpHandler() with lookUp answers GET /api/traces/<id> with the stored spans", async () => {
+  const stored: FlatSpan[] = [];
+  const handler = createOtlpHandler({
+    onSpans: (s) => void stored.push(...s),
+    lookUp: (id) => Promise.resolve(stored.filter((s) => s.traceId === id)),
+  });
+  await handler(
+    new Request("http://x/v1/traces", {
+      method: "POST",
+      body: PROTO_REQUEST,
+      headers: { "content-type": "application/x-protobuf" },
+    }),
+  );
+  const get = (path: string, method = "GET") => handler(new Request(`http://x${path}`, { method }));
+  const hit = await get("/api/traces/0af7651916cd43dd8448eb211c80319c");
+  const body = await hit.json();
+  assertEquals([hit.status, body.traceId, body.spans.map((s: FlatSpan) => s.name)], [
+    200,
+    "0af7651916cd43dd8448eb211c80319c",
+    ["p"],
+  ]);
+  const none = await get("/api/traces/00000000000000000000000000000001");
+  assertEquals([none.status, (await none.text()).trim()], [
+    404,
+    "no spans of trace 00000000000000000000000000000001 stored",
+  ]);
+  const post = await get("/api/traces/0af7651916cd43dd8448eb211c80319c", "POST");
+  assertEquals([post.status, (await post.text()).trim()], [405, "method not allowed"]);
+  const bad = await get("/api/traces/not-a-trace-id");
+  assertEquals(bad.status, 404);
+  await bad.body?.cancel();
+});
+
+Deno.test("createOtlpHandler() without lookUp serves no trace look-ups", async () => {
+  const handler = createOtlpHandler({ onSpans: () => {} });
+  const r = await handler(new Request("http://x/api/traces/0af7651916cd43dd8448eb211c80319c"));
+  assertEquals(r.status, 404);
+  await r.body?.cancel();
+});

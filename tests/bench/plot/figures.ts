@@ -1,0 +1,540 @@
+/**
+ * The result plots, one figure per table of the benchmarks and evaluations: each reads its JSON
+ * from the results directory and returns a Vega-Lite spec with the rows it plots, or why it
+ * has nothing to plot. Tables that other runs produce later (`kvsort_eb_sweep.json`,
+ * `kv_compress_rate_table.json`) are used when present; until then their figure is drawn from
+ * the task evaluations that exist (`task_eval_*.json`) and says so in its subtitle.
+ * @module
+ */
+import type { TopLevelSpec } from "vega-lite";
+
+/** One accuracy measurement with its 95 % interval. */
+export interface AccuracyRow {
+  task: string;
+  accuracy: number;
+  ci95_low: number;
+  ci95_high: number;
+}
+
+/** What a figure gives: its spec and rows, or why it has none. */
+export type Built =
+  | { spec: TopLevelSpec; rows: number; sources: string[] }
+  | { skipped: string };
+
+export interface Figure {
+  /** File name without extension, under the output directory. */
+  name: string;
+  title: string;
+  build(resultsDir: string): Promise<Built>;
+}
+
+/** The pending tables' files (their rows are already in the plotted shape). */
+export const EB_SWEEP_FILE = "kvsort_eb_sweep.json";
+export const RATE_TABLE_FILE = "kv_compress_rate_table.json";
+/** The three task families of `eval:tasks` (passkey@<len> rows are its length breakdown). */
+const TASKS = ["arithmetic", "multikey", "passkey"];
+
+const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
+const CONFIG = {
+  font: "DejaVu Sans",
+  view: { stroke: "#ddd" },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelLimit: 320 },
+  title: { anchor: "start", subtitleColor: "#555" },
+};
+
+async function readJson(dir: string, file: string): Promise<unknown | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/${file}`));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`${dir}/${file}: ${(err as Error).message}`);
+  }
+}
+
+/** A pending table's rows, checked: every row has the named numeric and string fields. */
+async function pendingRows<T>(
+  dir: string,
+  file: string,
+  nums: string[],
+  strs: string[],
+): Promise<T[] | undefined> {
+  const d = await readJson(dir, file) as { rows?: Record<string, unknown>[] } | undefined;
+  if (d === undefined) return undefined;
+  if (!Array.isArray(d.rows)) throw new Error(`${file}: no 'rows' array`);
+  d.rows.forEach((r, i) => {
+    for (const k of nums) {
+      if (typeof r[k] !== "number") throw new Error(`${file}: rows[${i}].${k} is not a number`);
+    }
+    for (const k of strs) {
+      if (typeof r[k] !== "string") throw new Error(`${file}: rows[${i}].${k} is not a string`);
+    }
+  });
+  return d.rows as T[];
+}
+
+interface TaskEval {
+  file: string;
+  kv: {
+    codec: string;
+    errorBound: number;
+    errorMode: string;
+    evictionRate: number;
+    eviction: string;
+    maxPool?: number;
+  };
+  rows: { task: string; n: number; accuracy: number; ci95: [number, number] }[];
+}
+
+/** Every `task_eval*.json` of the results directory. */
+async function taskEvals(dir: string): Promise<TaskEval[]> {
+  const out: TaskEval[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !/^task_eval.*\.json$/.test(e.name)) continue;
+    const d = await readJson(dir, e.name) as Omit<TaskEval, "file">;
+    if (d?.kv && Array.isArray(d.rows)) out.push({ ...d, file: e.name });
+  }
+  return out.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+const accuracyRows = (t: TaskEval): AccuracyRow[] =>
+  t.rows.filter((r) => TASKS.includes(r.task)).map((r) => ({
+    task: r.task,
+    accuracy: r.accuracy,
+    ci95_low: r.ci95[0],
+    ci95_high: r.ci95[1],
+  }));
+
+/** Accuracy with its interval as error bars and a line per `color` field, over `x`. */
+function accuracySpec(
+  title: string,
+  subtitle: string,
+  values: object[],
+  x: { field: string; title: string; base: number },
+  color: { field: string; title: string },
+  facet?: { field: string; title: string },
+): TopLevelSpec {
+  const layer = {
+    layer: [
+      {
+        mark: { type: "errorbar", ticks: true },
+        encoding: {
+          x: { field: x.field, type: "quantitative" },
+          y: { field: "ci95_low", type: "quantitative", title: "accuracy (95 % CI)" },
+          y2: { field: "ci95_high" },
+          color: { field: color.field, type: "nominal" },
+        },
+      },
+      {
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: x.field,
+            type: "quantitative",
+            title: x.title,
+            scale: { type: "log", base: x.base },
+            axis: { values: [...new Set(values.map((v) => (v as Record<string, number>)[x.field]))] },
+          },
+          y: {
+            field: "accuracy",
+            type: "quantitative",
+            title: "accuracy (95 % CI)",
+            scale: { domain: [0, 1] },
+          },
+          color: { field: color.field, type: "nominal", title: color.title },
+        },
+      },
+    ],
+  };
+  const base = { $schema: SCHEMA, title: { text: title, subtitle }, data: { values }, config: CONFIG };
+  return (facet
+    ? {
+      ...base,
+      facet: { column: { field: facet.field, type: "nominal", title: facet.title } },
+      spec: { width: 220, height: 220, ...layer },
+    }
+    : { ...base, width: 420, height: 260, ...layer }) as TopLevelSpec;
+}
+
+/** Accuracy vs KVSort error bound, no eviction (the KVSort table). */
+export const accuracyVsErrorBound: Figure = {
+  name: "accuracy_vs_error_bound",
+  title: "Task accuracy vs KVSort error bound",
+  async build(dir) {
+    const sweep = await pendingRows<AccuracyRow & { error_bound: number }>(
+      dir,
+      EB_SWEEP_FILE,
+      ["error_bound", "accuracy", "ci95_low", "ci95_high"],
+      ["task"],
+    );
+    if (sweep) {
+      return {
+        spec: accuracySpec(this.title, `from ${EB_SWEEP_FILE}`, sweep, {
+          field: "error_bound",
+          title: "error bound",
+          base: 10,
+        }, { field: "task", title: "task" }),
+        rows: sweep.length,
+        sources: [EB_SWEEP_FILE],
+      };
+    }
+    const evals = (await taskEvals(dir)).filter((t) => t.kv.codec === "kvsort" && t.kv.evictionRate === 1);
+    if (evals.length === 0) {
+      return { skipped: `no ${EB_SWEEP_FILE} and no kvsort task_eval_*.json without eviction` };
+    }
+    const values = evals.flatMap((t) => accuracyRows(t).map((r) => ({ ...r, error_bound: t.kv.errorBound })));
+    const mode = [...new Set(evals.map((t) => t.kv.errorMode))].join("/");
+    return {
+      spec: accuracySpec(
+        this.title,
+        `kvrelay-tiny, no eviction; ${evals.length} eval:tasks runs (task_eval*.json)`,
+        values,
+        { field: "error_bound", title: `error bound (${mode})`, base: 10 },
+        { field: "task", title: "task" },
+      ),
+      rows: values.length,
+      sources: evals.map((t) => t.file),
+    };
+  },
+};
+
+/** Accuracy vs eviction rate, one panel per task, a line per policy (the KV-Compress table). */
+export const accuracyVsEvictionRate: Figure = {
+  name: "accuracy_vs_eviction_rate",
+  title: "Task accuracy vs eviction rate",
+  async build(dir) {
+    const table = await pendingRows<AccuracyRow & { rate: number; policy: string }>(
+      dir,
+      RATE_TABLE_FILE,
+      ["rate", "accuracy", "ci95_low", "ci95_high"],
+      ["task", "policy"],
+    );
+    const x = { field: "rate", title: "eviction rate (prompt KVs / kept KVs)", base: 2 };
+    const color = { field: "policy", title: "policy" };
+    const facet = { field: "task", title: "task" };
+    if (table) {
+      return {
+        spec: accuracySpec(this.title, `from ${RATE_TABLE_FILE}`, table, x, color, facet),
+        rows: table.length,
+        sources: [RATE_TABLE_FILE],
+      };
+    }
+    // the kvsort 1e-2 runs: KV-Compress with SnapKV's max-pool (7) or none; rate 1 evicts nothing
+    const evals = (await taskEvals(dir)).filter((t) => t.kv.codec === "kvsort" && t.kv.errorBound === 0.01);
+    const policy = (t: TaskEval) => `${t.kv.eviction}, max-pool ${t.kv.maxPool ?? 0}`;
+    const policies = [...new Set(evals.filter((t) => t.kv.evictionRate > 1).map(policy))];
+    if (policies.length === 0) {
+      return { skipped: `no ${RATE_TABLE_FILE} and no kvsort task_eval_*.json with eviction` };
+    }
+    const values = evals.flatMap((t) =>
+      (t.kv.evictionRate === 1 ? policies : [policy(t)]).flatMap((p) =>
+        accuracyRows(t).map((r) => ({ ...r, rate: t.kv.evictionRate, policy: p }))
+      )
+    );
+    return {
+      spec: accuracySpec(
+        this.title,
+        `kvrelay-tiny, KVSort 1e-2 rel; ${evals.length} eval:tasks runs (task_eval_eb1e-2_r*.json); rate 1 evicts nothing`,
+        values,
+        x,
+        color,
+        facet,
+      ),
+      rows: values.length,
+      sources: evals.map((t) => t.file),
+    };
+  },
+};
+
+interface CodecRow {
+  set: string;
+  codec: string;
+  eb: number | null;
+  k: string;
+  ratioFp16: number;
+}
+
+/** KVSort's ratio vs k, the frames that share one index (bench:codec). */
+export const ratioVsK: Figure = {
+  name: "ratio_vs_k",
+  title: "KVSort ratio vs index share k",
+  async build(dir) {
+    const d = await readJson(dir, "codec.json") as { rows?: CodecRow[] } | undefined;
+    const values = (d?.rows ?? []).filter((r) => r.codec === "kvsort" && /^\d+$/.test(r.k))
+      .map((r) => ({ set: r.set, k: Number(r.k), ratio: r.ratioFp16, error_bound: String(r.eb) }));
+    if (values.length === 0) return { skipped: "no kvsort rows with a fixed k in codec.json" };
+    return {
+      spec: {
+        $schema: SCHEMA,
+        title: {
+          text: this.title,
+          subtitle: "bench:codec, codec.json; ratio against fp16, one line per error bound",
+        },
+        data: { values },
+        config: CONFIG,
+        facet: { column: { field: "set", type: "nominal", title: "KV set [positions, head dim]" } },
+        spec: {
+          width: 220,
+          height: 240,
+          mark: { type: "line", point: true },
+          encoding: {
+            x: {
+              field: "k",
+              type: "quantitative",
+              title: "k (frames sharing one sort index)",
+              scale: { type: "log", base: 2 },
+              axis: { values: [1, 2, 4, 8, 16, 32] },
+            },
+            y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
+            color: {
+              field: "error_bound",
+              type: "ordinal",
+              title: "error bound",
+              scale: { scheme: "viridis" },
+            },
+          },
+        },
+        resolve: { scale: { y: "independent" } },
+      } as TopLevelSpec,
+      rows: values.length,
+      sources: ["codec.json"],
+    };
+  },
+};
+
+/** A row of bench:handoff's JSON (the fields plotted). */
+export interface HandoffRow {
+  workload: string;
+  tokens: number;
+  link_gbps: number | null;
+  pipeline?: boolean;
+  codec: string;
+  eviction_rate: number;
+  handoff_ms: number;
+  raw_bytes: number;
+}
+
+/** The floor of sending the cache as it is: its fp16 bytes on the link, nothing else. */
+export const FP16_FLOOR = "fp16 bytes ÷ link (floor)";
+
+/**
+ * The points of one hand-off run: a line per codec (and pipelining) and eviction, per workload
+ * panel, plus the fp16 floor; unpaced loopback rows have no speed to sit at and are left out.
+ */
+export function handoffPoints(rows: HandoffRow[], machine: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const floors = new Map<string, Record<string, unknown>>();
+  for (const r of rows) {
+    if (r.link_gbps === null) continue;
+    const panel = `${machine}${machine ? ": " : ""}${r.workload}, ${r.tokens} tokens`;
+    const eviction = r.eviction_rate === 1 ? "none" : `rate ${r.eviction_rate}`;
+    const codec = r.codec + (r.pipeline === false ? " (not pipelined)" : "");
+    out.push({ panel, link_gbps: r.link_gbps, handoff_ms: r.handoff_ms, codec, eviction });
+    floors.set(`${panel}|${r.link_gbps}`, {
+      panel,
+      link_gbps: r.link_gbps,
+      handoff_ms: (r.raw_bytes * 8) / (r.link_gbps * 1e9) * 1000,
+      codec: FP16_FLOOR,
+      eviction: "none",
+    });
+  }
+  return [...out, ...floors.values()];
+}
+
+const TABLEAU10 = [
+  "#4e79a7",
+  "#f28e2b",
+  "#e15759",
+  "#76b7b2",
+  "#59a14f",
+  "#edc948",
+  "#b07aa1",
+  "#ff9da7",
+  "#9c755f",
+];
+
+/** A colour per codec, grey for the fp16 floor. */
+function codecColors(values: Record<string, unknown>[]) {
+  const codecs = [...new Set(values.map((v) => v.codec as string))].filter((c) => c !== FP16_FLOOR).sort();
+  return { domain: [...codecs, FP16_FLOOR], range: [...codecs.map((_, i) => TABLEAU10[i % 9]), "#9a9a9a"] };
+}
+
+/** Hand-off time (log) vs link speed (log), a panel per workload. */
+export function handoffSpec(
+  values: Record<string, unknown>[],
+  title: string,
+  subtitle: string,
+): TopLevelSpec {
+  const links = [...new Set(values.map((v) => v.link_gbps as number))].sort((x, y) => x - y);
+  return {
+    $schema: SCHEMA,
+    title: { text: title, subtitle },
+    data: { values },
+    config: CONFIG,
+    facet: { field: "panel", type: "nominal", title: null },
+    columns: 2,
+    spec: {
+      width: 260,
+      height: 220,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: {
+          field: "link_gbps",
+          type: "quantitative",
+          title: "link speed (Gbit/s)",
+          scale: { type: "log" },
+          axis: { values: links },
+        },
+        y: { field: "handoff_ms", type: "quantitative", title: "hand-off (ms)", scale: { type: "log" } },
+        color: { field: "codec", type: "nominal", title: "codec", scale: codecColors(values) },
+        strokeDash: {
+          field: "eviction",
+          type: "nominal",
+          title: "eviction",
+          legend: {
+            symbolType: "stroke",
+            symbolStrokeWidth: 2,
+            encode: { symbols: { update: { stroke: { value: "#333" } } } },
+          },
+        },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+  } as TopLevelSpec;
+}
+
+/** The hand-off runs plotted: the H200 host (GPU codec) and the 2-core CPU box. */
+const HANDOFF_FILES = [
+  { file: "handoff_h200.json", machine: "H200 host, WebGPU codec" },
+  { file: "handoff_amd-epyc-2c.json", machine: "2-core EPYC, CPU codec" },
+];
+
+/** Hand-off time vs modelled link speed, per codec, with and without eviction (bench:handoff). */
+export const handoffVsLink: Figure = {
+  name: "handoff_vs_link",
+  title: "Hand-off time vs link speed",
+  async build(dir) {
+    const values: Record<string, unknown>[] = [];
+    const sources: string[] = [];
+    for (const { file, machine } of HANDOFF_FILES) {
+      const d = await readJson(dir, file) as { rows?: HandoffRow[] } | undefined;
+      if (!d?.rows) continue;
+      sources.push(file);
+      values.push(...handoffPoints(d.rows, machine));
+    }
+    if (values.length === 0) return { skipped: `none of ${HANDOFF_FILES.map((f) => f.file).join(", ")}` };
+    return {
+      spec: handoffSpec(
+        values,
+        this.title,
+        `bench:handoff, ${sources.join(", ")}; modelled link (unpaced loopback runs left out)`,
+      ),
+      rows: values.length,
+      sources,
+    };
+  },
+};
+
+interface EvictionRow {
+  policy: string;
+  rate: number;
+  agreement: number;
+  kl: number;
+}
+
+/** Teacher-forced agreement with the full cache vs eviction rate, per policy (eval:eviction). */
+export const agreementVsEvictionRate: Figure = {
+  name: "agreement_vs_eviction_rate",
+  title: "Greedy agreement with the full cache vs eviction rate",
+  async build(dir) {
+    const d = await readJson(dir, "eviction_eval.json") as
+      | { model?: string; promptLen?: number; steps?: number; rows?: EvictionRow[] }
+      | undefined;
+    if (!d?.rows?.length) return { skipped: "no eviction_eval.json" };
+    const values = d.rows.map((r) => ({ policy: r.policy, rate: r.rate, agreement: r.agreement }));
+    return {
+      spec: {
+        $schema: SCHEMA,
+        title: {
+          text: this.title,
+          subtitle:
+            `eval:eviction, eviction_eval.json; ${d.model}, ${d.promptLen}-token prompt, ${d.steps} steps`,
+        },
+        data: { values },
+        config: CONFIG,
+        width: 360,
+        height: 260,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "rate",
+            type: "quantitative",
+            title: "eviction rate",
+            scale: { type: "log", base: 2 },
+            axis: { values: [...new Set(values.map((v) => v.rate))] },
+          },
+          y: { field: "agreement", type: "quantitative", title: "top-1 agreement", scale: { zero: false } },
+          color: { field: "policy", type: "nominal", title: "policy" },
+        },
+      } as TopLevelSpec,
+      rows: values.length,
+      sources: ["eviction_eval.json"],
+    };
+  },
+};
+
+/** Ratio vs error bound for each codec with a bound (bench:codec). */
+export const ratioVsErrorBound: Figure = {
+  name: "ratio_vs_error_bound",
+  title: "Ratio vs error bound, by codec",
+  async build(dir) {
+    const d = await readJson(dir, "codec.json") as { rows?: CodecRow[] } | undefined;
+    // kvsort at its best fixed k per bound, and the codecs without k
+    const rows = (d?.rows ?? []).filter((r) => r.eb !== null && (r.k === "-" || /^\d+$/.test(r.k)));
+    const best = new Map<string, { set: string; codec: string; error_bound: number; ratio: number }>();
+    for (const r of rows) {
+      const key = `${r.set}|${r.codec}|${r.eb}`;
+      const cur = best.get(key);
+      if (!cur || r.ratioFp16 > cur.ratio) {
+        best.set(key, { set: r.set, codec: r.codec, error_bound: r.eb!, ratio: r.ratioFp16 });
+      }
+    }
+    const values = [...best.values()];
+    if (values.length === 0) return { skipped: "no rows with an error bound in codec.json" };
+    return {
+      spec: {
+        $schema: SCHEMA,
+        title: {
+          text: this.title,
+          subtitle: "bench:codec, codec.json; kvsort at its best k; ratio against fp16",
+        },
+        data: { values },
+        config: CONFIG,
+        facet: { column: { field: "set", type: "nominal", title: "KV set [positions, head dim]" } },
+        spec: {
+          width: 220,
+          height: 240,
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "error_bound", type: "quantitative", title: "error bound", scale: { type: "log" } },
+            y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
+            color: { field: "codec", type: "nominal", title: "codec" },
+          },
+        },
+        resolve: { scale: { y: "independent" } },
+      } as TopLevelSpec,
+      rows: values.length,
+      sources: ["codec.json"],
+    };
+  },
+};
+
+/** Every figure `deno task plots` draws, in the order docs/RESULTS.md shows them. */
+export const FIGURES: Figure[] = [
+  accuracyVsErrorBound,
+  accuracyVsEvictionRate,
+  ratioVsK,
+  ratioVsErrorBound,
+  handoffVsLink,
+  agreementVsEvictionRate,
+];
