@@ -225,6 +225,7 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
             "download of the values");
       check(cudaEventRecord(L.pieceDone[k & 1], s), "cudaEventRecord");
     };
+    hugePages(out, bytes);
     if (pieces > 0) enqueuePiece(0);
     for (uint64_t k = 0; k < pieces; k++) {
       check(cudaEventSynchronize(L.pieceDone[k & 1]), "download of the values");

@@ -234,11 +234,14 @@ extern "C" int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const d
     uint64_t total = 0;
     for (uint64_t b : g_chunkBytes) total += b;
     if (total != bytes) throw CudaError("collect: the destination is not the last encode's size");
+    hugePages(dst, bytes);
+    std::vector<CopyJob> jobs;
     uint64_t at = 0;
     for (size_t k = 0; k < g_chunkBytes.size(); k++) {
-      parallelCopy(dst + at, g_chunks[k].p, g_chunkBytes[k]);
+      jobs.push_back(CopyJob{dst + at, g_chunks[k].as<uint8_t>(), g_chunkBytes[k]});
       at += g_chunkBytes[k];
     }
+    parallelCopy(jobs);
     for (uint32_t k = 0; k < n; k++) {
       if (bodies[2 * k] + bodies[2 * k + 1] > (double)bytes) throw CudaError("collect: a body past the output");
     }

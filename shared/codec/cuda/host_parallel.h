@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <sys/mman.h>
 #include <thread>
 #include <vector>
 
@@ -31,14 +32,36 @@ template <class F> void parallelFor(size_t n, F f) {
   for (auto& th : pool) th.join();
 }
 
-// memcpy in slices of 4 MiB over the threads.
+// Asks for 2 MiB pages over the whole 2 MiB-aligned part of `[p, p + bytes)`: fresh memory then
+// faults in 512 times less often (a hint; ignored where transparent huge pages are off).
+inline void hugePages(void* p, size_t bytes) {
+  constexpr uintptr_t H = 2u << 20;
+  uintptr_t a = (reinterpret_cast<uintptr_t>(p) + H - 1) & ~(H - 1);
+  uintptr_t b = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(H - 1);
+  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
+}
+
+// One copy of many: `len` bytes from `src` to `dst`.
+struct CopyJob {
+  uint8_t* dst;
+  const uint8_t* src;
+  size_t len;
+};
+
+// The jobs in slices of 1 MiB, all slices spread over the threads at once.
+inline void parallelCopy(const std::vector<CopyJob>& jobs) {
+  constexpr size_t SLICE = 1u << 20;
+  std::vector<CopyJob> slices;
+  for (const CopyJob& j : jobs) {
+    for (size_t at = 0; at < j.len; at += SLICE) {
+      slices.push_back(CopyJob{j.dst + at, j.src + at, std::min(SLICE, j.len - at)});
+    }
+  }
+  parallelFor(slices.size(), [&](size_t i) { std::memcpy(slices[i].dst, slices[i].src, slices[i].len); });
+}
+
 inline void parallelCopy(void* dst, const void* src, size_t bytes) {
-  constexpr size_t SLICE = 4u << 20;
-  size_t n = (bytes + SLICE - 1) / SLICE;
-  parallelFor(n, [=](size_t i) {
-    size_t at = i * SLICE, len = std::min(SLICE, bytes - at);
-    std::memcpy(static_cast<uint8_t*>(dst) + at, static_cast<const uint8_t*>(src) + at, len);
-  });
+  parallelCopy({CopyJob{static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), bytes}});
 }
 
 // crc32 (the zlib polynomial, as node:zlib's crc32), slicing by 8.
