@@ -11,6 +11,8 @@ function recordingBackend(pieces: string[], fail?: KvrelayError) {
   const calls: CompletionInput[] = [];
   const backend: Backend = {
     model: () => Promise.resolve({ id: "m1", maxSeqLen: 512 }),
+    tokenize: () => Promise.reject(new Error("not used")),
+    detokenize: () => Promise.reject(new Error("not used")),
     ready: () => Promise.resolve({ prefill: true, compression: true, decode: !fail }),
     async *complete(input: CompletionInput): AsyncIterable<CompletionEvent> {
       calls.push(input);
@@ -62,9 +64,22 @@ Deno.test("createApp() rejects bad completion bodies with OpenAI-shaped 4xx and 
     [{ model: "m1", prompt: "x", max_tokens: 1.5 }, 400, "max_tokens"],
     [{ model: "m1", prompt: "x", temperature: -1 }, 400, "temperature"],
     [{ model: "m1", prompt: "x", stream: "yes" }, 400, "stream"],
-    [{ model: "m1", prompt: "x", n: 2 }, 400, "n"],
+    [{ model: "m1", prompt: "x", n: 0 }, 400, "n"],
+    [{ model: "m1", prompt: "x", n: 65 }, 400, "n"],
     [{ model: "m1", prompt: "x", stop: [1] }, 400, "stop"],
-    [{ model: "m1", prompt: ["a", "b"] }, 400, "prompt"],
+    [{ model: "m1", prompt: ["a", 3] }, 400, "prompt"],
+    [{ model: "m1", prompt: "x", presence_penalty: 2.5 }, 400, "presence_penalty"],
+    [{ model: "m1", prompt: "x", frequency_penalty: -3 }, 400, "frequency_penalty"],
+    [{ model: "m1", prompt: "x", repetition_penalty: 0 }, 400, "repetition_penalty"],
+    [{ model: "m1", prompt: "x", logit_bias: { "5": 101 } }, 400, "logit_bias.5"],
+    [{ model: "m1", prompt: "x", logit_bias: { "a": 1 } }, 400, "logit_bias"],
+    [{ model: "m1", prompt: "x", logprobs: 21 }, 400, "logprobs"],
+    [{ model: "m1", prompt: "x", echo: true, logprobs: 1 }, 400, "echo"],
+    [{ model: "m1", prompt: "x", suffix: "end" }, 400, "suffix"],
+    [{ model: "m1", prompt: "x", best_of: 3 }, 400, "best_of"],
+    [{ model: "m1", prompt: "x", tools: [{ type: "function" }] }, 400, "tools"],
+    [{ model: "m1", prompt: "x", stream_options: { include_usage: true } }, 400, "stream_options"],
+    [{ model: "m1", prompt: "x", max_tokens: 512 }, 400, "max_tokens"],
     [
       { model: "m1", prompt: "x", kv_compression: { eviction_rate: 0.5 } },
       400,

@@ -12,12 +12,21 @@ import type { Context } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import { nuid } from "@nats-io/nats-core";
 import { trace } from "@opentelemetry/api";
-import { KvrelayError } from "../../shared/errors.ts";
+import { badRequest, KvrelayError } from "../../shared/errors.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
-import type { Backend, CompletionInput, Usage } from "./backend.ts";
-import { parseCommon, parseJsonBody, parseMessages, parsePrompt } from "./validate.ts";
+import type { Backend, ChatMessage, CompletionEvent, CompletionInput, TokenOut, Usage } from "./backend.ts";
+import {
+  MAX_CHOICES,
+  parseCommon,
+  parseJsonBody,
+  parseMessages,
+  parsePrompts,
+  type PromptInput,
+} from "./validate.ts";
+import { refuseUnsupported } from "./openai_params.ts";
+import { chatLogprobs, completionLogprobs } from "./logprobs_format.ts";
 import { errorResponse } from "./openai_error.ts";
 import { attr } from "../../shared/telemetry/mod.ts";
 
@@ -37,49 +46,85 @@ type Kind = "text" | "chat";
 export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
   return async function completions(c: Context): Promise<Response> {
     const body = parseJsonBody(await c.req.text());
-    const common = parseCommon(body, opts.maxTokensLimit, kind === "chat" ? 256 : 16);
-    const input: CompletionInput = {
-      requestId: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${nuid.next()}`,
-      sampling: common.sampling,
-      kv: resolveKvSettings(opts.kvDefaults, common.kvCompression),
-      stop: common.stop,
-      ...(kind === "chat" ? { messages: parseMessages(body.messages) } : parsePrompt(body.prompt)),
-    };
+    refuseUnsupported(body, kind);
+    if (typeof body.model !== "string" || !body.model) {
+      throw badRequest("'model' is required and must be a string", "model");
+    }
+    const model = await opts.backend.model();
+    const common = parseCommon(
+      body,
+      maxTokensLimit(opts.maxTokensLimit, model.maxSeqLen),
+      kind === "chat" ? 256 : 16,
+      kind,
+    );
+    const requestId = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${nuid.next()}`;
     // Deno's server span of this request (the trace root unless the client sent `traceparent`).
     const span = trace.getActiveSpan();
-    span?.setAttributes({ [attr.REQUEST_ID]: input.requestId, [attr.MODEL]: common.model });
-    const model = await opts.backend.model();
+    span?.setAttributes({ [attr.REQUEST_ID]: requestId, [attr.MODEL]: common.model });
     if (common.model !== model.id) {
       throw new KvrelayError(
         "not_found",
         `the model '${common.model}' does not exist; this server has '${model.id}'`,
-        {
-          param: "model",
-        },
+        { param: "model" },
       );
     }
+    const prompts: PromptInput[] | [{ messages: ChatMessage[] }] = kind === "chat"
+      ? [{ messages: parseMessages(body.messages) }]
+      : parsePrompts(body.prompt);
+    if (prompts.length * common.n > MAX_CHOICES) {
+      throw badRequest(`prompts × n may be at most ${MAX_CHOICES}`, "n");
+    }
+    const kv = resolveKvSettings(opts.kvDefaults, common.kvCompression);
+    // OpenAI's order: the n choices of the first prompt, then those of the next.
+    const runs: Run[] = prompts.flatMap((p, pi) =>
+      Array.from({ length: common.n }, (_, j) => {
+        const index = pi * common.n + j;
+        return {
+          index,
+          prompt: pi,
+          input: {
+            requestId: index === 0 ? requestId : `${requestId}-c${index}`,
+            sampling: { ...common.sampling, seed: choiceSeed(common.sampling.seed, j) },
+            kv,
+            stop: common.stop,
+            ...p,
+          },
+        };
+      })
+    );
+    const echoes = common.echo ? await Promise.all(prompts.map((p) => echoText(opts.backend, p))) : [];
     const created = Math.floor(Date.now() / 1000);
     const abort = new AbortController();
     // Deno aborts the request's signal when the client goes away (and, harmlessly, once the
     // response has been delivered).
     const signal = AbortSignal.any([c.req.raw.signal, abort.signal]);
-    const events = opts.backend.complete(input, signal);
+    const choices: Choice[] = runs.map((r) => ({
+      index: r.index,
+      prompt: r.prompt,
+      text: echoes[r.prompt] ?? "",
+      tokens: [],
+      wantLogprobs: common.sampling.logprobs !== undefined,
+    }));
+    const events = merged(runs.map((r) => opts.backend.complete(r.input, signal)), abort);
+    const shape = { kind, id: requestId, created, model: model.id };
     if (!common.stream) {
-      let text = "";
-      for await (const ev of events) {
-        if (ev.type === "text") text += ev.text;
-        else {
-          span?.setAttributes({
-            [attr.INPUT_TOKENS]: ev.usage.prompt_tokens,
-            [attr.OUTPUT_TOKENS]: ev.usage.completion_tokens,
-          });
-          return c.json(
-            finalBody(kind, input.requestId, created, model.id, text, ev.finishReason, ev.usage),
-          );
-        }
+      for await (const { index, ev } of events) {
+        const ch = choices[index];
+        if (ev.type === "text") {
+          ch.text += ev.text;
+          if (ev.tokens) ch.tokens.push(...ev.tokens);
+        } else ch.done = ev;
       }
       if (signal.aborted) return new Response(null, { status: CLIENT_GONE });
-      throw new KvrelayError("internal", "the completion ended without a result");
+      if (choices.some((ch) => !ch.done)) {
+        throw new KvrelayError("internal", "the completion ended without a result");
+      }
+      const usage = sumUsage(choices);
+      span?.setAttributes({
+        [attr.INPUT_TOKENS]: usage.prompt_tokens,
+        [attr.OUTPUT_TOKENS]: usage.completion_tokens,
+      });
+      return c.json(finalBody(shape, choices, usage));
     }
     // Fail before the stream starts when the first step fails (e.g. no decode instance, or
     // decode full): a client then sees a proper HTTP status, not an error inside a 200 stream.
@@ -98,30 +143,50 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
     if (early && !early.ok) throw early.error;
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => abort.abort());
-      const chunk = (delta: unknown, finish: string | null, usage?: Usage) =>
+      const usageField = common.includeUsage ? { usage: null } : {};
+      const chunk = (ch: Choice, delta: string, tokens: TokenOut[] | undefined, finish: string | null) =>
         stream.writeSSE({
-          data: JSON.stringify(chunkBody(kind, input.requestId, created, model.id, delta, finish, usage)),
+          data: JSON.stringify({ ...chunkBody(shape, ch, delta, tokens, finish), ...usageField }),
         });
       try {
-        if (kind === "chat") await chunk({ role: "assistant", content: "" }, null);
+        for (const ch of choices) {
+          if (kind === "chat") {
+            await stream.writeSSE({
+              data: JSON.stringify({
+                ...chunkBody(shape, ch, "", undefined, null),
+                choices: [{
+                  index: ch.index,
+                  delta: { role: "assistant", content: "" },
+                  logprobs: null,
+                  finish_reason: null,
+                }],
+                ...usageField,
+              }),
+            });
+          } else if (ch.text) await chunk(ch, ch.text, undefined, null);
+        }
         while (true) {
           const r = await keptAlive(next, stream, keepAliveMs);
           if (r.done) break;
           next = pull();
-          const ev = r.value;
-          if (ev.type === "text") await chunk(kind === "chat" ? { content: ev.text } : ev.text, null);
-          else {
-            await chunk(kind === "chat" ? {} : "", ev.finishReason, ev.usage);
-            if (common.includeUsage) {
-              await stream.writeSSE({
-                data: JSON.stringify({
-                  ...chunkBody(kind, input.requestId, created, model.id, null, null),
-                  choices: [],
-                  usage: ev.usage,
-                }),
-              });
-            }
+          const { index, ev } = r.value;
+          const ch = choices[index];
+          if (ev.type === "text") {
+            await chunk(ch, ev.text, ev.tokens, null);
+            ch.offset = (ch.offset ?? ch.text.length) + ev.text.length;
+          } else {
+            ch.done = ev;
+            await chunk(ch, "", undefined, ev.finishReason);
           }
+        }
+        if (common.includeUsage && choices.every((ch) => ch.done)) {
+          await stream.writeSSE({
+            data: JSON.stringify({
+              ...chunkBody(shape, choices[0], "", undefined, null),
+              choices: [],
+              usage: sumUsage(choices),
+            }),
+          });
         }
       } catch (err) {
         const res = errorResponse(c, err);
@@ -129,6 +194,91 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       }
       await stream.writeSSE({ data: "[DONE]" });
     });
+  };
+}
+
+interface Run {
+  index: number;
+  prompt: number;
+  input: CompletionInput;
+}
+
+/** One choice as it is built. */
+interface Choice {
+  index: number;
+  prompt: number;
+  /** So far (the echoed prompt first, when asked). */
+  text: string;
+  tokens: TokenOut[];
+  wantLogprobs: boolean;
+  /** Streaming: where the next piece starts in the choice's text. */
+  offset?: number;
+  done?: Extract<CompletionEvent, { type: "done" }>;
+}
+
+/** The tightest of the configured limit and the model's context (less one prompt token). */
+function maxTokensLimit(configured: number, maxSeqLen: number): number {
+  return maxSeqLen > 1 ? Math.min(configured, maxSeqLen - 1) : configured;
+}
+
+/** Choice j of n: the request's seed plus j, so the choices differ and each repeats. */
+function choiceSeed(seed: number | undefined, j: number): number | undefined {
+  if (j === 0) return seed;
+  const s = (seed ?? 0x5eed) + j;
+  return s > Number.MAX_SAFE_INTEGER ? (seed ?? 0) - j : s;
+}
+
+async function echoText(backend: Backend, p: PromptInput | { messages: ChatMessage[] }): Promise<string> {
+  if ("messages" in p) return "";
+  return p.prompt ?? await backend.detokenize(p.promptIds ?? []);
+}
+
+/** Events of every run as they come, tagged with the run's index; a failure aborts the rest. */
+async function* merged(
+  streams: AsyncIterable<CompletionEvent>[],
+  abort: AbortController,
+): AsyncIterable<{ index: number; ev: CompletionEvent }> {
+  const iters = streams.map((s) => s[Symbol.asyncIterator]());
+  const pulls = new Map<number, Promise<{ index: number; r: IteratorResult<CompletionEvent> }>>();
+  const pull = (index: number) => {
+    const p = iters[index].next().then((r) => ({ index, r }));
+    p.catch(() => {});
+    pulls.set(index, p);
+  };
+  iters.forEach((_, i) => pull(i));
+  try {
+    while (pulls.size) {
+      const { index, r } = await Promise.race(pulls.values());
+      if (r.done) {
+        pulls.delete(index);
+        continue;
+      }
+      pull(index);
+      yield { index, ev: r.value };
+    }
+  } catch (err) {
+    abort.abort();
+    throw err;
+  }
+}
+
+/** Usage over every choice: each prompt's tokens once, every choice's completion tokens. */
+function sumUsage(choices: Choice[]): Usage {
+  const first = new Map<number, Usage>();
+  let completion = 0;
+  for (const ch of choices) {
+    const u = ch.done!.usage;
+    if (!first.has(ch.prompt)) first.set(ch.prompt, u);
+    completion += u.completion_tokens;
+  }
+  let prompt = 0;
+  for (const u of first.values()) prompt += u.prompt_tokens;
+  // usage.kv describes the first choice's hand-off (every choice of a prompt hands off alike).
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    kv: choices[0].done!.usage.kv,
   };
 }
 
@@ -159,46 +309,60 @@ async function keptAlive<T>(p: Promise<T>, stream: SSEStreamingApi, ms: number):
   }
 }
 
-function finalBody(
-  kind: Kind,
-  id: string,
-  created: number,
-  model: string,
-  text: string,
-  finish: string,
-  usage: Usage,
-) {
-  const choice = kind === "chat"
-    ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish }
-    : { index: 0, text, logprobs: null, finish_reason: finish };
+interface Shape {
+  kind: Kind;
+  id: string;
+  created: number;
+  model: string;
+}
+
+function logprobsOf(kind: Kind, tokens: TokenOut[] | undefined, offset: number) {
+  if (!tokens) return null;
+  return kind === "chat"
+    ? { content: chatLogprobs(tokens), refusal: null }
+    : completionLogprobs(tokens, offset);
+}
+
+function finalBody(s: Shape, choices: Choice[], usage: Usage) {
   return {
-    id,
-    object: kind === "chat" ? "chat.completion" : "text_completion",
-    created,
-    model,
-    choices: [choice],
+    id: s.id,
+    object: s.kind === "chat" ? "chat.completion" : "text_completion",
+    created: s.created,
+    model: s.model,
+    choices: choices.map((ch) => {
+      const lp = ch.wantLogprobs
+        ? logprobsOf(s.kind, ch.tokens, ch.text.length - ch.tokens.reduce((n, t) => n + t.text.length, 0))
+        : null;
+      const finish = ch.done!.finishReason;
+      return s.kind === "chat"
+        ? {
+          index: ch.index,
+          message: { role: "assistant", content: ch.text },
+          logprobs: lp,
+          finish_reason: finish,
+        }
+        : { index: ch.index, text: ch.text, logprobs: lp, finish_reason: finish };
+    }),
     usage,
   };
 }
 
 function chunkBody(
-  kind: Kind,
-  id: string,
-  created: number,
-  model: string,
-  delta: unknown,
+  s: Shape,
+  ch: Choice,
+  delta: string,
+  tokens: TokenOut[] | undefined,
   finish: string | null,
-  usage?: Usage,
 ) {
-  const choice = kind === "chat"
-    ? { index: 0, delta, logprobs: null, finish_reason: finish }
-    : { index: 0, text: delta, logprobs: null, finish_reason: finish };
+  const lp = ch.wantLogprobs && tokens ? logprobsOf(s.kind, tokens, ch.offset ?? ch.text.length) : null;
+  const choice = s.kind === "chat"
+    ? { index: ch.index, delta: finish ? {} : { content: delta }, logprobs: lp, finish_reason: finish }
+    : { index: ch.index, text: delta, logprobs: lp, finish_reason: finish };
   return {
-    id,
-    object: kind === "chat" ? "chat.completion.chunk" : "text_completion",
-    created,
-    model,
+    id: s.id,
+    object: s.kind === "chat" ? "chat.completion.chunk" : "text_completion",
+    created: s.created,
+    model: s.model,
     choices: [choice],
-    ...(usage ? { usage } : {}),
   };
 }
