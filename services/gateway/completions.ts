@@ -57,6 +57,10 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       kind === "chat" ? 256 : 16,
       kind,
     );
+    const asIds = body.return_tokens_as_token_ids;
+    if (asIds !== undefined && asIds !== null && typeof asIds !== "boolean") {
+      throw badRequest("'return_tokens_as_token_ids' must be a boolean", "return_tokens_as_token_ids");
+    }
     const requestId = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${nuid.next()}`;
     // Deno's server span of this request (the trace root unless the client sent `traceparent`).
     const span = trace.getActiveSpan();
@@ -105,8 +109,8 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       tokens: [],
       wantLogprobs: common.sampling.logprobs !== undefined,
     }));
+    const shape = { kind, id: requestId, created, model: model.id, tokenIds: asIds === true };
     const events = merged(runs.map((r) => opts.backend.complete(r.input, signal)), abort);
-    const shape = { kind, id: requestId, created, model: model.id };
     if (!common.stream) {
       for await (const { index, ev } of events) {
         const ch = choices[index];
@@ -310,17 +314,20 @@ async function keptAlive<T>(p: Promise<T>, stream: SSEStreamingApi, ms: number):
 }
 
 interface Shape {
+  /** vLLM's `return_tokens_as_token_ids`: log-probability tokens read `token_id:<id>`. */
+  tokenIds: boolean;
   kind: Kind;
   id: string;
   created: number;
   model: string;
 }
 
-function logprobsOf(kind: Kind, tokens: TokenOut[] | undefined, offset: number) {
+function logprobsOf(s: Shape, tokens: TokenOut[] | undefined, offset: number) {
   if (!tokens) return null;
-  return kind === "chat"
-    ? { content: chatLogprobs(tokens), refusal: null }
-    : completionLogprobs(tokens, offset);
+  const name = s.tokenIds ? (id: number) => `token_id:${id}` : undefined;
+  return s.kind === "chat"
+    ? { content: chatLogprobs(tokens, name), refusal: null }
+    : completionLogprobs(tokens, offset, name);
 }
 
 function finalBody(s: Shape, choices: Choice[], usage: Usage) {
@@ -331,7 +338,7 @@ function finalBody(s: Shape, choices: Choice[], usage: Usage) {
     model: s.model,
     choices: choices.map((ch) => {
       const lp = ch.wantLogprobs
-        ? logprobsOf(s.kind, ch.tokens, ch.text.length - ch.tokens.reduce((n, t) => n + t.text.length, 0))
+        ? logprobsOf(s, ch.tokens, ch.text.length - ch.tokens.reduce((n, t) => n + t.text.length, 0))
         : null;
       const finish = ch.done!.finishReason;
       return s.kind === "chat"
@@ -354,7 +361,7 @@ function chunkBody(
   tokens: TokenOut[] | undefined,
   finish: string | null,
 ) {
-  const lp = ch.wantLogprobs && tokens ? logprobsOf(s.kind, tokens, ch.offset ?? ch.text.length) : null;
+  const lp = ch.wantLogprobs && tokens ? logprobsOf(s, tokens, ch.offset ?? ch.text.length) : null;
   const choice = s.kind === "chat"
     ? { index: ch.index, delta: finish ? {} : { content: delta }, logprobs: lp, finish_reason: finish }
     : { index: ch.index, text: delta, logprobs: lp, finish_reason: finish };

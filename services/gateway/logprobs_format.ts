@@ -26,14 +26,22 @@ const utf8 = new TextEncoder();
 const bytes = (s: string) => Array.from(utf8.encode(s));
 
 /** The completions shape of `tokens`, whose text starts at `offset` in the choice's text. */
-export function completionLogprobs(tokens: TokenOut[], offset: number): CompletionLogprobs {
+/** How a token is named: its text, or (vLLM's `return_tokens_as_token_ids`) `token_id:<id>`. */
+export type TokenName = (id: number, text: string) => string;
+const asText: TokenName = (_id, text) => text;
+
+export function completionLogprobs(
+  tokens: TokenOut[],
+  offset: number,
+  name: TokenName = asText,
+): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   for (const t of tokens) {
-    out.tokens.push(t.text);
+    out.tokens.push(name(t.id, t.text));
     out.token_logprobs.push(t.logprob);
     const top: Record<string, number> = {};
-    for (const a of t.top) top[a.text] = a.logprob;
-    top[t.text] ??= t.logprob;
+    for (const a of t.top) top[name(a.id, a.text)] = a.logprob;
+    top[name(t.id, t.text)] ??= t.logprob;
     out.top_logprobs.push(top);
     out.text_offset.push(offset);
     offset += t.text.length;
@@ -42,11 +50,11 @@ export function completionLogprobs(tokens: TokenOut[], offset: number): Completi
 }
 
 /** Chat's `logprobs.content` entries of `tokens`. */
-export function chatLogprobs(tokens: TokenOut[]): ChatLogprob[] {
+export function chatLogprobs(tokens: TokenOut[], name: TokenName = asText): ChatLogprob[] {
   return tokens.map((t) => ({
-    token: t.text,
+    token: name(t.id, t.text),
     logprob: t.logprob,
     bytes: bytes(t.text),
-    top_logprobs: t.top.map((a) => ({ token: a.text, logprob: a.logprob, bytes: bytes(a.text) })),
+    top_logprobs: t.top.map((a) => ({ token: name(a.id, a.text), logprob: a.logprob, bytes: bytes(a.text) })),
   }));
 }

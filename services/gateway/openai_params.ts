@@ -175,6 +175,11 @@ export const OPENAI_PARAMS: Record<string, ParamRule> = {
     note: "vLLM's; EOS and stop_token_ids are banned until then",
   },
   ignore_eos: { on: BOTH, handling: "honoured", note: "vLLM's; EOS does not end the choice" },
+  return_tokens_as_token_ids: {
+    on: BOTH,
+    handling: "honoured",
+    note: "vLLM's; log-probability tokens read 'token_id:<id>'",
+  },
   top_k: {
     on: BOTH,
     handling: "refused",
