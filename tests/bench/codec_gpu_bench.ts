@@ -25,10 +25,13 @@
  * a batch runs share the next batch).
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { decode, decodeWithInfo, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { toFloat32 } from "../../shared/dtype/mod.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
 import { coalesce, createGpuCodec, type GpuCodec } from "../../shared/codec/webgpu/mod.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = Deno.args;
 const flag = (name: string, fallback: string) =>
@@ -109,7 +112,7 @@ function cpuModel(): string {
 
 async function writeResults(partial: string | undefined): Promise<void> {
   if (!label) label = `${software === false ? "gpu" : "nogpu"}-${Deno.hostname()}`;
-  outPath = flag("out", `tests/bench/results/codec_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`);
+  outPath = flag("out", defaultOut(`codec_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`));
   const doc = {
     label,
     date: new Date().toISOString(),

@@ -16,7 +16,7 @@
  *
  * Usage: deno run -A tests/bench/decode_capacity.ts [--budget-mib N] [--prompt N]
  *        [--protected-window N] [--stories-budget-mib N]
- * Prints a table, writes tests/bench/results/decode_capacity.json.
+ * Prints a table, writes out/bench/decode_capacity.json.
  * @module
  */
 import { applyPlan, attentionMetric, type EvictionPlan, planKvCompress } from "../../shared/eviction/mod.ts";

@@ -12,7 +12,8 @@
  *
  * Every configuration runs on the same data in the same run: `fp16` (the baseline),
  * `fp16_zstd`, `kvsort`, `fast`, each without and with eviction 8. It prints a table, writes
- * JSON and an SVG plot of hand-off time against link speed to tests/bench/results/.
+ * JSON and an SVG plot of hand-off time against link speed to out/bench/ (`--out X.json` to
+ * write X.json and X.svg instead, e.g. under tests/bench/results/).
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
@@ -20,6 +21,7 @@
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { freePort, startNatsServer } from "../_harness/nats_server.ts";
 import { startServices } from "../_harness/services.ts";
@@ -40,6 +42,8 @@ import { linePlotSvg, type Panel } from "./_plot.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { SINK, type SinkOpen } from "./handoff_sink.ts";
 
+exitOnHelp(import.meta.url);
+
 const { values: a } = parseArgs({
   args: Deno.args,
   options: {
@@ -56,6 +60,7 @@ const { values: a } = parseArgs({
     threads: { type: "string", default: "1" },
     label: { type: "string" },
     replot: { type: "string" },
+    out: { type: "string" },
   },
 });
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
@@ -489,7 +494,7 @@ if (import.meta.main) {
   console.log(md);
   const s = summary(rows);
   console.log(`\nsummary: ${JSON.stringify(s)}`);
-  const base = `${REPO_DIR}/tests/bench/results/handoff_${label}`;
+  const base = a.out ? a.out.replace(/\.json$/, "") : defaultOut(`handoff_${label}`);
   await Deno.writeTextFile(
     `${base}.json`,
     JSON.stringify(
