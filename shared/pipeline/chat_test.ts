@@ -11,7 +11,7 @@ Deno.test("chatPromptIds() gives kvrelay-tiny's template text with exactly one B
   const tok = await HfTokenizer.load(`${EMBEDDED_MODEL_DIR}/tokenizer.json`);
   const template = await loadChatTemplate({ modelPath: EMBEDDED_MODEL_DIR });
   const ids = chatPromptIds(tok, template, TURNS);
-  assertEquals(ids, tok.encode("Question: What is 2 + 3?\nAnswer:"));
+  assertEquals(ids, tok.encode("Question: What is 2 + 3?\nSolution:"));
   assertEquals(ids[0], tok.bosId);
   assertNotEquals(ids[1], tok.bosId);
   // An assistant turn's <eos> is the EOS id, not its characters.

@@ -47,7 +47,6 @@ import { buildDecodeGraph, buildPrefillGraph } from "../../shared/model/llama_gr
 import { loadCheckpoint } from "../../shared/model/load.ts";
 import { withDeadline } from "../../shared/model/device.ts";
 import { probeAdapter } from "../../shared/model/mod.ts";
-import { REPO_DIR } from "../_harness/paths.ts";
 import { runChild } from "./_child.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 
