@@ -217,3 +217,17 @@ export function refuseUnsupported(body: Record<string, unknown>, endpoint: Endpo
     if (why) throw badRequest(why, key);
   }
 }
+
+/** The README's table of parameters: what each endpoint does with each. */
+export function paramsMarkdown(): string {
+  const cell = (r: ParamRule, e: Endpoint) =>
+    !r.on.includes(e) ? "400 (other endpoint)" : r.handling === "refused" ? "400 unless noted" : r.handling;
+  const rows = Object.entries(OPENAI_PARAMS).map(([name, r]) =>
+    `| \`${name}\` | ${cell(r, "text")} | ${cell(r, "chat")} | ${r.note} |`
+  );
+  return [
+    "| Parameter | /v1/completions | /v1/chat/completions | Notes |",
+    "| --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}

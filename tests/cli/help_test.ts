@@ -24,13 +24,18 @@ Deno.test("kvrelay <command> --help prints the command's usage and exits 0, for 
   for (const name of Object.keys(COMMANDS)) assertStringIncludes(top.stdout, name);
 });
 
-Deno.test("npm run kvrelay -- <command> --help works without touching PATH", async () => {
+Deno.test("npm run kvrelay -- <command> and npm run task -- <task> work without touching PATH", async () => {
   const pkg = JSON.parse(await Deno.readTextFile(`${REPO_DIR}/package.json`));
   assertEquals(pkg.scripts.kvrelay, "bash infra/bootstrap.sh kvrelay");
   const r = await run("npm", ["run", "-s", "kvrelay", "--", "generate", "--help"]);
   assertEquals(r.code, 0);
   assertStringIncludes(r.stdout, "--max-cache-tokens");
   assertStringIncludes(r.stdout, "--ignore-eos");
+  // and the bench/eval tasks through `npm run task`
+  assertEquals(pkg.scripts.task, "bash infra/bootstrap.sh");
+  const bench = await run("npm", ["run", "-s", "task", "--", "bench:codec", "--help"]);
+  assertEquals(bench.code, 0);
+  assertStringIncludes(bench.stdout, "--out");
 });
 
 Deno.test("every bench and eval task prints its usage on --help and exits 0", async () => {
