@@ -153,9 +153,44 @@ Deno.test({
         assertEquals(stopped.choices[0].finish_reason, "stop");
       });
 
-      await t.step("echo starts the text with the prompt", async () => {
+      await t.step("echo starts the text with the prompt, given as text or as token ids", async () => {
         const plain = (await complete(greedy)).choices[0].text;
         assertEquals((await complete({ ...greedy, echo: true })).choices[0].text, PROMPT + plain);
+        const ids = await (await fetch(`${svc.baseUrl}/tokenize`, {
+          method: "POST",
+          body: JSON.stringify({ prompt: PROMPT }),
+        })).json();
+        assertEquals(
+          (await complete({ ...greedy, prompt: ids.tokens, echo: true })).choices[0].text,
+          PROMPT + plain,
+        );
+      });
+
+      await t.step("n = 2 streams both choices by index, each as its own request would", async () => {
+        const body = { model, prompt: PROMPT, temperature: 1, max_tokens: 8, n: 2, seed: 3 };
+        const whole = await complete(body);
+        const texts = ["", ""];
+        const finishes: (string | null)[] = [null, null];
+        for await (const ch of await complete({ ...body, stream: true })) {
+          for (const c of ch.choices) {
+            texts[c.index] += c.text;
+            finishes[c.index] ??= c.finish_reason;
+          }
+        }
+        assertEquals(texts, whole.choices.map((c: { text: string }) => c.text));
+        assertEquals(finishes, whole.choices.map((c: { finish_reason: string }) => c.finish_reason));
+      });
+
+      await t.step("a stop string cuts the logprobs with the text", async () => {
+        const full = (await complete({ ...greedy, max_tokens: 16 })).choices[0].text as string;
+        const stop = full.slice(6, 9);
+        const r = await complete({ ...greedy, max_tokens: 16, stop: [stop], logprobs: 1 });
+        const text = r.choices[0].text as string;
+        assertEquals(text, full.slice(0, full.indexOf(stop)));
+        const toks = r.choices[0].logprobs.tokens as string[];
+        // every token that starts in the text is there, and nothing after it
+        assert(toks.join("").startsWith(text), `${JSON.stringify(toks)} vs ${JSON.stringify(text)}`);
+        assert(toks.slice(0, -1).join("").length < text.length || toks.join("") === text);
       });
 
       await t.step("usage in stream chunks only with stream_options.include_usage", async () => {
