@@ -100,13 +100,37 @@ Deno.test("createApp() rejects bad completion bodies with OpenAI-shaped 4xx and 
 });
 
 Deno.test("createApp() chat validation names the bad message field", async () => {
-  const { backend } = recordingBackend(["a"]);
-  const r = await post(app(backend), "/v1/chat/completions", {
+  const { backend, calls } = recordingBackend(["a"]);
+  const a = app(backend);
+  const call = { id: "c1", type: "function" as const, function: { name: "f", arguments: "{}" } };
+  const cases: [unknown[], string][] = [
+    [[{ role: "robot", content: "x" }], "messages[0].role"],
+    [[{ role: "user", content: null }], "messages[0].content"],
+    [[{ role: "user", content: "x", tool_calls: [call] }], "messages[0].tool_calls"],
+    [
+      [{ role: "assistant", content: null, tool_calls: [{ function: { name: "f" } }] }],
+      "messages[0].tool_calls",
+    ],
+    [[{ role: "user", content: "x", tool_call_id: "c1" }], "messages[0].tool_call_id"],
+  ];
+  for (const [messages, param] of cases) {
+    const r = await post(a, "/v1/chat/completions", { model: "m1", messages });
+    assertEquals(r.status, 400);
+    assertEquals((await r.json()).error.param, param);
+  }
+  assertEquals(calls.length, 0);
+  // An assistant turn that called a tool has null content; the calls go to the template.
+  const ok = await post(a, "/v1/chat/completions", {
     model: "m1",
-    messages: [{ role: "robot", content: "x" }],
+    messages: [
+      { role: "user", content: "x" },
+      { role: "assistant", content: null, tool_calls: [call] },
+      { role: "tool", content: "42", tool_call_id: "c1" },
+    ],
   });
-  assertEquals(r.status, 400);
-  assertEquals((await r.json()).error.param, "messages[0].role");
+  assertEquals(ok.status, 200);
+  assertEquals(calls[0].messages?.[1], { role: "assistant", content: "", tool_calls: [call] });
+  assertEquals(calls[0].messages?.[2], { role: "tool", content: "42", tool_call_id: "c1" });
 });
 
 Deno.test("createApp() passes kv_compression and sampling through and applies stop strings", async () => {

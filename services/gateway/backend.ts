@@ -13,6 +13,7 @@ import { fromJsonBytes, pingService, requestBytes } from "../../shared/nats/mod.
 import { deadlineIn, timeLeft } from "../../shared/nats/deadline.ts";
 import {
   CALLS,
+  type ChatMessage,
   type KvSettings,
   type KvUsage,
   type SamplingParams,
@@ -27,10 +28,7 @@ import { runCompletion } from "./completion_run.ts";
 
 export { StopMatcher } from "./stop_matcher.ts";
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+export type { ChatMessage };
 
 export interface CompletionInput {
   requestId: string;

@@ -186,7 +186,7 @@ export function parseMessages(m: unknown): ChatMessage[] {
     throw badRequest("'messages' must be a non-empty array", "messages");
   }
   return m.map((x, i) => {
-    const msg = x as { role?: unknown; content?: unknown; tool_calls?: unknown };
+    const msg = x as { role?: unknown; content?: unknown; tool_calls?: unknown; tool_call_id?: unknown };
     if (
       !msg || typeof msg.role !== "string" ||
       !["system", "user", "assistant", "developer", "tool"].includes(msg.role)
@@ -196,11 +196,10 @@ export function parseMessages(m: unknown): ChatMessage[] {
         `messages[${i}].role`,
       );
     }
+    const toolCalls = given(msg.tool_calls) ? parseToolCalls(msg.tool_calls, i, msg.role) : undefined;
     let content = msg.content;
     // An assistant turn that called tools has no text of its own (OpenAI sends content: null).
-    if ((content === null || content === undefined) && msg.role === "assistant" && given(msg.tool_calls)) {
-      content = "";
-    }
+    if ((content === null || content === undefined) && toolCalls) content = "";
     if (Array.isArray(content)) {
       content = content.map((part: { type?: string; text?: unknown }) => {
         if (part?.type !== "text" || typeof part.text !== "string") {
@@ -212,6 +211,37 @@ export function parseMessages(m: unknown): ChatMessage[] {
     if (typeof content !== "string") {
       throw badRequest(`messages[${i}].content must be a string`, `messages[${i}].content`);
     }
-    return { role: msg.role, content };
+    if (given(msg.tool_call_id) && (msg.role !== "tool" || typeof msg.tool_call_id !== "string")) {
+      throw badRequest(
+        `messages[${i}].tool_call_id must be a string, on a tool message`,
+        `messages[${i}].tool_call_id`,
+      );
+    }
+    return {
+      role: msg.role,
+      content,
+      ...(toolCalls ? { tool_calls: toolCalls } : {}),
+      ...(typeof msg.tool_call_id === "string" ? { tool_call_id: msg.tool_call_id } : {}),
+    };
+  });
+}
+
+/** An assistant turn's `tool_calls`: `{id, type: "function", function: {name, arguments}}` each. */
+function parseToolCalls(v: unknown, i: number, role: string): NonNullable<ChatMessage["tool_calls"]> {
+  const param = `messages[${i}].tool_calls`;
+  if (role !== "assistant") throw badRequest(`${param}: only an assistant message has tool calls`, param);
+  if (!Array.isArray(v)) throw badRequest(`${param} must be an array`, param);
+  return v.map((c, k) => {
+    const f = c?.function;
+    if (
+      !c || (c.type !== undefined && c.type !== "function") || typeof f?.name !== "string" ||
+      typeof f.arguments !== "string" || (c.id !== undefined && typeof c.id !== "string")
+    ) {
+      throw badRequest(
+        `${param}[${k}] must be {id, type: "function", function: {name, arguments}} with strings`,
+        param,
+      );
+    }
+    return { id: c.id ?? "", type: "function" as const, function: { name: f.name, arguments: f.arguments } };
   });
 }

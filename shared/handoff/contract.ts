@@ -164,12 +164,20 @@ export interface DecodeOpenReply {
   instance: string;
 }
 
+/** A chat turn as OpenAI sends it (tool fields under OpenAI's, and templates', names). */
+export interface ChatMessage {
+  role: string;
+  content: string;
+  tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
 export interface PrefillRunRequest {
   requestId: string;
   prompt?: string;
   promptIds?: number[];
   /** Chat turns, rendered by prefill with the model's chat template. */
-  messages?: { role: string; content: string }[];
+  messages?: ChatMessage[];
   sampling: SamplingParams;
   kv: KvSettings;
   /** Decode's ingest subject (from DecodeOpenReply). */
@@ -178,7 +186,7 @@ export interface PrefillRunRequest {
 /** vLLM's `/tokenize`: `prompt` or `messages` (rendered with the chat template). */
 export interface TokenizeRequest {
   prompt?: string;
-  messages?: { role: string; content: string }[];
+  messages?: ChatMessage[];
   /** Add BOS to a `prompt` (default true, as prefill does). */
   addSpecialTokens?: boolean;
 }
@@ -377,7 +385,17 @@ const decodeOpenReply = obj({
   instance: str({ max: 64, pattern: /^[A-Za-z0-9]+$/ }),
 });
 
-const chatMessage = obj({ role: str({ max: 32 }), content: str({ min: 0, max: 1 << 24 }) });
+const toolCall = obj({
+  id: str({ min: 0, max: 256 }),
+  type: oneOf(["function"]),
+  function: obj({ name: str({ max: 256 }), arguments: str({ min: 0, max: 1 << 20 }) }),
+});
+const chatMessage = obj({
+  role: str({ max: 32 }),
+  content: str({ min: 0, max: 1 << 24 }),
+  tool_calls: optional(arr(toolCall, { max: 256 })),
+  tool_call_id: optional(str({ min: 0, max: 256 })),
+});
 const prefillRunFields = obj({
   requestId,
   prompt: optional(str({ min: 0, max: 1 << 24 })),
@@ -505,6 +523,7 @@ const _exact: [
   Exact<Checked<typeof prefillRunRequest>, PrefillRunRequest>,
   Exact<Checked<typeof prefillRunReply>, PrefillRunReply>,
   Exact<Checked<typeof tokenizeRequest>, TokenizeRequest>,
+  Exact<Checked<typeof chatMessage>, ChatMessage>,
   Exact<Checked<typeof tokenizeReply>, TokenizeReply>,
   Exact<Checked<typeof detokenizeRequest>, DetokenizeRequest>,
   Exact<Checked<typeof detokenizeReply>, DetokenizeReply>,
@@ -517,4 +536,23 @@ const _exact: [
   Same<Checked<typeof tokenEvent>, TokenEvent>,
   Exact<Checked<typeof controlMessage>, ControlMessage>,
   Exact<Checked<typeof controlReply>, ControlReply>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
