@@ -14,9 +14,21 @@ export const TOKENIZER_PATHS = ["/tokenize", "/detokenize"] as const;
 const isIds = (v: unknown): v is number[] =>
   Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0);
 
+/** A `model` in the body, as vLLM takes it, must be the served one. */
+async function checkModel(b: Record<string, unknown>, backend: Backend): Promise<void> {
+  if (b.model === undefined || b.model === null) return;
+  const m = await backend.model();
+  if (b.model !== m.id) {
+    throw new KvrelayError("not_found", `the model '${b.model}' does not exist; this server has '${m.id}'`, {
+      param: "model",
+    });
+  }
+}
+
 export function tokenizerRoutes(app: Hono, backend: Backend): void {
   app.post("/tokenize", async (c) => {
     const b = parseJsonBody(await c.req.text());
+    await checkModel(b, backend);
     const add = b.add_special_tokens;
     if (add !== undefined && typeof add !== "boolean") {
       throw badRequest("'add_special_tokens' must be a boolean", "add_special_tokens");
@@ -33,6 +45,7 @@ export function tokenizerRoutes(app: Hono, backend: Backend): void {
   });
   app.post("/detokenize", async (c) => {
     const b = parseJsonBody(await c.req.text());
+    await checkModel(b, backend);
     if (!isIds(b.tokens)) throw badRequest("'tokens' must be an array of token ids", "tokens");
     return c.json({ prompt: await backend.detokenize(b.tokens) });
   });

@@ -86,6 +86,7 @@ class PrefillRunner {
     }
     const req = parseBody(CALLS.prefillRun.request, msg.data, CALLS.prefillRun.name);
     const ids = this.#promptIds(req);
+    this.#checkTokenIds(req);
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
     const pre = await withSpan("prefill", {
       [attr.REQUEST_ID]: req.requestId,
@@ -129,6 +130,22 @@ class PrefillRunner {
       );
     }
     return { prompt: this.model.tokenizer.decode(req.tokens) };
+  }
+
+  /** Token ids a request names must be this model's: out of range is a 400, never skipped. */
+  #checkTokenIds(req: PrefillRunRequest): void {
+    const vocab = this.model.config.vocabSize;
+    const named: [string, number[] | undefined][] = [
+      ["prompt", req.promptIds],
+      ["logit_bias", req.sampling.logitBias?.map((b) => b.id)],
+      ["stop_token_ids", req.sampling.stopTokenIds],
+    ];
+    for (const [param, ids] of named) {
+      const bad = ids?.find((id) => id >= vocab);
+      if (bad !== undefined) {
+        throw badRequest(`${param} names token ${bad}; this model's vocabulary has ${vocab} tokens`, param);
+      }
+    }
   }
 
   #promptIds(req: PrefillRunRequest): number[] {

@@ -249,6 +249,19 @@ Deno.test({
           OpenAI.BadRequestError,
         );
         assertEquals(err.param, "max_tokens");
+        assertEquals((await complete({ ...greedy, max_tokens: 500 })).choices.length, 1);
+      });
+
+      await t.step("token ids outside the vocabulary are a 400 naming where they came from", async () => {
+        const cases: [string, Record<string, unknown>][] = [
+          ["logit_bias", { logit_bias: { "512": -100 } }],
+          ["stop_token_ids", { stop_token_ids: [9999] }],
+          ["prompt", { prompt: [1, 600] }],
+        ];
+        for (const [param, extra] of cases) {
+          const err = await assertRejects(() => complete({ ...greedy, ...extra }), OpenAI.BadRequestError);
+          assertEquals(err.param, param);
+        }
       });
 
       await t.step("every refusal is a 400 naming the parameter", async () => {
