@@ -7,7 +7,7 @@
  * end-to-end time is the whole call from host arrays to stream bytes (upload, CPU stages,
  * read-back). GB/s are of fp16 input bytes. Every GPU stream is decoded by the CPU decoder
  * and checked element-wise against the bound. Prints a markdown table and writes JSON to
- * tests/bench/results/codec_gpu_<label>.json with the adapter's description.
+ * out/bench/codec_gpu_<label>.json (or `--out`) with the adapter's description.
  *
  * Built to run unattended on a GPU host without network: no downloads, an overall time
  * budget (sizes left when it runs out are skipped and listed), a watchdog that writes what
@@ -126,7 +126,6 @@ async function writeResults(partial: string | undefined): Promise<void> {
     service,
     rows,
   };
-  await Deno.mkdir("tests/bench/results", { recursive: true });
   await Deno.writeTextFile(outPath, JSON.stringify(doc, null, 2) + "\n");
 }
 

@@ -422,9 +422,17 @@ function plot(rows: Row[]): string {
 function gpuCodecSummary() {
   try {
     const label = a.label ?? machineLabel();
-    const j = JSON.parse(
-      Deno.readTextFileSync(`${REPO_DIR}/tests/bench/results/codec_fast_gpu_${label}.json`),
-    );
+    // This run's bench:codec-fast-gpu (out/bench), else the tracked result.
+    const name = `codec_fast_gpu_${label}.json`;
+    const path = [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (!path) return {};
+    const j = JSON.parse(Deno.readTextFileSync(path));
     const g = j.gpu;
     if (!g) return {};
     return {
