@@ -2,6 +2,8 @@ import { assert, assertAlmostEquals, assertEquals, assertNotEquals } from "@std/
 import { processLogits } from "./logits_processors.ts";
 import { tokenLogprobs } from "./logprobs.ts";
 import { TokenSampler } from "./token_sampler.ts";
+import { sampleToken } from "../sample.ts";
+import { seededRng } from "../../pipeline/rng.ts";
 
 const logits = () => Float32Array.of(0.5, 3, 1, 2.5, -1);
 
@@ -46,4 +48,23 @@ Deno.test("tokenLogprobs() reports a normalised chosen log-probability and the k
   const total = Array.from(logits()).reduce((n, x) => n + Math.exp(x), 0);
   assertAlmostEquals(lp.logprob, 2.5 - Math.log(total), 1e-6);
   assertEquals(tokenLogprobs(Float32Array.of(0, -Infinity), 1, 0).logprob, -9999);
+});
+
+Deno.test("sampleToken() at top_p samples only the smallest most-likely set that reaches top_p", () => {
+  const rng = seededRng(7);
+  const logits = Float32Array.from({ length: 300 }, () => rng() * 6);
+  const probs = Array.from(logits, (x) => Math.exp(x));
+  const z = probs.reduce((a, b) => a + b, 0);
+  const order = probs.map((p, i) => [p / z, i]).sort((a, b) => b[0] - a[0]);
+  const nucleus = new Set<number>();
+  let cum = 0;
+  for (const [p, i] of order) {
+    if (cum >= 0.7) break;
+    nucleus.add(i);
+    cum += p;
+  }
+  const seen = new Set<number>();
+  for (let k = 0; k < 5000; k++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.7, rng }));
+  for (const id of seen) assert(nucleus.has(id), `token ${id} is outside the nucleus`);
+  assert(seen.size > nucleus.size / 2, `${seen.size} of ${nucleus.size} nucleus tokens drawn`);
 });
