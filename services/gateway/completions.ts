@@ -15,7 +15,7 @@ import { nuid } from "@nats-io/nats-core";
 import { trace } from "@opentelemetry/api";
 import { badRequest, KvrelayError } from "../../shared/errors.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
-import type { KvSettings } from "../../shared/handoff/contract.ts";
+import type { KvSettings, SamplingParams } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import type { Backend, ChatMessage, TokenOut } from "./backend.ts";
 import {
@@ -47,16 +47,9 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
   return async function completions(c: Context): Promise<Response> {
     const body = parseJsonBody(await c.req.text());
     refuseUnsupported(body, kind);
-    if (typeof body.model !== "string" || !body.model) {
-      throw badRequest("'model' is required and must be a string", "model");
-    }
+    const common = parseCommon(body, opts.maxTokensLimit, kind === "chat" ? 256 : 16, kind);
     const model = await opts.backend.model();
-    const common = parseCommon(
-      body,
-      maxTokensLimit(opts.maxTokensLimit, model.maxSeqLen),
-      kind === "chat" ? 256 : 16,
-      kind,
-    );
+    fitMaxTokens(common.sampling, maxTokensLimit(opts.maxTokensLimit, model.maxSeqLen));
     const asIds = body.return_tokens_as_token_ids;
     if (asIds !== undefined && asIds !== null && typeof asIds !== "boolean") {
       throw badRequest("'return_tokens_as_token_ids' must be a boolean", "return_tokens_as_token_ids");
@@ -163,6 +156,17 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       await stream.writeSSE({ data: "[DONE]" });
     });
   };
+}
+
+/**
+ * `max_tokens` within `limit`: one the client set beyond it is a 400; the default is cut to it.
+ */
+function fitMaxTokens(sampling: SamplingParams, limit: number): void {
+  if (sampling.maxTokens <= limit) return;
+  if (sampling.maxTokensAsked) {
+    throw badRequest(`'max_tokens' must be an integer in [1, ${limit}]`, "max_tokens");
+  }
+  sampling.maxTokens = limit;
 }
 
 /** The tightest of the configured limit and the model's context (less one prompt token). */
