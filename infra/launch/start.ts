@@ -233,4 +233,17 @@ export async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+const USAGE = `usage: npm start   (or: deno task start)
+
+Starts nats-server (unless NATS_URL names one), prefill with its compression, decode, the batch
+worker and the gateway on http://KVRELAY_HOST:KVRELAY_PORT (127.0.0.1:8080), and stops them all on
+Ctrl-C. Settings are environment variables (README, Configuration), e.g.
+  KVRELAY_MODEL=path/to/stories260K.bin KVRELAY_TOKENIZER=path/to/tok512.bin npm start`;
+
+if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  Deno.exit(await main());
+}

@@ -19,6 +19,9 @@ Deno.test("kvrelay <command> --help prints the command's usage and exits 0, for 
     assertEquals(r.code, 0, name);
     assertStringIncludes(r.stdout.toLowerCase(), "usage", name);
   }
+  const start = await denoTask(["start", "--help"]);
+  assertEquals(start.code, 0);
+  assertStringIncludes(start.stdout, "npm start");
   const top = await denoTask(["kvrelay", "--help"]);
   assertEquals(top.code, 0);
   for (const name of Object.keys(COMMANDS)) assertStringIncludes(top.stdout, name);
