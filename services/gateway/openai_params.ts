@@ -180,12 +180,7 @@ export const OPENAI_PARAMS: Record<string, ParamRule> = {
     handling: "honoured",
     note: "vLLM's; log-probability tokens read 'token_id:<id>'",
   },
-  top_k: {
-    on: BOTH,
-    handling: "refused",
-    note: "vLLM's; only -1 or 0 (off)",
-    refuse: (v) => v === -1 || v === 0 ? undefined : "'top_k' is not supported (only -1, off)",
-  },
+  top_k: { on: BOTH, handling: "honoured", note: "vLLM's; the k most likely tokens (-1 or 0 = all)" },
   min_p: {
     on: BOTH,
     handling: "refused",

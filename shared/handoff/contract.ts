@@ -124,6 +124,8 @@ export interface SamplingParams {
   maxTokensAsked?: boolean;
   temperature: number;
   topP: number;
+  /** vLLM's: sample among the k most likely tokens only; absent = all. */
+  topK?: number;
   seed?: number;
   presencePenalty?: number;
   frequencyPenalty?: number;
@@ -306,6 +308,7 @@ const samplingParams = obj({
   maxTokensAsked: optional(bool),
   temperature: num(0, 100),
   topP: num(0, 1),
+  topK: optional(int(1, 2 ** 31 - 1)),
   seed: optional(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
   presencePenalty: optional(num(-2, 2)),
   frequencyPenalty: optional(num(-2, 2)),

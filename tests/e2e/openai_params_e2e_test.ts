@@ -103,6 +103,11 @@ Deno.test({
         }
       });
 
+      await t.step("top_k = 1 is greedy whatever the temperature", async () => {
+        const hot = await complete({ ...greedy, temperature: 2, seed: 11, top_k: 1 });
+        assertEquals(hot.choices[0].text, (await complete(greedy)).choices[0].text);
+      });
+
       await t.step("n = 3 with a seed gives 3 choices, repeatable, not all alike", async () => {
         const body = { model, prompt: PROMPT, temperature: 1, max_tokens: 10, n: 3, seed: 7 };
         const a = await complete(body);
@@ -297,7 +302,10 @@ Deno.test({
           ["store", { store: true }, "chat"],
           ["stream_options", { stream_options: { include_usage: true } }, "chat"],
           ["echo", { echo: true }, "chat"],
-          ["top_k", { top_k: 5 }, "text"],
+          ["top_k", { top_k: -2 }, "text"],
+          ["min_p", { min_p: 0.1 }, "text"],
+          ["use_beam_search", { use_beam_search: true }, "text"],
+          ["verbosity", { verbosity: "low" }, "chat"],
         ];
         for (const [param, extra, kind] of refusals) {
           const call = kind === "text" ? complete({ ...text, ...extra }) : chat({ ...msgs, ...extra });
@@ -323,7 +331,7 @@ Deno.test({
           k
         );
         const covered = new Set(
-          refusals.map(([p]) => p.split(".")[0]).concat(["verbosity", "min_p", "use_beam_search"]),
+          refusals.map(([p]) => p.split(".")[0]),
         );
         for (const p of refused) assert(covered.has(p), `${p} has no refusal case`);
       });

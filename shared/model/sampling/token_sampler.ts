@@ -21,6 +21,8 @@ import { type StepLogprobs, tokenLogprobs } from "./logprobs.ts";
 export interface SamplerParams extends LogitsParams {
   temperature: number;
   topP: number;
+  /** Sample among the `topK` most likely tokens only (after penalties and bias); absent = all. */
+  topK?: number;
   /** Alternatives to report with each token's log-probability; absent = no log-probabilities. */
   logprobs?: number;
   /** Tokens that end the sequence besides EOS (vLLM's `stop_token_ids`). */
@@ -72,7 +74,7 @@ export class TokenSampler {
       generated: this.#generated,
       endIds: [...this.#eos, ...(this.params.stopTokenIds ?? [])],
     });
-    const id = sampleToken(processed, {
+    const id = sampleToken(keepTopK(processed, this.params.topK), {
       temperature: this.params.temperature,
       topP: this.params.topP,
       rng: this.#rng,
@@ -87,4 +89,12 @@ export class TokenSampler {
     this.#counts.set(id, (this.#counts.get(id) ?? 0) + 1);
     this.#generated++;
   }
+}
+
+/** `logits` with all but the `k` largest set to -Infinity (a copy); `logits` itself when k is absent or ≥ vocab. */
+function keepTopK(logits: Float32Array, k: number | undefined): Float32Array {
+  if (k === undefined || k >= logits.length) return logits;
+  // The k-th largest value is the cut; ties at it are kept, as vLLM keeps them.
+  const cut = Float32Array.from(logits).sort()[logits.length - k];
+  return logits.map((x) => x >= cut ? x : -Infinity);
 }

@@ -68,3 +68,12 @@ Deno.test("sampleToken() at top_p samples only the smallest most-likely set that
   for (const id of seen) assert(nucleus.has(id), `token ${id} is outside the nucleus`);
   assert(seen.size > nucleus.size / 2, `${seen.size} of ${nucleus.size} nucleus tokens drawn`);
 });
+
+Deno.test("TokenSampler.pick() with topK samples among the k most likely only", () => {
+  const rng = seededRng(5);
+  const one = new TokenSampler({ temperature: 2, topP: 1, topK: 1 }, { endIds: [], rng });
+  for (let i = 0; i < 50; i++) assertEquals(one.pick(logits()).id, 1);
+  const two = new TokenSampler({ temperature: 2, topP: 1, topK: 2 }, { endIds: [], rng });
+  const seen = new Set(Array.from({ length: 200 }, () => two.pick(logits()).id));
+  assertEquals([...seen].sort(), [1, 3]);
+});
