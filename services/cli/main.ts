@@ -16,7 +16,7 @@ export const COMMANDS: Record<string, { file: string; about: string; usage: stri
     file: "./commands/generate.ts",
     about: "run a prompt through the model in one process",
     usage: `generate ${MODEL}
-    [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--presence-penalty X]
+    [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--presence-penalty X]
     [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--stop-token-ids A,B]
     [--ignore-eos] [--codec C] [--error-bound E] [--error-mode rel|abs] [--index-share K|auto]
     [--frames head|layer] [--eviction kvcompress|uniform|recency] [--eviction-rate R]

@@ -183,9 +183,8 @@ export const OPENAI_PARAMS: Record<string, ParamRule> = {
   top_k: { on: BOTH, handling: "honoured", note: "vLLM's; the k most likely tokens (-1 or 0 = all)" },
   min_p: {
     on: BOTH,
-    handling: "refused",
-    note: "vLLM's; only 0 (off)",
-    refuse: (v) => v === 0 ? undefined : "'min_p' is not supported (only 0, off)",
+    handling: "honoured",
+    note: "vLLM's; [0, 1], tokens below min_p × the top one's probability",
   },
   use_beam_search: {
     on: BOTH,

@@ -148,6 +148,10 @@ function parseSamplingExtras(b: Record<string, unknown>, kind: "text" | "chat"):
     const k = int(b.top_k, "top_k", -1, 2 ** 31 - 1);
     if (k > 0) out.topK = k;
   }
+  if (given(b.min_p)) {
+    const m = num(b.min_p, "min_p", 0, 1);
+    if (m > 0) out.minP = m;
+  }
   if (given(b.min_tokens)) out.minTokens = int(b.min_tokens, "min_tokens", 0, 1 << 22);
   if (given(b.ignore_eos)) {
     if (typeof b.ignore_eos !== "boolean") throw badRequest("'ignore_eos' must be a boolean", "ignore_eos");

@@ -126,6 +126,8 @@ export interface SamplingParams {
   topP: number;
   /** vLLM's: sample among the k most likely tokens only; absent = all. */
   topK?: number;
+  /** vLLM's: drop tokens less likely than `minP` × the most likely one; absent = none. */
+  minP?: number;
   seed?: number;
   presencePenalty?: number;
   frequencyPenalty?: number;
@@ -309,6 +311,7 @@ const samplingParams = obj({
   temperature: num(0, 100),
   topP: num(0, 1),
   topK: optional(int(1, 2 ** 31 - 1)),
+  minP: optional(num(0, 1)),
   seed: optional(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
   presencePenalty: optional(num(-2, 2)),
   frequencyPenalty: optional(num(-2, 2)),

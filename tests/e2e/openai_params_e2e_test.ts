@@ -103,9 +103,17 @@ Deno.test({
         }
       });
 
-      await t.step("top_k = 1 is greedy whatever the temperature", async () => {
-        const hot = await complete({ ...greedy, temperature: 2, seed: 11, top_k: 1 });
-        assertEquals(hot.choices[0].text, (await complete(greedy)).choices[0].text);
+      await t.step("top_k = 1 and min_p = 1 are greedy whatever the temperature", async () => {
+        const text = (await complete(greedy)).choices[0].text;
+        assertEquals(
+          (await complete({ ...greedy, temperature: 2, seed: 11, top_k: 1 })).choices[0].text,
+          text,
+        );
+        assertEquals(
+          (await complete({ ...greedy, temperature: 2, seed: 11, min_p: 1 })).choices[0].text,
+          text,
+        );
+        assertNotEquals((await complete({ ...greedy, temperature: 2, seed: 11 })).choices[0].text, text);
       });
 
       await t.step("n = 3 with a seed gives 3 choices, repeatable, not all alike", async () => {
@@ -303,7 +311,7 @@ Deno.test({
           ["stream_options", { stream_options: { include_usage: true } }, "chat"],
           ["echo", { echo: true }, "chat"],
           ["top_k", { top_k: -2 }, "text"],
-          ["min_p", { min_p: 0.1 }, "text"],
+          ["min_p", { min_p: 1.5 }, "text"],
           ["use_beam_search", { use_beam_search: true }, "text"],
           ["verbosity", { verbosity: "low" }, "chat"],
         ];

@@ -1,6 +1,6 @@
 /**
  * `deno task kvrelay generate --model PATH [--tokenizer PATH] (--prompt TEXT | --prompt-file F)
- *   [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--presence-penalty X]
+ *   [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--presence-penalty X]
  *   [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--stop-token-ids A,B]
  *   [--ignore-eos] [--eviction-rate R]
  *   [--max-cache-tokens N] [--eviction kvcompress|uniform|recency] [--error-bound E]
@@ -24,6 +24,7 @@ export async function run(args: string[]): Promise<number> {
     temperature: { type: "string", default: "0" },
     "top-p": { type: "string", default: "1" },
     "top-k": { type: "string" },
+    "min-p": { type: "string" },
     seed: { type: "string" },
     "presence-penalty": { type: "string" },
     "frequency-penalty": { type: "string" },
@@ -75,6 +76,7 @@ export async function run(args: string[]): Promise<number> {
       temperature: num(v.temperature, "temperature"),
       top_p: num(v["top-p"], "top-p"),
       top_k: num(v["top-k"], "top-k"),
+      min_p: num(v["min-p"], "min-p"),
       seed: num(v.seed, "seed"),
       presence_penalty: num(v["presence-penalty"], "presence-penalty"),
       frequency_penalty: num(v["frequency-penalty"], "frequency-penalty"),

@@ -23,6 +23,8 @@ export interface SamplerParams extends LogitsParams {
   topP: number;
   /** Sample among the `topK` most likely tokens only (after penalties and bias); absent = all. */
   topK?: number;
+  /** Drop tokens less likely (after temperature) than `minP` × the most likely one. */
+  minP?: number;
   /** Alternatives to report with each token's log-probability; absent = no log-probabilities. */
   logprobs?: number;
   /** Tokens that end the sequence besides EOS (vLLM's `stop_token_ids`). */
@@ -74,7 +76,12 @@ export class TokenSampler {
       generated: this.#generated,
       endIds: [...this.#eos, ...(this.params.stopTokenIds ?? [])],
     });
-    const id = sampleToken(keepTopK(processed, this.params.topK), {
+    const candidates = keepMinP(
+      keepTopK(processed, this.params.topK),
+      this.params.minP,
+      this.params.temperature,
+    );
+    const id = sampleToken(candidates, {
       temperature: this.params.temperature,
       topP: this.params.topP,
       rng: this.#rng,
@@ -96,5 +103,18 @@ function keepTopK(logits: Float32Array, k: number | undefined): Float32Array {
   if (k === undefined || k >= logits.length) return logits;
   // The k-th largest value is the cut; ties at it are kept, as vLLM keeps them.
   const cut = Float32Array.from(logits).sort()[logits.length - k];
+  return logits.map((x) => x >= cut ? x : -Infinity);
+}
+
+/**
+ * `logits` without the tokens whose probability at `temperature` is below `minP` × the largest
+ * (a copy); `logits` itself when there is nothing to drop.
+ */
+function keepMinP(logits: Float32Array, minP: number | undefined, temperature: number): Float32Array {
+  if (!minP || temperature === 0) return logits;
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  // p_i / p_max = exp((l_i - l_max) / T) >= minP  ⇔  l_i >= l_max + T ln(minP)
+  const cut = max + temperature * Math.log(minP);
   return logits.map((x) => x >= cut ? x : -Infinity);
 }

@@ -77,3 +77,11 @@ Deno.test("TokenSampler.pick() with topK samples among the k most likely only", 
   const seen = new Set(Array.from({ length: 200 }, () => two.pick(logits()).id));
   assertEquals([...seen].sort(), [1, 3]);
 });
+
+Deno.test("TokenSampler.pick() with minP drops tokens below minP × the top probability", () => {
+  const rng = seededRng(9);
+  // At temperature 1, p(3)/p(1) = e^-0.5 ≈ 0.61 and p(2)/p(1) = e^-2 ≈ 0.14.
+  const s = new TokenSampler({ temperature: 1, topP: 1, minP: 0.5 }, { endIds: [], rng });
+  const seen = new Set(Array.from({ length: 300 }, () => s.pick(logits()).id));
+  assertEquals([...seen].sort(), [1, 3]);
+});
