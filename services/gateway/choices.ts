@@ -129,3 +129,20 @@ export function sumUsage(choices: Choice[]): Usage {
     kv: choices[0].done!.usage.kv,
   };
 }
+
+/**
+ * `best_of`: of each prompt's candidates, the `n` with the highest log-probability per token
+ * (OpenAI's rule), best first, indexed as OpenAI orders choices.
+ */
+export function bestChoices(choices: Choice[], n: number): Choice[] {
+  const perToken = (ch: Choice) => {
+    if (!ch.tokens.length) return -Infinity;
+    return ch.tokens.reduce((a, t) => a + t.logprob, 0) / ch.tokens.length;
+  };
+  const byPrompt = new Map<number, Choice[]>();
+  for (const ch of choices) byPrompt.set(ch.prompt, [...(byPrompt.get(ch.prompt) ?? []), ch]);
+  return [...byPrompt.entries()].sort(([a], [b]) => a - b).flatMap(([p, cands]) =>
+    cands.map((ch) => ({ ch, score: perToken(ch) })).sort((a, b) => b.score - a.score).slice(0, n)
+      .map(({ ch }, j) => ({ ...ch, index: p * n + j }))
+  );
+}

@@ -27,7 +27,7 @@ import {
   type PromptInput,
 } from "./validate.ts";
 import { refuseUnsupported } from "./openai_params.ts";
-import { type Choice, echoText, merged, newChoices, planRuns, sumUsage } from "./choices.ts";
+import { bestChoices, type Choice, echoText, merged, newChoices, planRuns, sumUsage } from "./choices.ts";
 import { chunkBody, finalBody, type Kind, roleChunk, usageChunk } from "./completion_body.ts";
 import { errorResponse } from "./openai_error.ts";
 import { attr } from "../../shared/telemetry/mod.ts";
@@ -68,11 +68,16 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
     const prompts: PromptInput[] | [{ messages: ChatMessage[] }] = kind === "chat"
       ? [{ messages: parseMessages(body.messages) }]
       : parsePrompts(body.prompt);
-    if (prompts.length * common.n > MAX_CHOICES) {
-      throw badRequest(`prompts × n may be at most ${MAX_CHOICES}`, "n");
+    if (prompts.length * common.bestOf > MAX_CHOICES) {
+      throw badRequest(
+        `prompts × n (or best_of) may be at most ${MAX_CHOICES}`,
+        common.bestOf > common.n ? "best_of" : "n",
+      );
     }
-    const runs = planRuns(requestId, prompts, common.n, {
-      sampling: common.sampling,
+    // best_of > n ranks candidates by their tokens' log-probabilities, so it needs them.
+    const ranked = common.bestOf > common.n;
+    const runs = planRuns(requestId, prompts, common.bestOf, {
+      sampling: ranked ? { ...common.sampling, logprobs: common.sampling.logprobs ?? 0 } : common.sampling,
       kv: resolveKvSettings(opts.kvDefaults, common.kvCompression),
       stop: common.stop,
     });
@@ -97,12 +102,13 @@ export function completionHandler(kind: Kind, opts: CompletionRouteOptions) {
       if (choices.some((ch) => !ch.done)) {
         throw new KvrelayError("internal", "the completion ended without a result");
       }
+      // usage counts every candidate's tokens, as OpenAI bills best_of.
       const usage = sumUsage(choices);
       span?.setAttributes({
         [attr.INPUT_TOKENS]: usage.prompt_tokens,
         [attr.OUTPUT_TOKENS]: usage.completion_tokens,
       });
-      return c.json(finalBody(shape, choices, usage));
+      return c.json(finalBody(shape, ranked ? bestChoices(choices, common.n) : choices, usage));
     }
     // Fail before the stream starts when the first step fails (e.g. no decode instance, or
     // decode full): a client then sees a proper HTTP status, not an error inside a 200 stream.

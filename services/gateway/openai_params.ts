@@ -68,10 +68,11 @@ export const OPENAI_PARAMS: Record<string, ParamRule> = {
   },
   best_of: {
     on: TEXT,
-    handling: "refused",
-    note: "only best_of = n (no ranking of candidates)",
+    handling: "honoured",
+    note:
+      "candidates per prompt (≥ n); the n with the highest log-probability per token are returned; not with stream",
     refuse: (v, b) =>
-      v === (b.n ?? 1) ? undefined : "'best_of' other than n is not supported (no ranking of candidates)",
+      b.stream === true && v !== (b.n ?? 1) ? "'best_of' other than n cannot be streamed" : undefined,
   },
   suffix: {
     on: TEXT,

@@ -10,7 +10,7 @@ Deno.test("refuseUnsupported() names the parameter, and passes values that ask f
   assertEquals(refused({ tools: [{ type: "function" }] }, "chat"), [400, "tools"]);
   assertEquals(refused({ tool_choice: "auto" }, "chat"), [400, "tool_choice"]);
   assertEquals(refused({ response_format: { type: "json_schema" } }, "chat"), [400, "response_format"]);
-  assertEquals(refused({ best_of: 3, n: 2 }, "text"), [400, "best_of"]);
+  assertEquals(refused({ best_of: 3, n: 2, stream: true }, "text"), [400, "best_of"]);
   assertEquals(refused({ echo: true }, "chat"), [400, "echo"]);
   assertEquals(refused({ top_logprobs: 2 }, "text"), [400, "top_logprobs"]);
   refuseUnsupported({ tools: [], tool_choice: "none", response_format: { type: "text" }, user: "u" }, "chat");

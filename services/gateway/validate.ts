@@ -17,6 +17,8 @@ export interface CommonParams {
   kvCompression: unknown;
   /** Choices per prompt. */
   n: number;
+  /** Completions only: candidates per prompt, of which the best `n` are returned (≥ n). */
+  bestOf: number;
   /** Completions only: the prompt's text starts each choice. */
   echo: boolean;
 }
@@ -66,6 +68,7 @@ export function parseCommon(
     throw badRequest("'stream' must be a boolean", "stream");
   }
   const n = given(b.n) ? int(b.n, "n", 1, MAX_CHOICES) : 1;
+  const bestOf = given(b.best_of) ? int(b.best_of, "best_of", n, MAX_CHOICES) : n;
   if (given(b.echo) && typeof b.echo !== "boolean") throw badRequest("'echo' must be a boolean", "echo");
   const maxTokens = b.max_tokens ?? b.max_completion_tokens;
   const stop = b.stop === undefined || b.stop === null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop;
@@ -84,6 +87,7 @@ export function parseCommon(
     stream: b.stream === true,
     includeUsage: so?.include_usage === true,
     n,
+    bestOf,
     echo: b.echo === true,
     sampling: {
       maxTokens: maxTokens === undefined || maxTokens === null

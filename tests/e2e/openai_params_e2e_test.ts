@@ -126,6 +126,23 @@ Deno.test({
         assertEquals(b.choices.map((c: { text: string }) => c.text), texts);
       });
 
+      await t.step("best_of returns the candidate with the highest log-probability per token", async () => {
+        const body = { model, prompt: PROMPT, temperature: 1, max_tokens: 10, seed: 21 };
+        // The same three candidates (seed + i), shown with their log-probabilities.
+        const all = await complete({ ...body, n: 3, logprobs: 0 });
+        const mean = (c: { logprobs: { token_logprobs: number[] } }) =>
+          c.logprobs.token_logprobs.reduce((a, b) => a + b, 0) / c.logprobs.token_logprobs.length;
+        const best = [...all.choices].sort((a, b) => mean(b) - mean(a))[0];
+        const r = await complete({ ...body, best_of: 3 });
+        assertEquals(r.choices.length, 1);
+        assertEquals(r.choices[0].index, 0);
+        assertEquals(r.choices[0].text, best.text);
+        assertEquals(r.choices[0].logprobs, null);
+        assertEquals(r.usage.completion_tokens, all.usage.completion_tokens);
+        const two = await complete({ ...body, best_of: 3, n: 2 });
+        assertEquals(two.choices.map((c: { index: number }) => c.index), [0, 1]);
+      });
+
       await t.step("a list of prompts gives each prompt's n choices, in order", async () => {
         const one = (await complete({ ...greedy, prompt: PROMPT })).choices[0].text;
         const two = (await complete({ ...greedy, prompt: "Once upon a time" })).choices[0].text;
@@ -281,7 +298,7 @@ Deno.test({
         const text = { model, prompt: PROMPT, max_tokens: 2 };
         const msgs = { model, messages: [{ role: "user", content: "hi" }], max_tokens: 2 };
         const refusals: [string, Record<string, unknown>, "text" | "chat"][] = [
-          ["best_of", { best_of: 2 }, "text"],
+          ["best_of", { best_of: 2, stream: true }, "text"],
           ["suffix", { suffix: "and then" }, "text"],
           ["echo", { echo: true, logprobs: 1 }, "text"],
           ["presence_penalty", { presence_penalty: 3 }, "text"],
