@@ -48,6 +48,7 @@ export async function executeLine(task: LineTask, opts: ExecuteOptions): Promise
     if (common.stream) throw badRequest("'stream' is not supported in a batch", "stream");
     // A batch line runs one choice without log-probabilities (the gateway's routes do the rest).
     if (common.n > 1) throw badRequest("'n' > 1 is not supported in a batch line", "n");
+    if (common.bestOf > 1) throw badRequest("'best_of' > 1 is not supported in a batch line", "best_of");
     if (common.echo) throw badRequest("'echo' is not supported in a batch line", "echo");
     if (common.sampling.logprobs !== undefined) {
       throw badRequest("'logprobs' is not supported in a batch line", "logprobs");
