@@ -22,11 +22,12 @@
  *
  * Default `--tokens 512` keeps a software adapter (lavapipe) under a minute; on a GPU host use
  * `--tokens 8192` (512 frames of [8192, 128], 1 GiB of fp16). Prints a markdown table and
- * writes JSON to tests/bench/results/codec_fast_gpu_<label>.json (label: the GPU adapter, or
+ * writes JSON to out/bench/codec_fast_gpu_<label>.json (label: the GPU adapter, or
  * the CPU model and cores on a software adapter; tests/bench/_machine.ts). A watchdog writes
  * what there is if WebGPU hangs past the budget.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { decode, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import {
@@ -36,6 +37,8 @@ import {
   type GpuHandle,
 } from "../../shared/codec/webgpu/mod.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args.filter((a) => a !== "--"),
@@ -154,7 +157,7 @@ async function writeResults(partial?: string): Promise<void> {
       : { found: false, reason: gpuError ?? "none" };
     label = machineLabel(probe);
   }
-  outPath = args.out ?? `tests/bench/results/codec_fast_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`;
+  outPath = args.out ?? defaultOut(`codec_fast_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`);
   const full = {
     label,
     date: new Date().toISOString(),
