@@ -1,10 +1,13 @@
 /**
  * What every service's main does: read config once, connect to NATS, start, and stop
- * cleanly on SIGTERM/SIGINT (draining NATS, so spans and replies in flight are flushed).
+ * cleanly on SIGTERM/SIGINT (draining NATS, so spans and replies in flight are flushed). A
+ * setting that keeps it from starting (a bad `KVRELAY_*` value, a missing model, NATS out of
+ * reach) is one line and exit 1 (shared/config/startup.ts).
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type Config, loadConfig } from "../shared/config/mod.ts";
+import { type Config, loadConfig, warnUnknownVariables } from "../shared/config/mod.ts";
+import { checkModelFiles, startOrExit } from "../shared/config/startup.ts";
 import { connectNats } from "../shared/nats/mod.ts";
 import { installShutdown, onShutdown } from "../shared/telemetry/mod.ts";
 
@@ -12,11 +15,16 @@ export async function runService(
   name: string,
   start: (nc: NatsConnection, config: Config) => Promise<{ stop(): Promise<unknown> | unknown }>,
 ): Promise<void> {
-  const config = loadConfig();
+  const config = await startOrExit(name, () => {
+    const c = loadConfig();
+    checkModelFiles(c);
+    return c;
+  });
+  warnUnknownVariables(name);
   installShutdown({ onSignal: (s) => console.error(`[${name}] ${s}: stopping`) });
-  const nc = await connectNats(config.natsUrl, `kvrelay-${name}`);
+  const nc = await startOrExit(name, () => connectNats(config.natsUrl, `kvrelay-${name}`));
   onShutdown(() => nc.drain());
-  const svc = await start(nc, config);
+  const svc = await startOrExit(name, () => start(nc, config));
   onShutdown(() => svc.stop());
   console.error(`[${name}] ready on ${config.natsUrl}`);
 }

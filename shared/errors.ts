@@ -68,12 +68,16 @@ export function asKvrelayError(err: unknown): KvrelayError {
 }
 
 /** Wire form of an error, carried in NATS service error headers. */
-export function errorToWire(err: unknown): { code: ErrorCode; message: string } {
+export function errorToWire(err: unknown): { code: ErrorCode; message: string; param?: string } {
   const e = asKvrelayError(err);
-  return { code: e.code, message: e.message };
+  return e.param === undefined
+    ? { code: e.code, message: e.message }
+    : { code: e.code, message: e.message, param: e.param };
 }
 
 /** Rebuilds a typed error from a code and message received over NATS. */
-export function errorFromWire(code: string, message: string): KvrelayError {
-  return new KvrelayError(isErrorCode(code) ? code : "internal", message);
+export function errorFromWire(code: string, message: string, param?: string): KvrelayError {
+  return new KvrelayError(isErrorCode(code) ? code : "internal", message, {
+    param: typeof param === "string" ? param.slice(0, 200) : undefined,
+  });
 }

@@ -101,7 +101,8 @@ else {
 }' 2>&1 || echo "WebGPU adapter probe failed or timed out (exit $?)"
 
 # --- steps ----------------------------------------------------------------------------------------
-mkdir -p tests/bench/results
+# Benches write to out/bench/ (untracked); what is kept is copied to $OUT below.
+mkdir -p out/bench
 if [ "$QUICK" = 1 ]; then
   model_args=(--quick --timeout 40)
   codec_args=(--sizes 8192 --ks 8 --budget-s 20)
@@ -119,23 +120,23 @@ step tests 90 bash -c 'deno test -A --cached-only shared/model/webgpu_test.ts sh
   tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
 
 step model 150 deno run -A --cached-only tests/bench/model_device_bench.ts --label "$LABEL" "${model_args[@]}"
-cp tests/bench/results/model_device_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no model_device_$LABEL.json)"
+cp out/bench/model_device_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no model_device_$LABEL.json)"
 
 step codec 125 deno run -A --cached-only tests/bench/codec_gpu_bench.ts --label "$LABEL" "${codec_args[@]}"
-cp tests/bench/results/codec_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_gpu_$LABEL.json)"
+cp out/bench/codec_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_gpu_$LABEL.json)"
 
 step e2e 135 deno run -A --cached-only tests/bench/full_request_bench.ts --label "$LABEL" \
   --configs "$E2E_CONFIGS" --log "$work/e2e_services.log" "${e2e_args[@]}"
-cp tests/bench/results/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
+cp out/bench/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
 [ -f "$work/e2e_services.log" ] && gzip -c "$work/e2e_services.log" > "$OUT/e2e_services.log.gz"
 
 step fastcodec "${FASTCODEC_S:-150}" deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens "${FAST_TOKENS:-8192}" \
   --encoder "$FAST_ENCODERS"
-cp tests/bench/results/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
+cp out/bench/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
 
 # shellcheck disable=SC2086
 step handoff "${HANDOFF_S:-300}" deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder "$HANDOFF_ENCODER" $HANDOFF_ARGS
-cp tests/bench/results/handoff_"$LABEL".json tests/bench/results/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
+cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
   echo "(no handoff_$LABEL.json)"
 
 # --- summary --------------------------------------------------------------------------------------

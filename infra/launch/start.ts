@@ -19,7 +19,8 @@
  * (what `infra/nats/gen_auth.ts` writes).
  * @module
  */
-import { loadConfig } from "../../shared/config/mod.ts";
+import { loadConfig, warnUnknownVariables } from "../../shared/config/mod.ts";
+import { checkModelFiles, startOrExit } from "../../shared/config/startup.ts";
 import type { Role } from "../../shared/nats/permissions.ts";
 import { generateRoleKeys, renderAccounts, writeSeeds } from "../../shared/nats/server_auth.ts";
 import { EXIT_NO_JETSTREAM } from "../../services/batch/config.ts";
@@ -79,7 +80,13 @@ async function waitReady(host: string, port: number, ms: number, alive: () => bo
 }
 
 export async function main(): Promise<number> {
-  const config = loadConfig(); // validates the environment before anything starts
+  // The environment and the model's files are checked before anything starts.
+  const config = await startOrExit("kvrelay", () => {
+    const c = loadConfig();
+    checkModelFiles(c);
+    return c;
+  });
+  warnUnknownVariables("kvrelay");
   if (!config.modelPath) {
     log("no model configured: set KVRELAY_MODEL (and KVRELAY_TOKENIZER for a llama2.c .bin)");
     return 2;
@@ -226,4 +233,17 @@ export async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+const USAGE = `usage: npm start   (or: deno task start)
+
+Starts nats-server (unless NATS_URL names one), prefill with its compression, decode, the batch
+worker and the gateway on http://KVRELAY_HOST:KVRELAY_PORT (127.0.0.1:8080), and stops them all on
+Ctrl-C. Settings are environment variables (README, Configuration), e.g.
+  KVRELAY_MODEL=path/to/stories260K.bin KVRELAY_TOKENIZER=path/to/tok512.bin npm start`;
+
+if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  Deno.exit(await main());
+}

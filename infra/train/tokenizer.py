@@ -50,9 +50,11 @@ def build(corpus_dir: str, out_path: str, vocab: int = 4096, seed: int = 1234) -
 def write_tokenizer_config(out_dir: str, model_max_length: int = 2048):
     chat = ("{{ bos_token }}{% for message in messages %}"
             "{% if message['role'] == 'user' %}Question: {{ message['content'] }}\n"
-            "{% elif message['role'] == 'assistant' %}Answer: {{ message['content'] }}{{ eos_token }}\n"
+            "{% elif message['role'] == 'assistant' %}Solution:{% if message['content'] %} {{ message['content'] | trim }}{% endif %}"
+            "{% if message['tool_calls'] %}{% for call in message['tool_calls'] %} {{ call['function']['name'] }}"
+            "({{ call['function']['arguments'] }}){% endfor %}{% endif %}{{ eos_token }}\n"
             "{% else %}{{ message['content'] }}\n{% endif %}{% endfor %}"
-            "{% if add_generation_prompt %}Answer:{% endif %}")
+            "{% if add_generation_prompt %}Solution:{% endif %}")
     cfg = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": None,

@@ -4,6 +4,7 @@
  * `shared/config`.
  * @module
  */
+import { DEFAULTS } from "../../shared/config/mod.ts";
 import { badRequest } from "../../shared/errors.ts";
 
 /**
@@ -35,8 +36,8 @@ export function loadBatchWorkerConfig(
     throw badRequest("KVRELAY_BATCH_BACKEND must be nats or echo", "KVRELAY_BATCH_BACKEND");
   }
   return {
-    concurrency: int("KVRELAY_BATCH_CONCURRENCY", 4, 1),
-    ackWaitMs: int("KVRELAY_BATCH_ACK_WAIT_MS", 30_000, 100),
+    concurrency: int("KVRELAY_BATCH_CONCURRENCY", DEFAULTS.batchConcurrency, 1),
+    ackWaitMs: int("KVRELAY_BATCH_ACK_WAIT_MS", DEFAULTS.batchAckWaitMs, 100),
     backend,
     echoDelayMs: int("KVRELAY_ECHO_DELAY_MS", 0, 0),
   } satisfies BatchWorkerConfig;

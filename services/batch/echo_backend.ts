@@ -21,6 +21,14 @@ export class EchoBackend implements Backend {
   ready(): Promise<Record<string, boolean>> {
     return Promise.resolve({ echo: true });
   }
+  /** One id per word, as this backend counts tokens. */
+  tokenize(req: { prompt?: string }): Promise<{ tokens: number[]; maxModelLen: number }> {
+    const words = (req.prompt ?? "").split(" ").filter(Boolean);
+    return Promise.resolve({ tokens: words.map((_, i) => i), maxModelLen: 4096 });
+  }
+  detokenize(tokens: number[]): Promise<string> {
+    return Promise.resolve(tokens.join(" "));
+  }
   async *complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
     const source = input.prompt ?? input.messages?.at(-1)?.content ?? (input.promptIds ?? []).join(" ");
     if (this.#delayMs) {

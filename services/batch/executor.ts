@@ -11,7 +11,8 @@ import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import type { LineTask, ResultRecord } from "../../shared/batch/mod.ts";
 import type { Backend, CompletionInput } from "../gateway/backend.ts";
-import { parseCommon, parseMessages, parsePrompt } from "../gateway/validate.ts";
+import { parseCommon, parseMessages, parsePrompts } from "../gateway/validate.ts";
+import { refuseUnsupported } from "../gateway/openai_params.ts";
 
 export interface ExecuteOptions {
   backend: Backend;
@@ -42,15 +43,25 @@ export async function executeLine(task: LineTask, opts: ExecuteOptions): Promise
   const requestId = `${chat ? "chatcmpl" : "cmpl"}-${nuid.next()}`;
   try {
     const body = task.body;
-    const common = parseCommon(body, opts.maxTokensLimit, chat ? 256 : 16);
+    refuseUnsupported(body, chat ? "chat" : "text");
+    const common = parseCommon(body, opts.maxTokensLimit, chat ? 256 : 16, chat ? "chat" : "text");
     if (common.stream) throw badRequest("'stream' is not supported in a batch", "stream");
+    // A batch line runs one choice without log-probabilities (the gateway's routes do the rest).
+    if (common.n > 1) throw badRequest("'n' > 1 is not supported in a batch line", "n");
+    if (common.bestOf > 1) throw badRequest("'best_of' > 1 is not supported in a batch line", "best_of");
+    if (common.echo) throw badRequest("'echo' is not supported in a batch line", "echo");
+    if (common.sampling.logprobs !== undefined) {
+      throw badRequest("'logprobs' is not supported in a batch line", "logprobs");
+    }
+    const prompts = chat ? [] : parsePrompts(body.prompt);
+    if (prompts.length > 1) throw badRequest("a batch line takes one prompt", "prompt");
     const batchKv = resolveKvSettings(opts.kvDefaults, opts.batchKv);
     const input: CompletionInput = {
       requestId,
       sampling: common.sampling,
       kv: resolveKvSettings(batchKv, common.kvCompression),
       stop: common.stop,
-      ...(chat ? { messages: parseMessages(body.messages) } : parsePrompt(body.prompt)),
+      ...(chat ? { messages: parseMessages(body.messages) } : prompts[0]),
     };
     const model = await opts.backend.model();
     if (common.model !== model.id) {

@@ -35,6 +35,10 @@ export interface HandOffRequest {
   firstToken: number;
   /** The prompt's last token, for the text of the first generated one. */
   promptLastToken?: number;
+  /** The prompt, for decode's repetition penalty (only when the request sets one). */
+  promptIds?: number[];
+  /** The first token's log-probabilities, when the request asks for them. */
+  firstLogprobs?: DecodeCommit["firstLogprobs"];
   prefillMs: number;
   /** Time left for the whole hand-off, in ms. */
   timeoutMs: number;
@@ -85,6 +89,8 @@ export class HandOff {
         firstToken: req.firstToken,
         nPos: this.#kv.nPos,
         promptLastToken: req.promptLastToken,
+        ...(req.promptIds ? { promptIds: req.promptIds } : {}),
+        ...(req.firstLogprobs ? { firstLogprobs: req.firstLogprobs } : {}),
       };
       try {
         const decoded = await context.with(

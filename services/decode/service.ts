@@ -214,12 +214,18 @@ export async function startDecodeService(
         engine.add(
           req.requestId,
           layers,
-          { token: dc.firstToken, nPos: dc.nPos, promptLastToken: dc.promptLastToken },
+          {
+            token: dc.firstToken,
+            nPos: dc.nPos,
+            promptLastToken: dc.promptLastToken,
+            promptIds: dc.promptIds,
+            logprobs: dc.firstLogprobs,
+          },
           req.sampling,
           {
-            onToken: (id, text) => {
+            onToken: (id, text, logprobs) => {
               tokens++;
-              publish({ type: "token", id, text });
+              publish({ type: "token", id, text, ...(logprobs ? { logprobs } : {}) });
             },
             onDone: (finishReason, completionTokens, generateMs) => {
               gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);

@@ -14,6 +14,7 @@ import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { honoRouteName } from "../../shared/telemetry/mod.ts";
 import type { Backend } from "./backend.ts";
 import { completionHandler } from "./completions.ts";
+import { modelRoutes, TOKENIZER_PATHS, tokenizerRoutes } from "./tokenize.ts";
 import { errorResponse } from "./openai_error.ts";
 import { BATCH_FILES_PATH, type BatchRouteDeps, batchRoutes } from "./batches.ts";
 import { apiKeyAuth } from "./middleware/api_key/index.ts";
@@ -57,6 +58,7 @@ export function createApp(opts: GatewayOptions): Hono {
   });
   // File uploads carry their own, larger limit (batches.ts).
   app.use("/v1/*", (c, next) => c.req.path.startsWith(BATCH_FILES_PATH) ? next() : requestBodyLimit(c, next));
+  for (const p of TOKENIZER_PATHS) app.use(p, apiKeyAuth({ keys: opts.apiKeys }), requestBodyLimit);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -64,10 +66,8 @@ export function createApp(opts: GatewayOptions): Hono {
     const ready = Object.values(services).every(Boolean);
     return c.json({ status: ready ? "ready" : "not_ready", services }, ready ? 200 : 503);
   });
-  app.get("/v1/models", async (c) => {
-    const m = await opts.backend.model();
-    return c.json({ object: "list", data: [{ id: m.id, object: "model", created: 0, owned_by: "kvrelay" }] });
-  });
+  modelRoutes(app, opts.backend);
+  tokenizerRoutes(app, opts.backend);
   observabilityRoutes(app, { ...opts.observability, metrics });
   const admit = admission({ maxInflight: opts.maxInflight ?? DEFAULTS.maxInflight });
   const metered = { ...opts, backend: meteredBackend(opts.backend, metrics) };

@@ -11,6 +11,8 @@ function recordingBackend(pieces: string[], fail?: KvrelayError) {
   const calls: CompletionInput[] = [];
   const backend: Backend = {
     model: () => Promise.resolve({ id: "m1", maxSeqLen: 512 }),
+    tokenize: () => Promise.reject(new Error("not used")),
+    detokenize: () => Promise.reject(new Error("not used")),
     ready: () => Promise.resolve({ prefill: true, compression: true, decode: !fail }),
     async *complete(input: CompletionInput): AsyncIterable<CompletionEvent> {
       calls.push(input);
@@ -62,9 +64,23 @@ Deno.test("createApp() rejects bad completion bodies with OpenAI-shaped 4xx and 
     [{ model: "m1", prompt: "x", max_tokens: 1.5 }, 400, "max_tokens"],
     [{ model: "m1", prompt: "x", temperature: -1 }, 400, "temperature"],
     [{ model: "m1", prompt: "x", stream: "yes" }, 400, "stream"],
-    [{ model: "m1", prompt: "x", n: 2 }, 400, "n"],
+    [{ model: "m1", prompt: "x", n: 0 }, 400, "n"],
+    [{ model: "m1", prompt: "x", n: 65 }, 400, "n"],
     [{ model: "m1", prompt: "x", stop: [1] }, 400, "stop"],
-    [{ model: "m1", prompt: ["a", "b"] }, 400, "prompt"],
+    [{ model: "m1", prompt: ["a", 3] }, 400, "prompt"],
+    [{ model: "m1", prompt: "x", presence_penalty: 2.5 }, 400, "presence_penalty"],
+    [{ model: "m1", prompt: "x", frequency_penalty: -3 }, 400, "frequency_penalty"],
+    [{ model: "m1", prompt: "x", repetition_penalty: 0 }, 400, "repetition_penalty"],
+    [{ model: "m1", prompt: "x", logit_bias: { "5": 101 } }, 400, "logit_bias.5"],
+    [{ model: "m1", prompt: "x", logit_bias: { "a": 1 } }, 400, "logit_bias"],
+    [{ model: "m1", prompt: "x", logprobs: 21 }, 400, "logprobs"],
+    [{ model: "m1", prompt: "x", echo: true, logprobs: 1 }, 400, "echo"],
+    [{ model: "m1", prompt: "x", suffix: "end" }, 400, "suffix"],
+    [{ model: "m1", prompt: "x", best_of: 3, stream: true }, 400, "best_of"],
+    [{ model: "m1", prompt: "x", best_of: 2, n: 3 }, 400, "best_of"],
+    [{ model: "m1", prompt: "x", tools: [{ type: "function" }] }, 400, "tools"],
+    [{ model: "m1", prompt: "x", stream_options: { include_usage: true } }, 400, "stream_options"],
+    [{ model: "m1", prompt: "x", max_tokens: 512 }, 400, "max_tokens"],
     [
       { model: "m1", prompt: "x", kv_compression: { eviction_rate: 0.5 } },
       400,
@@ -85,13 +101,37 @@ Deno.test("createApp() rejects bad completion bodies with OpenAI-shaped 4xx and 
 });
 
 Deno.test("createApp() chat validation names the bad message field", async () => {
-  const { backend } = recordingBackend(["a"]);
-  const r = await post(app(backend), "/v1/chat/completions", {
+  const { backend, calls } = recordingBackend(["a"]);
+  const a = app(backend);
+  const call = { id: "c1", type: "function" as const, function: { name: "f", arguments: "{}" } };
+  const cases: [unknown[], string][] = [
+    [[{ role: "robot", content: "x" }], "messages[0].role"],
+    [[{ role: "user", content: null }], "messages[0].content"],
+    [[{ role: "user", content: "x", tool_calls: [call] }], "messages[0].tool_calls"],
+    [
+      [{ role: "assistant", content: null, tool_calls: [{ function: { name: "f" } }] }],
+      "messages[0].tool_calls",
+    ],
+    [[{ role: "user", content: "x", tool_call_id: "c1" }], "messages[0].tool_call_id"],
+  ];
+  for (const [messages, param] of cases) {
+    const r = await post(a, "/v1/chat/completions", { model: "m1", messages });
+    assertEquals(r.status, 400);
+    assertEquals((await r.json()).error.param, param);
+  }
+  assertEquals(calls.length, 0);
+  // An assistant turn that called a tool has null content; the calls go to the template.
+  const ok = await post(a, "/v1/chat/completions", {
     model: "m1",
-    messages: [{ role: "robot", content: "x" }],
+    messages: [
+      { role: "user", content: "x" },
+      { role: "assistant", content: null, tool_calls: [call] },
+      { role: "tool", content: "42", tool_call_id: "c1" },
+    ],
   });
-  assertEquals(r.status, 400);
-  assertEquals((await r.json()).error.param, "messages[0].role");
+  assertEquals(ok.status, 200);
+  assertEquals(calls[0].messages?.[1], { role: "assistant", content: "", tool_calls: [call] });
+  assertEquals(calls[0].messages?.[2], { role: "tool", content: "42", tool_call_id: "c1" });
 });
 
 Deno.test("createApp() passes kv_compression and sampling through and applies stop strings", async () => {

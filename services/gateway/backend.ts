@@ -12,20 +12,23 @@ import { asKvrelayError } from "../../shared/errors.ts";
 import { fromJsonBytes, pingService, requestBytes } from "../../shared/nats/mod.ts";
 import { deadlineIn, timeLeft } from "../../shared/nats/deadline.ts";
 import {
+  CALLS,
+  type ChatMessage,
   type KvSettings,
   type KvUsage,
   type SamplingParams,
   SERVICE_NAMES,
+  SUBJECTS,
+  type TokenizeReply,
+  type TokenizeRequest,
 } from "../../shared/handoff/contract.ts";
+import { requestCall } from "../../shared/nats/call.ts";
 import { attr, getMetrics } from "../../shared/telemetry/mod.ts";
 import { runCompletion } from "./completion_run.ts";
 
 export { StopMatcher } from "./stop_matcher.ts";
 
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
+export type { ChatMessage };
 
 export interface CompletionInput {
   requestId: string;
@@ -44,8 +47,18 @@ export interface Usage {
   kv: KvUsage;
 }
 
+/** One generated token with its log-probabilities (when the request asked for them). */
+export interface TokenOut {
+  id: number;
+  /** The token's text as it appears in the completion. */
+  text: string;
+  logprob: number;
+  top: { id: number; text: string; logprob: number }[];
+}
+
 export type CompletionEvent =
-  | { type: "text"; text: string }
+  /** `tokens`: the tokens whose text starts in `text` (only when log-probabilities were asked for). */
+  | { type: "text"; text: string; tokens?: TokenOut[] }
   | { type: "done"; finishReason: "stop" | "length"; usage: Usage };
 
 export interface ModelInfo {
@@ -57,6 +70,10 @@ export interface Backend {
   complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent>;
   model(): Promise<ModelInfo>;
   ready(): Promise<Record<string, boolean>>;
+  /** The served model's tokenizer (vLLM's /tokenize). */
+  tokenize(req: TokenizeRequest): Promise<TokenizeReply>;
+  /** Token ids back to text (vLLM's /detokenize). */
+  detokenize(tokens: number[]): Promise<string>;
 }
 
 export class NatsBackend implements Backend {
@@ -90,6 +107,19 @@ export class NatsBackend implements Backend {
     const m = { id, maxSeqLen: Number(info.metadata?.max_seq_len ?? 0) };
     this.#model = { info: m, at: Date.now() };
     return m;
+  }
+
+  tokenize(req: TokenizeRequest): Promise<TokenizeReply> {
+    return requestCall(this.#nc, CALLS.prefillTokenize, SUBJECTS.prefillTokenize, req, {
+      timeoutMs: this.#config.requestTimeoutMs,
+    });
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    const r = await requestCall(this.#nc, CALLS.prefillDetokenize, SUBJECTS.prefillDetokenize, { tokens }, {
+      timeoutMs: this.#config.requestTimeoutMs,
+    });
+    return r.prompt;
   }
 
   async ready(): Promise<Record<string, boolean>> {

@@ -34,7 +34,7 @@ import {
   type TokenEvent,
 } from "../../shared/handoff/contract.ts";
 import { attr, getMetrics } from "../../shared/telemetry/mod.ts";
-import type { CompletionEvent, CompletionInput } from "./backend.ts";
+import type { CompletionEvent, CompletionInput, TokenOut } from "./backend.ts";
 import { estimateKvTokens } from "./kv_estimate.ts";
 import { StopMatcher } from "./stop_matcher.ts";
 
@@ -55,6 +55,34 @@ type Item =
   | { kind: "prefill"; reply: PrefillRunReply }
   | { kind: "probe"; verdict: "held" | "gone" | "silent"; why: string }
   | { kind: "fail"; err: unknown };
+
+/**
+ * Keeps tokens in step with the text the stop matcher lets out: a token goes out with the text
+ * in which it ends; when a stop string cuts the text, with the text in which it starts.
+ */
+class TokenAligner {
+  #pending: { tok: TokenOut; start: number; end: number }[] = [];
+  #produced = 0;
+  #released = 0;
+  push(tok: TokenOut): void {
+    this.#pending.push({ tok, start: this.#produced, end: this.#produced + tok.text.length });
+    this.#produced += tok.text.length;
+  }
+  /** The tokens that go with `chars` more characters of text (`final`: no more text follows). */
+  release(chars: number, final: boolean): TokenOut[] {
+    this.#released += chars;
+    const out: TokenOut[] = [];
+    while (this.#pending.length) {
+      const p = this.#pending[0];
+      const inText = final ? p.start < this.#released || p.end <= this.#released : p.end <= this.#released;
+      if (!inText) break;
+      out.push(p.tok);
+      this.#pending.shift();
+    }
+    if (final) this.#pending = [];
+    return out;
+  }
+}
 
 /** A tiny async queue: pushes from callbacks, one awaiting reader. */
 class Queue<T> {
@@ -137,6 +165,7 @@ export async function* runCompletion(
       (err) => queue.push({ kind: "fail", err }),
     );
     const stop = new StopMatcher(input.stop);
+    const tokens = new TokenAligner();
     let prefill: PrefillRunReply | undefined;
     let done: Extract<TokenEvent, { type: "done" }> | undefined;
     let stoppedByString = false;
@@ -214,8 +243,12 @@ export async function* runCompletion(
       }
       if (stoppedByString) continue;
       if (completionTokens++ === 0) ctx.onFirstToken();
+      if (ev.logprobs) tokens.push({ id: ev.id, text: ev.text, ...ev.logprobs });
       const out = stop.push(ev.text);
-      if (out.text) yield { type: "text", text: out.text };
+      const taken = tokens.release(out.text.length, out.stopped);
+      if (out.text || taken.length) {
+        yield { type: "text", text: out.text, ...(ev.logprobs ? { tokens: taken } : {}) };
+      }
       if (out.stopped) {
         stoppedByString = true;
         cancel(nc, decode.control, requestId);
@@ -223,7 +256,14 @@ export async function* runCompletion(
     }
     if (!stoppedByString) {
       const rest = stop.flush();
-      if (rest) yield { type: "text", text: rest };
+      const taken = tokens.release(rest.length, true);
+      if (rest || taken.length) {
+        yield {
+          type: "text",
+          text: rest,
+          ...(input.sampling.logprobs !== undefined ? { tokens: taken } : {}),
+        };
+      }
     }
     finished = true;
     const generate = Math.round((done?.generateMs ?? 0) * 1000) / 1000;

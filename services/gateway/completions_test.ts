@@ -17,6 +17,8 @@ function gatedBackend(opts: { firstAfterMs?: number } = {}) {
   const ended: string[] = [];
   const backend: Backend = {
     model: () => Promise.resolve({ id: "m1", maxSeqLen: 512 }),
+    tokenize: () => Promise.reject(new Error("not used")),
+    detokenize: () => Promise.reject(new Error("not used")),
     ready: () => Promise.resolve({ prefill: true, compression: true, decode: true }),
     async *complete(_input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
       const aborted = new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));

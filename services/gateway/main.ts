@@ -1,4 +1,5 @@
-import { loadConfig } from "../../shared/config/mod.ts";
+import { loadConfig, warnUnknownVariables } from "../../shared/config/mod.ts";
+import { startOrExit } from "../../shared/config/startup.ts";
 import { connectNats } from "../../shared/nats/mod.ts";
 import { installShutdown, onShutdown } from "../../shared/telemetry/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
@@ -8,9 +9,13 @@ import { ServiceReports } from "../../shared/metrics/mod.ts";
 import { GatewayMetrics } from "./metrics/mod.ts";
 
 if (import.meta.main) {
-  const config = loadConfig();
+  const config = await startOrExit("gateway", loadConfig);
+  warnUnknownVariables("gateway");
   installShutdown({ onSignal: (s) => console.error(`[gateway] ${s}: stopping`) });
-  const nc = await connectNats(config.natsUrl, "kvrelay-gateway", config.natsAuth);
+  const nc = await startOrExit(
+    "gateway",
+    () => connectNats(config.natsUrl, "kvrelay-gateway", config.natsAuth),
+  );
   onShutdown(() => nc.drain());
   const backend = new NatsBackend(nc, config);
   const kvDefaults = defaultKvSettings(config.kv);

@@ -14,9 +14,11 @@ import { parseBody } from "../../shared/nats/call.ts";
 import { deadlineFromHeaders, timeLeft } from "../../shared/nats/deadline.ts";
 import {
   CALLS,
+  type DetokenizeReply,
   type PrefillRunReply,
   type PrefillRunRequest,
   SUBJECTS,
+  type TokenizeReply,
 } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/pipeline/rng.ts";
@@ -52,6 +54,14 @@ export async function startPrefillNode(
     statsData: () => metricsReport(registry),
     endpoints: {
       run: { subject: SUBJECTS.prefillRun, handler: (msg) => run.handle(msg) },
+      tokenize: {
+        subject: SUBJECTS.prefillTokenize,
+        handler: (msg) => Promise.resolve().then(() => run.tokenize(msg)),
+      },
+      detokenize: {
+        subject: SUBJECTS.prefillDetokenize,
+        handler: (msg) => Promise.resolve().then(() => run.detokenize(msg)),
+      },
     },
   });
   return {
@@ -82,6 +92,7 @@ class PrefillRunner {
     }
     const req = parseBody(CALLS.prefillRun.request, msg.data, CALLS.prefillRun.name);
     const ids = this.#promptIds(req);
+    this.#checkTokenIds(req);
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
     const pre = await withSpan("prefill", {
       [attr.REQUEST_ID]: req.requestId,
@@ -95,11 +106,53 @@ class PrefillRunner {
       decodeIngest: req.decodeIngest,
       firstToken: pre.firstToken,
       promptLastToken: ids.at(-1),
+      promptIds: (req.sampling.repetitionPenalty ?? 1) !== 1 ? ids : undefined,
+      firstLogprobs: pre.firstLogprobs,
       prefillMs: pre.prefillMs,
       timeoutMs: Math.max(1, timeLeft(deadline)),
     }, pre.kv);
     this.kvMetrics.observe(usage);
     return { requestId: req.requestId, promptIds: ids, firstToken: pre.firstToken, kv: usage };
+  }
+
+  /** vLLM's /tokenize: the ids prefill would run (a chat prompt rendered as for a completion). */
+  tokenize(msg: ServiceMsg): TokenizeReply {
+    const req = parseBody(CALLS.prefillTokenize.request, msg.data, CALLS.prefillTokenize.name);
+    const { tokenizer } = this.model;
+    const tokens = req.messages
+      ? chatPromptIds(tokenizer, this.chat, req.messages)
+      : tokenizer.encode(req.prompt ?? "", { bos: req.addSpecialTokens ?? true });
+    return { tokens, maxModelLen: this.model.config.maxSeqLen };
+  }
+
+  /** vLLM's /detokenize: the text of ids, as a prompt (no BOS handling beyond the tokenizer's). */
+  detokenize(msg: ServiceMsg): DetokenizeReply {
+    const req = parseBody(CALLS.prefillDetokenize.request, msg.data, CALLS.prefillDetokenize.name);
+    const vocab = this.model.config.vocabSize;
+    const bad = req.tokens.findIndex((t) => t >= vocab);
+    if (bad >= 0) {
+      throw badRequest(
+        `tokens[${bad}] = ${req.tokens[bad]} is not below the vocabulary size ${vocab}`,
+        "tokens",
+      );
+    }
+    return { prompt: this.model.tokenizer.decode(req.tokens) };
+  }
+
+  /** Token ids a request names must be this model's: out of range is a 400, never skipped. */
+  #checkTokenIds(req: PrefillRunRequest): void {
+    const vocab = this.model.config.vocabSize;
+    const named: [string, number[] | undefined][] = [
+      ["prompt", req.promptIds],
+      ["logit_bias", req.sampling.logitBias?.map((b) => b.id)],
+      ["stop_token_ids", req.sampling.stopTokenIds],
+    ];
+    for (const [param, ids] of named) {
+      const bad = ids?.find((id) => id >= vocab);
+      if (bad !== undefined) {
+        throw badRequest(`${param} names token ${bad}; this model's vocabulary has ${vocab} tokens`, param);
+      }
+    }
   }
 
   #promptIds(req: PrefillRunRequest): number[] {
@@ -114,6 +167,16 @@ class PrefillRunner {
     const maxLen = this.model.config.maxSeqLen;
     if (ids.length >= maxLen) {
       throw badRequest(`the prompt has ${ids.length} tokens; this model's context is ${maxLen}`, "prompt");
+    }
+    const asked = req.sampling.maxTokens;
+    if (req.sampling.maxTokensAsked && ids.length + asked > maxLen) {
+      // vLLM's check and wording: the prompt and the completion share the context.
+      throw badRequest(
+        `This model's maximum context length is ${maxLen} tokens. However, you requested ${
+          ids.length + asked
+        } tokens (${ids.length} in the prompt, ${asked} in the completion). Please reduce the length of the prompt or completion.`,
+        "max_tokens",
+      );
     }
     return ids;
   }

@@ -79,6 +79,9 @@ import {
 
 export const SUBJECTS = {
   prefillRun: "kvrelay.prefill.run",
+  /** Text or chat turns to token ids, and back, with the served model's tokenizer (queue). */
+  prefillTokenize: "kvrelay.prefill.tokenize",
+  prefillDetokenize: "kvrelay.prefill.detokenize",
   decodeOpen: "kvrelay.decode.open",
   compressionStatus: (instance: string) => `kvrelay.compression.${instance}.status`,
   ingest: (service: string, instance: string) => `kvrelay.${service}.${instance}.ingest`,
@@ -122,9 +125,33 @@ export interface KvSettings {
 
 export interface SamplingParams {
   maxTokens: number;
+  /** The client set `maxTokens`: a prompt that leaves no room for them is refused, not cut short. */
+  maxTokensAsked?: boolean;
   temperature: number;
   topP: number;
+  /** vLLM's: sample among the k most likely tokens only; absent = all. */
+  topK?: number;
+  /** vLLM's: drop tokens less likely than `minP` × the most likely one; absent = none. */
+  minP?: number;
   seed?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** vLLM's; 1 = off. */
+  repetitionPenalty?: number;
+  /** Token id → bias; -100 bans. */
+  logitBias?: { id: number; bias: number }[];
+  /** Alternatives reported with each token's log-probability; absent = none reported. */
+  logprobs?: number;
+  stopTokenIds?: number[];
+  minTokens?: number;
+  ignoreEos?: boolean;
+}
+
+/** A token's log-probability and its most likely alternatives, as decode reports them. */
+export interface TokenLogprobs {
+  logprob: number;
+  /** Most likely first; `text` is the alternative's text after the same previous token. */
+  top: { id: number; text: string; logprob: number }[];
 }
 
 export interface DecodeOpenRequest {
@@ -146,17 +173,43 @@ export interface DecodeOpenReply {
   instance: string;
 }
 
+/** A chat turn as OpenAI sends it (tool fields under OpenAI's, and templates', names). */
+export interface ChatMessage {
+  role: string;
+  content: string;
+  tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
 export interface PrefillRunRequest {
   requestId: string;
   prompt?: string;
   promptIds?: number[];
   /** Chat turns, rendered by prefill with the model's chat template. */
-  messages?: { role: string; content: string }[];
+  messages?: ChatMessage[];
   sampling: SamplingParams;
   kv: KvSettings;
   /** Decode's ingest subject (from DecodeOpenReply). */
   decodeIngest: string;
 }
+/** vLLM's `/tokenize`: `prompt` or `messages` (rendered with the chat template). */
+export interface TokenizeRequest {
+  prompt?: string;
+  messages?: ChatMessage[];
+  /** Add BOS to a `prompt` (default true, as prefill does). */
+  addSpecialTokens?: boolean;
+}
+export interface TokenizeReply {
+  tokens: number[];
+  maxModelLen: number;
+}
+export interface DetokenizeRequest {
+  tokens: number[];
+}
+export interface DetokenizeReply {
+  prompt: string;
+}
+
 export interface PrefillRunReply {
   requestId: string;
   promptIds: number[];
@@ -174,6 +227,10 @@ export interface DecodeCommit {
    * that starts the completion keeps its leading space (as `generate` gives it).
    */
   promptLastToken?: number;
+  /** The prompt's tokens, sent only when a repetition penalty needs them. */
+  promptIds?: number[];
+  /** The first token's log-probabilities, when the request asked for them. */
+  firstLogprobs?: { logprob: number; top: { id: number; logprob: number }[] };
 }
 export interface DecodeCommitReply {
   decodeKvMs: number;
@@ -223,7 +280,7 @@ export interface KvUsage {
 }
 
 export type TokenEvent =
-  | { type: "token"; seq: number; id: number; text: string }
+  | { type: "token"; seq: number; id: number; text: string; logprobs?: TokenLogprobs }
   | {
     type: "done";
     seq: number;
@@ -280,11 +337,28 @@ const tokenId = int(0, 2 ** 31 - 1);
 const nonNegative = num(0, Number.MAX_VALUE);
 const EVICTION_POLICIES = ["kvcompress", "uniform", "recency"] as const;
 
+const logprob = num(-1e9, 1);
 const samplingParams = obj({
   maxTokens: int(1, MAX_TOKENS),
+  maxTokensAsked: optional(bool),
   temperature: num(0, 100),
   topP: num(0, 1),
+  topK: optional(int(1, 2 ** 31 - 1)),
+  minP: optional(num(0, 1)),
   seed: optional(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
+  presencePenalty: optional(num(-2, 2)),
+  frequencyPenalty: optional(num(-2, 2)),
+  repetitionPenalty: optional(num(1e-6, 1e6)),
+  logitBias: optional(arr(obj({ id: tokenId, bias: num(-100, 100) }), { max: 1 << 16 })),
+  logprobs: optional(int(0, 20)),
+  stopTokenIds: optional(arr(tokenId, { max: 1 << 12 })),
+  minTokens: optional(int(0, MAX_TOKENS)),
+  ignoreEos: optional(bool),
+});
+const stepLogprobs = obj({ logprob, top: arr(obj({ id: tokenId, logprob }), { max: 20 }) });
+const tokenLogprobsCheck = obj({
+  logprob,
+  top: arr(obj({ id: tokenId, text: str({ min: 0, max: 4096 }), logprob }), { max: 20 }),
 });
 
 const kvSettings = obj({
@@ -350,7 +424,17 @@ const decodeOpenReply = obj({
   instance: str({ max: 64, pattern: /^[A-Za-z0-9]+$/ }),
 });
 
-const chatMessage = obj({ role: str({ max: 32 }), content: str({ min: 0, max: 1 << 24 }) });
+const toolCall = obj({
+  id: str({ min: 0, max: 256 }),
+  type: oneOf(["function"]),
+  function: obj({ name: str({ max: 256 }), arguments: str({ min: 0, max: 1 << 20 }) }),
+});
+const chatMessage = obj({
+  role: str({ max: 32 }),
+  content: str({ min: 0, max: 1 << 24 }),
+  tool_calls: optional(arr(toolCall, { max: 256 })),
+  tool_call_id: optional(str({ min: 0, max: 256 })),
+});
 const prefillRunFields = obj({
   requestId,
   prompt: optional(str({ min: 0, max: 1 << 24 })),
@@ -368,6 +452,15 @@ const prefillRunRequest: Check<Checked<typeof prefillRunFields>> = (v, path) => 
   return r;
 };
 
+const tokenizeRequest = obj({
+  prompt: optional(str({ min: 0, max: 1 << 24 })),
+  messages: optional(arr(chatMessage, { min: 1, max: 1 << 16 })),
+  addSpecialTokens: optional(bool),
+});
+const tokenizeReply = obj({ tokens: arr(tokenId, { max: MAX_TOKENS }), maxModelLen: int(1, 2 ** 31 - 1) });
+const detokenizeRequest = obj({ tokens: arr(tokenId, { max: MAX_TOKENS }) });
+const detokenizeReply = obj({ prompt: str({ min: 0, max: 1 << 26 }) });
+
 const prefillRunReply = obj({
   requestId,
   promptIds: arr(tokenId, { min: 1, max: MAX_TOKENS }),
@@ -380,6 +473,8 @@ const decodeCommit = obj({
   firstToken: tokenId,
   nPos: int(1, MAX_TOKENS),
   promptLastToken: optional(tokenId),
+  promptIds: optional(arr(tokenId, { min: 1, max: MAX_TOKENS })),
+  firstLogprobs: optional(stepLogprobs),
 });
 const decodeCommitReply = obj({ decodeKvMs: nonNegative, blocks: int(0, 2 ** 40) });
 
@@ -389,6 +484,7 @@ const tokenEvent = tagged("type", {
     seq: int(0, MAX_TOKENS),
     id: tokenId,
     text: str({ min: 0, max: 4096 }),
+    logprobs: optional(tokenLogprobsCheck),
   }),
   done: obj({
     type: oneOf(["done"]),
@@ -469,6 +565,13 @@ export const CALLS = {
   decodeOpen: call<DecodeOpenRequest, DecodeOpenReply>("decode.open", decodeOpenRequest, decodeOpenReply),
   /** 2. `kvrelay.prefill.run` */
   prefillRun: call<PrefillRunRequest, PrefillRunReply>("prefill.run", prefillRunRequest, prefillRunReply),
+  /** `kvrelay.prefill.tokenize` and `.detokenize`: the gateway's /tokenize and /detokenize. */
+  prefillTokenize: call<TokenizeRequest, TokenizeReply>("prefill.tokenize", tokenizeRequest, tokenizeReply),
+  prefillDetokenize: call<DetokenizeRequest, DetokenizeReply>(
+    "prefill.detokenize",
+    detokenizeRequest,
+    detokenizeReply,
+  ),
   /** 4. the commit on decode's ingest subject (the chunks themselves are checked by BundleReceiver). */
   decodeCommit: call<DecodeCommit, DecodeCommitReply>("decode.commit", decodeCommit, decodeCommitReply),
   /** 6. decode's control subject. */
@@ -500,6 +603,11 @@ const _exact: [
   Exact<Checked<typeof decodeOpenReply>, DecodeOpenReply>,
   Exact<Checked<typeof prefillRunRequest>, PrefillRunRequest>,
   Exact<Checked<typeof prefillRunReply>, PrefillRunReply>,
+  Exact<Checked<typeof tokenizeRequest>, TokenizeRequest>,
+  Exact<Checked<typeof chatMessage>, ChatMessage>,
+  Exact<Checked<typeof tokenizeReply>, TokenizeReply>,
+  Exact<Checked<typeof detokenizeRequest>, DetokenizeRequest>,
+  Exact<Checked<typeof detokenizeReply>, DetokenizeReply>,
   Exact<Checked<typeof decodeCommit>, DecodeCommit>,
   Exact<Checked<typeof decodeCommitReply>, DecodeCommitReply>,
   Exact<Checked<typeof kvSettings>, KvSettings>,
@@ -512,4 +620,26 @@ const _exact: [
   Exact<Checked<typeof metricSnapshot>, MetricSnapshot>,
   Exact<Checked<typeof metricsReport>, MetricsReport>,
   Exact<Checked<typeof serviceStatsReply>, ServiceStatsReply>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];

@@ -9,6 +9,7 @@
  * WebGPU execution provider fails under `auto` (see `model.ts`).
  * @module
  */
+import { ensureRuntimeDir } from "../webgpu/runtime_dir.ts";
 import type { DeviceChoice } from "../config/mod.ts";
 import { KvrelayError } from "../errors.ts";
 import { adapterDescription, isSoftwareAdapter } from "../webgpu/adapter.ts";
@@ -82,6 +83,7 @@ export async function probeGpu(
   timeoutMs: number,
 ): Promise<AdapterProbe> {
   if (!gpu) return { found: false, reason: "this runtime has no navigator.gpu" };
+  ensureRuntimeDir();
   try {
     const adapter = await withDeadline(
       gpu.requestAdapter({ powerPreference: "high-performance" }),

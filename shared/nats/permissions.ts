@@ -42,7 +42,15 @@ const CONTROL = SUBJECTS.control("decode", "*");
 
 /** Running completions across the cluster (services/gateway/backend.ts). */
 const completions = {
-  publish: [SUBJECTS.decodeOpen, SUBJECTS.prefillRun, CONTROL, "$SRV.PING.>", "$SRV.INFO.>"],
+  publish: [
+    SUBJECTS.decodeOpen,
+    SUBJECTS.prefillRun,
+    SUBJECTS.prefillTokenize,
+    SUBJECTS.prefillDetokenize,
+    CONTROL,
+    "$SRV.PING.>",
+    "$SRV.INFO.>",
+  ],
   subscribe: [TOKENS],
 };
 
@@ -78,7 +86,14 @@ export function rolePermissions(role: Role): Permissions {
       // The prefill node: prefill and its in-process compression.
       return {
         publish: [INGEST],
-        subscribe: [ownInbox(role), SUBJECTS.prefillRun, SUBJECTS.compressionStatus("*"), "$SRV.>"],
+        subscribe: [
+          ownInbox(role),
+          SUBJECTS.prefillRun,
+          SUBJECTS.prefillTokenize,
+          SUBJECTS.prefillDetokenize,
+          SUBJECTS.compressionStatus("*"),
+          "$SRV.>",
+        ],
         responses: true,
       };
     case "decode":

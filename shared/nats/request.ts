@@ -61,12 +61,14 @@ export async function requestBytes(
   if (ServiceError.isServiceError(msg)) {
     let code = "internal";
     let message = msg.headers?.get("Nats-Service-Error") ?? "service error";
+    let param: string | undefined;
     try {
-      const body = fromJsonBytes<{ code?: string; message?: string }>(msg.data);
+      const body = fromJsonBytes<{ code?: string; message?: string; param?: string }>(msg.data);
       code = body.code ?? code;
       message = body.message ?? message;
+      param = body.param;
     } catch { /* the description header is all there is */ }
-    throw errorFromWire(code, message);
+    throw errorFromWire(code, message, param);
   }
   return msg.data;
 }

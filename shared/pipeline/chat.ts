@@ -4,9 +4,12 @@
  * `add_generation_prompt`; the text is then tokenized without adding special tokens, as
  * transformers' `apply_chat_template` does, so a template that writes `bos_token` yields
  * exactly one BOS. Models without a template (llama2.c checkpoints) get one `role: content`
- * line per turn, then `assistant:`, with the tokenizer's BOS.
+ * line per turn (an assistant's tool calls as `name(arguments)` after its content), then
+ * `assistant:`, with the tokenizer's BOS. Tool calls given to a template that never reads
+ * `tool_calls` are a 400 naming them, not dropped.
  * @module
  */
+import { badRequest } from "../errors.ts";
 import type { Tokenizer } from "../tokenizer/mod.ts";
 import { ChatTemplate, type ChatTurn } from "../tokenizer/mod.ts";
 
@@ -20,7 +23,11 @@ import { ChatTemplate, type ChatTurn } from "../tokenizer/mod.ts";
  * ```
  */
 export function renderChat(messages: ChatTurn[]): string {
-  return messages.map((m) => `${m.role}: ${m.content}`).join("\n") + "\nassistant:";
+  const line = (m: ChatTurn) => {
+    const calls = (m.tool_calls ?? []).map((c) => `${c.function.name}(${c.function.arguments})`);
+    return `${m.role}: ${[m.content, ...calls].filter(Boolean).join(" ")}`;
+  };
+  return messages.map(line).join("\n") + "\nassistant:";
 }
 
 /**
@@ -56,6 +63,14 @@ export function chatPromptIds(
   messages: ChatTurn[],
 ): number[] {
   if (!template) return tokenizer.encode(renderChat(messages));
+  // A template that never reads `tool_calls` would drop them without a word.
+  const calls = messages.findIndex((m) => m.tool_calls?.length);
+  if (calls >= 0 && !template.source.includes("tool_calls")) {
+    throw badRequest(
+      `messages[${calls}].tool_calls: this model's chat template does not render tool calls`,
+      `messages[${calls}].tool_calls`,
+    );
+  }
   const text = template.render(messages, { addGenerationPrompt: true });
   const bos = template.bosToken;
   if (bos && tokenizer.bosId >= 0 && text.startsWith(bos)) {

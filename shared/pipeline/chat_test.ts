@@ -1,4 +1,5 @@
-import { assertEquals, assertNotEquals } from "@std/assert";
+import { assertEquals, assertNotEquals, assertThrows } from "@std/assert";
+import { KvrelayError } from "../errors.ts";
 import { STORIES260K } from "../../tests/_harness/paths.ts";
 import { EMBEDDED_MODEL_DIR } from "../config/mod.ts";
 import { HfTokenizer, Llama2cTokenizer } from "../tokenizer/mod.ts";
@@ -11,7 +12,7 @@ Deno.test("chatPromptIds() gives kvrelay-tiny's template text with exactly one B
   const tok = await HfTokenizer.load(`${EMBEDDED_MODEL_DIR}/tokenizer.json`);
   const template = await loadChatTemplate({ modelPath: EMBEDDED_MODEL_DIR });
   const ids = chatPromptIds(tok, template, TURNS);
-  assertEquals(ids, tok.encode("Question: What is 2 + 3?\nAnswer:"));
+  assertEquals(ids, tok.encode("Question: What is 2 + 3?\nSolution:"));
   assertEquals(ids[0], tok.bosId);
   assertNotEquals(ids[1], tok.bosId);
   // An assistant turn's <eos> is the EOS id, not its characters.
@@ -48,4 +49,32 @@ Deno.test("loadChatTemplate() finds the template beside a tokenizer.json", async
     tokenizerPath: `${EMBEDDED_MODEL_DIR}/tokenizer.json`,
   });
   assertEquals(t?.bosToken, "<bos>");
+});
+
+const CALL = {
+  id: "c1",
+  type: "function" as const,
+  function: { name: "weather", arguments: '{"city":"Oslo"}' },
+};
+
+Deno.test("chatPromptIds() renders tool calls where it can and refuses them where a template would drop them", async () => {
+  const tok = await HfTokenizer.load(`${EMBEDDED_MODEL_DIR}/tokenizer.json`);
+  const turns = [
+    { role: "user", content: "Weather in Oslo?" },
+    { role: "assistant", content: "", tool_calls: [CALL] },
+    { role: "tool", content: "sunny", tool_call_id: "c1" },
+  ];
+  assertEquals(
+    renderChat(turns),
+    'user: Weather in Oslo?\nassistant: weather({"city":"Oslo"})\ntool: sunny\nassistant:',
+  );
+  const tiny = (await loadChatTemplate({ modelPath: EMBEDDED_MODEL_DIR }))!;
+  assertEquals(
+    tiny.render(turns),
+    '<bos>Question: Weather in Oslo?\nSolution: weather({"city":"Oslo"})<eos>\nsunny\nSolution:',
+  );
+  assertEquals(chatPromptIds(tok, tiny, turns).filter((id) => id === tok.eosId).length, 1);
+  const blind = new ChatTemplate("{% for m in messages %}{{ m.content }}\n{% endfor %}", {});
+  const err = assertThrows(() => chatPromptIds(tok, blind, turns), KvrelayError);
+  assertEquals(err.param, "messages[1].tool_calls");
 });

@@ -17,15 +17,16 @@
  */
 import { setImmediate } from "node:timers";
 import type { DecodeOutput, KeptKv, Model } from "../model/mod.ts";
-import { sampleToken } from "../model/mod.ts";
+import { type StepLogprobs, TokenSampler } from "../model/sampling/mod.ts";
 import type { BlockStore } from "../blockstore/mod.ts";
 import { KvrelayError } from "../errors.ts";
-import type { SamplingParams } from "../handoff/contract.ts";
+import type { SamplingParams, TokenLogprobs } from "../handoff/contract.ts";
 import type { DecodedLayer } from "./decode_stage.ts";
 import { seededRng } from "./rng.ts";
 
 export interface SequenceSink {
-  onToken(id: number, text: string): void;
+  /** `logprobs` when the request's sampling asks for them. */
+  onToken(id: number, text: string, logprobs?: TokenLogprobs): void;
   onDone(finishReason: "stop" | "length", completionTokens: number, generateMs: number): void;
   onError(err: KvrelayError): void;
 }
@@ -36,7 +37,7 @@ interface Sequence {
   pos: number;
   count: number;
   sampling: SamplingParams;
-  rng: () => number;
+  sampler: TokenSampler;
   sink: SequenceSink;
   started: number;
   prev: number;
@@ -138,7 +139,15 @@ export class DecodeEngine {
   add(
     seqId: string,
     layers: DecodedLayer[],
-    first: { token: number; nPos: number; promptLastToken?: number },
+    first: {
+      token: number;
+      nPos: number;
+      promptLastToken?: number;
+      /** For a repetition penalty. */
+      promptIds?: number[];
+      /** The first token's, from prefill. */
+      logprobs?: StepLogprobs;
+    },
     sampling: SamplingParams,
     sink: SequenceSink,
   ): void {
@@ -165,12 +174,17 @@ export class DecodeEngine {
       pos: first.nPos,
       count: 0,
       sampling,
-      rng: seededRng(sampling.seed ?? 0x5eed),
+      sampler: new TokenSampler(sampling, {
+        endIds: [this.model.tokenizer.eosId, this.model.tokenizer.bosId],
+        rng: seededRng(sampling.seed ?? 0x5eed),
+        promptIds: first.promptIds,
+      }),
       sink,
       started: performance.now(),
       prev: first.promptLastToken ?? this.model.tokenizer.bosId,
     };
-    if (!this.#emit(seq, first.token)) return;
+    seq.sampler.observe(first.token);
+    if (!this.#emit(seq, first.token, first.logprobs)) return;
     this.#active.set(seqId, seq);
     this.#kick();
   }
@@ -188,14 +202,18 @@ export class DecodeEngine {
   }
 
   /** Emits `id` or finishes the sequence; true while it should go on. */
-  #emit(seq: Sequence, id: number): boolean {
+  #emit(seq: Sequence, id: number, logprobs?: StepLogprobs): boolean {
     const tok = this.model.tokenizer;
-    if (id === tok.eosId || id === tok.bosId) {
+    if (seq.sampler.ends(id)) {
       this.#finish(seq, "stop");
       return false;
     }
     seq.count++;
-    seq.sink.onToken(id, tok.decodePiece(seq.prev, id));
+    const withText = logprobs && {
+      logprob: logprobs.logprob,
+      top: logprobs.top.map((t) => ({ ...t, text: tok.decodePiece(seq.prev, t.id) })),
+    };
+    seq.sink.onToken(id, tok.decodePiece(seq.prev, id), withText);
     seq.prev = id;
     if (seq.count >= seq.sampling.maxTokens || seq.pos >= this.model.config.maxSeqLen) {
       this.#finish(seq, "length");
@@ -264,13 +282,9 @@ export class DecodeEngine {
           this.#finish(seq, undefined, asKvrelay(e));
           return;
         }
-        const next = sampleToken(out.logits.subarray(b * V, (b + 1) * V), {
-          temperature: seq.sampling.temperature,
-          topP: seq.sampling.topP,
-          rng: seq.rng,
-        });
+        const next = seq.sampler.pick(out.logits.subarray(b * V, (b + 1) * V));
         seq.pos++;
-        if (this.#emit(seq, next)) seq.pending = next;
+        if (this.#emit(seq, next.id, next.logprobs)) seq.pending = next.id;
       });
     } catch (e) {
       for (const seq of batch) if (this.#active.has(seq.id)) this.#finish(seq, undefined, asKvrelay(e));

@@ -63,7 +63,13 @@ export async function runLocal(
   engine.add(
     requestId,
     layers,
-    { token: pre.firstToken, nPos: pre.nPos, promptLastToken: promptIds.at(-1) },
+    {
+      token: pre.firstToken,
+      nPos: pre.nPos,
+      promptLastToken: promptIds.at(-1),
+      promptIds,
+      logprobs: pre.firstLogprobs,
+    },
     opts.sampling,
     {
       onToken: (id, piece) => {

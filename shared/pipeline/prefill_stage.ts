@@ -5,13 +5,15 @@
  * @module
  */
 import type { Model } from "../model/mod.ts";
-import { sampleToken } from "../model/mod.ts";
+import { type StepLogprobs, TokenSampler } from "../model/sampling/mod.ts";
 import type { KvSettings, SamplingParams } from "../handoff/contract.ts";
 import type { PrefillKv } from "./compress_stage.ts";
 
 export interface PrefillResult {
   kv: PrefillKv;
   firstToken: number;
+  /** The first token's log-probabilities, when `sampling.logprobs` asks for them. */
+  firstLogprobs?: StepLogprobs;
   nPos: number;
   prefillMs: number;
 }
@@ -25,11 +27,12 @@ export async function runPrefill(
   const out = await model.prefill(promptIds, { observationWindow: opts.kv.observationWindow });
   const prefillMs = performance.now() - t0;
   const c = model.config;
-  const firstToken = sampleToken(out.logits, {
-    temperature: opts.sampling.temperature,
-    topP: opts.sampling.topP,
+  const tok = model.tokenizer;
+  const first = new TokenSampler(opts.sampling, {
+    endIds: [tok.eosId, tok.bosId],
     rng: opts.rng,
-  });
+    promptIds,
+  }).pick(out.logits);
   return {
     kv: {
       nLayers: c.nLayers,
@@ -39,7 +42,8 @@ export async function runPrefill(
       layers: out.layers,
       metric: out.metric,
     },
-    firstToken,
+    firstToken: first.id,
+    firstLogprobs: first.logprobs,
     nPos: out.nPos,
     prefillMs,
   };

@@ -11,10 +11,20 @@
 import { Template } from "@huggingface/jinja";
 import { KvrelayError } from "../errors.ts";
 
-/** One chat turn. */
+/** A function call an assistant turn made (OpenAI's `tool_calls[]`). */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** One chat turn, with OpenAI's tool fields under the names templates use. */
 export interface ChatTurn {
   role: string;
   content: string;
+  tool_calls?: ToolCall[];
+  /** A `tool` turn: the call it answers. */
+  tool_call_id?: string;
 }
 
 /** A token in `tokenizer_config.json`: a string or an AddedToken object `{ content }`. */
@@ -135,7 +145,12 @@ export class ChatTemplate {
     try {
       return this.#template.render({
         ...this.#specials,
-        messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        messages: messages.map((m) => ({
+          role: m.role,
+          content: m.content,
+          ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
+          ...(m.tool_call_id !== undefined ? { tool_call_id: m.tool_call_id } : {}),
+        })),
         add_generation_prompt: opts.addGenerationPrompt ?? true,
       });
     } catch (err) {

@@ -21,18 +21,19 @@ async function withConfig<T>(config: object, fn: (dir: string) => Promise<T>): P
   }
 }
 
-Deno.test("ChatTemplate.load() renders kvrelay-tiny's template as Question/Answer turns", async () => {
+Deno.test("ChatTemplate.load() renders kvrelay-tiny's template as the Question/Solution turns it was trained on", async () => {
   const t = (await ChatTemplate.load(EMBEDDED_MODEL_DIR))!;
   assertEquals([t.bosToken, t.eosToken], ["<bos>", "<eos>"]);
   const text = t.render([
     { role: "user", content: "What is 2 + 3?" },
-    { role: "assistant", content: "5" },
+    // An answer as the model gives it: the scratchpad, then the answer line.
+    { role: "assistant", content: " 2 + 3 = 5.\nAnswer: 5" },
     { role: "user", content: "Tom has 12 apples. He gives 5 to Ann. How many apples does Tom have now?" },
   ]);
   assertEquals(
     text,
-    "<bos>Question: What is 2 + 3?\nAnswer: 5<eos>\n" +
-      "Question: Tom has 12 apples. He gives 5 to Ann. How many apples does Tom have now?\nAnswer:",
+    "<bos>Question: What is 2 + 3?\nSolution: 2 + 3 = 5.\nAnswer: 5<eos>\n" +
+      "Question: Tom has 12 apples. He gives 5 to Ann. How many apples does Tom have now?\nSolution:",
   );
   assertEquals(
     t.render([{ role: "user", content: "Hi" }], { addGenerationPrompt: false }),

@@ -14,4 +14,4 @@
 export type { Tokenizer } from "./types.ts";
 export { Llama2cTokenizer, TokenizerFormatError } from "./llama2c_tokenizer.ts";
 export { HfTokenizer } from "./hf_tokenizer.ts";
-export { ChatTemplate, type ChatTurn } from "./chat_template.ts";
+export { ChatTemplate, type ChatTurn, type ToolCall } from "./chat_template.ts";

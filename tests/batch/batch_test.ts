@@ -353,6 +353,8 @@ Deno.test(
     const flaky: Backend = {
       model: () => echo.model(),
       ready: () => echo.ready(),
+      tokenize: (req) => echo.tokenize(req),
+      detokenize: (ids) => echo.detokenize(ids),
       complete(input, signal) {
         const n = (tries.get(input.prompt!) ?? 0) + 1;
         tries.set(input.prompt!, n);

@@ -2,7 +2,7 @@
  * `deno task bench:codec [--quick] [--out PATH] [--dump X]`: codec ratio, error and single-core speed
  * on the real KV samples (per-(layer, KV head) frames of [512, 8]) and on synthetic fp16
  * frames of head_dim 64 and 128, for every eb × k and every baseline; zstd levels 1 and 3
- * timed in the same run. Prints a table, writes JSON (default tests/bench/results/codec.json).
+ * timed in the same run. Prints a table, writes JSON (default out/bench/codec.json).
  * MB/s are of input bytes (fp16 basis for the synthetic frames); `encMBs16`/`decMBs16` in the JSON
  * are on the fp16 basis for every set.
  *
@@ -11,6 +11,7 @@
  * against zstd -3 on the fp16 values, timed in the same run, each repeated `--reps` times (median).
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { decode, encode, type EncodeOptions, inspect, type Tensor } from "../../shared/codec/mod.ts";
 import { readNpy } from "../../shared/npy/mod.ts";
 import { toFloat32 } from "../../shared/dtype/mod.ts";
@@ -18,9 +19,11 @@ import { castToF16 } from "../../shared/codec/baselines/fp16.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
 import { KV_SAMPLES_DIR } from "../_harness/paths.ts";
 
+exitOnHelp(import.meta.url);
+
 const args = Deno.args;
 const quick = args.includes("--quick");
-const outPath = args.includes("--out") ? args[args.indexOf("--out") + 1] : "tests/bench/results/codec.json";
+const outPath = args.includes("--out") ? args[args.indexOf("--out") + 1] : defaultOut("codec.json");
 const dump = args.includes("--dump") ? args[args.indexOf("--dump") + 1] : undefined;
 const dumpReps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 15;
 

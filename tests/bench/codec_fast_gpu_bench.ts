@@ -1,9 +1,11 @@
 /**
  * `deno task bench:codec-fast-gpu [--tokens 512] [--layers 32] [--kv-heads 8] [--head-dim 128]
  * [--error-bound 1e-2] [--mode rel] [--reps 3] [--cpu-frames 8] [--batch-mib 1024] [--inflight 2]
- * [--budget-s 100] [--label NAME] [--out PATH]`: the fast codec on WebGPU (encodeMany /
- * decodeMany of shared/codec/webgpu/fast) on one request's KV shaped like Llama-3-8B's — 32
- * layers × 8 KV heads × K and V, frames of [tokens, 128] f32 — beside the CPU fast codec.
+ * [--budget-s 100] [--encoder webgpu|cuda|webgpu,cuda] [--cuda-sub-batch-mib 64] [--label NAME]
+ * [--out PATH]`: the fast codec on WebGPU (encodeMany / decodeMany of shared/codec/webgpu/fast)
+ * and, with `--encoder cuda`, on CUDA (shared/codec/cuda, tests/bench/_cuda_fast_side.ts) on one
+ * request's KV shaped like Llama-3-8B's — 32 layers × 8 KV heads × K and V, frames of
+ * [tokens, 128] f32 — beside the CPU fast codec, all in one run.
  *
  * The KV is synthetic but drawn to look like real KV: per-channel scales (log-normal), a few
  * outlier channels with 8–20× the scale in K (one in V), per-channel offsets in K, rotary-like
@@ -22,11 +24,12 @@
  *
  * Default `--tokens 512` keeps a software adapter (lavapipe) under a minute; on a GPU host use
  * `--tokens 8192` (512 frames of [8192, 128], 1 GiB of fp16). Prints a markdown table and
- * writes JSON to tests/bench/results/codec_fast_gpu_<label>.json (label: the GPU adapter, or
+ * writes JSON to out/bench/codec_fast_gpu_<label>.json (label: the GPU adapter, or
  * the CPU model and cores on a software adapter; tests/bench/_machine.ts). A watchdog writes
  * what there is if WebGPU hangs past the budget.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { decode, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import {
@@ -37,6 +40,8 @@ import {
 } from "../../shared/codec/webgpu/mod.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { runCudaSide } from "./_cuda_fast_side.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args.filter((a) => a !== "--"),
@@ -162,7 +167,7 @@ async function writeResults(partial?: string): Promise<void> {
       : { found: false, reason: gpuError ?? "none" };
     label = machineLabel(probe);
   }
-  outPath = args.out ?? `tests/bench/results/codec_fast_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`;
+  outPath = args.out ?? defaultOut(`codec_fast_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`);
   const full = {
     label,
     date: new Date().toISOString(),

@@ -7,7 +7,7 @@
  * end-to-end time is the whole call from host arrays to stream bytes (upload, CPU stages,
  * read-back). GB/s are of fp16 input bytes. Every GPU stream is decoded by the CPU decoder
  * and checked element-wise against the bound. Prints a markdown table and writes JSON to
- * tests/bench/results/codec_gpu_<label>.json with the adapter's description.
+ * out/bench/codec_gpu_<label>.json (or `--out`) with the adapter's description.
  *
  * Built to run unattended on a GPU host without network: no downloads, an overall time
  * budget (sizes left when it runs out are skipped and listed), a watchdog that writes what
@@ -25,10 +25,13 @@
  * a batch runs share the next batch).
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { decode, decodeWithInfo, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { toFloat32 } from "../../shared/dtype/mod.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
 import { coalesce, createGpuCodec, type GpuCodec } from "../../shared/codec/webgpu/mod.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = Deno.args;
 const flag = (name: string, fallback: string) =>
@@ -109,7 +112,7 @@ function cpuModel(): string {
 
 async function writeResults(partial: string | undefined): Promise<void> {
   if (!label) label = `${software === false ? "gpu" : "nogpu"}-${Deno.hostname()}`;
-  outPath = flag("out", `tests/bench/results/codec_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`);
+  outPath = flag("out", defaultOut(`codec_gpu_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`));
   const doc = {
     label,
     date: new Date().toISOString(),
@@ -123,7 +126,6 @@ async function writeResults(partial: string | undefined): Promise<void> {
     service,
     rows,
   };
-  await Deno.mkdir("tests/bench/results", { recursive: true });
   await Deno.writeTextFile(outPath, JSON.stringify(doc, null, 2) + "\n");
 }
 

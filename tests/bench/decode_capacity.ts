@@ -15,14 +15,15 @@
  * `runDecodeCapacity` (see `DecodeProbe`); without one the JSON carries `null`.
  *
  * Usage: deno run -A tests/bench/decode_capacity.ts [--budget-mib N] [--prompt N]
- *        [--protected-window N] [--stories-budget-mib N]
- * Prints a table, writes tests/bench/results/decode_capacity.json.
+ *        [--protected-window N] [--stories-budget-mib N] [--out PATH]
+ * Prints a table, writes out/bench/decode_capacity.json (or PATH).
  * @module
  */
 import { applyPlan, attentionMetric, type EvictionPlan, planKvCompress } from "../../shared/eviction/mod.ts";
 import { blocksForBytes, BlockStore, bytesPerBlock, OutOfBlocksError } from "../../shared/blockstore/mod.ts";
 import { readNpyF32 } from "../../shared/eviction/_testing.ts";
-import { KV_SAMPLES_DIR, REPO_DIR, STORIES260K } from "../_harness/paths.ts";
+import { KV_SAMPLES_DIR, STORIES260K } from "../_harness/paths.ts";
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { Model } from "../../shared/model/mod.ts";
 
 export const RATES = [1, 2, 4, 8, 16, 32, 64];
@@ -238,6 +239,7 @@ function printTable(rows: CapacityRow[]): void {
 }
 
 if (import.meta.main) {
+  exitOnHelp(import.meta.url);
   const protectedWindow = flag("protected-window", 64);
   const prompt = flag("prompt", 4096);
   const budgetMiB = flag("budget-mib", 1024);
@@ -293,10 +295,8 @@ if (import.meta.main) {
     seconds: (performance.now() - t0) / 1000,
     rows,
   };
-  await Deno.mkdir(`${REPO_DIR}/tests/bench/results`, { recursive: true });
-  await Deno.writeTextFile(
-    `${REPO_DIR}/tests/bench/results/decode_capacity.json`,
-    JSON.stringify(out, null, 2) + "\n",
-  );
-  console.log(`wrote tests/bench/results/decode_capacity.json (${out.seconds.toFixed(1)} s)`);
+  const i = Deno.args.indexOf("--out");
+  const path = i >= 0 ? Deno.args[i + 1] : defaultOut("decode_capacity.json");
+  await Deno.writeTextFile(path, JSON.stringify(out, null, 2) + "\n");
+  console.log(`wrote ${path} (${out.seconds.toFixed(1)} s)`);
 }

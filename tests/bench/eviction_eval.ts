@@ -12,6 +12,7 @@
  * Prints a table and writes JSON.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { Model } from "../../shared/model/mod.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
@@ -20,6 +21,8 @@ import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import type { EvictionPolicy, KvSettings } from "../../shared/handoff/contract.ts";
 import { KV_SAMPLES_DIR, STORIES260K } from "../_harness/paths.ts";
+
+exitOnHelp(import.meta.url);
 
 const RATES = [1, 2, 4, 8, 16, 32, 64];
 const POLICIES: EvictionPolicy[] = ["kvcompress", "uniform", "recency"];
@@ -104,7 +107,7 @@ if (import.meta.main) {
       // 0: the committed results (results/eviction_eval.json) were measured before pooling existed.
       "max-pool": { type: "string", default: "0" },
       "protected-window": { type: "string", default: "8" },
-      out: { type: "string", default: "tests/bench/results/eviction_eval.json" },
+      out: { type: "string", default: defaultOut("eviction_eval.json") },
     },
   });
   const model = await Model.load({ modelPath: v.model, tokenizerPath: v.tokenizer });

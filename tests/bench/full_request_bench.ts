@@ -10,7 +10,7 @@
  * another, `--concurrent` at once, and `--stream` streaming ones timed to their first token. Reports
  * requests/s, latency (mean, p50, p95), generated tokens/s, time to first token, KV bytes raw and on
  * the wire with their ratio, and the server's stage times from `usage.kv.ms` (compression = evict +
- * encode). Prints a markdown table and writes JSON to tests/bench/results/full_request_<label>.json.
+ * encode). Prints a markdown table and writes JSON to out/bench/full_request_<label>.json.
  *
  * Built to run unattended: each configuration has a time budget (`--budget-s`, start-up included;
  * requests not started in time are skipped and counted), every request has a deadline, a
@@ -18,11 +18,14 @@
  * rewritten after each configuration (and on SIGTERM), so a stopped run still leaves what it measured.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { freePort } from "../_harness/nats_server.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args,
@@ -105,7 +108,7 @@ function startSystem(model: string, codec: string): System {
   const tail: string[] = [];
   const deviceLines: string[] = [];
   const problems: string[] = [];
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
+  const pump = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
     let buf = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       buf += chunk;
@@ -448,7 +451,7 @@ function table(results: ConfigResult[]): string {
 
 const label = args.label ?? machineLabel();
 const outPath = args.out ??
-  `${REPO_DIR}/tests/bench/results/full_request_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`;
+  defaultOut(`full_request_${label.replace(/[^A-Za-z0-9_.-]+/g, "-")}.json`);
 const results: ConfigResult[] = [];
 const benchStart = performance.now();
 let current: System | undefined;

@@ -12,7 +12,8 @@
  *
  * Every configuration runs on the same data in the same run: `fp16` (the baseline),
  * `fp16_zstd`, `kvsort`, `fast`, each without and with eviction 8. It prints a table, writes
- * JSON and an SVG plot of hand-off time against link speed to tests/bench/results/.
+ * JSON and an SVG plot of hand-off time against link speed to out/bench/ (`--out X.json` to
+ * write X.json and X.svg instead, e.g. under tests/bench/results/).
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
@@ -20,6 +21,7 @@
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { freePort, startNatsServer } from "../_harness/nats_server.ts";
 import { startServices } from "../_harness/services.ts";
@@ -41,6 +43,8 @@ import { renderSvg } from "./plot/render.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { SINK, type SinkOpen } from "./handoff_sink.ts";
 
+exitOnHelp(import.meta.url);
+
 const { values: a } = parseArgs({
   args: Deno.args,
   options: {
@@ -57,6 +61,7 @@ const { values: a } = parseArgs({
     threads: { type: "string", default: "1" },
     label: { type: "string" },
     replot: { type: "string" },
+    out: { type: "string" },
   },
 });
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
@@ -398,9 +403,17 @@ function plot(rows: Row[]): Promise<string> {
 function gpuCodecSummary() {
   try {
     const label = a.label ?? machineLabel();
-    const j = JSON.parse(
-      Deno.readTextFileSync(`${REPO_DIR}/tests/bench/results/codec_fast_gpu_${label}.json`),
-    );
+    // This run's bench:codec-fast-gpu (out/bench), else the tracked result.
+    const name = `codec_fast_gpu_${label}.json`;
+    const path = [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (!path) return {};
+    const j = JSON.parse(Deno.readTextFileSync(path));
     const g = j.gpu, c = j.cuda;
     if (a.encoder === "cuda" && c?.encode) {
       return {
@@ -484,7 +497,7 @@ if (import.meta.main) {
   console.log(md);
   const s = summary(rows);
   console.log(`\nsummary: ${JSON.stringify(s)}`);
-  const base = `${REPO_DIR}/tests/bench/results/handoff_${label}`;
+  const base = a.out ? a.out.replace(/\.json$/, "") : defaultOut(`handoff_${label}`);
   await Deno.writeTextFile(
     `${base}.json`,
     JSON.stringify(

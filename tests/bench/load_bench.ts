@@ -13,14 +13,17 @@
  *
  * For each phase: status counts (200, 429, 503, 504, ...), TTFT p50/p99 of the admitted streams,
  * their whole time p50/p99, how fast refusals come (p50/p99), and the gateway's RSS before and at
- * its peak. Prints a markdown table and writes JSON to tests/bench/results/load_<label>.json.
+ * its peak. Prints a markdown table and writes JSON to out/bench/load_<label>.json.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { freePort } from "../_harness/nats_server.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args,
@@ -250,7 +253,7 @@ async function main() {
       `\n### bench:load on ${label}: ${model}, max_tokens ${settings.maxTokens}, KVRELAY_MAX_INFLIGHT ${settings.maxInflight}\n`,
     );
     console.log(table(phases));
-    const out = args.out ?? `${REPO_DIR}/tests/bench/results/load_${label}.json`;
+    const out = args.out ?? defaultOut(`load_${label}.json`);
     await Deno.writeTextFile(
       out,
       JSON.stringify({ bench: "load", machine: machineInfo(), model, settings, phases }, null, 2) + "\n",

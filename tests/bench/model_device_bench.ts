@@ -14,10 +14,11 @@
  * a WebGPU run that hangs or crashes costs only that device) and streams one JSON line per
  * measurement, so a child that is stopped still leaves its finished rows. Batches grow
  * until a step takes longer than 4 s or fails (out of memory). Prints markdown tables and
- * writes JSON to tests/bench/results/model_device_<label>.json, the label naming the
+ * writes JSON to out/bench/model_device_<label>.json, the label naming the
  * machine (GPU adapter when WebGPU offers a hardware one, else CPU model and cores).
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
 import { Model, probeAdapter } from "../../shared/model/mod.ts";
@@ -25,6 +26,8 @@ import { KvrelayError } from "../../shared/errors.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { runChild } from "./_child.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args,
@@ -301,7 +304,7 @@ async function parent(): Promise<void> {
   }
   console.log(out.join("\n"));
 
-  const path = args.out ?? `${REPO_DIR}/tests/bench/results/model_device_${label}.json`;
+  const path = args.out ?? defaultOut(`model_device_${label}.json`);
   const json = {
     generatedAt: new Date().toISOString(),
     machine,

@@ -19,6 +19,7 @@
  * reported as skipped. `--ppl-chunks 0` skips it.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { EMBEDDED_MODEL_DIR, loadConfig } from "../../shared/config/mod.ts";
 import { Model } from "../../shared/model/mod.ts";
@@ -26,6 +27,8 @@ import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_s
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { corpusMissing, heldOutPerplexity, type Perplexity, type TextPplResult } from "./text_ppl.ts";
+
+exitOnHelp(import.meta.url);
 
 interface Item {
   task: string;
@@ -80,7 +83,7 @@ if (import.meta.main) {
       "max-pool": { type: "string" },
       codec: { type: "string" },
       limit: { type: "string" },
-      out: { type: "string", default: "tests/bench/results/task_eval.json" },
+      out: { type: "string", default: defaultOut("task_eval.json") },
       corpus: { type: "string", default: `${REPO_DIR}/.cache/text/corpus` },
       "ppl-chunks": { type: "string", default: "64" },
       "ppl-len": { type: "string", default: "256" },

@@ -35,9 +35,10 @@
  * skips the others. Each child streams one JSON line per cell under a deadline (a hung child
  * costs only its group; session creation is also raced in process); groups past `--budget-s`
  * (default 95) are skipped. Not measurable through onnxruntime-node 1.30: graph capture
- * (see shared/model/WEBGPU.md). Prints a table and writes tests/bench/results/webgpu_overhead_<label>.json.
+ * (see shared/model/WEBGPU.md). Prints a table and writes out/bench/webgpu_overhead_<label>.json.
  * @module
  */
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
@@ -46,9 +47,10 @@ import { buildDecodeGraph, buildPrefillGraph } from "../../shared/model/llama_gr
 import { loadCheckpoint } from "../../shared/model/load.ts";
 import { withDeadline } from "../../shared/model/device.ts";
 import { probeAdapter } from "../../shared/model/mod.ts";
-import { REPO_DIR } from "../_harness/paths.ts";
 import { runChild } from "./_child.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+
+exitOnHelp(import.meta.url);
 
 const args = parseArgs({
   args: Deno.args,
@@ -571,7 +573,7 @@ async function parent(): Promise<void> {
   }
   console.log(out.join("\n"));
 
-  const path = args.out ?? `${REPO_DIR}/tests/bench/results/webgpu_overhead_${label}.json`;
+  const path = args.out ?? defaultOut(`webgpu_overhead_${label}.json`);
   await Deno.writeTextFile(
     path,
     JSON.stringify(

@@ -64,3 +64,43 @@ Deno.test("generate with no model argument runs the embedded default model", asy
   assertStringIncludes(out.text, "Answer: 14");
   assertEquals(out.kv.kept_fraction_per_layer.length, 8);
 });
+
+Deno.test("generate takes the API's sampling flags: --ignore-eos outlasts the story's end, penalties change it, bad values are refused", async () => {
+  const base = [
+    "generate",
+    "--model",
+    STORIES260K.model,
+    "--tokenizer",
+    STORIES260K.tokenizer,
+    "--prompt",
+    "",
+  ];
+  const run = async (extra: string[]) => {
+    const r = await kvrelay([...base, "--json", ...extra]); // temperature 0 unless extra says otherwise
+    assertEquals(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { ids: number[]; text: string; finish_reason: string };
+  };
+  // Sampled with seed 2, the story from BOS ends (EOS) before 400 tokens; --ignore-eos runs on, and
+  // --min-tokens holds EOS back that long.
+  const seeded = ["--temperature", "1", "--seed", "2"];
+  const ended = await run([...seeded, "--max-tokens", "400"]);
+  assertEquals(ended.finish_reason, "stop");
+  const n = ended.ids.length;
+  const long = await run([...seeded, "--max-tokens", String(n + 20), "--ignore-eos"]);
+  assertEquals([long.ids.length, long.finish_reason], [n + 20, "length"]);
+  const min = await run([...seeded, "--max-tokens", "400", "--min-tokens", String(n + 10)]);
+  assert(min.ids.length >= n + 10, `${min.ids.length} tokens`);
+  const plain = await run(["--max-tokens", "64"]);
+  const penalised = await run([
+    "--max-tokens",
+    "64",
+    "--frequency-penalty",
+    "1.5",
+    "--repetition-penalty",
+    "1.3",
+  ]);
+  assert(penalised.text !== plain.text.slice(0, penalised.text.length), penalised.text);
+  const bad = await kvrelay([...base, "--presence-penalty", "3"]);
+  assertEquals(bad.code, 2);
+  assertStringIncludes(bad.stderr, "presence_penalty");
+});

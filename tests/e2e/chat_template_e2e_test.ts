@@ -10,7 +10,8 @@ import { Model } from "../../shared/model/mod.ts";
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 
-const QUESTION = "Tom has 12 apples. He gives 5 to Ann. How many apples does Tom have now?";
+const QUESTION =
+  "Tom has 12 apples. He buys 7 more apples. Then he gives 5 apples to Mia. How many apples does Tom have now?";
 const SYSTEM_REFUSED = "System messages are not supported by this model";
 
 /** kvrelay-tiny with its template behind a guard that refuses system messages. */
@@ -51,24 +52,31 @@ Deno.test({
       const modelId = (await (await fetch(`${svc.baseUrl}/v1/models`)).json()).data[0].id as string;
       // The reference: the template's text, tokenized with one <bos>, through the same path.
       const model = await Model.load({ modelPath: dir });
-      const ids = model.tokenizer.encode(`Question: ${QUESTION}\nAnswer:`);
+      // The generation prompt opens the `Solution:` scratchpad the model was trained on.
+      const ids = model.tokenizer.encode(`Question: ${QUESTION}\nSolution:`);
       const local = await runLocal(model, ids, {
         kv: defaultKvSettings(loadConfig(env).kv),
-        sampling: { maxTokens: 12, temperature: 0, topP: 1 },
+        sampling: { maxTokens: 40, temperature: 0, topP: 1 },
       });
       await model.close();
 
-      await t.step("the prompt is the template's Question/Answer text", async () => {
-        const { status, json } = await post(`${svc.baseUrl}/v1/chat/completions`, {
-          model: modelId,
-          messages: [{ role: "user", content: QUESTION }],
-          max_tokens: 12,
-          temperature: 0,
-        });
-        assertEquals(status, 200, JSON.stringify(json));
-        assertEquals(json.usage.prompt_tokens, ids.length);
-        assertEquals(json.choices[0].message.content, local.text);
-      });
+      await t.step(
+        "the prompt is the template's Question/Solution text, and the sum comes out right",
+        async () => {
+          const { status, json } = await post(`${svc.baseUrl}/v1/chat/completions`, {
+            model: modelId,
+            messages: [{ role: "user", content: QUESTION }],
+            max_tokens: 40,
+            temperature: 0,
+          });
+          assertEquals(status, 200, JSON.stringify(json));
+          assertEquals(json.usage.prompt_tokens, ids.length);
+          assertEquals(json.choices[0].message.content, local.text);
+          // 12 + 7 - 5, worked in the scratchpad, then the answer line.
+          assertEquals(json.choices[0].message.content, " 12 + 7 = 19. 19 - 5 = 14.\nAnswer: 14");
+          assertEquals(json.choices[0].finish_reason, "stop");
+        },
+      );
 
       await t.step("raise_exception in the template answers 400 with its message", async () => {
         const { status, json } = await post(`${svc.baseUrl}/v1/chat/completions`, {

@@ -123,12 +123,16 @@ Deno.test({
           max_tokens: 64,
           temperature: 0,
           stream: true,
+          stream_options: { include_usage: true },
         });
         assert(done);
+        // OpenAI's order: the text, a chunk with the finish reason, then one with usage and no choices.
+        const usage = chunks.pop() as { usage: { kv: unknown }; choices: unknown[] };
+        assertEquals(usage.choices, []);
+        assert(usage.usage.kv);
         assertEquals(chunks.map((c) => (c.choices as { text: string }[])[0].text).join(""), local.text);
-        const last = chunks.at(-1) as { usage: { kv: unknown }; choices: { finish_reason: string }[] };
+        const last = chunks.at(-1) as { choices: { finish_reason: string }[] };
         assertEquals(last.choices[0].finish_reason, local.finishReason);
-        assert(last.usage.kv);
       });
 
       await t.step("chat completion answers in OpenAI's shape", async () => {

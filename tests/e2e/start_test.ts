@@ -29,6 +29,8 @@ Deno.test({
       KVRELAY_MODEL: STORIES260K.model,
       KVRELAY_TOKENIZER: STORIES260K.tokenizer,
       NATS_URL: "",
+      // as under a service manager: no runtime dir, which Mesa's Vulkan drivers complain about
+      XDG_RUNTIME_DIR: "",
     });
     const port = svc.port;
     try {
@@ -36,6 +38,7 @@ Deno.test({
       assert(await portOpen(natsPort), "its own nats-server listens");
       const models = await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json();
       assertEquals(models.data[0].id, "stories260K");
+      assert(!svc.log().includes("XDG_RUNTIME_DIR"), "no XDG_RUNTIME_DIR noise at start");
     } finally {
       assertEquals(await svc.stop(), 0);
     }

@@ -1,5 +1,5 @@
 /**
- * `deno task kvrelay batch`: submit and follow batch jobs through the gateway's OpenAI
+ * `npm run kvrelay -- batch`: submit and follow batch jobs through the gateway's OpenAI
  * Batch API (so it works against any deployment the client can reach).
  *
  *   batch submit FILE.jsonl [--endpoint URL] [--wait]   upload, create, optionally follow
@@ -17,11 +17,11 @@ import { badRequest, KvrelayError } from "../../../shared/errors.ts";
 import type { BatchObject } from "../../../shared/batch/mod.ts";
 
 const USAGE = `usage:
-  deno task kvrelay batch submit FILE.jsonl [--endpoint /v1/completions|/v1/chat/completions] [--wait]
-  deno task kvrelay batch status ID [--watch]
-  deno task kvrelay batch results ID [--errors] [--out FILE]
-  deno task kvrelay batch list
-  deno task kvrelay batch cancel ID
+  npm run kvrelay -- batch submit FILE.jsonl [--endpoint /v1/completions|/v1/chat/completions] [--wait]
+  npm run kvrelay -- batch status ID [--watch]
+  npm run kvrelay -- batch results ID [--errors] [--out FILE]
+  npm run kvrelay -- batch list
+  npm run kvrelay -- batch cancel ID
 options: --url URL (KVRELAY_URL), --api-key KEY (KVRELAY_API_KEY), --interval MS (500)`;
 
 export interface BatchArgs {

@@ -1,6 +1,8 @@
 /**
  * `deno task kvrelay generate --model PATH [--tokenizer PATH] (--prompt TEXT | --prompt-file F)
- *   [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--eviction-rate R]
+ *   [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--min-p P] [--seed S] [--presence-penalty X]
+ *   [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--stop-token-ids A,B]
+ *   [--ignore-eos] [--eviction-rate R]
  *   [--max-cache-tokens N] [--eviction kvcompress|uniform|recency] [--error-bound E]
  *   [--codec C] [--index-share K|auto] [--json]`
  *
@@ -12,6 +14,7 @@ import { badRequest } from "../../../shared/errors.ts";
 import { defaultKvSettings, resolveKvSettings } from "../../../shared/pipeline/kv_settings.ts";
 import { loadConfiguredModel } from "../../../shared/pipeline/load_model.ts";
 import { runLocal } from "../../../shared/pipeline/local_run.ts";
+import { parseCommon } from "../../gateway/validate.ts";
 import { configFromFlags, MODEL_FLAGS, parseFlags, readPrompt } from "../model_flags.ts";
 
 export async function run(args: string[]): Promise<number> {
@@ -20,7 +23,15 @@ export async function run(args: string[]): Promise<number> {
     "max-tokens": { type: "string", default: "256" },
     temperature: { type: "string", default: "0" },
     "top-p": { type: "string", default: "1" },
+    "top-k": { type: "string" },
+    "min-p": { type: "string" },
     seed: { type: "string" },
+    "presence-penalty": { type: "string" },
+    "frequency-penalty": { type: "string" },
+    "repetition-penalty": { type: "string" },
+    "min-tokens": { type: "string" },
+    "stop-token-ids": { type: "string" },
+    "ignore-eos": { type: "boolean", default: false },
     codec: { type: "string" },
     "error-bound": { type: "string" },
     "error-mode": { type: "string" },
@@ -57,18 +68,32 @@ export async function run(args: string[]): Promise<number> {
   };
   for (const k of Object.keys(kvInput)) if (kvInput[k] === undefined) delete kvInput[k];
   const kv = resolveKvSettings(defaultKvSettings(config.kv), kvInput);
-  const maxTokens = num(v["max-tokens"], "max-tokens")!;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxTokensLimit) {
-    throw badRequest(`--max-tokens must be an integer in [1, ${config.maxTokensLimit}]`);
-  }
-  const temperature = num(v.temperature, "temperature")!;
-  if (temperature < 0 || temperature > 2) throw badRequest("--temperature must be in [0, 2]");
+  // The sampling flags mean what the API's parameters mean, and are checked by the same code.
+  const sampling = parseCommon(
+    {
+      model: "local",
+      max_tokens: num(v["max-tokens"], "max-tokens"),
+      temperature: num(v.temperature, "temperature"),
+      top_p: num(v["top-p"], "top-p"),
+      top_k: num(v["top-k"], "top-k"),
+      min_p: num(v["min-p"], "min-p"),
+      seed: num(v.seed, "seed"),
+      presence_penalty: num(v["presence-penalty"], "presence-penalty"),
+      frequency_penalty: num(v["frequency-penalty"], "frequency-penalty"),
+      repetition_penalty: num(v["repetition-penalty"], "repetition-penalty"),
+      min_tokens: num(v["min-tokens"], "min-tokens"),
+      stop_token_ids: v["stop-token-ids"]?.split(",").map((x) => num(x.trim(), "stop-token-ids")),
+      ignore_eos: v["ignore-eos"] || undefined,
+    },
+    config.maxTokensLimit,
+    256,
+  ).sampling;
   const model = await loadConfiguredModel(config);
   try {
     const promptIds = model.tokenizer.encode(prompt);
     const r = await runLocal(model, promptIds, {
       kv,
-      sampling: { maxTokens, temperature, topP: num(v["top-p"], "top-p")!, seed: num(v.seed, "seed") },
+      sampling,
     });
     if (v.json) {
       console.log(

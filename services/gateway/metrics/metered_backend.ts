@@ -16,6 +16,8 @@ export function meteredBackend(backend: Backend, metrics: GatewayMetrics): Backe
   return {
     model: () => backend.model(),
     ready: () => backend.ready(),
+    tokenize: (req) => backend.tokenize(req),
+    detokenize: (tokens) => backend.detokenize(tokens),
     async *complete(input: CompletionInput, signal: AbortSignal): AsyncIterable<CompletionEvent> {
       const traceId = trace.getActiveSpan()?.spanContext().traceId;
       const t0 = performance.now();

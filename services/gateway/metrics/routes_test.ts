@@ -12,6 +12,8 @@ import { GatewayMetrics } from "./gateway_metrics.ts";
 const backend: Backend = {
   model: () => Promise.resolve({ id: "m1", maxSeqLen: 512 }),
   ready: () => Promise.resolve({ prefill: true, compression: true, decode: true }),
+  tokenize: () => Promise.reject(new Error("not used by these tests")),
+  detokenize: () => Promise.reject(new Error("not used by these tests")),
   async *complete(): AsyncIterable<CompletionEvent> {
     for (const text of ["a", "b", "c"]) yield { type: "text", text };
     yield {

@@ -6,6 +6,7 @@
  * takes a real GPU. Knows nothing about the codec.
  * @module
  */
+import { ensureRuntimeDir } from "../../webgpu/runtime_dir.ts";
 import { adapterDescription, isSoftwareAdapter } from "../../webgpu/adapter.ts";
 
 /** A device and what it runs on. */
@@ -64,6 +65,7 @@ function race<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
 export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuHandle> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new GpuUnavailableError("WebGPU (navigator.gpu) is not available in this runtime");
+  ensureRuntimeDir();
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
   const adapter = await race(
     gpu.requestAdapter({ powerPreference: "high-performance" }),
