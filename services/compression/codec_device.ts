@@ -1,7 +1,8 @@
 /**
  * The compression service's KVSort backend (KVRELAY_CODEC_DEVICE, `config.codecDevice`):
  * `cpu`, `webgpu` (any adapter, a software one included; no adapter is a start-up error),
- * or `auto` (WebGPU on a real GPU only, else the CPU). On the GPU, a frame whose GPU encode
+ * or `auto` (WebGPU on a real GPU only, else the CPU); with `cuda` the fast codec runs on CUDA
+ * (`cudaFrameEncoder`, shared/codec/cuda) and the other codecs on the CPU. On the GPU, a frame whose GPU encode
  * fails for a reason other than bad options (device lost, out of memory) is encoded by the
  * CPU codec instead — the stream format is the same — and the first such failure is logged.
  * A request's frames go to the GPU together (`gpuBatchEncoder`, `encodeMany`): one GPU

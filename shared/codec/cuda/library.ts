@@ -102,10 +102,11 @@ export function errText(b: Uint8Array): string {
 /** Where the library is looked for when `KVRELAY_CUDA_LIB` is unset. */
 export const DEFAULT_CUDA_LIB = new URL("../../../.cuda/libkvrelay_cuda.so", import.meta.url).pathname;
 
-let loaded: CudaLibrary | undefined;
+/** Libraries opened so far, by path: each once per process. */
+const loaded = new Map<string, CudaLibrary>();
 
 /**
- * Opens the library once per process and initialises device 0.
+ * Opens the library (once per process and path) and initialises device 0.
  *
  * @example
  * ```ts ignore
@@ -115,7 +116,8 @@ let loaded: CudaLibrary | undefined;
  * ```
  */
 export function loadCudaLibrary(path = DEFAULT_CUDA_LIB): CudaLibrary {
-  if (loaded) return loaded;
+  const had = loaded.get(path);
+  if (had) return had;
   let dl: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     dl = Deno.dlopen(path, SYMBOLS);
@@ -134,6 +136,7 @@ export function loadCudaLibrary(path = DEFAULT_CUDA_LIB): CudaLibrary {
   }
   const name = new Uint8Array(256);
   dl.symbols.kvr_cuda_device_name(name, name.length);
-  loaded = { symbols: dl.symbols, device: errText(name), path };
-  return loaded;
+  const lib = { symbols: dl.symbols, device: errText(name), path };
+  loaded.set(path, lib);
+  return lib;
 }
