@@ -71,9 +71,48 @@ export async function cudaFastDecodeMany(
     return { results, frames: info, timing, parseMs };
   }
 
+  // calls of at most 2^30 values (4 GiB of f32): the library's output indices are u32
+  for (let g = 0; g < items.length;) {
+    let values = 0, end = g;
+    while (end < items.length && (end === g || values + items[end].n <= MAX_CALL_VALUES)) {
+      values += items[end++].n;
+    }
+    const group = items.slice(g, end);
+    g = end;
+    const call = decodeCall(lib, group, values);
+    runCpu(); // CPU frames while the GPU works
+    const { buffer, status, tm } = await call;
+    let at = 0;
+    for (const [f, p] of group.entries()) {
+      const view = new Float32Array(buffer, 4 * at, p.n);
+      at += p.n;
+      if (status[f] !== 0) {
+        toCpu(p.i, status[f] & 1 ? "corrupt" : "codes past 2^23");
+        continue;
+      }
+      info[p.i] = { backend: "cuda" };
+      results[p.i] = { status: "fulfilled", value: { dtype: "f32", shape: p.shape, data: view } };
+    }
+    timing.h2dMs += tm[TM.h2dMs], timing.kernelMs += tm[TM.kernelMs], timing.d2hMs += tm[TM.d2hMs];
+    timing.callMs += tm[TM.totalMs], timing.h2dBytes += tm[TM.h2dBytes], timing.d2hBytes += tm[TM.d2hBytes];
+    timing.subBatches += tm[TM.batches];
+  }
+  runCpu();
+  return { results, frames: info, timing, parseMs };
+}
+
+/** Values of one library call at most (its output indices are u32). */
+const MAX_CALL_VALUES = 2 ** 30;
+
+/** One library call over checked streams: their values one after another, and a status each. */
+async function decodeCall(
+  lib: CudaLibrary,
+  items: Parsed[],
+  values: number,
+): Promise<{ buffer: ArrayBuffer; status: Uint32Array; tm: Float64Array }> {
   const nf = items.length;
   const table = new Float64Array(nf * DI.words);
-  let values = 0, nExc = 0;
+  let nExc = 0;
   for (const [f, p] of items.entries()) {
     const e = f * DI.words;
     table[e + DI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(p.body)));
@@ -87,7 +126,7 @@ export async function cudaFastDecodeMany(
     table[e + DI.payloadAt] = p.payloadAt;
     table[e + DI.outliers] = p.outliers;
     table[e + DI.payloadWords] = p.payloadWords;
-    values += p.n, nExc += p.exceptions;
+    nExc += p.exceptions;
   }
   // exceptions: (output index, raw bits), checked ascending and in range by `parse`
   const exc = new Uint32Array(Math.max(2, 2 * nExc));
@@ -101,33 +140,20 @@ export async function cudaFastDecodeMany(
     }
   }
   const buffer = new ArrayBuffer(4 * values);
-  const out = new Uint8Array(buffer);
   const status = new Uint32Array(nf);
   const tm = new Float64Array(TM.words);
   const err = errBuf();
-  const call = lib.symbols.kvr_fast_decode(table, nf, exc, BigInt(nExc), out, status, tm, err, err.length);
-  runCpu();
-  if ((await call) !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
-  let at = 0;
-  for (const [f, p] of items.entries()) {
-    const view = new Float32Array(buffer, 4 * at, p.n);
-    at += p.n;
-    if (status[f] !== 0) {
-      toCpu(p.i, status[f] & 1 ? "corrupt" : "codes past 2^23");
-      continue;
-    }
-    info[p.i] = { backend: "cuda" };
-    results[p.i] = { status: "fulfilled", value: { dtype: "f32", shape: p.shape, data: view } };
-  }
-  runCpu();
-  Object.assign(timing, {
-    h2dMs: tm[TM.h2dMs],
-    kernelMs: tm[TM.kernelMs],
-    d2hMs: tm[TM.d2hMs],
-    callMs: tm[TM.totalMs],
-    h2dBytes: tm[TM.h2dBytes],
-    d2hBytes: tm[TM.d2hBytes],
-    subBatches: tm[TM.batches],
-  });
-  return { results, frames: info, timing, parseMs };
+  const rc = await lib.symbols.kvr_fast_decode(
+    table,
+    nf,
+    exc,
+    BigInt(nExc),
+    new Uint8Array(buffer),
+    status,
+    tm,
+    err,
+    err.length,
+  );
+  if (rc !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
+  return { buffer, status, tm };
 }

@@ -167,7 +167,8 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
       fr.outliers = (uint32_t)d[DI_OUTLIERS], fr.payloadWords = (uint32_t)d[DI_PAYLOAD_WORDS];
       srcBytes += len, values += (uint64_t)fr.rows * fr.cols, blocks += fr.blocks;
     }
-    if (srcBytes >= (1ull << 34)) throw CudaError("bodies over 16 GiB in one call");
+    // output indices (exceptions) and body words are u32
+    if (srcBytes >= (1ull << 34) || values >= (1ull << 32)) throw CudaError("a decode call past 2^32 values or words");
     uint32_t nb = blocks;
     L.frames.need(nf * sizeof(DecFrame));
     L.src.need(srcBytes + 4);

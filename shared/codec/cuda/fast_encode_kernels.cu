@@ -202,7 +202,8 @@ __global__ void kLayout(const EncFrame* F, uint32_t nf, const uint32_t* scanW, c
     uint64_t widthBytes = align4(fr.blocks);
     uint64_t bodyLen = HEADER_BYTES + widthBytes + 4ull * oWords + 4ull * s.payloadWords + 8ull * s.exceptions;
     uint64_t bodyAt = (pos + fr.reserve + 3u) & ~3ull;
-    if (bodyAt + bodyLen > cap) { s.status = ST_CAPACITY; continue; }
+    // offsets are u32 words and bytes: a sub-batch's output stays under 4 GiB
+    if (bodyAt + bodyLen > cap || bodyAt + bodyLen > 0xffffffffull) { s.status = ST_CAPACITY; continue; }
     s.bodyAt = (uint32_t)bodyAt, s.bodyLen = (uint32_t)bodyLen, s.outlierWords = oWords;
     s.outlierWord = (uint32_t)((bodyAt + HEADER_BYTES + widthBytes) / 4);
     s.payloadWord = s.outlierWord + oWords;
