@@ -4,7 +4,8 @@
 // against the header, and then (only for frames that pass, so every read stays inside its
 // body) each block decodes independently: outlier, codes, q (zigzag, running sum for delta,
 // wrapping as int32), f32(q) * step straight into the output. Exceptions' raw bits land last.
-// The values come back in one copy into the caller's (ideally pinned) memory.
+// The values come back in 64 MiB pieces through two pinned buffers, each copied into the
+// caller's memory by host threads while the next is on the bus.
 //
 // Status per frame: 1 corrupt (a width byte, an outlier slot or a total disagrees with the
 // header: the CPU decoder then throws its typed error), 2 a code past 2^23 (never written by
