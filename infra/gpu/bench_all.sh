@@ -6,12 +6,15 @@
 # Steps, each under its own timeout, none able to stop the others, all inside TOTAL_S (default 510 s):
 #   setup     infra/gpu/unpack.sh .gpu (deno, nats-server, node_modules if absent, Vulkan loaders, ICD)
 #   info      nvidia-smi -L, deno --version, Deno's WebGPU adapter
-#   tests     GPU equivalence tests (model on WebGPU vs CPU, kept KV, KVSort WebGPU codec)
+#   cuda      infra/cuda/build.sh             (the fast codec's CUDA library, into .cuda/)
+#   tests     GPU equivalence tests (model on WebGPU vs CPU, kept KV, KVSort WebGPU codec, the fast
+#             codec on WebGPU and on CUDA: byte-identical streams, bit-identical values, the bound)
 #   model     deno task bench:model           (prefill/decode tokens/s, cpu vs webgpu)
 #   codec     deno task bench:codec-gpu       (KVSort GB/s, WebGPU vs CPU)
 #   e2e       deno task bench:e2e             (whole requests, devices cpu:cpu then webgpu:webgpu)
-#   fastcodec deno task bench:codec-fast-gpu  (the fast format on WebGPU: kernels and end to end, GB/s)
-#   handoff   deno task bench:handoff         (hand-off time vs fp16 over modelled links, GPU encoder)
+#   fastcodec deno task bench:codec-fast-gpu  (the fast format on WebGPU and CUDA: kernels and end to end, GB/s)
+#   handoff   deno task bench:handoff         (hand-off time vs fp16 over modelled links, GPU encoder
+#             HANDOFF_ENCODER: webgpu unless set; cuda for the fast codec on CUDA)
 # Writes to $OUT (6 files): bench_all.log (everything printed), summary.md (step status and tables),
 # gpu_tests.log, model_device_$LABEL.json, codec_gpu_$LABEL.json, full_request_$LABEL.json,
 # plus e2e_services.log.gz (the services' own output during e2e).
@@ -22,7 +25,9 @@ LABEL=${LABEL:-h200}
 QUICK=${QUICK:-0}
 TOTAL_S=${TOTAL_S:-510}
 E2E_CONFIGS=${E2E_CONFIGS:-cpu:cpu,webgpu:webgpu}
-STEPS=${STEPS:-tests,model,codec,e2e,fastcodec,handoff}
+STEPS=${STEPS:-cuda,tests,model,codec,e2e,fastcodec,handoff}
+FAST_ENCODERS=${FAST_ENCODERS:-webgpu,cuda}
+HANDOFF_ENCODER=${HANDOFF_ENCODER:-webgpu}
 HANDOFF_ARGS=${HANDOFF_ARGS:---w1 2048 --w2 8192 --links loopback,1,10,25,100 --reps 3}
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/kvrelay-bench.XXXXXX)
@@ -108,8 +113,11 @@ else
   e2e_args=(--sequential 8 --concurrent 8 --budget-s 55 --ready-timeout-s 40)
 fi
 
+step cuda 120 bash infra/cuda/build.sh
+
 step tests 90 bash -c 'deno test -A --cached-only shared/model/webgpu_test.ts shared/model/device_test.ts \
-  shared/model/kept_kv_test.ts shared/codec/webgpu/ shared/codec/fast/ > "$0" 2>&1; rc=$?; tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
+  shared/model/kept_kv_test.ts shared/codec/webgpu/ shared/codec/fast/ shared/codec/cuda/ > "$0" 2>&1; rc=$?;
+  tail -25 "$0"; exit $rc' "$OUT/gpu_tests.log"
 
 step model 150 deno run -A --cached-only tests/bench/model_device_bench.ts --label "$LABEL" "${model_args[@]}"
 cp out/bench/model_device_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no model_device_$LABEL.json)"
@@ -122,11 +130,12 @@ step e2e 135 deno run -A --cached-only tests/bench/full_request_bench.ts --label
 cp out/bench/full_request_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no full_request_$LABEL.json)"
 [ -f "$work/e2e_services.log" ] && gzip -c "$work/e2e_services.log" > "$OUT/e2e_services.log.gz"
 
-step fastcodec "${FASTCODEC_S:-150}" deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens "${FAST_TOKENS:-8192}"
+step fastcodec "${FASTCODEC_S:-150}" deno run -A --cached-only tests/bench/codec_fast_gpu_bench.ts --label "$LABEL" --tokens "${FAST_TOKENS:-8192}" \
+  --encoder "$FAST_ENCODERS"
 cp out/bench/codec_fast_gpu_"$LABEL".json "$OUT/" 2>/dev/null || echo "(no codec_fast_gpu_$LABEL.json)"
 
 # shellcheck disable=SC2086
-step handoff "${HANDOFF_S:-300}" deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder webgpu $HANDOFF_ARGS
+step handoff "${HANDOFF_S:-300}" deno run -A --cached-only tests/bench/handoff_bench.ts --label "$LABEL" --encoder "$HANDOFF_ENCODER" $HANDOFF_ARGS
 cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
   echo "(no handoff_$LABEL.json)"
 
@@ -137,7 +146,7 @@ cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev
   echo "| step | exit | time |"
   echo "|---|---|---|"
   printf '%s\n' "${statuses[@]}"
-  for n in tests model codec e2e fastcodec handoff; do
+  for n in cuda tests model codec e2e fastcodec handoff; do
     [ -s "$work/$n.out" ] || continue
     printf '\n## %s\n\n' "$n"
     cat "$work/$n.out"

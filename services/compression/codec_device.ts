@@ -1,7 +1,8 @@
 /**
  * The compression service's KVSort backend (KVRELAY_CODEC_DEVICE, `config.codecDevice`):
  * `cpu`, `webgpu` (any adapter, a software one included; no adapter is a start-up error),
- * or `auto` (WebGPU on a real GPU only, else the CPU). On the GPU, a frame whose GPU encode
+ * or `auto` (WebGPU on a real GPU only, else the CPU); with `cuda` the fast codec runs on CUDA
+ * (`cudaFrameEncoder`, shared/codec/cuda) and the other codecs on the CPU. On the GPU, a frame whose GPU encode
  * fails for a reason other than bad options (device lost, out of memory) is encoded by the
  * CPU codec instead — the stream format is the same — and the first such failure is logged.
  * A request's frames go to the GPU together (`gpuBatchEncoder`, `encodeMany`): one GPU
@@ -14,6 +15,7 @@
 import { encode as cpuEncode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { type FrameEncoder, frameTensor } from "../../shared/pipeline/compress_stage.ts";
 import { coalesce, type CodecBackend, type SettledBatchEncoder } from "../../shared/codec/webgpu/mod.ts";
+import type { CudaFastCodec } from "../../shared/codec/cuda/mod.ts";
 
 export { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 export type { CodecBackend } from "../../shared/codec/webgpu/mod.ts";
@@ -29,7 +31,7 @@ function gpuFailure(log: (line: string) => void, what: string): (err: unknown) =
     if (!warned) {
       warned = true;
       log(
-        `[compression] WebGPU encode failed (${(err as Error)?.message ?? err}); CPU codec for such ${what}`,
+        `[compression] GPU encode failed (${(err as Error)?.message ?? err}); CPU codec for such ${what}`,
       );
     }
   };
@@ -74,6 +76,33 @@ export function gpuFrameEncoder(
     device: "webgpu",
     layersPerCall: Number.MAX_SAFE_INTEGER,
     encodeFrames: (frames, opts) => batch.encodeMany(frames.map(frameTensor), opts),
+  };
+}
+
+/**
+ * The fast codec on CUDA (KVRELAY_CODEC_DEVICE=cuda) as the hand-off's {@linkcode FrameEncoder}:
+ * `layersPerCall` layers a call (one library call, its sub-batches pipelined inside), so the
+ * first layers are on the wire while the next are encoded. Frames of other codecs, and a frame
+ * the GPU fails on for a reason other than bad options, go to the CPU codec (same streams).
+ */
+export function cudaFrameEncoder(
+  cuda: CudaFastCodec,
+  log: (line: string) => void = console.error,
+  opts: { layersPerCall?: number } = {},
+): FrameEncoder {
+  const failed = gpuFailure(log, "fast frames");
+  return {
+    device: "cuda",
+    layersPerCall: opts.layersPerCall ?? 4,
+    async encodeFrames(frames, o) {
+      const tensors = frames.map(frameTensor);
+      const res = await cuda.encodeManySettled(tensors, o);
+      return res.map((r, i) => {
+        if (r.status === "fulfilled") return r.value;
+        failed(r.reason);
+        return cpuEncode(tensors[i], o[i]);
+      });
+    },
   };
 }
 

@@ -15,7 +15,9 @@ import { SUBJECTS } from "../../shared/handoff/contract.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
 import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import { cpuFrameEncoder, type FrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
-import { type CodecBackend, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+import { type CodecBackend, cudaFrameEncoder, gpuFrameEncoder, selectCodecBackend } from "./codec_device.ts";
+import { cpuBackend } from "../../shared/codec/webgpu/mod.ts";
+import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
 import { HandOff, type HandOffRequest } from "./handoff.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 
@@ -28,8 +30,13 @@ export interface Compression {
 
 export async function startCompression(nc: NatsConnection, config: Config): Promise<Compression> {
   const instance = nuid.next();
-  const backend: CodecBackend = await selectCodecBackend(config.codecDevice);
+  // KVRELAY_CODEC_DEVICE=cuda: the fast codec on CUDA, every other codec on the CPU
+  const cuda = config.codecDevice === "cuda" ? createCudaFastCodec({ libPath: config.cudaLib }) : undefined;
+  const backend: CodecBackend = cuda
+    ? cpuBackend("KVRELAY_CODEC_DEVICE=cuda: codecs other than fast")
+    : await selectCodecBackend(config.codecDevice as Exclude<typeof config.codecDevice, "cuda">);
   console.error(`[compression] codec backend: ${backend.description}`);
+  if (cuda) console.error(`[compression] fast codec on CUDA: ${cuda.device}`);
   // The fast codec goes to the GPU only when asked for (KVRELAY_CODEC_DEVICE=webgpu): its kernels
   // run at 100+ GB/s on an H200, but Deno's WebGPU moves host data at 3.5 GB/s up and 0.6 GB/s
   // down, so end to end the WebAssembly codec on the CPU is faster (tests/bench/README.md).
@@ -50,8 +57,15 @@ export async function startCompression(nc: NatsConnection, config: Config): Prom
   const pool = config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
   const cpu = pool ? pool.frameEncoder(2) : cpuFrameEncoder;
   if (pool) console.error(`[compression] CPU codec on ${pool.size} worker threads`);
+  const fastCuda = cuda ? cudaFrameEncoder(cuda) : undefined;
   const encoderFor = (codec: HandOffRequest["kv"]["codec"]): FrameEncoder =>
-    !gpu || !CODEC_TRAITS[codec].gpu ? cpu : codec === "fast" ? gpu.fast ?? cpu : gpu.kvsort;
+    codec === "fast" && fastCuda
+      ? fastCuda
+      : !gpu || !CODEC_TRAITS[codec].gpu
+      ? cpu
+      : codec === "fast"
+      ? gpu.fast ?? cpu
+      : gpu.kvsort;
 
   const service = await startService(nc, {
     name: "compression",

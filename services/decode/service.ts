@@ -35,6 +35,7 @@ import {
 } from "../../shared/handoff/contract.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
+import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import {
   bundleExpectation,
@@ -88,7 +89,10 @@ export async function startDecodeService(
   // a device acquired: under `auto` the CPU's WebAssembly decoder is faster end to end.
   const backend = config.codecDevice === "webgpu" ? await selectCodecBackend("webgpu") : undefined;
   if (backend) console.error(`[decode] codec backend: ${backend.description}`);
-  const fastGpu = backend?.gpu?.fast;
+  // KVRELAY_CODEC_DEVICE=cuda: a layer's fast frames decode together on CUDA, into pinned memory
+  const cuda = config.codecDevice === "cuda" ? createCudaFastCodec({ libPath: config.cudaLib }) : undefined;
+  if (cuda) console.error(`[decode] fast codec on CUDA: ${cuda.device}`);
+  const fastGpu = cuda ?? backend?.gpu?.fast;
   // else, with KVRELAY_CODEC_THREADS > 1, a layer's frames decode on a pool of workers
   const pool = !fastGpu && config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
   const onGpu: FrameDecoder | undefined = fastGpu

@@ -3,7 +3,7 @@
  * table of variables in variables.ts shows them).
  * @module
  */
-import type { DeviceChoice, KvDefaults } from "./mod.ts";
+import type { CodecDeviceChoice, DeviceChoice, KvDefaults } from "./mod.ts";
 
 /** The per-request KV settings every service, tool and request starts from. */
 export const KV_DEFAULTS: KvDefaults = {
@@ -30,7 +30,7 @@ export const DEFAULTS = {
   port: 8080,
   threads: 1,
   device: "cpu" as DeviceChoice,
-  codecDevice: "auto" as DeviceChoice,
+  codecDevice: "auto" as CodecDeviceChoice,
   kv: KV_DEFAULTS,
   decodeMaxBlocks: 65_536,
   decodeMaxBatch: 16,

@@ -21,6 +21,13 @@ export const PROJECT_DATA_DIR = new URL("../../.data", import.meta.url).pathname
  */
 export type DeviceChoice = "cpu" | "webgpu" | "auto";
 
+/**
+ * Where the hand-off's codecs run (KVRELAY_CODEC_DEVICE): a `DeviceChoice`, or `cuda` — the
+ * fast codec on CUDA through the library of infra/cuda/build.sh (KVRELAY_CUDA_LIB), the other
+ * codecs on the CPU; no library or device is a start-up error.
+ */
+export type CodecDeviceChoice = DeviceChoice | "cuda";
+
 /** A codec of the one table in shared/codec/traits.ts. */
 export type CodecChoice = CodecName;
 
@@ -50,8 +57,10 @@ export interface Config {
   threads: number;
   /** Model runtime device (KVRELAY_DEVICE). */
   device: DeviceChoice;
-  /** KVSort codec backend of the compression service (KVRELAY_CODEC_DEVICE). */
-  codecDevice: DeviceChoice;
+  /** Codec backend of the compression and decode services (KVRELAY_CODEC_DEVICE). */
+  codecDevice: CodecDeviceChoice;
+  /** The CUDA codec library (KVRELAY_CUDA_LIB; default `<repo>/.cuda/libkvrelay_cuda.so`). */
+  cudaLib?: string;
   kv: KvDefaults;
   /** Decode block store budget, in blocks of `kv.blockSize` KVs of one head. */
   decodeMaxBlocks: number;
@@ -117,14 +126,20 @@ export {
 } from "./variables.ts";
 
 const DEVICES: DeviceChoice[] = ["cpu", "webgpu", "auto"];
+const CODEC_DEVICES: CodecDeviceChoice[] = [...DEVICES, "cuda"];
 
-function device(env: Record<string, string | undefined>, key: string, fallback: DeviceChoice): DeviceChoice {
+function device<T extends string>(
+  env: Record<string, string | undefined>,
+  key: string,
+  fallback: T,
+  allowed: readonly T[] = DEVICES as unknown as T[],
+): T {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
-  if (!DEVICES.includes(raw as DeviceChoice)) {
-    throw badRequest(`${key} must be one of ${DEVICES.join(", ")}, got '${raw}'`, key);
+  if (!allowed.includes(raw as T)) {
+    throw badRequest(`${key} must be one of ${allowed.join(", ")}, got '${raw}'`, key);
   }
-  return raw as DeviceChoice;
+  return raw as T;
 }
 
 function num(env: Record<string, string | undefined>, key: string, fallback: number, min: number): number {
@@ -171,7 +186,8 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     modelName: env.KVRELAY_MODEL_NAME || undefined,
     threads: num(env, "KVRELAY_THREADS", DEFAULTS.threads, 1),
     device: device(env, "KVRELAY_DEVICE", DEFAULTS.device),
-    codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice),
+    codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice, CODEC_DEVICES),
+    cudaLib: env.KVRELAY_CUDA_LIB || undefined,
     kv: {
       codec,
       errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),

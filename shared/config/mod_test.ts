@@ -19,3 +19,18 @@ Deno.test("loadConfig() reads the hand-off settings and refuses ones that would 
     assertEquals(err.param, param);
   }
 });
+
+Deno.test("loadConfig() takes cuda as a codec device only, with the library's path", () => {
+  const c = loadConfig({ KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_LIB: "/opt/kvrelay/libkvrelay_cuda.so" });
+  assertEquals([c.codecDevice, c.cudaLib], ["cuda", "/opt/kvrelay/libkvrelay_cuda.so"]);
+  assertEquals(loadConfig({}).cudaLib, undefined);
+  for (
+    const [env, param] of [[{ KVRELAY_DEVICE: "cuda" }, "KVRELAY_DEVICE"], [
+      { KVRELAY_CODEC_DEVICE: "cu" },
+      "KVRELAY_CODEC_DEVICE",
+    ]] as const
+  ) {
+    const err = assertThrows(() => loadConfig(env), KvrelayError);
+    assertEquals(err.param, param);
+  }
+});

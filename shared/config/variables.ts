@@ -77,7 +77,14 @@ export const VARIABLES: readonly EnvVariable[] = [
     name: "KVRELAY_CODEC_DEVICE",
     default: DEFAULTS.codecDevice,
     by: "all",
-    meaning: "where the codec runs: cpu, webgpu, auto",
+    meaning: "where the codec runs: cpu, webgpu, auto, cuda (the fast codec on CUDA, the others on the CPU)",
+  },
+  {
+    name: "KVRELAY_CUDA_LIB",
+    default: "",
+    by: "all",
+    meaning:
+      "with KVRELAY_CODEC_DEVICE=cuda: the library infra/cuda/build.sh built (default .cuda/libkvrelay_cuda.so)",
   },
   { name: "KVRELAY_THREADS", default: s(DEFAULTS.threads), by: "all", meaning: "model runtime threads" },
   {

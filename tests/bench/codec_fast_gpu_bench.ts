@@ -1,9 +1,11 @@
 /**
  * `deno task bench:codec-fast-gpu [--tokens 512] [--layers 32] [--kv-heads 8] [--head-dim 128]
  * [--error-bound 1e-2] [--mode rel] [--reps 3] [--cpu-frames 8] [--batch-mib 1024] [--inflight 2]
- * [--budget-s 100] [--label NAME] [--out PATH]`: the fast codec on WebGPU (encodeMany /
- * decodeMany of shared/codec/webgpu/fast) on one request's KV shaped like Llama-3-8B's — 32
- * layers × 8 KV heads × K and V, frames of [tokens, 128] f32 — beside the CPU fast codec.
+ * [--budget-s 100] [--encoder webgpu|cuda|webgpu,cuda] [--cuda-sub-batch-mib 64] [--label NAME]
+ * [--out PATH]`: the fast codec on WebGPU (encodeMany / decodeMany of shared/codec/webgpu/fast)
+ * and, with `--encoder cuda`, on CUDA (shared/codec/cuda, tests/bench/_cuda_fast_side.ts) on one
+ * request's KV shaped like Llama-3-8B's — 32 layers × 8 KV heads × K and V, frames of
+ * [tokens, 128] f32 — beside the CPU fast codec, all in one run.
  *
  * The KV is synthetic but drawn to look like real KV: per-channel scales (log-normal), a few
  * outlier channels with 8–20× the scale in K (one in V), per-channel offsets in K, rotary-like
@@ -37,6 +39,7 @@ import {
   type GpuHandle,
 } from "../../shared/codec/webgpu/mod.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
+import { runCudaSide } from "./_cuda_fast_side.ts";
 
 exitOnHelp(import.meta.url);
 
@@ -55,6 +58,8 @@ const args = parseArgs({
     "batch-mib": { type: "string", default: "1024" },
     inflight: { type: "string", default: "2" },
     "budget-s": { type: "string", default: "100" },
+    encoder: { type: "string", default: "webgpu" },
+    "cuda-sub-batch-mib": { type: "string", default: "64" },
     label: { type: "string" },
     out: { type: "string" },
   },
@@ -67,6 +72,11 @@ const cpuFrames = Number(args["cpu-frames"]), maxBatchBytes = Number(args["batch
 const inflight = Number(args.inflight);
 const budgetMs = Number(args["budget-s"]) * 1000;
 const started = performance.now();
+/** GPU backends to run beside the CPU: webgpu, cuda, or both (`--encoder webgpu,cuda`). */
+const encoders = args.encoder!.split(",").map((x) => x.trim());
+if (encoders.some((e) => e !== "webgpu" && e !== "cuda" && e !== "cpu")) {
+  throw new Error(`bench:codec-fast-gpu: --encoder takes cpu, webgpu, cuda (a list), got '${args.encoder}'`);
+}
 
 /** xorshift32, two uniform draws per step: cheap enough for 2^29 values. */
 function prng(seed: number): () => number {
@@ -242,12 +252,25 @@ console.error(
 );
 
 // ---- the GPU -------------------------------------------------------------------------------
-try {
-  handle = await acquireGpu({ timeoutMs: 20_000 });
-  codec = await createGpuFastCodec({ handle });
-} catch (err) {
-  gpuError = (err as Error)?.message ?? String(err);
-  console.error(`no WebGPU: ${gpuError}; CPU columns only`);
+if (encoders.includes("cuda")) {
+  doc.cuda = await runCudaSide({
+    frames,
+    o,
+    reps,
+    cpuStreams,
+    fp16Bytes,
+    subBatchBytes: Number(args["cuda-sub-batch-mib"]) * 2 ** 20,
+    libPath: Deno.env.get("KVRELAY_CUDA_LIB") || undefined,
+  });
+}
+if (encoders.includes("webgpu")) {
+  try {
+    handle = await acquireGpu({ timeoutMs: 20_000 });
+    codec = await createGpuFastCodec({ handle });
+  } catch (err) {
+    gpuError = (err as Error)?.message ?? String(err);
+    console.error(`no WebGPU: ${gpuError}; CPU columns only`);
+  }
 }
 
 let enc: Side | undefined, dec: Side | undefined;
@@ -426,6 +449,31 @@ console.log(
     f(dec?.e2eMs, 1)
   } | ${dec ? `${dec.batches} / ${dec.submissions}` : "—"} |`,
 );
+const cu = doc.cuda as
+  | {
+    ratio: number;
+    encode: {
+      kernelGBs: number;
+      kernelMs: number;
+      e2eGBs: number;
+      e2eMs: number;
+      timing: { subBatches: number };
+    };
+    decode: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
+  }
+  | undefined;
+if (cu?.encode) {
+  console.log(
+    `| CUDA encode | ${f(cu.ratio)} | ${f(cu.encode.kernelGBs)} | ${f(cu.encode.kernelMs, 1)} | ${
+      f(cu.encode.e2eGBs)
+    } | ${f(cu.encode.e2eMs, 1)} | ${cu.encode.timing.subBatches} sub-batches / 1 call |`,
+  );
+  console.log(
+    `| CUDA decode | | ${f(cu.decode.kernelGBs)} | ${f(cu.decode.kernelMs, 1)} | ${f(cu.decode.e2eGBs)} | ${
+      f(cu.decode.e2eMs, 1)
+    } | 1 / 1 call |`,
+  );
+}
 console.log(`| CPU encode (${cpu.frames} frames) | ${f(cpu.ratio)} | | | ${f(cpu.encGBs, 3)} | | |`);
 console.log(`| CPU decode | | | | ${f(cpu.decGBs, 3)} | | |`);
 if (enc && dec) {

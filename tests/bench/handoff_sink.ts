@@ -3,7 +3,7 @@
  * request's encoded layer bundles on `bench.sink.ingest` exactly as the decode service does
  * (the same receiver and the same `decodeLayerBundle`), and answers the commit with the time
  * it spent decoding. `bench.sink.open` announces a request and its KV shape.
- * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL [cpu|webgpu] [THREADS]` (where the frames
+ * Run: `deno run -A tests/bench/handoff_sink.ts NATS_URL [cpu|webgpu|cuda] [THREADS]` (where the frames
  * decode, and on how many worker threads for the CPU).
  * @module
  */
@@ -15,6 +15,8 @@ import {
   type FrameDecoder,
 } from "../../shared/pipeline/decode_stage.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
+import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
+import { loadConfig } from "../../shared/config/mod.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
 import { KvrelayError } from "../../shared/errors.ts";
@@ -33,8 +35,11 @@ if (import.meta.main) {
   const nc = await connectNats(Deno.args[0], "kvrelay-bench-sink");
   const receiver = new BundleReceiver({ maxBundleBytes: 2 ** 31 });
   const backend = await selectCodecBackend(Deno.args[1] === "webgpu" ? "webgpu" : "cpu");
-  console.error(`[sink] codec backend: ${backend.description}`);
-  const fast = backend.gpu?.fast;
+  const cuda = Deno.args[1] === "cuda" ? createCudaFastCodec({ libPath: loadConfig({}).cudaLib }) : undefined;
+  console.error(
+    `[sink] codec backend: ${cuda ? `cuda on ${cuda.device} (fast codec)` : backend.description}`,
+  );
+  const fast = cuda ?? backend.gpu?.fast;
   const threads = Number(Deno.args[2] ?? "1");
   const pool = !fast && threads > 1 ? new CodecPool(threads) : undefined;
   const onGpu: FrameDecoder | undefined = fast ? (s, l) => fast.decodeMany(s, l) : pool?.frameDecoder();

@@ -44,11 +44,18 @@ export function writeFastHeader(out: Uint8Array, at: number, h: FastHeader): voi
 
 /**
  * Writes the container header and lossless prefix of the body `out[bodyAt, bodyAt + bodyLen)`
- * (header included) just before it; returns the stream's first byte.
+ * (header included) just before it; returns the stream's first byte. `digest`: the body's crc32
+ * when the caller has it already.
  */
-export function writePrefix(out: Uint8Array, bodyAt: number, bodyLen: number, shape: number[]): number {
+export function writePrefix(
+  out: Uint8Array,
+  bodyAt: number,
+  bodyLen: number,
+  shape: number[],
+  digest?: number,
+): number {
   const body = out.subarray(bodyAt, bodyAt + bodyLen);
-  const w = writeHeader({ codec: "fast", dtype: "f32", shape, digest: crc32(body) >>> 0 }, 0);
+  const w = writeHeader({ codec: "fast", dtype: "f32", shape, digest: digest ?? crc32(body) >>> 0 }, 0);
   w.u8(LOSSLESS_TAG);
   w.u8(0);
   w.varint(bodyLen);

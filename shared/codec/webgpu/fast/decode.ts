@@ -37,7 +37,7 @@ import { cutBatches, runBatches } from "./batches.ts";
 import { FRAME_WORDS as W } from "./wgsl.ts";
 
 /** A stream checked on the host and ready for the GPU. */
-interface Parsed {
+export interface Parsed {
   i: number;
   shape: number[];
   rows: number;
@@ -65,12 +65,12 @@ export interface FastDecodeResult {
 }
 
 /** Thrown inside `parse` for a stream the CPU decoder should decode (it throws its own error). */
-class ToCpu {
+export class ToCpu {
   constructor(readonly why: string) {}
 }
 
 /** Host-side reading and checks of one stream; `ToCpu` for what the GPU does not decode. */
-function parse(bytes: Uint8Array, i: number, limits: DecodeLimits): Parsed {
+export function parse(bytes: Uint8Array, i: number, limits: DecodeLimits): Parsed {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("decode() needs a Uint8Array");
   const r = new ByteReader(bytes);
   const h = readHeader(r, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);

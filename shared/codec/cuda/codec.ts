@@ -1,0 +1,89 @@
+/**
+ * The fast codec on CUDA: `encodeMany` gives the CPU encoder's streams byte for byte,
+ * `decodeMany` the CPU decoder's values bit for bit (and its errors). One library per process
+ * and one call on it at a time (its device buffers are shared), so calls queue here.
+ * @module
+ */
+import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
+import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
+import { type CudaDecodeResult, cudaFastDecodeMany } from "./decode.ts";
+import { loadCudaLibrary } from "./library.ts";
+import { HostRegistry } from "./pinned.ts";
+
+/** The fast codec's batch calls on the CUDA device. */
+export interface CudaFastCodec {
+  /** The device's name, compute capability and memory. */
+  readonly device: string;
+  encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
+  /** Like `encodeMany`, one settled result per frame (a frame with bad options fails alone). */
+  encodeManySettled(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+  ): Promise<PromiseSettledResult<Uint8Array>[]>;
+  encodeManyWithInfo(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+    run?: CudaRunOptions,
+  ): Promise<CudaEncodeResult>;
+  /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
+  decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
+  decodeManyWithInfo(streams: Uint8Array[], limits?: DecodeLimits): Promise<CudaDecodeResult>;
+  /** Host memory page-locked for uploads. */
+  memory(): { registeredBytes: number; registerFailures: number };
+}
+
+/** Options of {@linkcode createCudaFastCodec}. */
+export interface CudaCodecOptions {
+  /** The library (default `<repo>/.cuda/libkvrelay_cuda.so`; config: KVRELAY_CUDA_LIB). */
+  libPath?: string;
+  /** Sub-batch size of encode calls (default 64 MiB of f32). */
+  subBatchBytes?: number;
+}
+
+function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * Loads the library (a `CudaUnavailableError` when it or a device is missing) and gives the
+ * codec on device 0.
+ *
+ * @example
+ * ```ts ignore
+ * import { createCudaFastCodec } from "./codec.ts";
+ * const cuda = createCudaFastCodec();
+ * const t = { dtype: "f32" as const, shape: [64, 8], data: Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)) };
+ * const [bytes] = await cuda.encodeMany([t], { codec: "fast", errorBound: 1e-3, mode: "abs" });
+ * const [back] = await cuda.decodeMany([bytes]);
+ * ```
+ */
+export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec {
+  const lib = loadCudaLibrary(opts.libPath);
+  const registry = new HostRegistry(lib.symbols);
+  let queue: Promise<unknown> = Promise.resolve();
+  /** Runs `job` after every call before it (one library call at a time). */
+  const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
+    const next = queue.then(job, job);
+    queue = next.catch(() => {});
+    return next;
+  };
+  const run: CudaRunOptions = { subBatchBytes: opts.subBatchBytes };
+  const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r: CudaRunOptions = run) =>
+    inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
+  const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits) =>
+    inTurn(() => cudaFastDecodeMany(lib, s, l));
+  return {
+    device: lib.device,
+    encodeManyWithInfo,
+    encodeManySettled: async (f, o) => (await encodeManyWithInfo(f, o)).results,
+    encodeMany: async (f, o) => firstRejection((await encodeManyWithInfo(f, o)).results),
+    decodeManyWithInfo,
+    decodeMany: async (s, l) => firstRejection((await decodeManyWithInfo(s, l)).results),
+    memory: () => ({
+      registeredBytes: registry.registeredBytes,
+      registerFailures: registry.failures,
+    }),
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * The fast codec on CUDA against the CPU codec, on the GPU host (infra/gpu/bench_all.sh runs it
+ * after building the library): CUDA streams are the CPU encoder's bytes, CUDA decoding gives
+ * the CPU decoder's values bit for bit and its errors, both directions, on several shapes and
+ * options, with outliers and non-finite values; the bound holds element by element. Without
+ * the library or a device every test is skipped, saying why.
+ */
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { CorruptStreamError, decode, encode, type EncodeOptions, type Tensor } from "../mod.ts";
+import { kvFrame } from "../testdata/gen.ts";
+import { assertBound, assertSameBits } from "../_testing.ts";
+import { fromFloat32 } from "../../dtype/mod.ts";
+import { crc32 } from "node:zlib";
+import { ByteReader } from "../bytes.ts";
+import { readHeader } from "../container.ts";
+import { loadLossless } from "../lossless/zstd.ts";
+import { createCudaFastCodec, type CudaFastCodec } from "./codec.ts";
+import { CudaUnavailableError } from "./library.ts";
+
+/** Why there is no CUDA (undefined when there is). */
+let codec: CudaFastCodec | undefined;
+const noCuda: string | undefined = (() => {
+  try {
+    codec = createCudaFastCodec({ libPath: Deno.env.get("KVRELAY_CUDA_LIB") || undefined });
+    return undefined;
+  } catch (err) {
+    if (err instanceof CudaUnavailableError) return err.message;
+    throw err;
+  }
+})();
+
+function cudaTest(name: string, fn: (c: CudaFastCodec) => Promise<void>): void {
+  Deno.test({
+    name: noCuda ? `${name} (skipped: ${noCuda})` : name,
+    ignore: noCuda !== undefined,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () => fn(codec!),
+  });
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** A frame with the fast path's exceptions: NaN, ±Inf, and -0 and a subnormal among finite values. */
+function withNonFinite(rows: number, cols: number, seed: number): Tensor {
+  const t = kvFrame(rows, cols, "f32", seed);
+  const v = t.data as Float32Array;
+  const specials = [NaN, Infinity, -Infinity, -0, 1e-40];
+  for (let k = 0; k < Math.max(5, v.length >> 6); k++) v[(k * 7919 + seed) % v.length] = specials[k % 5];
+  return t;
+}
+
+/** A frame whose blocks each have one spike (outliers stored apart). */
+function withSpikes(rows: number, cols: number, seed: number): Tensor {
+  const t = kvFrame(rows, cols, "f32", seed);
+  const v = t.data as Float32Array;
+  // ±6 keeps every value within 2^15 bounds of 0 at 1e-3 abs: the GPU path takes the frame
+  for (let b = 0; b < v.length; b += 97) v[b] += (b % 2 ? 1 : -1) * 6;
+  return t;
+}
+
+const SHAPES: [number, number][] = [[1, 1], [31, 3], [33, 7], [100, 128], [1024, 128], [8192, 128]];
+const OPTIONS: EncodeOptions[] = [
+  { codec: "fast", errorBound: 1e-2, mode: "rel" },
+  { codec: "fast", errorBound: 1e-3, mode: "abs", fastPredictor: "delta" },
+  { codec: "fast", errorBound: 5e-2, mode: "rel", fastPredictor: "none" },
+  { codec: "fast", errorBound: 1e-4, mode: "rel", fastPredictor: "auto" },
+];
+
+/** Encodes on CUDA, asserts byte identity with the CPU, CUDA-decodes both ways and checks bits and bound. */
+async function assertRoundTrips(c: CudaFastCodec, frames: Tensor[], opts: EncodeOptions, ctx: string) {
+  const got = await c.encodeManyWithInfo(frames, opts, { subBatchBytes: 1 << 20 }); // many sub-batches
+  const cpuStreams = frames.map((t) => encode(t, opts));
+  got.results.forEach((r, i) => {
+    assert(r.status === "fulfilled", `${ctx} frame ${i}: ${(r as PromiseRejectedResult).reason}`);
+    assert(
+      same(r.value, cpuStreams[i]),
+      `${ctx} frame ${i} [${frames[i].shape}]: stream differs from the CPU's`,
+    );
+  });
+  const gpuStreams = got.results.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
+  const fromCpu = await c.decodeManyWithInfo(cpuStreams);
+  const fromGpu = await c.decodeMany(gpuStreams);
+  frames.forEach((t, i) => {
+    const ref = decode(cpuStreams[i]);
+    const r = fromCpu.results[i];
+    assert(r.status === "fulfilled", `${ctx} frame ${i}: CUDA decode of the CPU stream failed`);
+    assertSameBits(r.value, ref, `${ctx} frame ${i}: CUDA decode of the CPU stream`);
+    assertSameBits(fromGpu[i], ref, `${ctx} frame ${i}: CUDA decode of the CUDA stream`);
+    assertSameBits(decode(gpuStreams[i]), ref, `${ctx} frame ${i}: CPU decode of the CUDA stream`);
+    assertBound(t, fromGpu[i], boundOf(t, opts), `${ctx} frame ${i}`, { signedZero: false });
+  });
+  return { encode: got, decode: fromCpu };
+}
+
+/** The absolute bound `opts` asks of `t` (rel: times the finite range). */
+function boundOf(t: Tensor, o: EncodeOptions): number {
+  const b = (o as { errorBound: number }).errorBound;
+  if ((o as { mode?: string }).mode !== "rel") return b;
+  let lo = Infinity, hi = -Infinity;
+  for (const v of t.data as Float32Array) if (Number.isFinite(v)) lo = Math.min(lo, v), hi = Math.max(hi, v);
+  return b * (hi - lo);
+}
+
+cudaTest(
+  "createCudaFastCodec() encodes byte for byte as the CPU and decodes bit for bit, every shape and option",
+  async (c) => {
+    for (const [k, o] of OPTIONS.entries()) {
+      const frames = SHAPES.map(([r, cols], s) => kvFrame(r, cols, "f32", 11 + 7 * k + s));
+      const { encode: e } = await assertRoundTrips(c, frames, o, `options ${k}`);
+      // frames of one row and one column have a zero range under rel: the CPU takes those
+      const onGpu = e.frames.filter((f) => f.backend === "cuda").length;
+      assert(
+        onGpu >= SHAPES.length - 1,
+        `options ${k}: only ${onGpu} frames on CUDA (${JSON.stringify(e.frames)})`,
+      );
+    }
+  },
+);
+
+cudaTest(
+  "createCudaFastCodec() stores NaN, ±Inf as exceptions and spikes as outliers, as the CPU does",
+  async (c) => {
+    const frames = [
+      withNonFinite(1000, 128, 3),
+      withNonFinite(33, 5, 4),
+      withSpikes(4096, 128, 5),
+      withSpikes(77, 9, 6),
+    ];
+    for (const o of OPTIONS) {
+      const { encode: e } = await assertRoundTrips(c, frames, o, `specials ${JSON.stringify(o)}`);
+      assert(e.frames.every((f) => f.backend === "cuda"), JSON.stringify(e.frames));
+    }
+    // the specials are really there: exceptions and outliers in the headers
+    const body = (s: Uint8Array) => new DataView(s.buffer, s.byteOffset + s.length - bodyLength(s));
+    const e0 = encode(frames[0], OPTIONS[0]), e2 = encode(frames[2], OPTIONS[0]);
+    assert(body(e0).getUint32(36, true) > 0, "frame 0 has exceptions");
+    assert(body(e2).getUint32(28, true) > 0, "frame 2 has outliers");
+  },
+);
+
+cudaTest(
+  "createCudaFastCodec() leaves to the CPU what the GPU path does not take, with the CPU's bytes and errors",
+  async (c) => {
+    const f16 = kvFrame(64, 16, "f16", 9);
+    const huge = fromFloat32(Float32Array.from({ length: 256 }, (_, i) => i === 3 ? 3e38 : Math.sin(i)), [
+      16,
+      16,
+    ], "f32");
+    const zeros: Tensor = { dtype: "f32", shape: [64, 8], data: new Float32Array(512) };
+    const frames = [f16, huge, zeros, kvFrame(64, 16, "f32", 10)];
+    const o: EncodeOptions = { codec: "fast", errorBound: 1e-2, mode: "rel" };
+    // 3e38 against an absolute bound: every value checked (quantStep's slow branch)
+    const os: EncodeOptions[] = [o, { codec: "fast", errorBound: 1e-2, mode: "abs" }, o, o];
+    const got = await c.encodeManyWithInfo(frames, os);
+    assertEquals(got.frames.map((f) => f.backend), ["cpu", "cpu", "cpu", "cuda"]);
+    got.results.forEach((r, i) => {
+      assert(r.status === "fulfilled" && same(r.value, encode(frames[i], os[i])), `frame ${i}`);
+    });
+    const bad = await c.encodeManySettled(frames, [o, os[1], o, {
+      codec: "fast",
+      errorBound: -1,
+      mode: "abs",
+    }]);
+    assert(bad[3].status === "rejected" && bad[3].reason instanceof RangeError);
+    assert(bad[0].status === "fulfilled");
+  },
+);
+
+/** Bytes of a stream's body (the container's lossless section, mode none). */
+function bodyLength(s: Uint8Array): number {
+  const r = new ByteReader(s);
+  readHeader(r, 2 ** 30);
+  return loadLossless(r, 2 ** 31).length;
+}
+
+/** A copy of `stream` with its body changed by `edit` and the digest made right again. */
+function reseal(stream: Uint8Array, edit: (body: Uint8Array, dv: DataView) => void): Uint8Array {
+  const out = stream.slice();
+  const r = new ByteReader(out);
+  readHeader(r, 2 ** 30);
+  const digestAt = r.pos - 4;
+  const body = loadLossless(r, 2 ** 31);
+  edit(body, new DataView(body.buffer, body.byteOffset, body.byteLength));
+  new DataView(out.buffer).setUint32(digestAt, crc32(body) >>> 0, true);
+  return out;
+}
+
+cudaTest(
+  "createCudaFastCodec() rejects hostile streams with the CPU decoder's CorruptStreamError",
+  async (c) => {
+    const t = withSpikes(256, 32, 12);
+    const s = encode(t, { codec: "fast", errorBound: 1e-2, mode: "rel" });
+    const hostile = [
+      (() => {
+        const w = s.slice();
+        w[w.length - 8] ^= 0xff;
+        return w;
+      })(), // digest no longer matches
+      reseal(s, (b) => {
+        b[44 + 3] = 0x3f;
+      }), // a width past 31
+      reseal(s, (b) => {
+        b[44 + 5] ^= 0x40;
+      }), // an outlier flag the header does not count
+      reseal(s, (_b, dv) => dv.setUint32(40, dv.getUint32(40, true) + 1, true)), // payload words off
+      reseal(s, (_b, dv) => dv.setFloat64(20, -1, true)), // a negative step
+      s.subarray(0, s.length - 5), // truncated
+    ];
+    for (const [k, h] of hostile.entries()) {
+      await assertRejects(() => c.decodeMany([h]), CorruptStreamError, undefined, `hostile stream ${k}`);
+      const settled = await c.decodeManyWithInfo([s, h, s]);
+      assert(
+        settled.results[0].status === "fulfilled" && settled.results[2].status === "fulfilled",
+        `stream ${k}: the intact ones decode`,
+      );
+      assert(settled.results[1].status === "rejected", `stream ${k}`);
+    }
+    const ok = await c.decodeMany([s]);
+    assertSameBits(ok[0], decode(s), "the intact stream");
+  },
+);

@@ -1,0 +1,216 @@
+/**
+ * Many frames through the fast encoder on CUDA in one library call (../cuda/fast_encode.cu):
+ * streams byte for byte `encode(t, { codec: "fast", ... })` of ../codec.ts.
+ *
+ * | step | where |
+ * |---|---|
+ * | options, which frames the GPU takes, page-locking the frames' buffers (once each) | host |
+ * | values up (DMA), range, step, residuals, decisions, offsets by scan, packing, headers | GPU, sub-batches pipelined on two streams |
+ * | each frame's sizes, then exactly the compressed bytes | GPU → pinned host chunks |
+ * | chunks into one buffer and crc32 of each body (host threads, in the library); container prefixes in place | host |
+ *
+ * Frames the GPU path does not take (other codecs, f16/bf16 input, empty frames, `eb` 0, the
+ * per-value-check case of `quantStep`, steps under 2^-124: ../webgpu/fast/params.ts) are
+ * encoded by the CPU encoder while the GPU works, so their streams and errors are the CPU's.
+ * The streams of a call are views into one buffer.
+ * @module
+ */
+import { encode as cpuEncode } from "../codec.ts";
+import { checkTensor, type Tensor } from "../../dtype/mod.ts";
+import type { EncodeOptions } from "../types.ts";
+import { prefixBase, writePrefix } from "../webgpu/fast/assemble.ts";
+import { fastOptions, sampledValues } from "../webgpu/fast/params.ts";
+import { type CudaLibrary, EI, EO, errBuf, errText, TM } from "./library.ts";
+import type { HostRegistry } from "./pinned.ts";
+
+/** Where a frame was encoded or decoded, and why the CPU took it. */
+export interface CudaFrameInfo {
+  backend: "cuda" | "cpu";
+  fallback?: string;
+}
+
+/** Host and device time of one call (ms; bytes as moved). */
+export interface CudaTiming {
+  /** Host → device copies, kernels and device → host copies (CUDA events; they overlap across sub-batches). */
+  h2dMs: number;
+  kernelMs: number;
+  d2hMs: number;
+  /** The library call, host clock. */
+  callMs: number;
+  h2dBytes: number;
+  d2hBytes: number;
+  subBatches: number;
+  /** Page-locking new buffers before the call. */
+  registerMs: number;
+  /** Chunks into one buffer and crc32s (host threads), prefixes, after it. */
+  assembleMs: number;
+}
+
+export interface CudaEncodeResult {
+  results: PromiseSettledResult<Uint8Array>[];
+  frames: CudaFrameInfo[];
+  timing: CudaTiming;
+}
+
+/** Options of a call. */
+export interface CudaRunOptions {
+  /** f32 input bytes per pipelined sub-batch (default 64 MiB). */
+  subBatchBytes?: number;
+}
+
+const PRED = { none: 0, delta: 1, auto: 2 } as const;
+const STATUS: Record<number, string> = {
+  1: "error bound not finite",
+  2: "error bound 0 (every value checked)",
+  3: "values over 2^15 bounds from 0 (every value checked)",
+  4: "quantization step out of the GPU's range",
+  5: "stream over the sub-batch's output room",
+};
+
+export function emptyTiming(): CudaTiming {
+  return {
+    h2dMs: 0,
+    kernelMs: 0,
+    d2hMs: 0,
+    callMs: 0,
+    h2dBytes: 0,
+    d2hBytes: 0,
+    subBatches: 0,
+    registerMs: 0,
+    assembleMs: 0,
+  };
+}
+
+/** Encodes `frames` (one options object each, or one for all), each settling on its own. */
+export async function cudaFastEncodeMany(
+  lib: CudaLibrary,
+  registry: HostRegistry,
+  frames: Tensor[],
+  opts: EncodeOptions | EncodeOptions[],
+  run: CudaRunOptions = {},
+): Promise<CudaEncodeResult> {
+  if (Array.isArray(opts) && opts.length !== frames.length) {
+    throw new TypeError(`${frames.length} frames but ${opts.length} option sets`);
+  }
+  const optsOf = (i: number) => Array.isArray(opts) ? opts[i] : opts;
+  const results: PromiseSettledResult<Uint8Array>[] = new Array(frames.length);
+  const info: CudaFrameInfo[] = new Array(frames.length);
+  const cpu: number[] = [];
+  const toCpu = (i: number, why: string) => {
+    info[i] = { backend: "cpu", fallback: why };
+    cpu.push(i);
+  };
+  const runCpu = () => {
+    for (const i of cpu.splice(0)) {
+      try {
+        results[i] = { status: "fulfilled", value: cpuEncode(frames[i], optsOf(i)) };
+      } catch (reason) {
+        results[i] = { status: "rejected", reason };
+      }
+    }
+  };
+
+  // ---- which frames the GPU takes ------------------------------------------------------------
+  const items: { i: number; rows: number; cols: number }[] = [];
+  frames.forEach((t, i) => {
+    try {
+      checkTensor(t);
+      const o = optsOf(i);
+      if (o.codec !== "fast") return toCpu(i, `codec ${o.codec}`);
+      fastOptions(o);
+      if (t.dtype !== "f32") return toCpu(i, `${t.dtype} input`);
+      const n = t.data.length;
+      if (n === 0) return toCpu(i, "empty frame");
+      const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
+      const rows = n / cols;
+      if (n >= 2 ** 31) return toCpu(i, "frame of 2^31 values or more");
+      if (sampledValues(rows, cols) * 25 >= 2 ** 32) return toCpu(i, "predictor sample over 2^32 bits");
+      items.push({ i, rows, cols });
+    } catch (reason) {
+      info[i] = { backend: "cpu", fallback: "bad frame or options" };
+      results[i] = { status: "rejected", reason };
+    }
+  });
+  const timing = emptyTiming();
+  if (items.length === 0) {
+    runCpu();
+    return { results, frames: info, timing };
+  }
+
+  // ---- the frame table; the frames' buffers page-locked once ----------------------------------
+  const t0 = performance.now();
+  const nf = items.length;
+  const table = new Float64Array(nf * EI.words);
+  items.forEach(({ i, rows, cols }, f) => {
+    const t = frames[i], o = fastOptions(optsOf(i)), e = f * EI.words;
+    registry.ensure(t.data);
+    table[e + EI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(t.data as Float32Array)));
+    table[e + EI.rows] = rows;
+    table[e + EI.cols] = cols;
+    table[e + EI.bound] = o.errorBound;
+    table[e + EI.mode] = o.mode === "rel" ? 1 : 0;
+    table[e + EI.pred] = PRED[o.predictor];
+    table[e + EI.reserve] = prefixBase(t.shape) + 5; // the body length's varint: 5 bytes at most
+  });
+  timing.registerMs = performance.now() - t0;
+
+  // ---- the GPU, while the CPU takes the frames it must ---------------------------------------
+  const res = new Float64Array(nf * EO.words);
+  const chunkTable = new Float64Array(2 * nf);
+  const chunks = new Uint32Array(1);
+  const tm = new Float64Array(TM.words);
+  const err = errBuf();
+  const call = lib.symbols.kvr_fast_encode(
+    table,
+    nf,
+    res,
+    chunkTable,
+    nf,
+    chunks,
+    BigInt(run.subBatchBytes ?? 64 * 2 ** 20),
+    tm,
+    err,
+    err.length,
+  );
+  runCpu();
+  if ((await call) !== 0) throw new Error(`CUDA fast encode failed: ${errText(err)}`);
+
+  // ---- one buffer (host threads copy the chunks and take each body's crc32), prefixes in place -
+  const t1 = performance.now();
+  let total = 0;
+  for (let k = 0; k < chunks[0]; k++) total += chunkTable[2 * k + 1];
+  const out = new Uint8Array(total);
+  const bodies = new Float64Array(2 * nf);
+  items.forEach((_, f) => {
+    const e = f * EO.words;
+    if (res[e + EO.status] === 0) bodies[2 * f] = res[e + EO.bodyAt], bodies[2 * f + 1] = res[e + EO.bodyLen];
+  });
+  const crcs = new Uint32Array(nf);
+  if (
+    total > 0 &&
+    (await lib.symbols.kvr_fast_encode_collect(out, BigInt(total), bodies, nf, crcs, err, err.length)) !== 0
+  ) {
+    throw new Error(`CUDA fast encode failed collecting its output: ${errText(err)}`);
+  }
+  items.forEach(({ i }, f) => {
+    const e = f * EO.words;
+    const status = res[e + EO.status];
+    if (status !== 0) return toCpu(i, STATUS[status] ?? `status ${status}`);
+    const bodyAt = res[e + EO.bodyAt], bodyLen = res[e + EO.bodyLen];
+    const start = writePrefix(out, bodyAt, bodyLen, frames[i].shape, crcs[f]);
+    info[i] = { backend: "cuda" };
+    results[i] = { status: "fulfilled", value: out.subarray(start, bodyAt + bodyLen) };
+  });
+  timing.assembleMs = performance.now() - t1;
+  runCpu();
+  Object.assign(timing, {
+    h2dMs: tm[TM.h2dMs],
+    kernelMs: tm[TM.kernelMs],
+    d2hMs: tm[TM.d2hMs],
+    callMs: tm[TM.totalMs],
+    h2dBytes: tm[TM.h2dBytes],
+    d2hBytes: tm[TM.d2hBytes],
+    subBatches: tm[TM.batches],
+  });
+  return { results, frames: info, timing };
+}

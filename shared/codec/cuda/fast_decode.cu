@@ -1,0 +1,248 @@
+// kvr_fast_decode: bodies the host has checked (header, section sizes against the body length,
+// exception indices) go up in one copy; on the device each block's width byte gives its words
+// and outlier flag, a cub scan gives every block's offsets, the per-frame totals are checked
+// against the header, and then (only for frames that pass, so every read stays inside its
+// body) each block decodes independently: outlier, codes, q (zigzag, running sum for delta,
+// wrapping as int32), f32(q) * step straight into the output. Exceptions' raw bits land last.
+// The values come back in 64 MiB pieces through two pinned buffers, each copied into the
+// caller's memory by host threads while the next is on the bus.
+//
+// Status per frame: 1 corrupt (a width byte, an outlier slot or a total disagrees with the
+// header: the CPU decoder then throws its typed error), 2 a code past 2^23 (never written by
+// the encoder; past the range where the fp32 product equals the CPU's: the CPU decodes it).
+#include <cub/device/device_scan.cuh>
+#include <cstring>
+#include <vector>
+#include "context.cuh"
+#include "fast_format.cuh"
+#include "kvrelay_cuda.h"
+#include "host_parallel.h"
+
+using namespace kvr;
+
+namespace {
+
+constexpr uint32_t CORRUPT = 1, BIG_Q = 2;
+
+struct DecFrame {
+  uint64_t outOff;
+  uint32_t srcWord, srcWords, rows, cols, blockStart, blocks;
+  uint32_t delta, outlierBits, outlierWord, payloadWord, outliers, payloadWords;
+  float step;
+  uint32_t pad;
+};
+
+__device__ inline uint32_t frameOfBlock(const DecFrame* F, uint32_t nf, uint32_t B) {
+  uint32_t lo = 0, hi = nf;
+  while (hi - lo > 1u) {
+    uint32_t m = (lo + hi) >> 1;
+    if (F[m].blockStart <= B) lo = m; else hi = m;
+  }
+  return lo;
+}
+
+__device__ inline uint32_t widthByte(const uint32_t* src, const DecFrame& f, uint32_t b) {
+  return (src[f.srcWord + HEADER_BYTES / 4 + (b >> 2)] >> ((b & 3u) * 8u)) & 0xffu;
+}
+
+// w bits (at most 31) at bit `bit` from word `base`, LSB first
+__device__ inline uint32_t take(const uint32_t* src, uint32_t base, uint32_t bit, uint32_t w) {
+  if (w == 0) return 0;
+  uint32_t i = base + (bit >> 5), sh = bit & 31u;
+  uint32_t v = src[i] >> sh;
+  if (sh + w > 32u) v |= src[i + 1] << (32u - sh);
+  return v & lowMask(w);
+}
+
+__global__ void kWidths(const DecFrame* F, uint32_t nf, uint32_t nb, const uint32_t* src, uint32_t* words,
+                        uint32_t* flags, uint32_t* status) {
+  uint32_t B = blockIdx.x * blockDim.x + threadIdx.x;
+  if (B == 0) words[nb] = 0, flags[nb] = 0;
+  if (B >= nb) return;
+  uint32_t f = frameOfBlock(F, nf, B);
+  const DecFrame& fr = F[f];
+  uint32_t b = B - fr.blockStart, g = b / fr.cols, len = min(BLOCK, fr.rows - g * BLOCK);
+  uint32_t wb = widthByte(src, fr, b);
+  if ((wb & 0x80u) || (wb & 0x3fu) > MAX_WIDTH) atomicOr(&status[f], CORRUPT);
+  words[B] = blockWords(len, min(wb & 0x3fu, MAX_WIDTH));
+  flags[B] = (wb >> 6) & 1u;
+}
+
+__global__ void kTotals(const DecFrame* F, uint32_t nf, const uint32_t* scanW, const uint32_t* scanA,
+                        uint32_t* status) {
+  uint32_t f = blockIdx.x * blockDim.x + threadIdx.x;
+  if (f >= nf) return;
+  const DecFrame& fr = F[f];
+  uint32_t s0 = fr.blockStart, s1 = fr.blockStart + fr.blocks;
+  if (scanW[s1] - scanW[s0] != fr.payloadWords || scanA[s1] - scanA[s0] != fr.outliers) {
+    atomicOr(&status[f], CORRUPT);
+  }
+}
+
+__global__ void kBlocks(const DecFrame* F, uint32_t nf, uint32_t nb, const uint32_t* src, const uint32_t* scanW,
+                        const uint32_t* scanA, uint32_t* status, float* out) {
+  uint32_t B = blockIdx.x * blockDim.x + threadIdx.x;
+  if (B >= nb) return;
+  uint32_t f = frameOfBlock(F, nf, B);
+  if (status[f] & CORRUPT) return; // offsets from bad widths could point anywhere: read nothing
+  const DecFrame& fr = F[f];
+  uint32_t b = B - fr.blockStart, g = b / fr.cols, c = b - g * fr.cols, r0 = g * BLOCK;
+  uint32_t len = min(BLOCK, fr.rows - r0);
+  uint32_t wb = widthByte(src, fr, b), w = wb & 0x3fu;
+  uint32_t slot = BLOCK, big = 0;
+  if (wb & OUTLIER_FLAG) {
+    uint32_t at = (scanA[B] - scanA[fr.blockStart]) * (SLOT_BITS + fr.outlierBits);
+    slot = take(src, fr.outlierWord, at, SLOT_BITS);
+    big = take(src, fr.outlierWord, at + SLOT_BITS, fr.outlierBits);
+    if (slot >= len) { atomicOr(&status[f], CORRUPT); return; }
+  }
+  uint32_t base = fr.payloadWord + (scanW[B] - scanW[fr.blockStart]);
+  float step = fr.step;
+  float* o = out + fr.outOff + (uint64_t)r0 * fr.cols + c;
+  int32_t prev = 0;
+  bool bigQ = false;
+  for (uint32_t j = 0; j < len; j++) {
+    uint32_t code = j == slot ? big : take(src, base, j * w, w);
+    int32_t q = unzz(code);
+    if (fr.delta) q = (int32_t)((uint32_t)prev + (uint32_t)q);
+    prev = q;
+    if (q >= 0x800000 || q <= -0x800000) bigQ = true;
+    o[(uint64_t)j * fr.cols] = __fmul_rn((float)q, step);
+  }
+  if (bigQ) atomicOr(&status[f], BIG_Q);
+}
+
+__global__ void kExc(const uint2* exc, uint64_t n, uint32_t* out) {
+  uint64_t t = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= n) return;
+  uint2 e = exc[t];
+  out[e.x] = e.y;
+}
+
+struct DecLane {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t e0, e1, e2, e3;
+  DevBuf frames, src, words, flags, scanW, scanA, status, out, exc, tmp;
+  HostBuf staging, piece[2];
+  cudaEvent_t pieceDone[2];
+  void init() {
+    if (stream) return;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    for (cudaEvent_t* e : {&e0, &e1, &e2, &e3, &pieceDone[0], &pieceDone[1]}) {
+      check(cudaEventCreate(e), "cudaEventCreate");
+    }
+  }
+};
+
+DecLane g_dec;
+constexpr uint64_t PIECE = 64ull << 20;
+
+} // namespace
+
+extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
+                                   float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap) {
+  try {
+    if (!ready()) throw CudaError("kvr_cuda_init has not succeeded");
+    double t0 = nowMs();
+    DecLane& L = g_dec;
+    L.init();
+    std::vector<DecFrame> F(nf);
+    std::vector<const uint8_t*> bodies(nf);
+    uint64_t srcBytes = 0, values = 0;
+    uint32_t blocks = 0;
+    for (uint32_t f = 0; f < nf; f++) {
+      const double* d = frames + (uint64_t)f * DI_WORDS;
+      DecFrame& fr = F[f];
+      uint64_t len = (uint64_t)d[DI_LEN];
+      fr.rows = (uint32_t)d[DI_ROWS], fr.cols = (uint32_t)d[DI_COLS];
+      if (len % 4 || fr.rows == 0 || fr.cols == 0) throw CudaError("bad frame table");
+      bodies[f] = reinterpret_cast<const uint8_t*>((uintptr_t)d[DI_PTR]);
+      fr.srcWord = (uint32_t)(srcBytes / 4), fr.srcWords = (uint32_t)(len / 4);
+      fr.outOff = values;
+      fr.blockStart = blocks;
+      fr.blocks = (fr.rows + BLOCK - 1) / BLOCK * fr.cols;
+      fr.step = (float)d[DI_STEP];
+      fr.delta = (uint32_t)d[DI_DELTA], fr.outlierBits = (uint32_t)d[DI_OUTLIER_BITS];
+      fr.outlierWord = fr.srcWord + (uint32_t)d[DI_OUTLIERS_AT] / 4;
+      fr.payloadWord = fr.srcWord + (uint32_t)d[DI_PAYLOAD_AT] / 4;
+      fr.outliers = (uint32_t)d[DI_OUTLIERS], fr.payloadWords = (uint32_t)d[DI_PAYLOAD_WORDS];
+      srcBytes += len, values += (uint64_t)fr.rows * fr.cols, blocks += fr.blocks;
+    }
+    // output indices (exceptions) and body words are u32
+    if (srcBytes >= (1ull << 34) || values >= (1ull << 32)) throw CudaError("a decode call past 2^32 values or words");
+    uint32_t nb = blocks;
+    L.frames.need(nf * sizeof(DecFrame));
+    L.src.need(srcBytes + 4);
+    L.words.need(4ull * (nb + 1)), L.flags.need(4ull * (nb + 1));
+    L.scanW.need(4ull * (nb + 1)), L.scanA.need(4ull * (nb + 1));
+    L.status.need(4ull * nf);
+    L.out.need(4 * values + 4);
+    L.exc.need(8 * nExc + 8);
+    size_t tmpBytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, tmpBytes, L.words.as<uint32_t>(), L.scanW.as<uint32_t>(), nb + 1),
+          "scan size");
+    L.tmp.need(tmpBytes);
+    // the bodies into pinned staging, then one DMA (a pageable copy would stage them anyway)
+    L.staging.need(srcBytes + nf * sizeof(DecFrame) + 8 * nExc + 8);
+    uint8_t* stage = L.staging.as<uint8_t>();
+    for (uint32_t f = 0; f < nf; f++) std::memcpy(stage + 4ull * F[f].srcWord, bodies[f], 4ull * F[f].srcWords);
+    std::memcpy(stage + srcBytes, F.data(), nf * sizeof(DecFrame));
+    if (nExc) std::memcpy(stage + srcBytes + nf * sizeof(DecFrame), exc, 8 * nExc);
+    cudaStream_t s = L.stream;
+    check(cudaEventRecord(L.e0, s), "cudaEventRecord");
+    check(cudaMemcpyAsync(L.src.p, stage, srcBytes, cudaMemcpyHostToDevice, s), "upload of the bodies");
+    check(cudaMemcpyAsync(L.frames.p, stage + srcBytes, nf * sizeof(DecFrame), cudaMemcpyHostToDevice, s),
+          "upload of the frames");
+    if (nExc) {
+      check(cudaMemcpyAsync(L.exc.p, stage + srcBytes + nf * sizeof(DecFrame), 8 * nExc, cudaMemcpyHostToDevice, s),
+            "upload of the exceptions");
+    }
+    check(cudaMemsetAsync(L.status.p, 0, 4ull * nf, s), "cudaMemset");
+    check(cudaEventRecord(L.e1, s), "cudaEventRecord");
+    const DecFrame* dF = L.frames.as<DecFrame>();
+    const uint32_t* src = L.src.as<uint32_t>();
+    uint32_t* st = L.status.as<uint32_t>();
+    uint32_t T = 256, G = (nb + T - 1) / T, GF = (nf + T - 1) / T;
+    kWidths<<<G, T, 0, s>>>(dF, nf, nb, src, L.words.as<uint32_t>(), L.flags.as<uint32_t>(), st);
+    size_t tb = L.tmp.bytes;
+    check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, L.words.as<uint32_t>(), L.scanW.as<uint32_t>(), nb + 1, s),
+          "scan of payload words");
+    tb = L.tmp.bytes;
+    check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, L.flags.as<uint32_t>(), L.scanA.as<uint32_t>(), nb + 1, s),
+          "scan of outliers");
+    kTotals<<<GF, T, 0, s>>>(dF, nf, L.scanW.as<uint32_t>(), L.scanA.as<uint32_t>(), st);
+    kBlocks<<<G, T, 0, s>>>(dF, nf, nb, src, L.scanW.as<uint32_t>(), L.scanA.as<uint32_t>(), st, L.out.as<float>());
+    if (nExc) {
+      kExc<<<(uint32_t)((nExc + T - 1) / T), T, 0, s>>>(L.exc.as<uint2>(), nExc, L.out.as<uint32_t>());
+    }
+    check(cudaGetLastError(), "kernel launch");
+    check(cudaEventRecord(L.e2, s), "cudaEventRecord");
+    check(cudaMemcpyAsync(L.staging.p, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
+    // the values in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
+    uint64_t bytes = 4 * values, pieces = (bytes + PIECE - 1) / PIECE;
+    L.piece[0].need(PIECE), L.piece[1].need(PIECE);
+    auto enqueuePiece = [&](uint64_t k) {
+      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
+      check(cudaMemcpyAsync(L.piece[k & 1].p, L.out.as<uint8_t>() + at, len, cudaMemcpyDeviceToHost, s),
+            "download of the values");
+      check(cudaEventRecord(L.pieceDone[k & 1], s), "cudaEventRecord");
+    };
+    hugePages(out, bytes);
+    if (pieces > 0) enqueuePiece(0);
+    for (uint64_t k = 0; k < pieces; k++) {
+      check(cudaEventSynchronize(L.pieceDone[k & 1]), "download of the values");
+      if (k + 1 < pieces) enqueuePiece(k + 1);
+      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
+      parallelCopy(reinterpret_cast<uint8_t*>(out) + at, L.piece[k & 1].p, len);
+    }
+    check(cudaEventRecord(L.e3, s), "cudaEventRecord");
+    check(cudaEventSynchronize(L.e3), "decode");
+    std::memcpy(status, L.staging.p, 4ull * nf);
+    timing[T_H2D_MS] = elapsed(L.e0, L.e1), timing[T_KERNEL_MS] = elapsed(L.e1, L.e2);
+    timing[T_D2H_MS] = elapsed(L.e2, L.e3), timing[T_TOTAL_MS] = nowMs() - t0;
+    timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = 4.0 * values, timing[T_BATCHES] = 1;
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e, err, errCap);
+  }
+}

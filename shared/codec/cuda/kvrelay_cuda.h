@@ -1,0 +1,59 @@
+// The C ABI of the fast codec's CUDA backend (libkvrelay_cuda.so, built by infra/cuda/build.sh,
+// loaded by ./library.ts through Deno.dlopen). Every call returns 0 or a negative code with a
+// message in `err` (NUL-terminated, at most errCap bytes). Frame and result tables are arrays
+// of doubles (host pointers included: they stay below 2^53), so JS fills them as Float64Array.
+#pragma once
+#include <cstdint>
+
+extern "C" {
+
+// Frame table of kvr_fast_encode, per frame (f32 values, row-major [rows, cols]).
+enum EncIn { EI_PTR, EI_ROWS, EI_COLS, EI_BOUND, EI_MODE, EI_PRED, EI_RESERVE, EI_WORDS };
+// Results of kvr_fast_encode, per frame. Status 0: the body is at [BODY_AT, BODY_AT + BODY_LEN)
+// of the call's output (a concatenation of its chunks); else why the CPU must encode the frame.
+enum EncOut {
+  EO_STATUS, EO_BODY_AT, EO_BODY_LEN, EO_EB, EO_STEP, EO_PRED, EO_OUTLIERS, EO_OUTLIER_BITS,
+  EO_EXCEPTIONS, EO_PAYLOAD_WORDS, EO_WORDS
+};
+// Decode frame table, per frame (a body the host has checked: ../webgpu/fast/decode.ts `parse`).
+enum DecIn {
+  DI_PTR, DI_LEN, DI_ROWS, DI_COLS, DI_STEP, DI_DELTA, DI_OUTLIER_BITS, DI_OUTLIERS_AT,
+  DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_WORDS
+};
+// Timing of a call: milliseconds of host → device copies, kernels, device → host copies (CUDA
+// events, summed over sub-batches), the whole call (host clock), and the bytes each way.
+enum Timing { T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_WORDS };
+
+// Device 0 and the library's state; 0 when a device answers.
+int32_t kvr_cuda_init(uint8_t* err, uint32_t errCap);
+// The device's name into `out`.
+int32_t kvr_cuda_device_name(uint8_t* out, uint32_t cap);
+// Page-locks a caller's host range so copies from it are DMA (cudaHostRegister), or releases it.
+int32_t kvr_cuda_host_register(void* ptr, uint64_t bytes, uint8_t* err, uint32_t errCap);
+int32_t kvr_cuda_host_unregister(void* ptr);
+// Page-locked host memory of the library's own (cudaHostAlloc); null when it cannot.
+void* kvr_cuda_host_alloc(uint64_t bytes);
+void kvr_cuda_host_free(void* ptr);
+
+// Encodes `nf` frames. The output is `chunks` pinned host ranges (`chunkTable`: pointer, bytes
+// per chunk, at most `maxChunks`); EO_BODY_AT is an offset into their concatenation, and each
+// body has EI_RESERVE free bytes before it for the container prefix. `subBatchBytes`: f32
+// input bytes per pipelined sub-batch. The chunks stay valid until the next encode call.
+int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, double* chunkTable,
+                        uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes,
+                        double* timing, uint8_t* err, uint32_t errCap);
+
+// Copies the last encode call's chunks, one after another, into `dst` (`bytes` long: their
+// total), and gives the crc32 of each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of `dst`
+// in `crcs`; host threads do both.
+int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n, uint32_t* crcs,
+                                uint8_t* err, uint32_t errCap);
+
+// Decodes `nf` checked bodies into `out` (f32, frames one after another; any host memory: the
+// values come back through pinned staging, piece by piece, copied out by host threads while the
+// next piece is on the bus), with `nExc`
+// exceptions as (output index, raw bits) pairs. status per frame: 0 ok, 1 corrupt (widths,
+// totals or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes).
+int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
+                        float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
+}

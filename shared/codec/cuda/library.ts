@@ -1,0 +1,142 @@
+/**
+ * The fast codec's CUDA library (libkvrelay_cuda.so, built from ./*.cu by infra/cuda/build.sh)
+ * through `Deno.dlopen`: its symbols (C ABI in ./kvrelay_cuda.h), found at `KVRELAY_CUDA_LIB`
+ * (read by shared/config) or `<repo>/.cuda/libkvrelay_cuda.so`. A missing library, a missing
+ * CUDA driver or no device is a `CudaUnavailableError` saying which.
+ * @module
+ */
+import { GpuUnavailableError } from "../webgpu/device.ts";
+
+/** No CUDA library, driver or device: the message says which and how to get it. */
+export class CudaUnavailableError extends GpuUnavailableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CudaUnavailableError";
+  }
+}
+
+const SYMBOLS = {
+  kvr_cuda_init: { parameters: ["buffer", "u32"], result: "i32" },
+  kvr_cuda_device_name: { parameters: ["buffer", "u32"], result: "i32" },
+  kvr_cuda_host_register: { parameters: ["pointer", "u64", "buffer", "u32"], result: "i32" },
+  kvr_cuda_host_unregister: { parameters: ["pointer"], result: "i32" },
+  kvr_cuda_host_alloc: { parameters: ["u64"], result: "pointer" },
+  kvr_cuda_host_free: { parameters: ["pointer"], result: "void" },
+  kvr_fast_encode: {
+    parameters: ["buffer", "u32", "buffer", "buffer", "u32", "buffer", "u64", "buffer", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  kvr_fast_encode_collect: {
+    parameters: ["buffer", "u64", "buffer", "u32", "buffer", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  kvr_fast_decode: {
+    parameters: ["buffer", "u32", "buffer", "u64", "buffer", "buffer", "buffer", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+} as const;
+
+export type CudaSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Words of the C ABI's tables (kvrelay_cuda.h `EncIn`, `EncOut`, `DecIn`, `Timing`). */
+export const EI = { ptr: 0, rows: 1, cols: 2, bound: 3, mode: 4, pred: 5, reserve: 6, words: 7 } as const;
+export const EO = {
+  status: 0,
+  bodyAt: 1,
+  bodyLen: 2,
+  eb: 3,
+  step: 4,
+  pred: 5,
+  outliers: 6,
+  outlierBits: 7,
+  exceptions: 8,
+  payloadWords: 9,
+  words: 10,
+} as const;
+export const DI = {
+  ptr: 0,
+  len: 1,
+  rows: 2,
+  cols: 3,
+  step: 4,
+  delta: 5,
+  outlierBits: 6,
+  outliersAt: 7,
+  payloadAt: 8,
+  outliers: 9,
+  payloadWords: 10,
+  words: 11,
+} as const;
+export const TM = {
+  h2dMs: 0,
+  kernelMs: 1,
+  d2hMs: 2,
+  totalMs: 3,
+  h2dBytes: 4,
+  d2hBytes: 5,
+  batches: 6,
+  words: 7,
+} as const;
+
+/** The loaded library and its device. */
+export interface CudaLibrary {
+  readonly symbols: CudaSymbols;
+  /** The device's name, compute capability and memory. */
+  readonly device: string;
+  readonly path: string;
+}
+
+const ERR_CAP = 512;
+/** A C call's message buffer and its text. */
+export function errBuf(): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(ERR_CAP);
+}
+export function errText(b: Uint8Array): string {
+  const end = b.indexOf(0);
+  return new TextDecoder().decode(b.subarray(0, end < 0 ? b.length : end));
+}
+
+/** Where the library is looked for when `KVRELAY_CUDA_LIB` is unset. */
+export const DEFAULT_CUDA_LIB = new URL("../../../.cuda/libkvrelay_cuda.so", import.meta.url).pathname;
+
+/** Libraries opened so far, by path: each once per process. */
+const loaded = new Map<string, CudaLibrary>();
+
+/**
+ * Opens the library (once per process and path) and initialises device 0.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadCudaLibrary } from "./library.ts";
+ * const lib = loadCudaLibrary();
+ * console.log(lib.device); // "NVIDIA H200 (sm_90, 140 GiB)"
+ * ```
+ */
+export function loadCudaLibrary(path = DEFAULT_CUDA_LIB): CudaLibrary {
+  const had = loaded.get(path);
+  if (had) return had;
+  let dl: Deno.DynamicLibrary<typeof SYMBOLS>;
+  try {
+    dl = Deno.dlopen(path, SYMBOLS);
+  } catch (err) {
+    throw new CudaUnavailableError(
+      `the CUDA codec library ${path} does not load (${
+        (err as Error).message
+      }); build it with infra/cuda/build.sh on a host with nvcc`,
+      { cause: err },
+    );
+  }
+  const err = errBuf();
+  if (dl.symbols.kvr_cuda_init(err, ERR_CAP) !== 0) {
+    dl.close();
+    throw new CudaUnavailableError(`no CUDA device: ${errText(err)}`);
+  }
+  const name = new Uint8Array(256);
+  dl.symbols.kvr_cuda_device_name(name, name.length);
+  const lib = { symbols: dl.symbols, device: errText(name), path };
+  loaded.set(path, lib);
+  return lib;
+}

@@ -1,0 +1,125 @@
+/**
+ * The CUDA column of `bench:codec-fast-gpu` (`--encoder cuda`): the fast codec through
+ * shared/codec/cuda on the same frames as the CPU and WebGPU columns. GB/s of fp16 input bytes
+ * (values × 2): end to end (host f32 frames → streams, streams → host f32 tensors; median of
+ * reps after one warm-up call, which also page-locks the frames' buffers: its time is reported
+ * as `firstCallMs`), kernels alone (CUDA events), and the copies alone as they ran in the call
+ * (bytes moved / event time). Streams of the CPU-checked frames are compared byte for byte,
+ * values bit for bit, and the error against the bound.
+ * @module
+ */
+import { decode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
+import { createCudaFastCodec, type CudaTiming } from "../../shared/codec/cuda/mod.ts";
+
+const gbs = (bytes: number, ms: number) => bytes / 1e9 / (ms / 1000);
+const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)];
+
+export interface CudaSideInput {
+  frames: Tensor[];
+  o: EncodeOptions;
+  reps: number;
+  /** Frames the CPU encoded, and their streams. */
+  cpuStreams: Map<number, Uint8Array>;
+  fp16Bytes: number;
+  subBatchBytes: number;
+  libPath?: string;
+}
+
+function side(t: CudaTiming, e2eMs: number, fp16Bytes: number, firstCallMs: number) {
+  return {
+    e2eMs,
+    e2eGBs: gbs(fp16Bytes, e2eMs),
+    kernelMs: t.kernelMs,
+    kernelGBs: gbs(fp16Bytes, t.kernelMs),
+    firstCallMs,
+    firstCallGBs: gbs(fp16Bytes, firstCallMs),
+    timing: t,
+    h2dGBs: t.h2dMs > 0 ? gbs(t.h2dBytes, t.h2dMs) : null,
+    d2hGBs: t.d2hMs > 0 ? gbs(t.d2hBytes, t.d2hMs) : null,
+  };
+}
+
+/** Runs the CUDA side; `{ error }` when there is no library or device. */
+export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unknown>> {
+  let cuda;
+  try {
+    cuda = createCudaFastCodec({ libPath: x.libPath, subBatchBytes: x.subBatchBytes });
+  } catch (err) {
+    console.error(`no CUDA: ${(err as Error).message}`);
+    return { error: (err as Error).message };
+  }
+  const t0 = performance.now();
+  let enc = await cuda.encodeManyWithInfo(x.frames, x.o);
+  const firstEnc = performance.now() - t0;
+  const times: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    enc = await cuda.encodeManyWithInfo(x.frames, x.o);
+    times.push(performance.now() - s);
+  }
+  const streams = enc.results.map((r, i) => {
+    if (r.status === "rejected") throw new Error(`frame ${i}: ${r.reason}`);
+    return r.value;
+  });
+  const compressed = streams.reduce((s, b) => s + b.length, 0);
+  const encode = side(enc.timing, median(times), x.fp16Bytes, firstEnc);
+  console.error(
+    `cuda encode: kernels ${encode.kernelGBs.toFixed(1)} GB/s, e2e ${
+      encode.e2eGBs.toFixed(2)
+    } GB/s (first call ${encode.firstCallGBs.toFixed(2)})`,
+  );
+
+  const limits = { maxElements: 2 ** 30 };
+  const d0 = performance.now();
+  let dec = await cuda.decodeManyWithInfo(streams, limits);
+  const firstDec = performance.now() - d0;
+  const dtimes: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    dec = await cuda.decodeManyWithInfo(streams, limits);
+    dtimes.push(performance.now() - s);
+  }
+  const decodeSide = {
+    ...side(dec.timing, median(dtimes), x.fp16Bytes, firstDec),
+    parseMs: dec.parseMs,
+  };
+  console.error(
+    `cuda decode: kernels ${decodeSide.kernelGBs.toFixed(1)} GB/s, e2e ${decodeSide.e2eGBs.toFixed(2)} GB/s`,
+  );
+
+  let bytesSame = true, bitsSame = true, worst = 0;
+  for (const [i, c] of x.cpuStreams) {
+    const s = streams[i];
+    bytesSame &&= c.length === s.length && c.every((b, j) => b === s[j]);
+    const ref = decode(c).data as Float32Array;
+    const r = dec.results[i];
+    const got = r.status === "fulfilled" ? r.value.data as Float32Array : undefined;
+    const rb = new Uint32Array(ref.buffer, ref.byteOffset, ref.length);
+    const gb = got ? new Uint32Array(got.buffer, got.byteOffset, got.length) : undefined;
+    bitsSame &&= gb !== undefined && rb.every((v, j) => v === gb[j]);
+    const v = x.frames[i].data as Float32Array;
+    const eb = (x.o as { errorBound: number }).errorBound;
+    const bound = (x.o as { mode?: string }).mode === "rel"
+      ? eb * (v.reduce((m, y) => Math.max(m, y), -Infinity) - v.reduce((m, y) => Math.min(m, y), Infinity))
+      : eb;
+    const gv = got ?? ref;
+    for (let j = 0; j < v.length; j++) worst = Math.max(worst, Math.abs(gv[j] - v[j]) / bound);
+  }
+  return {
+    device: cuda.device,
+    ratio: x.fp16Bytes / compressed,
+    compressedMiB: compressed / 2 ** 20,
+    framesOnGpu: enc.frames.filter((f) => f.backend === "cuda").length,
+    fallbacks: [...new Set(enc.frames.map((f) => f.fallback).filter(Boolean))],
+    decodeFramesOnGpu: dec.frames.filter((f) => f.backend === "cuda").length,
+    encode,
+    decode: decodeSide,
+    memory: cuda.memory(),
+    checked: {
+      frames: x.cpuStreams.size,
+      byteIdentical: bytesSame,
+      bitIdentical: bitsSame,
+      maxErrOverBound: worst,
+    },
+  };
+}
