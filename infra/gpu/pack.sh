@@ -32,13 +32,19 @@ cp deno.lock "$snap/"
 # Shrink to leave room under the 64 MiB travel limit (the checkout alone is ~16 MiB, mostly the
 # embedded model): Deno at xz -9e (~1 MiB less, ~90 s), node_modules without source maps and
 # markdown (~1 MiB less). Same contents otherwise, so unpacking is unchanged.
+# Packages only the tests, plots and SDK checks load (playwright, vega and its d3 family, resvg, the
+# openai SDK): nothing on a GPU host imports them, and with them the pack would not fit.
+dev_only=('playwright-core@*' 'openai@*' 'vega*' 'd3-*' '@resvg+*' '@types+*' 'topojson-client@*'
+  'delaunator@*' 'robust-predicates@*' 'internmap@*' 'json-stringify-pretty-compact@*' 'yargs*' 'cliui@*'
+  'rw@*' 'iconv-lite@*' 'safer-buffer@*' 'commander@*')
 echo "recompressing (xz -9e, about 2 minutes)"
 deno_bin=$(readlink -f "$(command -v deno)")
 xz -9e -T1 -c "$deno_bin" > .gpu/deno.xz.tmp && mv .gpu/deno.xz.tmp .gpu/deno.xz
 (cd "$snap" && tar -cJf "$root/.gpu/node_modules.txz.tmp" \
   --exclude='*/bin/napi-v*/darwin' --exclude='*/bin/napi-v*/win32' \
   --exclude='*/bin/napi-v*/linux/arm64' --exclude='*/@deno/linux-x64-glibc' \
-  --exclude='*/@deno+linux-x64-glibc*' --exclude='*.map' --exclude='*.md' node_modules)
+  --exclude='*/@deno+linux-x64-glibc*' --exclude='*.map' --exclude='*.md' --exclude='*.d.ts' \
+  "${dev_only[@]/#/--exclude=*/.deno/}" node_modules)
 mv .gpu/node_modules.txz.tmp .gpu/node_modules.txz
 
 # Test fixtures from ../shared, which does not travel: the stories260K checkpoint the model's
