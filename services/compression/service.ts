@@ -31,7 +31,9 @@ export interface Compression {
 export async function startCompression(nc: NatsConnection, config: Config): Promise<Compression> {
   const instance = nuid.next();
   // KVRELAY_CODEC_DEVICE=cuda: the fast codec on CUDA, every other codec on the CPU
-  const cuda = config.codecDevice === "cuda" ? createCudaFastCodec({ libPath: config.cudaLib }) : undefined;
+  const cuda = config.codecDevice === "cuda"
+    ? createCudaFastCodec({ libPath: config.cudaLib, device: config.cudaDevice })
+    : undefined;
   const backend: CodecBackend = cuda
     ? cpuBackend("KVRELAY_CODEC_DEVICE=cuda: codecs other than fast")
     : await selectCodecBackend(config.codecDevice as Exclude<typeof config.codecDevice, "cuda">);

@@ -90,7 +90,9 @@ export async function startDecodeService(
   const backend = config.codecDevice === "webgpu" ? await selectCodecBackend("webgpu") : undefined;
   if (backend) console.error(`[decode] codec backend: ${backend.description}`);
   // KVRELAY_CODEC_DEVICE=cuda: a layer's fast frames decode together on CUDA, into pinned memory
-  const cuda = config.codecDevice === "cuda" ? createCudaFastCodec({ libPath: config.cudaLib }) : undefined;
+  const cuda = config.codecDevice === "cuda"
+    ? createCudaFastCodec({ libPath: config.cudaLib, device: config.cudaDevice })
+    : undefined;
   if (cuda) console.error(`[decode] fast codec on CUDA: ${cuda.device}`);
   const fastGpu = cuda ?? backend?.gpu?.fast;
   // else, with KVRELAY_CODEC_THREADS > 1, a layer's frames decode on a pool of workers

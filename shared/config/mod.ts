@@ -61,6 +61,11 @@ export interface Config {
   codecDevice: CodecDeviceChoice;
   /** The CUDA codec library (KVRELAY_CUDA_LIB; default `<repo>/.cuda/libkvrelay_cuda.so`). */
   cudaLib?: string;
+  /**
+   * Which CUDA device the codec uses (KVRELAY_CUDA_DEVICE, an index among the visible ones;
+   * default 0): prefill's compression on one GPU and decode on another of the same host.
+   */
+  cudaDevice: number;
   kv: KvDefaults;
   /** Decode block store budget, in blocks of `kv.blockSize` KVs of one head. */
   decodeMaxBlocks: number;
@@ -188,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     device: device(env, "KVRELAY_DEVICE", DEFAULTS.device),
     codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice, CODEC_DEVICES),
     cudaLib: env.KVRELAY_CUDA_LIB || undefined,
+    cudaDevice: integer(env, "KVRELAY_CUDA_DEVICE", 0, 0),
     kv: {
       codec,
       errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),

@@ -20,6 +20,15 @@ Deno.test("loadConfig() reads the hand-off settings and refuses ones that would 
   }
 });
 
+Deno.test("loadConfig() takes a CUDA device index, 0 unless set, and refuses one that is not an index", () => {
+  assertEquals(loadConfig({}).cudaDevice, 0);
+  assertEquals(loadConfig({ KVRELAY_CUDA_DEVICE: "1" }).cudaDevice, 1);
+  for (const bad of ["-1", "0.5", "gpu1"]) {
+    const err = assertThrows(() => loadConfig({ KVRELAY_CUDA_DEVICE: bad }), KvrelayError);
+    assertEquals(err.param, "KVRELAY_CUDA_DEVICE");
+  }
+});
+
 Deno.test("loadConfig() takes cuda as a codec device only, with the library's path", () => {
   const c = loadConfig({ KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_LIB: "/opt/kvrelay/libkvrelay_cuda.so" });
   assertEquals([c.codecDevice, c.cudaLib], ["cuda", "/opt/kvrelay/libkvrelay_cuda.so"]);

@@ -86,6 +86,13 @@ export const VARIABLES: readonly EnvVariable[] = [
     meaning:
       "with KVRELAY_CODEC_DEVICE=cuda: the library infra/cuda/build.sh built (default .cuda/libkvrelay_cuda.so)",
   },
+  {
+    name: "KVRELAY_CUDA_DEVICE",
+    default: "0",
+    by: "all",
+    meaning:
+      "with KVRELAY_CODEC_DEVICE=cuda: the CUDA device index (prefill and decode may use different GPUs)",
+  },
   { name: "KVRELAY_THREADS", default: s(DEFAULTS.threads), by: "all", meaning: "model runtime threads" },
   {
     name: "KVRELAY_CODEC_THREADS",

@@ -17,7 +17,8 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--threads N] [--pipeline 1,0] [--label NAME]
+ *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--cuda-devices 0,1] [--threads N] [--pipeline 1,0]
+ *     [--label NAME]
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
@@ -58,6 +59,7 @@ const { values: a } = parseArgs({
     encoder: { type: "string", default: "cpu" },
     pipeline: { type: "string", default: "1" },
     threads: { type: "string", default: "1" },
+    "cuda-devices": { type: "string", default: "0,0" },
     label: { type: "string" },
     replot: { type: "string" },
     out: { type: "string" },
@@ -74,6 +76,8 @@ const EVICT = list(a.evict!).map(Number);
 const REPS = Number(a.reps);
 const EB = Number(a["error-bound"]);
 const PIPELINE = list(a.pipeline!).map((p) => p === "1");
+/** With `--encoder cuda`: the CUDA device of W2's encoder and of its decode sink (two GPUs: 0,1). */
+const [CUDA_ENCODE, CUDA_DECODE] = list(a["cuda-devices"]!).map(Number);
 checkArgs();
 
 /** Every value the bench takes must mean something: a bad one stops it before anything runs. */
@@ -90,6 +94,13 @@ function checkArgs(): void {
   if (list(a.pipeline!).some((p) => p !== "0" && p !== "1")) fail("pipeline", a.pipeline);
   if (a.encoder !== "cpu" && a.encoder !== "webgpu" && a.encoder !== "cuda") fail("encoder", a.encoder);
   if (!(Number.isInteger(Number(a.threads)) && Number(a.threads) >= 1)) fail("threads", a.threads);
+  const devices = list(a["cuda-devices"]!);
+  if (devices.length !== 2 || [CUDA_ENCODE, CUDA_DECODE].some((d) => !(Number.isInteger(d) && d >= 0))) {
+    fail("cuda-devices", a["cuda-devices"]);
+  }
+  if (a.encoder !== "cuda" && a["cuda-devices"] !== "0,0") {
+    fail("cuda-devices (needs --encoder cuda)", devices);
+  }
 }
 
 interface Row {
@@ -255,7 +266,7 @@ async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncode
   if (a.encoder === "cuda") {
     const { createCudaFastCodec } = await import("../../shared/codec/cuda/mod.ts");
     const { cudaFrameEncoder } = await import("../../services/compression/codec_device.ts");
-    const cuda = createCudaFastCodec({ libPath: loadConfig({}).cudaLib });
+    const cuda = createCudaFastCodec({ libPath: loadConfig({}).cudaLib, device: CUDA_ENCODE });
     console.error(`codec backend: cuda on ${cuda.device} (fast codec; the others on the CPU)`);
     const fast = cudaFrameEncoder(cuda);
     return { encoderFor: (codec) => (codec === "fast" ? fast : cpuFrameEncoder), destroy() {} };
@@ -295,6 +306,7 @@ async function runW2(rows: Row[]): Promise<void> {
       nats.url,
       a.encoder!,
       a.threads!,
+      String(CUDA_DECODE),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -518,6 +530,7 @@ if (import.meta.main) {
           reps: REPS,
           error_bound: EB,
           encoder: a.encoder,
+          cuda_devices: a.encoder === "cuda" ? { encode: CUDA_ENCODE, decode: CUDA_DECODE } : undefined,
           threads: Number(a.threads),
         },
         summary: s,

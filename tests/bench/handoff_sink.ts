@@ -35,7 +35,9 @@ if (import.meta.main) {
   const nc = await connectNats(Deno.args[0], "kvrelay-bench-sink");
   const receiver = new BundleReceiver({ maxBundleBytes: 2 ** 31 });
   const backend = await selectCodecBackend(Deno.args[1] === "webgpu" ? "webgpu" : "cpu");
-  const cuda = Deno.args[1] === "cuda" ? createCudaFastCodec({ libPath: loadConfig({}).cudaLib }) : undefined;
+  const cuda = Deno.args[1] === "cuda"
+    ? createCudaFastCodec({ libPath: loadConfig({}).cudaLib, device: Number(Deno.args[3] ?? "0") })
+    : undefined;
   console.error(
     `[sink] codec backend: ${cuda ? `cuda on ${cuda.device} (fast codec)` : backend.description}`,
   );

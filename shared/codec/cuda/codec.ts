@@ -36,6 +36,8 @@ export interface CudaFastCodec {
 export interface CudaCodecOptions {
   /** The library (default `<repo>/.cuda/libkvrelay_cuda.so`; config: KVRELAY_CUDA_LIB). */
   libPath?: string;
+  /** The CUDA device index (default 0; config: KVRELAY_CUDA_DEVICE). */
+  device?: number;
   /** Sub-batch size of encode calls (default 64 MiB of f32). */
   subBatchBytes?: number;
 }
@@ -60,7 +62,7 @@ function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
  * ```
  */
 export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec {
-  const lib = loadCudaLibrary(opts.libPath);
+  const lib = loadCudaLibrary(opts.libPath, opts.device);
   const registry = new HostRegistry(lib.symbols);
   let queue: Promise<unknown> = Promise.resolve();
   /** Runs `job` after every call before it (one library call at a time). */

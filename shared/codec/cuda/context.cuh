@@ -70,5 +70,8 @@ inline double nowMs() {
 
 // Whether kvr_cuda_init has succeeded (every call checks it).
 bool ready();
+// Makes the initialised device current on the calling thread (Deno runs nonblocking FFI calls on
+// pool threads, whose current device would otherwise be device 0); throws when init has not run.
+void enter();
 
 } // namespace kvr

@@ -142,7 +142,7 @@ constexpr uint64_t PIECE = 64ull << 20;
 extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
                                    float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap) {
   try {
-    if (!ready()) throw CudaError("kvr_cuda_init has not succeeded");
+    enter();
     double t0 = nowMs();
     DecLane& L = g_dec;
     L.init();

@@ -178,7 +178,7 @@ extern "C" int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* re
                                    uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes, double* timing,
                                    uint8_t* err, uint32_t errCap) {
   try {
-    if (!ready()) throw CudaError("kvr_cuda_init has not succeeded");
+    enter();
     double t0 = nowMs();
     std::vector<HostFrame> fr(nf);
     for (uint32_t f = 0; f < nf; f++) {

@@ -24,8 +24,9 @@ enum DecIn {
 // events, summed over sub-batches), the whole call (host clock), and the bytes each way.
 enum Timing { T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_WORDS };
 
-// Device 0 and the library's state; 0 when a device answers.
-int32_t kvr_cuda_init(uint8_t* err, uint32_t errCap);
+// The process's device (an index among the visible ones) and the library's state; 0 when it
+// answers. A second call must name the same device.
+int32_t kvr_cuda_init(int32_t device, uint8_t* err, uint32_t errCap);
 // The device's name into `out`.
 int32_t kvr_cuda_device_name(uint8_t* out, uint32_t cap);
 // Page-locks a caller's host range so copies from it are DMA (cudaHostRegister), or releases it.

@@ -16,7 +16,7 @@ export class CudaUnavailableError extends GpuUnavailableError {
 }
 
 const SYMBOLS = {
-  kvr_cuda_init: { parameters: ["buffer", "u32"], result: "i32" },
+  kvr_cuda_init: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   kvr_cuda_device_name: { parameters: ["buffer", "u32"], result: "i32" },
   kvr_cuda_host_register: { parameters: ["pointer", "u64", "buffer", "u32"], result: "i32" },
   kvr_cuda_host_unregister: { parameters: ["pointer"], result: "i32" },
@@ -86,6 +86,8 @@ export interface CudaLibrary {
   readonly symbols: CudaSymbols;
   /** The device's name, compute capability and memory. */
   readonly device: string;
+  /** The CUDA device index it runs on (KVRELAY_CUDA_DEVICE). */
+  readonly deviceIndex: number;
   readonly path: string;
 }
 
@@ -106,7 +108,8 @@ export const DEFAULT_CUDA_LIB = new URL("../../../.cuda/libkvrelay_cuda.so", imp
 const loaded = new Map<string, CudaLibrary>();
 
 /**
- * Opens the library (once per process and path) and initialises device 0.
+ * Opens the library (once per process and path) and initialises CUDA device `device` (one device
+ * per process: asking for another one afterwards is a `CudaUnavailableError`).
  *
  * @example
  * ```ts ignore
@@ -115,9 +118,16 @@ const loaded = new Map<string, CudaLibrary>();
  * console.log(lib.device); // "NVIDIA H200 (sm_90, 140 GiB)"
  * ```
  */
-export function loadCudaLibrary(path = DEFAULT_CUDA_LIB): CudaLibrary {
+export function loadCudaLibrary(path = DEFAULT_CUDA_LIB, device = 0): CudaLibrary {
   const had = loaded.get(path);
-  if (had) return had;
+  if (had) {
+    if (had.deviceIndex !== device) {
+      throw new CudaUnavailableError(
+        `this process already uses CUDA device ${had.deviceIndex}, not ${device}`,
+      );
+    }
+    return had;
+  }
   let dl: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     dl = Deno.dlopen(path, SYMBOLS);
@@ -130,13 +140,13 @@ export function loadCudaLibrary(path = DEFAULT_CUDA_LIB): CudaLibrary {
     );
   }
   const err = errBuf();
-  if (dl.symbols.kvr_cuda_init(err, ERR_CAP) !== 0) {
+  if (dl.symbols.kvr_cuda_init(device, err, ERR_CAP) !== 0) {
     dl.close();
     throw new CudaUnavailableError(`no CUDA device: ${errText(err)}`);
   }
   const name = new Uint8Array(256);
   dl.symbols.kvr_cuda_device_name(name, name.length);
-  const lib = { symbols: dl.symbols, device: errText(name), path };
+  const lib = { symbols: dl.symbols, device: errText(name), deviceIndex: device, path };
   loaded.set(path, lib);
   return lib;
 }
