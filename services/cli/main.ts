@@ -14,6 +14,10 @@ const COMMANDS: Record<string, { file: string; about: string }> = {
   traces: { file: "./commands/traces.ts", about: "OTLP/HTTP receiver that stores and prints span trees" },
   batch: { file: "./commands/batch.ts", about: "submit and follow batch jobs" },
   "dump-kv": { file: "./commands/dump_kv.ts", about: "write a prompt's KV cache as .npy" },
+  "calibrate-kv": {
+    file: "./commands/calibrate_kv.ts",
+    about: "fit the codec's cross-channel KV predictor for a model (kv_predictor.bin)",
+  },
 };
 
 function usage(): string {

@@ -11,7 +11,7 @@ import { kvFrame } from "./testdata/gen.ts";
 const CASES: [string, () => Uint8Array, string][] = [
   [
     "kvsort f16 k=4 qfirst",
-    () => enc("f16", { codec: "kvsort", errorBound: 1e-2, indexShare: 4 }),
+    () => enc("f16", { codec: "kvsort", errorBound: 1e-2, indexShare: 4, predictor: "qfirst" }),
     "57cc2cece5624369d64db8021a691fb9bf45cf2eec47149f7bdaebc9944e2419",
   ],
   [
@@ -26,7 +26,7 @@ const CASES: [string, () => Uint8Array, string][] = [
   ],
   [
     "sz f32",
-    () => enc("f32", { codec: "sz", errorBound: 1e-2 }),
+    () => enc("f32", { codec: "sz", errorBound: 1e-2, predictor: "qfirst" }),
     "96f3364976300c00eff7ac8dcff4e7d5aa75b024eb0a206b4779a821aaf50f23",
   ],
   [

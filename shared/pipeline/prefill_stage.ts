@@ -38,6 +38,7 @@ export async function runPrefill(
       headDim: c.headDim,
       layers: out.layers,
       metric: out.metric,
+      coefficients: model.kvPredictor,
     },
     firstToken,
     nPos: out.nPos,
