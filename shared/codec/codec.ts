@@ -70,8 +70,11 @@ export interface BoundOptions {
   adaptive?: "auto" | "token" | "cross";
 }
 
-/** The predictor kvsort and sz use when none is named. */
-export const DEFAULT_PREDICTOR = "auto";
+/**
+ * The predictor kvsort and sz use when none is named: `qfirst`, the one both backends run (the
+ * hand-off asks for `auto` where the CPU codec encodes).
+ */
+export const DEFAULT_PREDICTOR = "qfirst";
 
 /**
  * kvsort/sz's error bound, mode and predictor, defaults applied; `RangeError` when one is bad.
@@ -188,7 +191,10 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
     if (adaptive) {
       const c = adaptiveChoice(f, opts, { eb: ebAbs, share, adaptive });
       const p = { ebAbs, errorBound, mode, k: 0, predictor: PREDICTORS.qfirst };
-      ({ body, out } = szEncode(f, c.kind === "sort" ? { ...p, k: c.k } : { ...p, linear: c.spec }));
+      ({ body, out } = szEncode(
+        f,
+        c.kind === "sort" ? { ...p, k: c.k, lehmer: true } : { ...p, linear: c.spec },
+      ));
     } else {
       const k = share === "auto"
         ? chooseK(f.x, f, { eb: ebAbs, predictor }).k

@@ -85,7 +85,13 @@ Deno.test("encode() on a real KV sample: kvsort beats KIVI-4 on size at 1e-2 rel
   }
   // the default (adaptive) predictor: whatever it picks keeps the bound
   for (const indexShare of [1, 8, "auto"] as const) {
-    const bytes = encode(frame, { codec: "kvsort", errorBound: 1e-2, mode: "rel", indexShare });
+    const bytes = encode(frame, {
+      codec: "kvsort",
+      errorBound: 1e-2,
+      mode: "rel",
+      indexShare,
+      predictor: "auto",
+    });
     const { tensor, info } = decodeWithInfo(bytes);
     assertBound(frame, tensor, info.eb!, `adaptive k=${indexShare}`);
     assert(

@@ -18,6 +18,7 @@ import {
 import { LinearQuantizer, loadQuantizer, saveQuantizer } from "./quantize/linear.ts";
 import { huffmanDecode, huffmanEncode, type HuffmanInfo } from "./entropy/huffman.ts";
 import { assemble } from "./assemble.ts";
+import { groupedDecode, groupedEncode } from "./entropy/grouped.ts";
 import { frameBins, qfirstDecodeBits, qfirstEncodeTable } from "./predict/qfirst.ts";
 import { scratchU16, scratchU8 } from "./scratch.ts";
 
@@ -30,6 +31,8 @@ export interface SzParams {
   predictor: Predictor;
   /** Code the unsorted frame with a linear predictor instead (`k` and `predictor` are then unused). */
   linear?: LinearSpec;
+  /** Store the sort permutations as Lehmer codes (the adaptive encoder's choice). */
+  lehmer?: boolean;
 }
 
 /** Frame geometry and input. */
@@ -75,7 +78,7 @@ export function szEncode(f: Frame, p: SzParams): { body: Uint8Array; out: Float3
   w.u8(PARAMS_TAG);
   w.u8(p.mode === "rel" ? 1 : 0);
   w.f64(p.errorBound);
-  saveSort(grid, w);
+  saveSort(grid, w, { lehmer: p.lehmer });
   savePredictor(p.predictor, w);
   saveQuantizer(q, f.bits, w);
   huffmanEncode(syms, w);
@@ -109,7 +112,7 @@ function linearFrameEncode(
   savePredictor(LINEAR_PREDICTOR, w);
   saveLinearSpec(spec, w);
   saveQuantizer(q, f.bits, w);
-  huffmanEncode(syms, w);
+  groupedEncode(syms, f.rows, f.cols, w);
   const out = outBits instanceof Uint32Array ? new Float32Array(outBits.buffer, 0, n) : outBits;
   return { body: w.finish(), out };
 }
@@ -152,7 +155,11 @@ export function szDecode(
   const { q, excBits } = loadQuantizer(r, dtype, rows * cols);
   const s3 = r.pos;
   const hinfo: HuffmanInfo = { tableBytes: 0, bitstreamBytes: 0, distinctSymbols: 0 };
-  const syms = huffmanDecode(r, rows * cols, hinfo, scratchU16("dec.syms", rows * cols));
+  const symsInto = scratchU16("dec.syms", rows * cols);
+  // frames in channel order (the linear predictors) may code channel groups apart
+  const syms = linear
+    ? groupedDecode(r, rows, cols, hinfo, symsInto)
+    : huffmanDecode(r, rows * cols, hinfo, symsInto);
   if (r.pos !== r.end) fail(`${r.end - r.pos} stray bytes after the entropy stage`);
   let out: Float32Array | Uint16Array;
   if (linear) {

@@ -20,9 +20,10 @@ export interface EncodeOptions {
   /** Rows sharing one sort index (kvsort): a number ≥ 1, or `auto` (sampled estimate). Default 8. */
   indexShare?: number | "auto";
   /**
-   * Predictor for kvsort and sz. Default `auto`: per frame, the cheapest on a sample of no
-   * sort, the shared sort (kvsort), the token-axis predictor (`token`) and the cross-channel
-   * predictor (`cross`, when `coefficients` hold the frame's `role`, `layer` and `head`).
+   * Predictor for kvsort and sz (default `qfirst`). `auto`: per frame, the cheapest on a sample
+   * of no sort, the shared sort (kvsort), the token-axis predictor (`token`) and the
+   * cross-channel predictor (`cross`, when `coefficients` hold the frame's `role`, `layer` and
+   * `head`); the CPU codec alone runs `auto`, `token` and `cross`.
    */
   predictor?: GridPredictorName | "auto" | "token" | "cross";
   /** Calibrated cross-channel predictor coefficients of the model the KV comes from. */

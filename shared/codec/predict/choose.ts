@@ -11,6 +11,7 @@ import type { Dtype } from "../../dtype/mod.ts";
 import { huffmanLengths } from "../entropy/huffman.ts";
 import { LinearQuantizer } from "../quantize/linear.ts";
 import { indexBits, sortGrid } from "../sort/shared_index.ts";
+import { LEHMER_MAX_COLS, lehmerBytes } from "../sort/lehmer.ts";
 import { linearEncode, type LinearSpec } from "./linear.ts";
 import { PREDICTORS } from "./mod.ts";
 import { frameBins } from "./qfirst.ts";
@@ -64,7 +65,8 @@ export function chooseFrameCoding(
     const q = new LinearQuantizer(opts.eb, dtype);
     const grid = sortGrid(sample, sampleRows, cols, k);
     PREDICTORS.qfirst.encode(sample, grid, q, syms, new Float32Array(n));
-    const index = k === 0 ? 0 : (countedRows / k) * cols * indexBits(cols);
+    const perPerm = cols >= 2 && cols <= LEHMER_MAX_COLS ? 8 * lehmerBytes(cols) : cols * indexBits(cols);
+    const index = k === 0 ? 0 : (countedRows / k) * perPerm;
     consider(
       `sort k=${k}`,
       { kind: "sort", k },

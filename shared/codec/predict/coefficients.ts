@@ -134,6 +134,16 @@ export function registerCoefficientSet(set: CoefficientSet): CoefficientSet {
   return set;
 }
 
+/** Every registered set (what a worker thread's decoder must be told about). */
+export function registeredCoefficientSets(): CoefficientSet[] {
+  return [...registry.values()];
+}
+
+/** Registers the set in `bytes` unless one with `hash` is already known (a worker's side). */
+export function adoptCoefficientSet(hash: string, bytes: Uint8Array): void {
+  if (!registry.has(hash)) registerCoefficientSet(parseCoefficientSet(bytes));
+}
+
 /** The registered set with this hash, or undefined. */
 export function coefficientSetByHash(hash: string): CoefficientSet | undefined {
   return registry.get(hash);

@@ -65,7 +65,7 @@ Deno.test("encode() with the cross predictor keeps the bound pointwise and beats
     assert(cross.length < token.length, `eb ${eb}: cross ${cross.length} vs token ${token.length}`);
     // the adaptive default finds the cross predictor on its own
     assertEquals(
-      decodeWithInfo(encode(t, { ...base, errorBound: eb })).info.linear?.kind,
+      decodeWithInfo(encode(t, { ...base, errorBound: eb, predictor: "auto" })).info.linear?.kind,
       "cross",
       `eb ${eb}`,
     );
