@@ -25,10 +25,11 @@ import { firstBoundViolation } from "./assemble.ts";
 import type { DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
 import { f16Table32 } from "../dtype/mod.ts";
 import { scratchF32 } from "./scratch.ts";
+import { KV_DEFAULTS } from "../config/kv_defaults.ts";
 
 const KIVI_BITS = { kivi8: 8, kivi4: 4, kivi2: 2 } as const;
-/** Default index sharing for kvsort. */
-export const DEFAULT_K = 8;
+/** Default index sharing for kvsort (the KV settings' default). */
+export const DEFAULT_K: number | "auto" = KV_DEFAULTS.indexShare;
 
 function frameOf(t: Tensor): Frame {
   checkTensor(t);
@@ -81,8 +82,8 @@ export const DEFAULT_PREDICTOR = "qfirst";
  * The WebGPU encoder resolves them here too, so both backends accept and reject the same options.
  */
 export function boundOptions(opts: EncodeOptions): BoundOptions {
-  const errorBound = opts.errorBound ?? 1e-2;
-  const mode = opts.mode ?? "rel";
+  const errorBound = opts.errorBound ?? KV_DEFAULTS.errorBound;
+  const mode = opts.mode ?? KV_DEFAULTS.errorMode;
   if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
     throw new RangeError(`bad error bound ${errorBound}`);
   }

@@ -178,7 +178,7 @@ export class CompressionJob {
       );
       const frames = group.flatMap((g) => g.heads.flatMap((h) => [h.keys, h.values]));
       const t1 = performance.now();
-      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f, encoder)));
+      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f)));
       const ms = performance.now() - t1;
       encodeMs += ms;
       let at = 0;
@@ -268,7 +268,7 @@ export class CompressionJob {
     }
   }
 
-  #frameOptions(f: FrameInput, encoder: FrameEncoder): EncodeOptions {
+  #frameOptions(f: FrameInput): EncodeOptions {
     const o: EncodeOptions = {
       codec: this.kv.codec,
       errorBound: this.kv.errorBound,
@@ -276,10 +276,10 @@ export class CompressionJob {
       indexShare: this.kv.indexShare,
       role: f.role,
     };
-    // On the CPU a max-ratio codec adapts per frame (no sort, shared sort, token-axis or the
-    // model's cross-channel predictor); a GPU backend runs the shared sort with qfirst only,
-    // so it keeps getting the options it encodes itself.
-    if (CODEC_TRAITS[this.kv.codec].family === "max-ratio" && encoder.device.startsWith("cpu")) {
+    // A max-ratio codec adapts per frame (no sort, shared sort, token-axis or the model's
+    // cross-channel predictor). The CPU codec alone runs that choice: a GPU backend hands these
+    // frames to it, so every backend sends the same bytes.
+    if (CODEC_TRAITS[this.kv.codec].family === "max-ratio") {
       o.predictor = "auto";
       const set = this.#kv.coefficients;
       if (set && f.head >= 0) Object.assign(o, { coefficients: set, layer: f.layer, head: f.head });

@@ -79,17 +79,42 @@ export function loadLinearSpec(r: ByteReader, cols: number): LinearSpec {
   return { kind: "cross", set, p };
 }
 
-/** The predicted bin of (t, c) from the bins before it. */
-function predictBin(s: LinearSpec, bins: Int32Array, t: number, c: number, cols: number, bInv: Float64Array) {
-  const idx = t * cols + c;
-  if (s.kind === "token") return t > 0 ? bins[idx - cols] : 0;
-  const { w, a } = s.p;
-  let sum = bInv[c];
-  const wo = (c * (c - 1)) / 2, row = t * cols;
-  for (let j = 0; j < c; j++) sum += w[wo + j] * bins[row + j];
-  if (t > 0) sum += a[c] * bins[idx - cols];
-  // a prediction far outside the bins only makes the value an exception; keep it an int32
-  return sum > QMAX ? QMAX : sum < -QMAX ? -QMAX : roundHalfUp(sum) | 0;
+/**
+ * The running state of a prediction pass: the current and previous token's bins as float64
+ * (the sums read them), and the cross coefficients flattened for the inner loop.
+ */
+class Rows {
+  cur: Float64Array;
+  prev: Float64Array;
+  readonly cross: boolean;
+  readonly w: Float64Array;
+  readonly a: Float64Array;
+  readonly bInv: Float64Array;
+  constructor(s: LinearSpec, cols: number, inv: number) {
+    this.cur = new Float64Array(cols);
+    this.prev = new Float64Array(cols);
+    this.cross = s.kind === "cross";
+    this.w = s.kind === "cross" ? s.p.w : new Float64Array(0);
+    this.a = s.kind === "cross" ? s.p.a : new Float64Array(0);
+    this.bInv = binOffsets(s, cols, inv);
+  }
+
+  /** The predicted bin of channel c of token t (t > 0 reads the previous token). */
+  predict(t: number, c: number): number {
+    if (!this.cross) return t > 0 ? this.prev[c] : 0;
+    const { w, cur } = this;
+    let sum = this.bInv[c];
+    const wo = (c * (c - 1)) / 2;
+    for (let j = 0; j < c; j++) sum += w[wo + j] * cur[j];
+    if (t > 0) sum += this.a[c] * this.prev[c];
+    // a prediction far outside the bins only makes the value an exception; keep it an int32
+    return sum > QMAX ? QMAX : sum < -QMAX ? -QMAX : roundHalfUp(sum) | 0;
+  }
+
+  /** Moves on to the next token. */
+  next(): void {
+    [this.cur, this.prev] = [this.prev, this.cur];
+  }
 }
 
 /** B[c] / 2eb: the constant term in bins. */
@@ -114,14 +139,13 @@ export function linearEncode(
 ): void {
   const { rows, cols } = shape;
   const { syms, inBits, outBits } = out;
-  const bins = scratchI32("linear.bins", rows * cols);
   const { inv, eb } = q;
   const { lo, size, value, bits } = tab;
-  const bInv = binOffsets(s, cols, inv);
+  const st = new Rows(s, cols, inv);
   for (let t = 0; t < rows; t++) {
     for (let c = 0; c < cols; c++) {
       const idx = t * cols + c;
-      const pred = predictBin(s, bins, t, c, cols, bInv);
+      const pred = st.predict(t, c);
       const v = x[idx];
       const td = roundHalfUp(v * inv) - lo;
       let sym = 0, qv = 0;
@@ -140,9 +164,10 @@ export function linearEncode(
         const e = Math.round(q.r * inv);
         qv = e >= -QMAX && e <= QMAX ? e | 0 : 0;
       }
-      bins[idx] = qv;
+      st.cur[c] = qv;
       syms[idx] = sym;
     }
+    st.next();
   }
 }
 
@@ -163,12 +188,12 @@ export function linearDecode(
   const n = rows * cols;
   const bins = scratchI32("linear.bins", n);
   const inv = q.inv;
-  const bInv = binOffsets(s, cols, inv);
+  const st = new Rows(s, cols, inv);
   let lo = QMAX, hi = -QMAX;
   for (let t = 0; t < rows; t++) {
     for (let c = 0; c < cols; c++) {
       const idx = t * cols + c;
-      const pred = predictBin(s, bins, t, c, cols, bInv);
+      const pred = st.predict(t, c);
       const sym = syms[idx];
       let qv: number;
       if (sym !== 0) {
@@ -181,7 +206,9 @@ export function linearDecode(
         qv = e >= -QMAX && e <= QMAX ? e | 0 : 0;
       }
       bins[idx] = qv;
+      st.cur[c] = qv;
     }
+    st.next();
   }
   const tab = hi >= lo ? binTable(q.twoEb, q.dtype, lo, hi) : undefined;
   if (tab) {
