@@ -1,6 +1,6 @@
 /**
  * `deno task eval:eb-sweep [--jobs N] [--out F] [--runs R] [--limit N] [--codec C] [--ebs a,b,..]
- *   [--tasks multikey,passkey] [--threads 1[,2,..]] [--model DIR]`
+ *   [--tasks multikey,passkey] [--threads 1[,2,..]] [--model DIR] [--plot-only]`
  *
  * The KVSort seed table the way the poster made it: task accuracy against the error bound over
  * {1e-3, 4e-3, 8e-3, 1e-2, 3e-2, 6.25e-2, 1e-1, 2.5e-1, 5e-1} (relative, per frame), plus the
@@ -15,7 +15,8 @@
  * interval on the items of one run, the mean wire ratio (fp16 basis), each run's result, and
  * how many items came out differently between runs.
  *
- * Writes JSON to `--out` (default tests/bench/results/kvsort_eb_sweep.json) and prints a table.
+ * Writes JSON to `--out` (default tests/bench/results/kvsort_eb_sweep.json), its plot beside it
+ * (`.svg`), and prints a table; `--plot-only` redraws the plot of an existing `--out`.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -24,6 +25,7 @@ import { Model } from "../../shared/model/mod.ts";
 import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { runChild } from "./_child.ts";
+import { linePlotSvg } from "./_plot.ts";
 import { heldOutItems, parseAnswer, wilson } from "./task_eval.ts";
 
 /** The poster's grid of relative error bounds. */
@@ -70,6 +72,7 @@ const { values: v } = parseArgs({
     threads: { type: "string", default: "1" },
     model: { type: "string", default: EMBEDDED_MODEL_DIR },
     "timeout-s": { type: "string", default: "3600" },
+    "plot-only": { type: "boolean", default: false },
   },
 });
 
@@ -82,7 +85,12 @@ for (const t of tasks) {
 const limit = v.limit === undefined ? undefined : Number(v.limit);
 
 if (v.child) await child(Number(v.eb), Number(v.run), Number(v.threads));
-else await parent();
+else if (v["plot-only"]) {
+  // redraw the plot of an existing result
+  const svg = v.out.replace(/\.json$/, "") + ".svg";
+  await Deno.writeTextFile(svg, sweepPlot(JSON.parse(await Deno.readTextFile(v.out)).rows));
+  console.log(`wrote ${svg}`);
+} else await parent();
 
 /** Runs every item at one error bound and prints one JSON line per item. */
 async function child(eb: number, run: number, threads: number): Promise<void> {
@@ -183,7 +191,9 @@ async function parent(): Promise<void> {
     rows,
   };
   await Deno.writeTextFile(v.out, JSON.stringify(out, null, 2) + "\n");
-  console.log(`wrote ${v.out}`);
+  const svg = v.out.replace(/\.json$/, "") + ".svg";
+  await Deno.writeTextFile(svg, sweepPlot(rows));
+  console.log(`wrote ${v.out} and ${svg}`);
   if (notes.length) console.error(notes.join("\n"));
 }
 
@@ -262,4 +272,37 @@ function printTable(rows: SweepRow[]): void {
         }${r.items_differing}`,
     );
   }
+}
+
+/** Accuracy against the bound per task, with the 95% interval as dashed lines and fp16 as reference. */
+function sweepPlot(rows: SweepRow[]): string {
+  const tasks = [...new Set(rows.map((r) => r.task))].filter((t) => !t.includes("@"));
+  const bounded = rows.filter((r) => r.error_bound > 0);
+  const ebs = bounded.map((r) => r.error_bound);
+  const [lo, hi] = [Math.min(...ebs), Math.max(...ebs)];
+  return linePlotSvg([{
+    title: `accuracy against the error bound (${v.codec}, rel per frame)`,
+    xLabel: "error bound (relative)",
+    yLabel: "accuracy",
+    xLog: true,
+    series: tasks.flatMap((t) => {
+      const of = bounded.filter((r) => r.task === t);
+      const ref = rows.find((r) => r.task === t && r.error_bound === 0);
+      return [
+        { name: t, points: of.map((r) => [r.error_bound, r.accuracy] as [number, number]) },
+        {
+          name: `${t} 95% low`,
+          dashed: true,
+          points: of.map((r) => [r.error_bound, r.ci95_low] as [number, number]),
+        },
+        ...(ref
+          ? [{
+            name: `${t} fp16`,
+            dashed: true,
+            points: [[lo, ref.accuracy], [hi, ref.accuracy]] as [number, number][],
+          }]
+          : []),
+      ];
+    }),
+  }]);
 }

@@ -10,7 +10,7 @@
  * - both bases: the ratio against the fp32 values encoded and against their fp16 bytes.
  * k = 0 is the unsorted pipeline; every k uses the KVSort algorithm (shared sort + quantize-first
  * prediction). Rows `k: "adaptive"` are the default encoder (per frame: no sort, the shared sort,
- * the token-axis or, with `--model`'s kv_predictor.bin, the cross-channel predictor).
+ * the token-axis or, with `--model`'s kv_predictor.bin, the cross-channel predictor; `predictor: "auto"`).
  * Writes JSON (default tests/bench/results/kvsort_ratio_vs_k.json) and prints a table.
  * @module
  */
@@ -20,6 +20,7 @@ import { readNpy } from "../../shared/npy/mod.ts";
 import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
 import { loadCoefficientsBeside } from "../../shared/codec/predict/coefficients.ts";
 import { absoluteBound } from "../../shared/codec/mod.ts";
+import { linePlotSvg, type Panel } from "./_plot.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -102,6 +103,7 @@ for (const layout of ["head", "layer"] as const) {
             role: f.role,
           };
           if (k === "adaptive") {
+            o.predictor = "auto";
             if (set && f.head >= 0) Object.assign(o, { coefficients: set, layer: f.layer, head: f.head });
           } else {Object.assign(
               o,
@@ -164,4 +166,34 @@ await Deno.writeTextFile(
     2,
   ) + "\n",
 );
-console.log(`wrote ${v.out}`);
+// the plot: ratio (fp16 basis) against k at each bound, one panel per layout and definition
+const panels: Panel[] = [];
+for (const layout of ["head", "layer"] as const) {
+  for (const def of ["frame", "layer"] as const) {
+    const of = (eb: number, role: string) =>
+      rows.filter((r) =>
+        r.layout === layout && r.eb_definition === def && r.error_bound === eb && r.role === role
+      );
+    const eb = ebs.includes(1e-2) ? 1e-2 : ebs[0];
+    const series = (["key", "value", "both"] as const).map((role) => ({
+      name: role === "both" ? "K+V" : role === "key" ? "K" : "V",
+      points: of(eb, role).filter((r) => typeof r.k === "number" && r.k > 0).map((r) =>
+        [r.k as number, r.ratio_fp16] as [number, number]
+      ),
+    }));
+    const flat = (name: string, k: number | "adaptive") => {
+      const y = of(eb, "both").find((r) => r.k === k)?.ratio_fp16 ?? NaN;
+      return { name, dashed: true, points: [[1, y], [Math.max(...ks), y]] as [number, number][] };
+    };
+    panels.push({
+      title: `${layout} rows, bound per ${def}, rel ${eb}`,
+      xLabel: "k (rows sharing a sort index)",
+      yLabel: "ratio (fp16 basis)",
+      xLog: true,
+      series: [...series, flat("K+V no sort", 0), flat("K+V adaptive", "adaptive")],
+    });
+  }
+}
+const svg = v.out.replace(/\.json$/, "") + ".svg";
+await Deno.writeTextFile(svg, linePlotSvg(panels));
+console.log(`wrote ${v.out} and ${svg}`);
