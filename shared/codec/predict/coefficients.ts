@@ -57,7 +57,7 @@ export function findPredictor(
 }
 
 /** Serializes entries (values rounded to f32) and names the result by its hash. */
-export function buildCoefficientSet(cols: number, entries: Omit<ChannelPredictor, never>[]): CoefficientSet {
+export function buildCoefficientSet(cols: number, entries: ChannelPredictor[]): CoefficientSet {
   const w = new ByteWriter();
   for (const b of MAGIC) w.u8(b);
   w.u8(VERSION);
