@@ -129,7 +129,9 @@ def multikey_item(rng: random.Random, n_pairs: int) -> tuple[str, str, dict]:
     keys = set()
     while len(keys) < n_pairs:
         keys.add(f"{rng.choice(ADJ)}-{rng.choice(NOUN)}")
-    keys = list(keys)
+    # sorted first: a set of strings iterates in the order of the process's hash seed
+    # (PYTHONHASHSEED), so list(keys) made each process draw a different held-out set
+    keys = sorted(keys)
     rng.shuffle(keys)
     vals = [rng.randint(10000, 99999) for _ in keys]
     qi = rng.randrange(n_pairs)

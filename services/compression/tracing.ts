@@ -13,6 +13,7 @@ import { attr, getMetrics, getTracer, withSpan } from "../../shared/telemetry/mo
 export function compressionTracing(requestId: string, kv: KvSettings, device: string): CompressionHooks {
   const m = getMetrics();
   const bounded = CODEC_TRAITS[kv.codec].bounded;
+  const sorts = CODEC_TRAITS[kv.codec].sortIndex;
   const common = { [attr.REQUEST_ID]: requestId, [attr.CODEC_NAME]: kv.codec };
   return {
     evict: <T>(run: () => T): T => withSpan("evict", { ...common, [attr.STAGE]: "evict" }, run),
@@ -40,12 +41,8 @@ export function compressionTracing(requestId: string, kv: KvSettings, device: st
         frames.forEach((f, i) => {
           const bytes = layer.frames[i];
           const eb = bounded ? absoluteBound(f.data, kv.errorBound, kv.errorMode) : 0;
-          // a number is what the codec used (capped by rows); "auto" is read back from the stream
-          const k = kv.codec !== "kvsort"
-            ? 0
-            : typeof kv.indexShare === "number"
-            ? Math.min(kv.indexShare, Math.max(1, f.rows))
-            : inspect(bytes).k ?? 0;
+          // the k the codec used is read back from the stream: the adaptive encoder may not sort
+          const k = sorts ? inspect(bytes).k ?? 0 : 0;
           ebMax = Math.max(ebMax, eb);
           kMax = Math.max(kMax, k);
           span.addEvent("frame", {
@@ -54,11 +51,11 @@ export function compressionTracing(requestId: string, kv: KvSettings, device: st
             [attr.KV_TOKENS]: f.rows,
             [attr.KV_BYTES_ENCODED]: bytes.length,
             ...(bounded ? { [attr.CODEC_ERROR_BOUND]: eb } : {}),
-            ...(kv.codec === "kvsort" ? { [attr.CODEC_INDEX_SHARE]: k } : {}),
+            ...(sorts ? { [attr.CODEC_INDEX_SHARE]: k } : {}),
           });
         });
         if (bounded) span.setAttribute(attr.CODEC_ERROR_BOUND, ebMax);
-        if (kv.codec === "kvsort") span.setAttribute(attr.CODEC_INDEX_SHARE, kMax);
+        if (sorts) span.setAttribute(attr.CODEC_INDEX_SHARE, kMax);
       }
       span.end(end);
       const labels = { [attr.LAYER]: String(layer.layer), [attr.CODEC_NAME]: kv.codec };

@@ -10,7 +10,10 @@ import { checkTensor, DTYPE_BYTES, type Tensor } from "../dtype/mod.ts";
 import { CorruptStreamError } from "./errors.ts";
 import { DEFAULT_MAX_ELEMENTS, digestOf, FORMAT_VERSION, readHeader, writeHeader } from "./container.ts";
 import { type Frame, szDecode, szEncode } from "./pipeline.ts";
-import { type Predictor, PREDICTORS } from "./predict/mod.ts";
+import { LINEAR_PREDICTOR, type Predictor, PREDICTORS } from "./predict/mod.ts";
+import { chooseFrameCoding, type FrameChoice } from "./predict/choose.ts";
+import type { LinearSpec } from "./predict/linear.ts";
+import { findPredictor } from "./predict/coefficients.ts";
 import { chooseK } from "./sort/auto_k.ts";
 import { loadLossless, type LosslessInfo, type LosslessMode, saveLossless } from "./lossless/zstd.ts";
 import { kiviDecode, kiviEncode } from "./baselines/kivi.ts";
@@ -22,10 +25,11 @@ import { firstBoundViolation } from "./assemble.ts";
 import type { DecodeLimits, EncodeOptions, StreamInfo } from "./types.ts";
 import { f16Table32 } from "../dtype/mod.ts";
 import { scratchF32 } from "./scratch.ts";
+import { KV_DEFAULTS } from "../config/kv_defaults.ts";
 
 const KIVI_BITS = { kivi8: 8, kivi4: 4, kivi2: 2 } as const;
-/** Default index sharing for kvsort. */
-export const DEFAULT_K = 8;
+/** Default index sharing for kvsort (the KV settings' default). */
+export const DEFAULT_K: number | "auto" = KV_DEFAULTS.indexShare;
 
 function frameOf(t: Tensor): Frame {
   checkTensor(t);
@@ -57,21 +61,38 @@ function toFloat32Scratch(src: Uint16Array, dtype: "f16" | "bf16"): Float32Array
 export interface BoundOptions {
   errorBound: number;
   mode: "abs" | "rel";
+  /** The grid predictor, or the linear stage when `adaptive` is set. */
   predictor: Predictor;
+  /**
+   * `auto`: each frame takes the cheapest of no sort, the shared sort, the token-axis and the
+   * cross-channel predictor on a sample; `token`/`cross`: that linear predictor. The CPU codec
+   * alone does these (a GPU backend sees the linear predictor's name and leaves the frame to it).
+   */
+  adaptive?: "auto" | "token" | "cross";
 }
+
+/**
+ * The predictor kvsort and sz use when none is named: `qfirst`, the one both backends run (the
+ * hand-off asks for `auto` where the CPU codec encodes).
+ */
+export const DEFAULT_PREDICTOR = "qfirst";
 
 /**
  * kvsort/sz's error bound, mode and predictor, defaults applied; `RangeError` when one is bad.
  * The WebGPU encoder resolves them here too, so both backends accept and reject the same options.
  */
 export function boundOptions(opts: EncodeOptions): BoundOptions {
-  const errorBound = opts.errorBound ?? 1e-2;
-  const mode = opts.mode ?? "rel";
+  const errorBound = opts.errorBound ?? KV_DEFAULTS.errorBound;
+  const mode = opts.mode ?? KV_DEFAULTS.errorMode;
   if (!(errorBound >= 0) || !Number.isFinite(errorBound)) {
     throw new RangeError(`bad error bound ${errorBound}`);
   }
   if (mode !== "abs" && mode !== "rel") throw new RangeError(`bad error-bound mode '${mode}'`);
-  const predictor = PREDICTORS[opts.predictor ?? "qfirst"];
+  const name = opts.predictor ?? DEFAULT_PREDICTOR;
+  if (name === "auto" || name === "token" || name === "cross") {
+    return { errorBound, mode, predictor: LINEAR_PREDICTOR, adaptive: name };
+  }
+  const predictor = Object.hasOwn(PREDICTORS, name) ? PREDICTORS[name as keyof typeof PREDICTORS] : undefined;
   if (!predictor) throw new RangeError(`unknown predictor '${opts.predictor}'`);
   return { errorBound, mode, predictor };
 }
@@ -105,6 +126,46 @@ export function absoluteBound(x: Float32Array, errorBound: number, mode: "abs" |
   return hi >= lo ? errorBound * (hi - lo) : 0;
 }
 
+/** Candidate k of the shared sort when the index sharing is `auto` (0: no sort). */
+const AUTO_SORT_KS = [0, 1, 2, 4, 8, 16, 32];
+
+/**
+ * How an adaptive kvsort/sz frame is coded: `token`/`cross` as asked (`cross` needs the
+ * frame's coefficients: `RangeError` without them), `auto` by the sampled estimate over no
+ * sort, the shared sort (kvsort; every k of {@link AUTO_SORT_KS} when sharing is `auto`), the
+ * token-axis predictor and, when the options carry coefficients for the frame's slot, the
+ * cross-channel predictor.
+ */
+function adaptiveChoice(
+  f: Frame,
+  opts: EncodeOptions,
+  c: { eb: number; share: number | "auto"; adaptive: "auto" | "token" | "cross" },
+): FrameChoice {
+  let cross: LinearSpec | undefined;
+  const set = opts.coefficients;
+  if (set && opts.layer !== undefined && opts.head !== undefined) {
+    const p = set.cols === f.cols ? findPredictor(set, opts.role ?? "key", opts.layer, opts.head) : undefined;
+    if (p) cross = { kind: "cross", set, p };
+  }
+  if (c.adaptive === "token") return { kind: "linear", spec: { kind: "token" } };
+  if (c.adaptive === "cross") {
+    if (!cross) {
+      throw new RangeError(
+        "the cross predictor needs coefficients for the frame: options coefficients, role, layer and head",
+      );
+    }
+    return { kind: "linear", spec: cross };
+  }
+  const most = Math.max(f.rows, 1);
+  const ks = c.share === 0
+    ? [0]
+    : c.share === "auto"
+    ? AUTO_SORT_KS.filter((k) => k <= most)
+    : [0, Math.min(c.share, most)];
+  const linear: LinearSpec[] = [{ kind: "token" }, ...(cross ? [cross] : [])];
+  return chooseFrameCoding(f.x, f, { eb: c.eb, ks, linear }).choice;
+}
+
 /**
  * Encodes a tensor. The last dimension is the sorted axis; all leading dims are rows.
  * Throws `TypeError` for a malformed tensor and `RangeError` for bad options.
@@ -124,17 +185,23 @@ export function encode(t: Tensor, opts: EncodeOptions): Uint8Array {
   let lossless: LosslessMode = "none";
   let level = opts.zstdLevel ?? 1;
   if (codec === "kvsort" || codec === "sz") {
-    const { errorBound, mode, predictor } = boundOptions(opts);
+    const { errorBound, mode, predictor, adaptive } = boundOptions(opts);
     const ebAbs = absoluteBound(f.x, errorBound, mode);
     if (!Number.isFinite(ebAbs)) throw new RangeError(`error bound ${ebAbs} is not finite`);
-    let k = 0;
-    if (codec === "kvsort") {
-      const share = indexShareOption(opts);
-      k = share === "auto"
+    const share = codec === "kvsort" ? indexShareOption(opts) : 0;
+    if (adaptive) {
+      const c = adaptiveChoice(f, opts, { eb: ebAbs, share, adaptive });
+      const p = { ebAbs, errorBound, mode, k: 0, predictor: PREDICTORS.qfirst };
+      ({ body, out } = szEncode(
+        f,
+        c.kind === "sort" ? { ...p, k: c.k, lehmer: true } : { ...p, linear: c.spec },
+      ));
+    } else {
+      const k = share === "auto"
         ? chooseK(f.x, f, { eb: ebAbs, predictor }).k
         : Math.min(share, Math.max(f.rows, 1));
+      ({ body, out } = szEncode(f, { ebAbs, errorBound, mode, k, predictor }));
     }
-    ({ body, out } = szEncode(f, { ebAbs, errorBound, mode, k, predictor }));
     const bad = firstBoundViolation(f.x, f.bits, out, f.dtype, ebAbs);
     if (bad >= 0) throw new Error(`codec bug: value ${bad} (${f.x[bad]}) breaks the error bound ${ebAbs}`);
     lossless = opts.lossless === "none" ? "none" : "auto";
@@ -235,6 +302,7 @@ function decodeStream(bytes: Uint8Array, limits: DecodeLimits): Decoded {
       errorBound: s.errorBound,
       k: s.k,
       predictor: s.predictor,
+      linear: s.linear,
       exceptions: s.exceptions,
     });
     Object.assign(info.stages, s.stages);

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertInstanceOf, assertThrows } from "@std/assert";
 import { decode, decodeWithInfo, encode, inspect } from "./mod.ts";
-import type { CodecName, EncodeOptions, PredictorName, Tensor } from "./mod.ts";
+import type { CodecName, EncodeOptions, Tensor } from "./mod.ts";
 import { type Dtype, toFloat32 } from "../dtype/mod.ts";
 import { kvFrame, rng } from "./testdata/gen.ts";
 import { readNpy } from "../npy/mod.ts";
@@ -10,7 +10,7 @@ import { assertBound, bitsOf } from "./_testing.ts";
 Deno.test("encode() keeps every value within the bound over random shapes, dtypes, eb, k and specials", () => {
   const r = rng(42);
   const dtypes: Dtype[] = ["f32", "f16", "bf16"];
-  const preds: PredictorName[] = ["prev", "lorenzo2d", "qfirst"];
+  const preds: NonNullable<EncodeOptions["predictor"]>[] = ["prev", "lorenzo2d", "qfirst", "auto", "token"];
   for (let trial = 0; trial < 600; trial++) {
     const rows = Math.floor(r() * 40), cols = [1, 3, 8, 17, 64, 128][Math.floor(r() * 6)];
     const dtype = dtypes[trial % 3];
@@ -20,7 +20,7 @@ Deno.test("encode() keeps every value within the bound over random shapes, dtype
       errorBound: 10 ** (-4 + 3.5 * r()),
       mode: r() < 0.5 ? "abs" : "rel",
       indexShare: r() < 0.2 ? "auto" : 1 + Math.floor(r() * 12),
-      predictor: preds[Math.floor(r() * 3)],
+      predictor: preds[Math.floor(r() * preds.length)],
       lossless: r() < 0.5 ? "auto" : "none",
     };
     const ctx = `trial ${trial} ${dtype} [${rows},${cols}] ${JSON.stringify(opts)}`;
@@ -71,11 +71,33 @@ Deno.test("encode() on a real KV sample: kvsort beats KIVI-4 on size at 1e-2 rel
   const k = readNpy(Deno.readFileSync(`${KV_SAMPLES_DIR}/stories260K/sample-01.k.npy`));
   const frame: Tensor = { dtype: "f32", shape: [512, 8], data: (k.data as Float32Array).subarray(0, 4096) };
   for (const indexShare of [1, 8, "auto"] as const) {
-    const bytes = encode(frame, { codec: "kvsort", errorBound: 1e-2, mode: "rel", indexShare });
+    const bytes = encode(frame, {
+      codec: "kvsort",
+      errorBound: 1e-2,
+      mode: "rel",
+      indexShare,
+      predictor: "qfirst",
+    });
     const { tensor, info } = decodeWithInfo(bytes);
     assertBound(frame, tensor, info.eb!, `k=${indexShare}`);
     if (indexShare !== "auto") assertEquals(info.k, indexShare);
     else assert(info.k! >= 1);
+  }
+  // the default (adaptive) predictor: whatever it picks keeps the bound
+  for (const indexShare of [1, 8, "auto"] as const) {
+    const bytes = encode(frame, {
+      codec: "kvsort",
+      errorBound: 1e-2,
+      mode: "rel",
+      indexShare,
+      predictor: "auto",
+    });
+    const { tensor, info } = decodeWithInfo(bytes);
+    assertBound(frame, tensor, info.eb!, `adaptive k=${indexShare}`);
+    assert(
+      info.k === 0 || indexShare === "auto" || info.k === indexShare,
+      `adaptive k=${indexShare}: ${info.k}`,
+    );
   }
   const sz = encode(frame, { codec: "sz", errorBound: 1e-2, mode: "rel" });
   assertEquals(inspect(sz).k, 0);

@@ -23,3 +23,14 @@ export class StreamLimitError extends CorruptStreamError {
     this.name = "StreamLimitError";
   }
 }
+
+/**
+ * A well-formed stream made with cross-channel predictor coefficients this process does not
+ * hold (another model, or a model folder without its `kv_predictor.bin`).
+ */
+export class UnknownCoefficientsError extends CorruptStreamError {
+  constructor(message: string, offset: number) {
+    super(message, offset);
+    this.name = "UnknownCoefficientsError";
+  }
+}

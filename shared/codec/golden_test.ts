@@ -7,11 +7,14 @@ import { assertEquals } from "@std/assert";
 import { createHash } from "node:crypto";
 import { decode, encode, type EncodeOptions, FORMAT_VERSION } from "./mod.ts";
 import { kvFrame } from "./testdata/gen.ts";
+import { toFloat32 } from "../dtype/mod.ts";
+import { PredictorFit } from "./predict/calibrate.ts";
+import { buildCoefficientSet, registerCoefficientSet } from "./predict/coefficients.ts";
 
 const CASES: [string, () => Uint8Array, string][] = [
   [
     "kvsort f16 k=4 qfirst",
-    () => enc("f16", { codec: "kvsort", errorBound: 1e-2, indexShare: 4 }),
+    () => enc("f16", { codec: "kvsort", errorBound: 1e-2, indexShare: 4, predictor: "qfirst" }),
     "57cc2cece5624369d64db8021a691fb9bf45cf2eec47149f7bdaebc9944e2419",
   ],
   [
@@ -26,8 +29,27 @@ const CASES: [string, () => Uint8Array, string][] = [
   ],
   [
     "sz f32",
-    () => enc("f32", { codec: "sz", errorBound: 1e-2 }),
+    () => enc("f32", { codec: "sz", errorBound: 1e-2, predictor: "qfirst" }),
     "96f3364976300c00eff7ac8dcff4e7d5aa75b024eb0a206b4779a821aaf50f23",
+  ],
+  [
+    "kvsort f16 token",
+    () => enc("f16", { codec: "kvsort", errorBound: 1e-2, predictor: "token" }),
+    "f403c969a62b902ce85a1dce2ed0205bdb2f30433ae076f471d5065c97f9db2c",
+  ],
+  [
+    "kvsort f32 cross",
+    () =>
+      enc("f32", {
+        codec: "kvsort",
+        errorBound: 1e-2,
+        predictor: "cross",
+        coefficients: SET,
+        role: "value",
+        layer: 3,
+        head: 1,
+      }),
+    "6ef51fcdbc601ec433b2cb4f3ee710c7694433eec780a58bfa5bf23eaf0295f1",
   ],
   [
     "kivi4 value",
@@ -45,6 +67,13 @@ const CASES: [string, () => Uint8Array, string][] = [
     "ad0c901b288052047e34004514de136cfe3e8301f49aae01ae26e1ee3b684fde",
   ],
 ];
+
+/** A coefficient set calibrated on generated frames: deterministic, like the inputs. */
+const SET = (() => {
+  const fit = new PredictorFit(32);
+  for (const seed of [1, 2]) fit.add(toFloat32(kvFrame(48, 32, "f32", seed)), 48);
+  return registerCoefficientSet(buildCoefficientSet(32, [fit.solve({ role: "value", layer: 3, head: 1 })]));
+})();
 
 function enc(dtype: "f32" | "f16" | "bf16", opts: EncodeOptions): Uint8Array {
   return encode(kvFrame(48, 32, dtype, 2024, true), { lossless: "none", ...opts });

@@ -3,6 +3,9 @@ import { CorruptStreamError, decode, encode, StreamLimitError } from "./mod.ts";
 import type { CodecName, Tensor } from "./mod.ts";
 import { kvFrame, rng } from "./testdata/gen.ts";
 import { ByteWriter } from "./bytes.ts";
+import { toFloat32 } from "../dtype/mod.ts";
+import { PredictorFit } from "./predict/calibrate.ts";
+import { buildCoefficientSet, registerCoefficientSet } from "./predict/coefficients.ts";
 
 /** Decoding must either throw CorruptStreamError or give back exactly the original data. */
 function decodeOrCorrupt(bytes: Uint8Array, original: Tensor, ctx: string): void {
@@ -30,6 +33,30 @@ for (const codec of ["kvsort", "sz", "fast", "fp16", "fp16_zstd", "zstd", "raw",
     const bytes = encode(t, { codec, errorBound: 1e-2, indexShare: 4, lossless });
     encodeCache.set(t, bytes);
     streams.push([`${codec}/${lossless}`, t, bytes]);
+  }
+}
+
+// the linear predict stage: token-axis, and cross-channel with a registered coefficient set
+{
+  const fit = new PredictorFit(16);
+  fit.add(toFloat32(kvFrame(40, 16, "f32", 12)), 40);
+  const set = registerCoefficientSet(
+    buildCoefficientSet(16, [fit.solve({ role: "key", layer: 1, head: 0 })]),
+  );
+  for (const predictor of ["token", "cross"] as const) {
+    const t = kvFrame(12, 16, "f16", 13, true);
+    const bytes = encode(t, {
+      codec: "kvsort",
+      errorBound: 1e-2,
+      predictor,
+      coefficients: set,
+      role: "key",
+      layer: 1,
+      head: 0,
+      lossless: "none",
+    });
+    encodeCache.set(t, bytes);
+    streams.push([`kvsort/${predictor}`, t, bytes]);
   }
 }
 

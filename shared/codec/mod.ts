@@ -6,6 +6,12 @@
  * `lossless/`), composed in `pipeline.ts`; `baselines/` holds KIVI. See
  * ARCHITECTURE.md §4.
  *
+ * With `predictor: "auto"` (what the hand-off asks for) each frame takes the cheapest, by a
+ * sampled estimate, of no sort, the shared sort (Lehmer-coded indices), the token-axis
+ * predictor and the model's calibrated cross-channel predictor (`predict/linear.ts`,
+ * `predict/coefficients.ts`: `kv_predictor.bin` beside the model, named in streams by hash),
+ * with Huffman tables per channel group where that pays (`entropy/grouped.ts`).
+ *
  * @example
  * ```ts
  * import { decode, encode, inspect } from "./mod.ts";

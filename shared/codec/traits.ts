@@ -25,6 +25,8 @@ export interface CodecTraits {
   lossless: boolean;
   /** `errorBound` and `mode` apply, and every finite value is kept within the bound. */
   bounded: boolean;
+  /** `index_share` applies: rows share a sort index (kvsort). */
+  sortIndex: boolean;
   /** `max-ratio`: SZ-style with Huffman + zstd; `fast`: fixed-length blocks; `baseline`: for comparison. */
   family: "max-ratio" | "fast" | "baseline";
   /** The WebGPU codec backend encodes it (the others always run on the CPU). */
@@ -43,15 +45,18 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 3,
     lossless: false,
     bounded: true,
+    sortIndex: true,
     digest: "values",
     family: "max-ratio",
     gpu: true,
-    summary: "KVSort: shared sort index, SZ prediction, Huffman + zstd (highest ratio)",
+    summary:
+      "KVSort: per frame the cheapest of a shared sort index, token-axis or cross-channel prediction; Huffman + zstd (highest ratio)",
   },
   sz: {
     id: 4,
     lossless: false,
     bounded: true,
+    sortIndex: false,
     digest: "values",
     family: "max-ratio",
     gpu: true,
@@ -61,6 +66,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 8,
     lossless: false,
     bounded: true,
+    sortIndex: false,
     digest: "body",
     family: "fast",
     gpu: true,
@@ -70,6 +76,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 9,
     lossless: false,
     bounded: false,
+    sortIndex: false,
     digest: "body",
     family: "baseline",
     gpu: false,
@@ -79,6 +86,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 10,
     lossless: false,
     bounded: false,
+    sortIndex: false,
     digest: "body",
     family: "baseline",
     gpu: false,
@@ -88,6 +96,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 2,
     lossless: true,
     bounded: false,
+    sortIndex: false,
     digest: "values",
     family: "baseline",
     gpu: false,
@@ -97,6 +106,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 1,
     lossless: true,
     bounded: false,
+    sortIndex: false,
     digest: "values",
     family: "baseline",
     gpu: false,
@@ -106,6 +116,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 5,
     lossless: false,
     bounded: false,
+    sortIndex: false,
     digest: "values",
     family: "baseline",
     gpu: false,
@@ -115,6 +126,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 6,
     lossless: false,
     bounded: false,
+    sortIndex: false,
     digest: "values",
     family: "baseline",
     gpu: false,
@@ -124,6 +136,7 @@ export const CODEC_TRAITS: Readonly<Record<CodecName, CodecTraits>> = {
     id: 7,
     lossless: false,
     bounded: false,
+    sortIndex: false,
     digest: "values",
     family: "baseline",
     gpu: false,

@@ -2,7 +2,8 @@
  * Public types of the codec: names, options and what `inspect` reports.
  * @module
  */
-import type { PredictorName } from "./predict/mod.ts";
+import type { GridPredictorName, PredictorName } from "./predict/mod.ts";
+import type { CoefficientSet } from "./predict/coefficients.ts";
 export type { Dtype, Tensor } from "../dtype/mod.ts";
 export type { PredictorName } from "./predict/mod.ts";
 
@@ -18,11 +19,21 @@ export interface EncodeOptions {
   mode?: "abs" | "rel";
   /** Rows sharing one sort index (kvsort): a number ≥ 1, or `auto` (sampled estimate). Default 8. */
   indexShare?: number | "auto";
-  /** Predictor for kvsort and sz (default `qfirst`). */
-  predictor?: PredictorName;
+  /**
+   * Predictor for kvsort and sz (default `qfirst`). `auto`: per frame, the cheapest on a sample
+   * of no sort, the shared sort (kvsort), the token-axis predictor (`token`) and the
+   * cross-channel predictor (`cross`, when `coefficients` hold the frame's `role`, `layer` and
+   * `head`); the CPU codec alone runs `auto`, `token` and `cross`.
+   */
+  predictor?: GridPredictorName | "auto" | "token" | "cross";
+  /** Calibrated cross-channel predictor coefficients of the model the KV comes from. */
+  coefficients?: CoefficientSet;
+  /** The frame's layer and KV head (with `role`), to find its coefficients. */
+  layer?: number;
+  head?: number;
   /** Predictor of the fast codec: `auto` (default: the cheaper on a sample), `none` or `delta`. */
   fastPredictor?: "auto" | "none" | "delta";
-  /** KIVI grouping: keys per channel, values per token (default `key`). */
+  /** KIVI grouping: keys per channel, values per token (default `key`); K or V for `coefficients`. */
   role?: "key" | "value";
   /** zstd level for the lossless stage and the zstd codec (default 1 for kvsort/sz, 3 for zstd). */
   zstdLevel?: number;
@@ -53,6 +64,8 @@ export interface StreamInfo {
   errorBound?: number;
   k?: number;
   predictor?: PredictorName;
+  /** The linear predictor's kind and, for `cross`, its coefficient set's hash. */
+  linear?: { kind: "token" | "cross"; coefficients?: string };
   role?: "key" | "value";
   exceptions?: number;
   /** Blocks whose largest code was stored apart (fast). */

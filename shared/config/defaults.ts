@@ -3,26 +3,10 @@
  * table of variables in variables.ts shows them).
  * @module
  */
-import type { CodecDeviceChoice, DeviceChoice, KvDefaults } from "./mod.ts";
+import type { CodecDeviceChoice, DeviceChoice } from "./mod.ts";
+import { KV_DEFAULTS } from "./kv_defaults.ts";
 
-/** The per-request KV settings every service, tool and request starts from. */
-export const KV_DEFAULTS: KvDefaults = {
-  // The hand-off must beat sending fp16: the fast codec keeps up with the link where KVSort does
-  // not, and at 1e-2 (relative) kvrelay-tiny's task accuracy is unchanged (arithmetic 97.5%,
-  // multi-key 100%, passkey 100% to 2048 tokens; tests/bench/results/task_eval_fast_eb1e-2_r1.json).
-  codec: "fast",
-  errorBound: 1e-2,
-  errorMode: "rel",
-  indexShare: 8,
-  evictionRate: 1,
-  protectedWindow: 64,
-  observationWindow: 32,
-  // Neighbours of a high-scoring KV survive with it: at rate 4, passkey retrieval on
-  // kvrelay-tiny goes from 27% without pooling to 79% with kernel 7 (tests/bench/README.md).
-  maxPool: 7,
-  sink: 4,
-  blockSize: 16,
-};
+export { KV_DEFAULTS };
 
 export const DEFAULTS = {
   natsUrl: "nats://127.0.0.1:4222",

@@ -7,7 +7,7 @@
 import { badRequest } from "../errors.ts";
 import { type CodecName, CODECS } from "../codec/traits.ts";
 import { type NatsAuth, natsAuthFromEnv } from "../nats/auth.ts";
-import { DEFAULTS, KV_DEFAULTS } from "./defaults.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
@@ -30,21 +30,8 @@ export type CodecDeviceChoice = DeviceChoice | "cuda";
 
 /** A codec of the one table in shared/codec/traits.ts. */
 export type CodecChoice = CodecName;
-
-export interface KvDefaults {
-  codec: CodecChoice;
-  errorBound: number;
-  errorMode: "rel" | "abs";
-  indexShare: number | "auto";
-  /** 1 = no eviction. */
-  evictionRate: number;
-  protectedWindow: number;
-  observationWindow: number;
-  /** Max-pool kernel over the eviction metric (0 or 1 = none). */
-  maxPool: number;
-  sink: number;
-  blockSize: number;
-}
+export { KV_DEFAULTS, type KvDefaults } from "./kv_defaults.ts";
+import { KV_DEFAULTS, type KvDefaults } from "./kv_defaults.ts";
 
 export interface Config {
   natsUrl: string;
@@ -121,7 +108,7 @@ export interface Config {
   traceReceiver?: string;
 }
 
-export { DEFAULTS, KV_DEFAULTS } from "./defaults.ts";
+export { DEFAULTS } from "./defaults.ts";
 export {
   type EnvVariable,
   unknownVariables,

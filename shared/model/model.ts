@@ -13,6 +13,7 @@
  * On WebGPU the weights are graph initializers, so they are uploaded once with the session.
  * @module
  */
+import { type CoefficientSet, loadCoefficientsBeside } from "../codec/predict/coefficients.ts";
 import * as ort from "onnxruntime-node";
 import { KvrelayError } from "../errors.ts";
 import { encodeModel } from "../onnx/mod.ts";
@@ -131,6 +132,11 @@ export class Model {
   readonly adapter?: string;
   /** `decodeKeep` is available (the decode graph also returns the present KV). */
   readonly keepsKv: boolean;
+  /**
+   * The codec's cross-channel KV predictor for this model (`kv_predictor.bin` beside a model
+   * folder's weights), registered for decoding when the model loads; undefined without one.
+   */
+  kvPredictor?: CoefficientSet;
   #prefill: ort.InferenceSession;
   #decode: ort.InferenceSession;
   #kept = new Set<KeptKv>(); // kept caches not yet consumed or disposed
@@ -164,7 +170,10 @@ export class Model {
    */
   static async load(opts: ModelLoadOptions): Promise<Model> {
     const { config, weights, tokenizer } = await loadCheckpoint(opts.modelPath, opts.tokenizerPath);
-    return await Model.fromWeights(config, weights, { ...opts, tokenizer });
+    const kvPredictor = await loadCoefficientsBeside(opts.modelPath);
+    const model = await Model.fromWeights(config, weights, { ...opts, tokenizer });
+    model.kvPredictor = kvPredictor;
+    return model;
   }
 
   /**

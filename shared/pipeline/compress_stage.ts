@@ -12,6 +12,7 @@ import { setImmediate } from "node:timers";
 import { KvrelayError } from "../errors.ts";
 import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
 import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
+import type { CoefficientSet } from "../codec/predict/coefficients.ts";
 import { type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 
@@ -25,6 +26,8 @@ export interface PrefillKv {
   layers: { keys: Float32Array; values: Float32Array }[];
   /** The eviction metric, `[nLayers, nKvHeads, nPos]`. */
   metric: Float32Array;
+  /** The model's cross-channel KV predictor, for kvsort/sz per-head frames (optional). */
+  coefficients?: CoefficientSet;
 }
 
 export interface CompressionStats {
@@ -175,7 +178,7 @@ export class CompressionJob {
       );
       const frames = group.flatMap((g) => g.heads.flatMap((h) => [h.keys, h.values]));
       const t1 = performance.now();
-      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f.role)));
+      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f)));
       const ms = performance.now() - t1;
       encodeMs += ms;
       let at = 0;
@@ -265,14 +268,23 @@ export class CompressionJob {
     }
   }
 
-  #frameOptions(role: "key" | "value"): EncodeOptions {
-    return {
+  #frameOptions(f: FrameInput): EncodeOptions {
+    const o: EncodeOptions = {
       codec: this.kv.codec,
       errorBound: this.kv.errorBound,
       mode: this.kv.errorMode,
       indexShare: this.kv.indexShare,
-      role,
+      role: f.role,
     };
+    // A max-ratio codec adapts per frame (no sort, shared sort, token-axis or the model's
+    // cross-channel predictor). The CPU codec alone runs that choice: a GPU backend hands these
+    // frames to it, so every backend sends the same bytes.
+    if (CODEC_TRAITS[this.kv.codec].family === "max-ratio") {
+      o.predictor = "auto";
+      const set = this.#kv.coefficients;
+      if (set && f.head >= 0) Object.assign(o, { coefficients: set, layer: f.layer, head: f.head });
+    }
+    return o;
   }
 
   #headFrames(l: number, plan: EvictionPlan | undefined): HeadFrames[] {

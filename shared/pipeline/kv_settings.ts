@@ -108,8 +108,12 @@ export function resolveKvSettings(base: KvSettings, input: unknown): KvSettings 
   if (o.sink !== undefined) s.sink = numberIn(o.sink, "sink", 0, 1 << 22, true);
   if (o.block_size !== undefined) s.blockSize = numberIn(o.block_size, "block_size", 1, 1024, true);
   // a knob the chosen codec does not have is refused, never silently ignored
-  if (o.index_share !== undefined && s.codec !== "kvsort") {
-    throw badRequest(`${P}.index_share applies to the kvsort codec only, not ${s.codec}`, `${P}.index_share`);
+  if (o.index_share !== undefined && !CODEC_TRAITS[s.codec].sortIndex) {
+    const which = CODECS.filter((c) => CODEC_TRAITS[c].sortIndex).join(", ");
+    throw badRequest(
+      `${P}.index_share applies to the ${which} codec only, not ${s.codec}`,
+      `${P}.index_share`,
+    );
   }
   if ((o.error_bound !== undefined || o.error_mode !== undefined) && !CODEC_TRAITS[s.codec].bounded) {
     const param = o.error_bound !== undefined ? "error_bound" : "error_mode";

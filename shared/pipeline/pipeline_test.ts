@@ -9,6 +9,9 @@ import { decodeLayerBundle } from "./decode_stage.ts";
 import { generateThroughEngine } from "./engine_testing.ts";
 import { defaultKvSettings } from "./kv_settings.ts";
 import { runLocal } from "./local_run.ts";
+import { inspect } from "../codec/mod.ts";
+import { PredictorFit } from "../codec/predict/calibrate.ts";
+import { buildCoefficientSet, registerCoefficientSet } from "../codec/predict/coefficients.ts";
 
 const shape = { requestId: "r", nLayers: 2, nKvHeads: 2, nPos: 40, headDim: 8 };
 
@@ -186,4 +189,52 @@ Deno.test("CompressionJob pools the metric with max_pool: the neighbours of a hi
   };
   for (const kept of await keptAround(0)) assertEquals(kept, [20]);
   for (const kept of await keptAround(7)) assertEquals(kept, [17, 18, 19, 20, 21, 22, 23]);
+});
+
+Deno.test("CompressionJob.run() codes kvsort head frames with the model's cross-channel predictor when it has one", async () => {
+  const { layers, prefill } = synthetic(5);
+  // channels that follow one factor per token: the cross-channel predictor's kind of KV
+  for (const l of layers) {
+    for (const a of [l.keys, l.values]) {
+      for (let r = 0; r < a.length / 8; r++) {
+        for (let c = 1; c < 8; c++) a[r * 8 + c] = a[r * 8] * (c + 1) / 4 + 0.01 * a[r * 8 + c];
+      }
+    }
+  }
+  // coefficients for every (role, layer, head), fitted on the frames themselves
+  const entries = [];
+  for (const role of ["key", "value"] as const) {
+    for (let l = 0; l < 2; l++) {
+      for (let h = 0; h < 2; h++) {
+        const fit = new PredictorFit(8);
+        const src = role === "key" ? layers[l].keys : layers[l].values;
+        fit.add(src.subarray(h * 40 * 8, (h + 1) * 40 * 8), 40);
+        entries.push(fit.solve({ role, layer: l, head: h }));
+      }
+    }
+  }
+  const coefficients = registerCoefficientSet(buildCoefficientSet(8, entries));
+  const settings = kv({ codec: "kvsort", errorBound: 1e-2 });
+  const withSet = await new CompressionJob("r", settings, { ...prefill, coefficients }).run(
+    cpuFrameEncoder,
+    () => {},
+  );
+  const used = new Set<string>();
+  await new CompressionJob("r", settings, { ...prefill, coefficients }).run(cpuFrameEncoder, (layer) => {
+    for (const f of layer.frames) used.add(JSON.stringify(inspect(f).linear ?? { k: inspect(f).k }));
+  });
+  assertEquals([...used], [JSON.stringify({ kind: "cross", coefficients: coefficients.hash })]);
+  for (const [l, bytes] of withSet.encoded.entries()) {
+    const d = decodeLayerBundle(bytes, expect);
+    for (const [h, head] of d.heads.entries()) {
+      for (const [got, src] of [[head.keys, layers[l].keys], [head.values, layers[l].values]] as const) {
+        const x = src.subarray(h * 40 * 8, (h + 1) * 40 * 8);
+        let lo = Infinity, hi = -Infinity;
+        for (const v of x) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+        for (let i = 0; i < x.length; i++) {
+          assert(Math.abs(got[i] - x[i]) <= 1e-2 * (hi - lo), `l${l} h${h} ${i}`);
+        }
+      }
+    }
+  }
 });

@@ -41,6 +41,7 @@ export async function runPrefill(
       headDim: c.headDim,
       layers: out.layers,
       metric: out.metric,
+      coefficients: model.kvPredictor,
     },
     firstToken: first.id,
     firstLogprobs: first.logprobs,

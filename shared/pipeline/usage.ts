@@ -21,7 +21,7 @@ export function buildKvUsage(
     lossless,
     error_bound: lossless ? null : kv.errorBound,
     error_mode: lossless ? null : kv.errorMode,
-    index_share: kv.codec === "kvsort" ? kv.indexShare : null,
+    index_share: CODEC_TRAITS[kv.codec].sortIndex ? kv.indexShare : null,
     frames: kv.frames,
     eviction: evicting ? kv.eviction : "off",
     eviction_rate: kv.evictionRate,

@@ -7,7 +7,8 @@
  * are on the fp16 basis for every set.
  *
  * With `--dump X` (the `X.k.npy`/`X.v.npy` that `kvrelay dump-kv` writes) only that KV is measured,
- * per (layer, KV head) fp32 frame, for the hand-off's codecs — fast, kvsort (k 8), fp16, fp16_zstd —
+ * per (layer, KV head) fp32 frame, for the hand-off's codecs — fast, kvsort (k 8, and `kvsort-auto`:
+ * the hand-off's adaptive kvsort with the embedded model's predictor coefficients), fp16, fp16_zstd —
  * against zstd -3 on the fp16 values, timed in the same run, each repeated `--reps` times (median).
  * @module
  */
@@ -18,6 +19,8 @@ import { toFloat32 } from "../../shared/dtype/mod.ts";
 import { castToF16 } from "../../shared/codec/baselines/fp16.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
 import { KV_SAMPLES_DIR } from "../_harness/paths.ts";
+import { loadCoefficientsBeside } from "../../shared/codec/predict/coefficients.ts";
+import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
 
 exitOnHelp(import.meta.url);
 
@@ -26,6 +29,9 @@ const quick = args.includes("--quick");
 const outPath = args.includes("--out") ? args[args.indexOf("--out") + 1] : defaultOut("codec.json");
 const dump = args.includes("--dump") ? args[args.indexOf("--dump") + 1] : undefined;
 const dumpReps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 15;
+
+/** Each dumped frame's (role, layer, KV head), in {@link dumpFrames}' order. */
+const dumpSlots: { role: "key" | "value"; layer: number; head: number }[] = [];
 
 /** Per-(layer, KV head) fp32 frames `[T, D]` of a `[L, T, H, D]` K and V dump. */
 function dumpFrames(base: string): Tensor[] {
@@ -40,6 +46,7 @@ function dumpFrames(base: string): Tensor[] {
           f.set(x.subarray(((l * P + p) * H + h) * D, ((l * P + p) * H + h + 1) * D), p * D);
         }
         frames.push({ dtype: "f32", shape: [P, D], data: f });
+        dumpSlots.push({ role: kv === "k" ? "key" : "value", layer: l, head: h });
       }
     }
   }
@@ -86,8 +93,9 @@ function measure(
   set: string,
   frames: Tensor[],
   label: { codec: string; eb: number | null; k: string },
-  o: EncodeOptions,
+  o: EncodeOptions | ((i: number) => EncodeOptions),
 ): Row {
+  const optsOf = typeof o === "function" ? o : () => o;
   const n = frames.reduce((a, f) => a + f.data.length, 0);
   const inBytes = frames.reduce((a, f) => a + f.data.byteLength, 0);
   let streams: Uint8Array[] = [];
@@ -98,7 +106,7 @@ function measure(
   let outs: Tensor[] = [];
   for (let r = 0; r < reps; r++) {
     let t0 = performance.now();
-    streams = frames.map((f) => encode(f, o));
+    streams = frames.map((f, i) => encode(f, optsOf(i)));
     encTimes.push(performance.now() - t0);
     t0 = performance.now();
     outs = streams.map((s) => decode(s));
@@ -156,6 +164,18 @@ if (dump) {
   rows.push(measure(set, frames, { codec: "fast", eb: 1e-2, k: "-" }, { codec: "fast", errorBound: 1e-2 }));
   rows.push(
     measure(set, frames, { codec: "kvsort", eb: 1e-2, k: "8" }, { codec: "kvsort", errorBound: 1e-2 }),
+  );
+  // the hand-off's kvsort: per frame the cheapest of no sort, the shared sort, token-axis and the
+  // model's cross-channel predictor
+  const coefficients = await loadCoefficientsBeside(EMBEDDED_MODEL_DIR);
+  rows.push(
+    measure(set, frames, { codec: "kvsort-auto", eb: 1e-2, k: "adaptive" }, (i) => ({
+      codec: "kvsort",
+      errorBound: 1e-2,
+      predictor: "auto",
+      coefficients,
+      ...dumpSlots[i],
+    })),
   );
   rows.push(measure(set, frames, { codec: "fp16", eb: null, k: "-" }, { codec: "fp16" }));
   rows.push(measure(set, frames, { codec: "fp16_zstd", eb: null, k: "-" }, { codec: "fp16_zstd" }));

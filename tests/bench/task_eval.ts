@@ -30,7 +30,7 @@ import { corpusMissing, heldOutPerplexity, type Perplexity, type TextPplResult }
 
 exitOnHelp(import.meta.url);
 
-interface Item {
+export interface Item {
   task: string;
   prompt: string;
   answer: number;
@@ -54,6 +54,24 @@ for L in data.PASSKEY_LENGTHS:
         out.append({"task": "passkey", "prompt": p, "answer": m["key"], "length": L})
 print(json.dumps(out))
 `;
+
+/**
+ * The recipe's held-out task items, in order; with `limit`, the first `limit` of each task (of
+ * each passkey length).
+ */
+export async function heldOutItems(limit?: number): Promise<Item[]> {
+  const gen = await new Deno.Command("python3", { args: ["-c", GEN], stdout: "piped", stderr: "inherit" })
+    .output();
+  if (gen.code !== 0) throw new Error("python3 could not generate the held-out sets");
+  const items: Item[] = JSON.parse(new TextDecoder().decode(gen.stdout));
+  if (limit === undefined) return items;
+  const seen = new Map<string, number>();
+  return items.filter((it) => {
+    const k = `${it.task}${it.length ?? ""}`;
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+    return seen.get(k)! <= limit;
+  });
+}
 
 export function wilson(k: number, n: number, z = 1.96): [number, number] {
   if (n === 0) return [0, 0];
@@ -90,19 +108,7 @@ if (import.meta.main) {
       "ppl-batch": { type: "string", default: "16" },
     },
   });
-  const gen = await new Deno.Command("python3", { args: ["-c", GEN], stdout: "piped", stderr: "inherit" })
-    .output();
-  if (gen.code !== 0) throw new Error("python3 could not generate the held-out sets");
-  let items: Item[] = JSON.parse(new TextDecoder().decode(gen.stdout));
-  if (v.limit) {
-    const per = Number(v.limit);
-    const seen = new Map<string, number>();
-    items = items.filter((it) => {
-      const k = `${it.task}${it.length ?? ""}`;
-      seen.set(k, (seen.get(k) ?? 0) + 1);
-      return seen.get(k)! <= per;
-    });
-  }
+  const items = await heldOutItems(v.limit ? Number(v.limit) : undefined);
   const kvIn: Record<string, unknown> = {};
   if (v["error-bound"]) kvIn.error_bound = Number(v["error-bound"]);
   if (v["eviction-rate"]) kvIn.eviction_rate = Number(v["eviction-rate"]);

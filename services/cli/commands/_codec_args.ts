@@ -7,6 +7,17 @@ import { KvrelayError } from "../../../shared/errors.ts";
 import { readNpy } from "../../../shared/npy/mod.ts";
 import { parseSafetensors } from "../../../shared/safetensors/mod.ts";
 import type { Tensor } from "../../../shared/codec/mod.ts";
+import { loadCoefficientsBeside } from "../../../shared/codec/predict/coefficients.ts";
+import { EMBEDDED_MODEL_DIR, loadConfig } from "../../../shared/config/mod.ts";
+
+/**
+ * Makes the configured model's cross-channel predictor coefficients (KVRELAY_MODEL, else the
+ * embedded model) known to the decoder, as loading the model does in the services, so streams
+ * the hand-off made decode here too.
+ */
+export async function holdModelCoefficients(): Promise<void> {
+  await loadCoefficientsBeside(loadConfig().modelPath ?? EMBEDDED_MODEL_DIR);
+}
 
 /** `--name value` and `--flag` options plus positional arguments. */
 export function parseArgs(args: string[], flags: string[]): { opts: Map<string, string>; pos: string[] } {

@@ -1,6 +1,6 @@
 /**
  * `kvrelay compress --in X(.npy|.safetensors) --out Y [--codec kvsort] [--error-bound 1e-2]
- * [--mode rel|abs] [--index-share K|auto] [--predictor qfirst|prev|lorenzo2d]
+ * [--mode rel|abs] [--index-share K|auto] [--predictor qfirst|prev|lorenzo2d|token|auto]
  * [--fast-predictor auto|none|delta] [--role key|value] [--zstd-level N] [--tensor NAME]`: encodes
  * one tensor. An option the codec does not have, or one it does not know, is refused by name.
  * @module
@@ -16,7 +16,6 @@ import {
 } from "../../../shared/codec/mod.ts";
 import { loadTensor, parseArgs, required } from "./_codec_args.ts";
 
-const SZ_FAMILY = new Set<CodecName>(["kvsort", "sz"]);
 const KIVI = new Set<CodecName>(["kivi8", "kivi4", "kivi2"]);
 const ZSTD_STAGE = new Set<CodecName>(["kvsort", "sz", "zstd", "fp16_zstd"]);
 
@@ -28,8 +27,8 @@ const OPTION_APPLIES: Record<string, (c: CodecName) => boolean> = {
   codec: () => true,
   "error-bound": (c) => CODEC_TRAITS[c].bounded,
   mode: (c) => CODEC_TRAITS[c].bounded,
-  "index-share": (c) => c === "kvsort",
-  predictor: (c) => SZ_FAMILY.has(c),
+  "index-share": (c) => CODEC_TRAITS[c].sortIndex,
+  predictor: (c) => CODEC_TRAITS[c].family === "max-ratio",
   "fast-predictor": (c) => c === "fast",
   role: (c) => KIVI.has(c),
   "zstd-level": (c) => ZSTD_STAGE.has(c),
@@ -57,7 +56,10 @@ export async function run(args: string[]): Promise<number> {
     throw bad(`--index-share must be a positive integer or auto`, "index-share");
   }
   const predictor = opts.get("predictor") ?? "qfirst";
-  if (!Object.hasOwn(PREDICTORS, predictor)) throw bad(`unknown predictor '${predictor}'`, "predictor");
+  // auto and token are the CPU codec's adaptive choices (cross needs a model's coefficients and a slot)
+  if (!Object.hasOwn(PREDICTORS, predictor) && predictor !== "auto" && predictor !== "token") {
+    throw bad(`unknown predictor '${predictor}'`, "predictor");
+  }
   const fastPredictor = opts.get("fast-predictor") ?? "auto";
   if (fastPredictor !== "auto" && fastPredictor !== "none" && fastPredictor !== "delta") {
     throw bad(`--fast-predictor must be auto, none or delta`, "fast-predictor");

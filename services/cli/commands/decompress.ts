@@ -9,7 +9,7 @@ import { CorruptStreamError, decode } from "../../../shared/codec/mod.ts";
 import { writeNpy } from "../../../shared/npy/mod.ts";
 import { writeSafetensors } from "../../../shared/safetensors/mod.ts";
 import { toFloat32 } from "../../../shared/dtype/mod.ts";
-import { parseArgs, required } from "./_codec_args.ts";
+import { holdModelCoefficients, parseArgs, required } from "./_codec_args.ts";
 
 export async function run(args: string[]): Promise<number> {
   const { opts } = parseArgs(args, []);
@@ -17,6 +17,7 @@ export async function run(args: string[]): Promise<number> {
   const bytes = await Deno.readFile(inPath).catch((err) => {
     throw new KvrelayError("bad_request", `cannot read ${inPath}: ${err.message}`, { param: "in" });
   });
+  await holdModelCoefficients();
   let t;
   try {
     t = decode(bytes);

@@ -7,7 +7,7 @@
 import { KvrelayError } from "../../../shared/errors.ts";
 import { CorruptStreamError, decodeWithInfo } from "../../../shared/codec/mod.ts";
 import { DTYPE_BYTES, toFloat32 } from "../../../shared/dtype/mod.ts";
-import { loadTensor, parseArgs } from "./_codec_args.ts";
+import { holdModelCoefficients, loadTensor, parseArgs } from "./_codec_args.ts";
 
 export async function run(args: string[]): Promise<number> {
   const { opts, pos } = parseArgs(args, ["json"]);
@@ -18,6 +18,7 @@ export async function run(args: string[]): Promise<number> {
   const bytes = await Deno.readFile(path).catch((err) => {
     throw new KvrelayError("bad_request", `cannot read ${path}: ${err.message}`, { param: "in" });
   });
+  await holdModelCoefficients();
   let decoded;
   try {
     decoded = decodeWithInfo(bytes);

@@ -6,7 +6,9 @@
  * - `prev`: the previous reconstructed value along the sorted row (1-D Lorenzo);
  * - `lorenzo2d`: left + up − up-left, "up" being the previous token at the same channel;
  * - `qfirst`: quantize first, then predict the integer bin from the previous one
- *   (cuSZp / FZ-GPU style), so reconstruction is a prefix sum of integers.
+ *   (cuSZp / FZ-GPU style), so reconstruction is a prefix sum of integers;
+ * - `linear` (id 4, `linear.ts`): token-axis or calibrated cross-channel prediction on the
+ *   bins of an unsorted frame; it carries its own metadata and is driven by the composer.
  * @module
  */
 import type { ByteReader, ByteWriter } from "../bytes.ts";
@@ -19,8 +21,10 @@ import { qfirstDecode, qfirstEncode } from "./qfirst.ts";
 /** Stage tag written before the predictor id. */
 export const PREDICT_TAG = 0x50; // 'P'
 
-/** Names of the predictors. */
-export type PredictorName = "prev" | "lorenzo2d" | "qfirst";
+/** Names of the predictors that walk a (sorted) grid. */
+export type GridPredictorName = "prev" | "lorenzo2d" | "qfirst";
+/** Names of every predict stage a stream can hold. */
+export type PredictorName = GridPredictorName | "linear";
 
 /** One predictor: codes a frame into symbols, and rebuilds it from them. */
 export interface Predictor {
@@ -31,10 +35,23 @@ export interface Predictor {
 }
 
 /** Every predictor, by name. */
-export const PREDICTORS: Readonly<Record<PredictorName, Predictor>> = {
+export const PREDICTORS: Readonly<Record<GridPredictorName, Predictor>> = {
   prev: { id: 1, name: "prev", encode: prevEncode, decode: prevDecode },
   lorenzo2d: { id: 2, name: "lorenzo2d", encode: lorenzo2dEncode, decode: lorenzo2dDecode },
   qfirst: { id: 3, name: "qfirst", encode: qfirstEncode, decode: qfirstDecode },
+};
+
+/**
+ * The linear predictors' stage (`linear.ts`): listed so that its id reads back, but it does not
+ * walk a grid, so its grid methods refuse (the composer calls `linearEncode`/`linearDecode`).
+ */
+export const LINEAR_PREDICTOR: Predictor = {
+  id: 4,
+  name: "linear",
+  encode: () => {
+    throw new Error("the linear predictor is driven by the composer, not through a grid");
+  },
+  decode: (_s, _g, _q, _r, r) => r.fail("the linear predictor is driven by the composer"),
 };
 
 /** Writes the predictor's id. */
@@ -48,6 +65,6 @@ export function loadPredictor(r: ByteReader): Predictor {
   r.tag(PREDICT_TAG, "predict");
   const at = r.pos;
   const id = r.u8("predictor id");
-  const p = Object.values(PREDICTORS).find((p) => p.id === id);
+  const p = [...Object.values(PREDICTORS), LINEAR_PREDICTOR].find((p) => p.id === id);
   return p ?? r.fail(`unknown predictor id ${id}`, at);
 }

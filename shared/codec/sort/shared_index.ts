@@ -8,9 +8,12 @@
  * @module
  */
 import type { ByteReader, ByteWriter } from "../bytes.ts";
+import { LEHMER_MAX_COLS, readLehmer, writeLehmer } from "./lehmer.ts";
 
-/** Stage tag written before the sort metadata. */
+/** Stage tag written before the sort metadata (bit-packed indices). */
 export const SORT_TAG = 0x53; // 'S'
+/** Stage tag of the same metadata with Lehmer-coded permutations (`lehmer.ts`). */
+export const LEHMER_SORT_TAG = 0x54; // 'T'
 
 /** Geometry of a frame as the predictors walk it. */
 export interface Grid {
@@ -166,8 +169,17 @@ function swap(a: Float64Array, i: number, j: number): void {
   a[j] = t;
 }
 
-/** Writes k and the bit-packed permutations. */
-export function saveSort(g: Grid, w: ByteWriter): void {
+/**
+ * Writes k and the permutations: bit-packed, or with `lehmer` (rows of 2 to
+ * {@link LEHMER_MAX_COLS} values) as Lehmer codes under their own tag.
+ */
+export function saveSort(g: Grid, w: ByteWriter, opts: { lehmer?: boolean } = {}): void {
+  if (opts.lehmer && g.k > 0 && g.cols >= 2 && g.cols <= LEHMER_MAX_COLS) {
+    w.u8(LEHMER_SORT_TAG);
+    w.varint(g.k);
+    writeLehmer(g.perms, g.cols, w);
+    return;
+  }
   w.u8(SORT_TAG);
   w.varint(g.k);
   const b = indexBits(g.cols);
@@ -191,13 +203,23 @@ export function saveSort(g: Grid, w: ByteWriter): void {
 
 /** Reads what {@link saveSort} wrote and checks each permutation. */
 export function loadSort(r: ByteReader, rows: number, cols: number): Grid {
-  r.tag(SORT_TAG, "sort");
+  const tagAt = r.pos;
+  const lehmer = r.pos < r.end && r.buf[r.pos] === LEHMER_SORT_TAG;
+  r.tag(lehmer ? LEHMER_SORT_TAG : SORT_TAG, "sort");
   const at = r.pos;
   const k = r.varint("index sharing k", Math.max(rows, 1));
-  if (k === 0) return { rows, cols, k, perms: new Uint16Array(0) };
+  if (k === 0) {
+    if (lehmer) r.fail("Lehmer-coded sort stage without a sort", tagAt);
+    return { rows, cols, k, perms: new Uint16Array(0) };
+  }
   if (cols > 65536) r.fail(`sorted rows of ${cols} values`, at);
   const groups = Math.ceil(rows / k);
   const perms = new Uint16Array(groups * cols);
+  if (lehmer) {
+    if (cols < 2 || cols > LEHMER_MAX_COLS) r.fail(`Lehmer-coded rows of ${cols} values`, tagAt);
+    readLehmer(r, groups, cols, perms);
+    return { rows, cols, k, perms };
+  }
   const b = indexBits(cols);
   if (b === 0) return { rows, cols, k, perms };
   const start = r.pos;

@@ -7,6 +7,7 @@
  * changes where the work runs, never what it gives.
  * @module
  */
+import { registeredCoefficientSets } from "../../codec/predict/coefficients.ts";
 import type { EncodeOptions, Tensor } from "../../codec/mod.ts";
 import type { FrameEncoder, FrameInput } from "../compress_stage.ts";
 import type { FrameDecoder } from "../decode_stage.ts";
@@ -106,7 +107,8 @@ export class CodecPool {
         { values: (Float32Array | Uint16Array)[]; shapes: number[][]; dtypes: string[] }
       >(
         w,
-        { op: "decode", streams: copies, maxElements },
+        // the worker's decoder holds the coefficient sets this thread holds (cross-channel streams)
+        { op: "decode", streams: copies, maxElements, coefficients: coefficientSetsForWorkers() },
         copies.map((c) => c.buffer),
       );
       idx.forEach((i, k) =>
@@ -136,4 +138,9 @@ export class CodecPool {
     for (const [, p] of this.#pending) p.reject(new Error("codec pool closed"));
     this.#pending.clear();
   }
+}
+
+/** The registered coefficient sets as `{ hash, bytes }` for a decode message. */
+function coefficientSetsForWorkers(): { hash: string; bytes: Uint8Array }[] {
+  return registeredCoefficientSets().map((c) => ({ hash: c.hash, bytes: c.bytes }));
 }

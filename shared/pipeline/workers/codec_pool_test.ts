@@ -1,5 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { decode, encode, type EncodeOptions } from "../../codec/mod.ts";
+import { decode, encode, type EncodeOptions, inspect } from "../../codec/mod.ts";
+import { PredictorFit } from "../../codec/predict/calibrate.ts";
+import { buildCoefficientSet, registerCoefficientSet } from "../../codec/predict/coefficients.ts";
 import { kvFrame } from "../../codec/testdata/gen.ts";
 import type { FrameInput } from "../compress_stage.ts";
 import { CodecPool } from "./codec_pool.ts";
@@ -29,6 +31,46 @@ Deno.test({
       assertEquals(back.map((t) => t.data), want.map((s) => decode(s).data));
       await assertRejects(() => pool.encode([frames[1]], [{ codec: "fast", errorBound: -1 }]), RangeError);
       await assertRejects(() => pool.decode([want[1].subarray(0, 9)], 1 << 20), Error, "corrupt");
+    } finally {
+      pool.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "CodecPool encodes and decodes cross-channel kvsort streams with this thread's coefficient sets",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const fit = new PredictorFit(16);
+    fit.add(kvFrame(60, 16, "f32", 3).data as Float32Array, 60);
+    const set = registerCoefficientSet(
+      buildCoefficientSet(16, [fit.solve({ role: "value", layer: 4, head: 1 })]),
+    );
+    const t = kvFrame(60, 16, "f32", 4);
+    const frame: FrameInput = {
+      layer: 4,
+      head: 1,
+      role: "value",
+      data: t.data as Float32Array,
+      rows: 60,
+      cols: 16,
+    };
+    const o: EncodeOptions = {
+      codec: "kvsort",
+      predictor: "cross",
+      coefficients: set,
+      role: "value",
+      layer: 4,
+      head: 1,
+    };
+    const pool = new CodecPool(2);
+    try {
+      const [bytes] = await pool.encode([frame], [o]);
+      assertEquals(bytes, encode(t, o));
+      assertEquals(inspect(bytes).linear, { kind: "cross", coefficients: set.hash });
+      const [back] = await pool.decode([bytes], 1 << 20);
+      assertEquals(back.data, decode(bytes).data);
     } finally {
       pool.close();
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import { decode, encode, type EncodeOptions } from "../../codec/mod.ts";
+import { adoptCoefficientSet } from "../../codec/predict/coefficients.ts";
 
 interface EncodeJob {
   id: number;
@@ -18,6 +19,8 @@ interface DecodeJob {
   op: "decode";
   streams: Uint8Array[];
   maxElements: number;
+  /** Coefficient sets the sending thread holds (cross-channel streams name them by hash). */
+  coefficients?: { hash: string; bytes: Uint8Array }[];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -31,6 +34,7 @@ scope.onmessage = (e: MessageEvent<EncodeJob | DecodeJob>) => {
       );
       scope.postMessage({ id: job.id, bytes }, bytes.map((b) => b.buffer));
     } else {
+      for (const c of job.coefficients ?? []) adoptCoefficientSet(c.hash, c.bytes);
       const tensors = job.streams.map((s) => decode(s, { maxElements: job.maxElements }));
       const values = tensors.map((t) => t.data);
       scope.postMessage(

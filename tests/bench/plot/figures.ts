@@ -254,15 +254,36 @@ interface CodecRow {
   ratioFp16: number;
 }
 
-/** KVSort's ratio vs k, the frames that share one index (bench:codec). */
+/** A row of bench:ratio-vs-k's JSON (kvsort_ratio_vs_k.json). */
+interface RatioVsKRow {
+  layout: "head" | "layer";
+  eb_definition: "frame" | "layer";
+  error_bound: number;
+  k: number | "adaptive";
+  role: "key" | "value" | "both";
+  ratio_fp32: number;
+  ratio_fp16: number;
+}
+
+/**
+ * KVSort's ratio against k, the rows that share one sort index: from bench:ratio-vs-k on the
+ * project's own model KV (both layouts, both bound definitions) when its JSON is there, else
+ * from bench:codec's kvsort rows.
+ */
 export const ratioVsK: Figure = {
   name: "ratio_vs_k",
   title: "KVSort ratio vs index share k",
   async build(dir) {
+    const own = await readJson(dir, RATIO_VS_K_FILE) as
+      | { rows?: RatioVsKRow[]; dumps?: string[] }
+      | undefined;
+    if (own?.rows?.length) return ratioVsKOwn(this.title, own.rows);
     const d = await readJson(dir, "codec.json") as { rows?: CodecRow[] } | undefined;
     const values = (d?.rows ?? []).filter((r) => r.codec === "kvsort" && /^\d+$/.test(r.k))
       .map((r) => ({ set: r.set, k: Number(r.k), ratio: r.ratioFp16, error_bound: String(r.eb) }));
-    if (values.length === 0) return { skipped: "no kvsort rows with a fixed k in codec.json" };
+    if (values.length === 0) {
+      return { skipped: `no ${RATIO_VS_K_FILE} and no kvsort rows with a fixed k in codec.json` };
+    }
     return {
       spec: {
         $schema: SCHEMA,
@@ -301,6 +322,61 @@ export const ratioVsK: Figure = {
     };
   },
 };
+
+export const RATIO_VS_K_FILE = "kvsort_ratio_vs_k.json";
+
+/**
+ * bench:ratio-vs-k drawn: one panel per (layout, bound definition), K and V together, ratio
+ * (fp16 basis; fp32 is twice it) against k >= 1 at each bound; k = 0 (no sort) and the adaptive
+ * codec as flat references across the k axis. The JSON keeps K and V apart.
+ */
+function ratioVsKOwn(title: string, rows: RatioVsKRow[]): Built {
+  const both = rows.filter((r) => r.role === "both");
+  const kMax = Math.max(...both.flatMap((r) => (typeof r.k === "number" ? [r.k] : [])));
+  const values = both.flatMap((r) => {
+    const at = {
+      panel: `${r.layout} rows, bound per ${r.eb_definition}`,
+      ratio: r.ratio_fp16,
+      bound: `rel ${r.error_bound}`,
+    };
+    if (typeof r.k === "number" && r.k > 0) return [{ ...at, k: r.k, kind: "shared sort index" }];
+    const kind = r.k === 0 ? "no sort (k = 0)" : "adaptive (as sent)";
+    return [1, kMax].map((k) => ({ ...at, k, kind }));
+  });
+  return {
+    spec: {
+      $schema: SCHEMA,
+      title: {
+        text: title,
+        subtitle:
+          `bench:ratio-vs-k, ${RATIO_VS_K_FILE}: kvrelay-tiny's held-out prose KV, K and V together; ratio against fp16 (fp32 basis = 2x)`,
+      },
+      data: { values },
+      config: CONFIG,
+      facet: { field: "panel", type: "nominal", title: null },
+      columns: 2,
+      spec: {
+        width: 260,
+        height: 200,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "k",
+            type: "quantitative",
+            title: "k (rows sharing one sort index)",
+            scale: { type: "log", base: 2 },
+          },
+          y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
+          color: { field: "bound", type: "nominal", title: "error bound" },
+          strokeDash: { field: "kind", type: "nominal", title: null },
+          detail: { field: "kind" },
+        },
+      },
+    } as TopLevelSpec,
+    rows: rows.length,
+    sources: [RATIO_VS_K_FILE],
+  };
+}
 
 /** A row of bench:handoff's JSON (the fields plotted). */
 export interface HandoffRow {
