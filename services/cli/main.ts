@@ -57,7 +57,8 @@ export const COMMANDS: Record<string, { file: string; about: string; usage: stri
   "calibrate-kv": {
     file: "./commands/calibrate_kv.ts",
     about: "fit the codec's cross-channel KV predictor for a model (kv_predictor.bin)",
-    usage: `calibrate-kv --model M [--tokenizer T] [--device cpu|webgpu|auto] --prompt-file F [--prompt-file G ...]
+    usage:
+      `calibrate-kv --model M [--tokenizer T] [--device cpu|webgpu|auto] --prompt-file F [--prompt-file G ...]
     --out DIR/kv_predictor.bin [--lambda 1e-3]`,
   },
 };
