@@ -36,11 +36,11 @@ cp deno.lock "$snap/"
 # openai SDK): nothing on a GPU host imports them, and with them the pack would not fit.
 dev_only=('playwright-core@*' 'openai@*' 'vega*' 'd3-*' '@resvg+*' '@types+*' 'topojson-client@*'
   'delaunator@*' 'robust-predicates@*' 'internmap@*' 'json-stringify-pretty-compact@*' 'yargs*' 'cliui@*'
-  'rw@*' 'iconv-lite@*' 'safer-buffer@*' 'commander@*')
+  'rw@*' 'iconv-lite@*' 'safer-buffer@*' 'commander@*' 'bintrees@*/node_modules/bintrees/test')
 echo "recompressing (xz -9e, about 2 minutes)"
 deno_bin=$(readlink -f "$(command -v deno)")
 xz -9e -T1 -c "$deno_bin" > .gpu/deno.xz.tmp && mv .gpu/deno.xz.tmp .gpu/deno.xz
-(cd "$snap" && tar -cJf "$root/.gpu/node_modules.txz.tmp" \
+(cd "$snap" && XZ_OPT=-9e tar -cJf "$root/.gpu/node_modules.txz.tmp" \
   --exclude='*/bin/napi-v*/darwin' --exclude='*/bin/napi-v*/win32' \
   --exclude='*/bin/napi-v*/linux/arm64' --exclude='*/@deno/linux-x64-glibc' \
   --exclude='*/@deno+linux-x64-glibc*' --exclude='*.map' --exclude='*.md' --exclude='*.d.ts' \
