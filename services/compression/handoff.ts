@@ -35,6 +35,8 @@ export interface HandOffRequest {
   firstToken: number;
   /** The prompt's last token, for the text of the first generated one. */
   promptLastToken?: number;
+  /** The prompt's ids, for decode's accuracy canary (it re-prefills a sampled request). */
+  promptIds?: number[];
   prefillMs: number;
   /** Time left for the whole hand-off, in ms. */
   timeoutMs: number;
@@ -85,6 +87,7 @@ export class HandOff {
         firstToken: req.firstToken,
         nPos: this.#kv.nPos,
         promptLastToken: req.promptLastToken,
+        promptIds: req.promptIds,
       };
       try {
         const decoded = await context.with(

@@ -89,6 +89,7 @@ class PrefillRunner {
       decodeIngest: req.decodeIngest,
       firstToken: pre.firstToken,
       promptLastToken: ids.at(-1),
+      promptIds: ids,
       prefillMs: pre.prefillMs,
       timeoutMs: Math.max(1, timeLeft(deadline)),
     }, pre.kv);

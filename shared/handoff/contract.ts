@@ -113,6 +113,8 @@ export interface KvSettings {
   maxPool: number;
   sink: number;
   blockSize: number;
+  /** KVs every (layer, KV head) keeps at least when evicting (at least one block). */
+  headFloor: number;
 }
 
 export interface SamplingParams {
@@ -120,6 +122,8 @@ export interface SamplingParams {
   temperature: number;
   topP: number;
   seed?: number;
+  /** Generate `maxTokens` tokens: EOS (and BOS) are emitted like any token, never a stop. */
+  ignoreEos?: boolean;
 }
 
 export interface DecodeOpenRequest {
@@ -134,6 +138,11 @@ export interface DecodeOpenRequest {
    * reserves the exact need.
    */
   kvTokens?: number;
+  /**
+   * The request's KV settings: with eviction on (`evictionRate` > 1 or `maxCacheTokens`),
+   * decode keeps evicting while it generates, so the budget holds for the whole generation.
+   */
+  kv?: KvSettings;
 }
 export interface DecodeOpenReply {
   ingest: string;
@@ -169,6 +178,8 @@ export interface DecodeCommit {
    * that starts the completion keeps its leading space (as `generate` gives it).
    */
   promptLastToken?: number;
+  /** The prompt's token ids: what decode's accuracy canary re-prefills (KVRELAY_CANARY_RATE). */
+  promptIds?: number[];
 }
 export interface DecodeCommitReply {
   decodeKvMs: number;
@@ -194,6 +205,7 @@ export interface KvUsage {
   observation_window: number;
   max_pool: number;
   block_size: number;
+  head_floor: number;
   /** Kept KVs / prompt KVs, over all layers and heads. */
   kept_fraction: number;
   kept_fraction_per_layer: number[];
@@ -205,6 +217,14 @@ export interface KvUsage {
   wire_bytes: number;
   /** raw_bytes / wire_bytes: the ratio against sending the cache as fp16. */
   ratio: number;
+  /** Most KVs any (layer, KV head) held at any step of decode (set once decode is done). */
+  peak_cache_tokens?: number;
+  /** Most blocks the sequence held in decode's block store at any step. */
+  peak_blocks?: number;
+  /** Evictions decode made while generating (each may drop blocks of many heads). */
+  decode_evictions?: number;
+  /** The accuracy canary's verdict, on a sampled request (KVRELAY_CANARY_RATE). */
+  canary?: CanaryUsage;
   ms: {
     prefill: number;
     evict: number;
@@ -217,6 +237,30 @@ export interface KvUsage {
   };
 }
 
+/**
+ * What the uncompressed KV would have said: each generated token's next-token distribution
+ * given the compressed KV (what the client got) against the same tokens teacher-forced on
+ * the whole prompt's KV, prefilled again.
+ */
+export interface CanaryUsage {
+  /** Steps compared (generated tokens after the first, which prefill sampled before eviction). */
+  tokens: number;
+  /** Share of steps whose most likely next token is the same. */
+  top1_agreement: number;
+  /** Mean KL(uncompressed ‖ compressed) of the next-token distributions, in nats. */
+  mean_kl: number;
+  /** Milliseconds the shadow run took. */
+  ms: number;
+}
+
+/** What decode measured of a finished sequence's KV, carried by its `done` event. */
+export interface DecodeKvReport {
+  peak_cache_tokens: number;
+  peak_blocks: number;
+  decode_evictions: number;
+  canary?: CanaryUsage;
+}
+
 export type TokenEvent =
   | { type: "token"; seq: number; id: number; text: string }
   | {
@@ -225,6 +269,7 @@ export type TokenEvent =
     finishReason: "stop" | "length";
     completionTokens: number;
     generateMs: number;
+    kv?: DecodeKvReport;
   }
   | { type: "error"; seq: number; code: string; message: string }
   /** Decode still holds the request; `seq` is the next event's, not taken by this one. */
@@ -252,6 +297,7 @@ const samplingParams = obj({
   temperature: num(0, 100),
   topP: num(0, 1),
   seed: optional(int(-(2 ** 53) + 1, 2 ** 53 - 1)),
+  ignoreEos: optional(bool),
 });
 
 const kvSettings = obj({
@@ -268,6 +314,21 @@ const kvSettings = obj({
   maxPool: int(0, 1 << 16),
   sink: int(0, MAX_TOKENS),
   blockSize: int(1, 1 << 16),
+  headFloor: int(0, MAX_TOKENS),
+});
+
+const canaryUsage = obj({
+  tokens: int(0, MAX_TOKENS),
+  top1_agreement: num(0, 1),
+  mean_kl: nonNegative,
+  ms: nonNegative,
+});
+
+const decodeKvReport = obj({
+  peak_cache_tokens: int(0, MAX_TOKENS),
+  peak_blocks: int(0, 2 ** 40),
+  decode_evictions: int(0, 2 ** 40),
+  canary: optional(canaryUsage),
 });
 
 const kvUsage = obj({
@@ -286,12 +347,17 @@ const kvUsage = obj({
   observation_window: int(1, 1 << 16),
   max_pool: int(0, 1 << 16),
   block_size: int(1, 1 << 16),
+  head_floor: int(0, MAX_TOKENS),
   kept_fraction: num(0, 1),
   kept_fraction_per_layer: arr(num(0, 1), { max: 1 << 16 }),
   raw_basis: oneOf(["fp16"]),
   raw_bytes: nonNegative,
   wire_bytes: nonNegative,
   ratio: nonNegative,
+  peak_cache_tokens: optional(int(0, MAX_TOKENS)),
+  peak_blocks: optional(int(0, 2 ** 40)),
+  decode_evictions: optional(int(0, 2 ** 40)),
+  canary: optional(canaryUsage),
   ms: obj({
     prefill: nonNegative,
     evict: nonNegative,
@@ -309,6 +375,7 @@ const decodeOpenRequest = obj({
   tokenSubject: str({ max: 64, pattern: SUBJECT_PATTERNS.tokens }),
   tokenKey: str({ min: 43, max: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
   kvTokens: optional(int(0, MAX_TOKENS)),
+  kv: optional(kvSettings),
 });
 
 const decodeOpenReply = obj({
@@ -347,6 +414,7 @@ const decodeCommit = obj({
   firstToken: tokenId,
   nPos: int(1, MAX_TOKENS),
   promptLastToken: optional(tokenId),
+  promptIds: optional(arr(tokenId, { min: 1, max: MAX_TOKENS })),
 });
 const decodeCommitReply = obj({ decodeKvMs: nonNegative, blocks: int(0, 2 ** 40) });
 
@@ -363,6 +431,7 @@ const tokenEvent = tagged("type", {
     finishReason: oneOf(["stop", "length"]),
     completionTokens: int(0, MAX_TOKENS),
     generateMs: nonNegative,
+    kv: optional(decodeKvReport),
   }),
   error: obj({
     type: oneOf(["error"]),
@@ -431,7 +500,9 @@ const _exact: [
   Exact<Checked<typeof kvUsage>, KvUsage>,
   Exact<Checked<typeof kvUsage>["ms"], KvUsage["ms"]>,
   Exact<Checked<typeof samplingParams>, SamplingParams>,
+  Exact<Checked<typeof canaryUsage>, CanaryUsage>,
+  Exact<Checked<typeof decodeKvReport>, DecodeKvReport>,
   Same<Checked<typeof tokenEvent>, TokenEvent>,
   Exact<Checked<typeof controlMessage>, ControlMessage>,
   Exact<Checked<typeof controlReply>, ControlReply>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];

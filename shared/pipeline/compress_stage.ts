@@ -12,7 +12,7 @@ import { setImmediate } from "node:timers";
 import { KvrelayError } from "../errors.ts";
 import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
 import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
-import { type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
+import { capPlan, type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 
 /** The prefill output compression works on (the layout `Model.prefill` returns). */
@@ -245,6 +245,20 @@ export class CompressionJob {
   }
 
   #plan(): EvictionPlan {
+    const plan = this.#planAt();
+    const cap = this.kv.maxCacheTokens;
+    if (cap === undefined) return plan;
+    // max_cache_tokens bounds every head, as decode then holds it while generating
+    return capPlan(plan, this.#kv.metric, cap, {
+      policy: this.kv.eviction,
+      blockSize: this.kv.blockSize,
+      protectedWindow: this.kv.protectedWindow,
+      sink: this.kv.sink,
+      floor: this.kv.headFloor,
+    });
+  }
+
+  #planAt(): EvictionPlan {
     const { nLayers, nKvHeads, nPos, metric } = this.#kv;
     const shape = { nLayers, nKvHeads, nPos };
     const opts = {
@@ -253,6 +267,7 @@ export class CompressionJob {
       maxCacheTokens: this.kv.maxCacheTokens,
       protectedWindow: this.kv.protectedWindow,
       sink: this.kv.sink,
+      floor: this.kv.headFloor,
       maxPool: this.kv.maxPool,
     };
     switch (this.kv.eviction) {

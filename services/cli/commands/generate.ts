@@ -2,7 +2,13 @@
  * `deno task kvrelay generate --model PATH [--tokenizer PATH] (--prompt TEXT | --prompt-file F)
  *   [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--eviction-rate R]
  *   [--max-cache-tokens N] [--eviction kvcompress|uniform|recency] [--error-bound E]
- *   [--codec C] [--index-share K|auto] [--json]`
+ *   [--protected-window N] [--observation-window N] [--sink N] [--head-floor N] [--max-pool K]
+ *   [--codec C] [--index-share K|auto] [--ignore-eos] [--canary] [--json]`
+ *
+ * With eviction on (`--eviction-rate` > 1 or `--max-cache-tokens`), decode keeps evicting while
+ * it generates, so the budget holds for the whole generation (`kv.peak_cache_tokens`).
+ * `--ignore-eos` generates `--max-tokens` tokens whatever they are; `--canary` also runs the
+ * accuracy canary's shadow and reports `kv.canary`.
  *
  * Runs one prompt through the same hand-off the services use, in one process. `--json`
  * prints `{prompt_ids, ids, text, finish_reason, kv}` where `kv` is the `usage.kv` object.
@@ -32,6 +38,10 @@ export async function run(args: string[]): Promise<number> {
     "protected-window": { type: "string" },
     "observation-window": { type: "string" },
     "max-pool": { type: "string" },
+    sink: { type: "string" },
+    "head-floor": { type: "string" },
+    "ignore-eos": { type: "boolean", default: false },
+    canary: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   });
   const config = configFromFlags(v);
@@ -54,6 +64,8 @@ export async function run(args: string[]): Promise<number> {
     protected_window: num(v["protected-window"], "protected-window"),
     observation_window: num(v["observation-window"], "observation-window"),
     max_pool: num(v["max-pool"], "max-pool"),
+    sink: num(v.sink, "sink"),
+    head_floor: num(v["head-floor"], "head-floor"),
   };
   for (const k of Object.keys(kvInput)) if (kvInput[k] === undefined) delete kvInput[k];
   const kv = resolveKvSettings(defaultKvSettings(config.kv), kvInput);
@@ -68,7 +80,14 @@ export async function run(args: string[]): Promise<number> {
     const promptIds = model.tokenizer.encode(prompt);
     const r = await runLocal(model, promptIds, {
       kv,
-      sampling: { maxTokens, temperature, topP: num(v["top-p"], "top-p")!, seed: num(v.seed, "seed") },
+      sampling: {
+        maxTokens,
+        temperature,
+        topP: num(v["top-p"], "top-p")!,
+        seed: num(v.seed, "seed"),
+        ignoreEos: v["ignore-eos"] || undefined,
+      },
+      canary: v.canary,
     });
     if (v.json) {
       console.log(
@@ -83,7 +102,9 @@ export async function run(args: string[]): Promise<number> {
     } else {
       console.log(prompt + r.text);
       console.error(
-        `\n[kv] ${r.kv.codec} ratio ${r.kv.ratio}x (${r.kv.raw_bytes} → ${r.kv.wire_bytes} B), kept ${r.kv.kept_fraction}`,
+        `\n[kv] ${r.kv.codec} ratio ${r.kv.ratio}x (${r.kv.raw_bytes} → ${r.kv.wire_bytes} B), kept ${r.kv.kept_fraction}, ` +
+          `peak ${r.kv.peak_cache_tokens} KVs a head, ${r.kv.peak_blocks} blocks` +
+          (r.kv.canary ? `; canary top-1 ${r.kv.canary.top1_agreement}, KL ${r.kv.canary.mean_kl}` : ""),
       );
     }
     return 0;
