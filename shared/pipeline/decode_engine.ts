@@ -190,6 +190,11 @@ export class DecodeEngine {
       this.#reserved.delete(seqId);
       throw err;
     }
+    // A head over the budget on arrival is brought under it before the first step.
+    if (kv.due) {
+      kv.evict(this.store, seqId);
+      this.reserve(seqId, kv.blockBound(appends));
+    }
     const seq: Sequence = {
       id: seqId,
       pending: first.token,
