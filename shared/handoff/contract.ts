@@ -243,7 +243,10 @@ export interface KvUsage {
  * the whole prompt's KV, prefilled again.
  */
 export interface CanaryUsage {
-  /** Steps compared (generated tokens after the first, which prefill sampled before eviction). */
+  /**
+   * Steps compared, one a decode step: every generated token after the first (which prefill
+   * sampled before eviction), and the step that chose EOS when one ended the sequence.
+   */
   tokens: number;
   /** Share of steps whose most likely next token is the same. */
   top1_agreement: number;
