@@ -12,7 +12,14 @@ import { setImmediate } from "node:timers";
 import { KvrelayError } from "../errors.ts";
 import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
 import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
-import { capPlan, type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
+import {
+  capPlan,
+  type EvictionPlan,
+  maxPool1d,
+  planKvCompress,
+  planRecency,
+  planUniform,
+} from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 
 /** The prefill output compression works on (the layout `Model.prefill` returns). */
@@ -248,8 +255,17 @@ export class CompressionJob {
     const plan = this.#planAt();
     const cap = this.kv.maxCacheTokens;
     if (cap === undefined) return plan;
-    // max_cache_tokens bounds every head, as decode then holds it while generating
-    return capPlan(plan, this.#kv.metric, cap, {
+    // max_cache_tokens bounds every head, as decode then holds it while generating; ranked by
+    // the metric the plan saw (max-pooled when the request pools)
+    const { metric, nPos } = this.#kv;
+    let ranked = metric;
+    if (this.kv.maxPool > 1) {
+      ranked = new Float32Array(metric.length);
+      for (let h = 0; h < metric.length / nPos; h++) {
+        ranked.set(maxPool1d(metric.subarray(h * nPos, (h + 1) * nPos), this.kv.maxPool), h * nPos);
+      }
+    }
+    return capPlan(plan, ranked, cap, {
       policy: this.kv.eviction,
       blockSize: this.kv.blockSize,
       protectedWindow: this.kv.protectedWindow,

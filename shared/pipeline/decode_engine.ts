@@ -10,9 +10,10 @@
  * the source of truth either way.
  *
  * Admission: a sequence reserves the blocks it may come to hold (its KV plus every token it may
- * still generate, or with decode-time eviction what its budget lets it hold) before it gets any; `reserve` refuses with `unavailable` when the blocks not
- * promised to other sequences cannot hold it, so a full store is found at `open`, and a running
- * sequence never runs out of blocks mid-generation.
+ * still generate, or with decode-time eviction what its budget lets it hold) before it gets
+ * any; `reserve` refuses with `unavailable` when the blocks not promised to other sequences
+ * cannot hold it, so a full store is found at `open`, and a running sequence never runs out
+ * of blocks mid-generation.
  *
  * Decode-time eviction (`decode_eviction.ts`) is a hook after each sequence's append: it
  * records the step's attention and, when a plan is due, evicts blocks from the store.

@@ -164,7 +164,7 @@ interface CostRow {
 
 /**
  * What the attention metric output costs a decode step: medians of the same steps on the model
- * with and without it, interleaved, at a few (batch, past) shapes.
+ * with and without it, interleaved in alternating order, at a few (batch, past) shapes.
  */
 async function attentionCost(
   opts: { modelPath: string; device: DeviceChoice; threads: number },
@@ -174,7 +174,7 @@ async function attentionCost(
   const rows: CostRow[] = [];
   try {
     const c = withA.config;
-    for (const [B, P] of [[1, 1024], [8, 512], [32, 256], [64, 1536]]) {
+    for (const [B, P] of [[1, 1024], [8, 512], [32, 256], [64, 1024]]) {
       const past = Array.from({ length: c.nLayers }, (_, l) => {
         const x = new Float32Array(B * c.nKvHeads * P * c.headDim).map((_, i) => Math.sin(i + l) * 0.5);
         return { keys: x, values: x };
@@ -186,11 +186,12 @@ async function attentionCost(
         pastLengths: past.map(() => new Int32Array(B * c.nKvHeads).fill(P)),
       };
       const times: [number[], number[]] = [[], []];
-      for (let i = 0; i < 23; i++) {
-        for (const [k, m] of [withA, without].entries()) {
+      // alternating which model goes first, so neither gets the other's warm caches
+      for (let i = 0; i < 50; i++) {
+        for (const k of i % 2 ? [0, 1] : [1, 0]) {
           const t0 = performance.now();
-          await m.decode(batch);
-          if (i >= 3) times[k].push(performance.now() - t0);
+          await [withA, without][k].decode(batch);
+          if (i >= 10) times[k].push(performance.now() - t0);
         }
       }
       const med = (x: number[]) => x.sort((a, b) => a - b)[x.length >> 1];

@@ -159,6 +159,7 @@ interface Row {
   kept_fraction: number;
   peak_cache_tokens: number;
   prompt_tokens: number;
+  baseline?: boolean;
 }
 
 function aggregate(results: UnitResult[]): Row[] {
@@ -199,9 +200,15 @@ function printTable(rows: Row[]): void {
   for (const table of new Set(rows.map((r) => r.table))) {
     console.log(`\n${table} settings: ${JSON.stringify(TABLES[table])}`);
     console.log("task            rate  policy       n   accuracy   95% CI          kept   peak KVs/head");
+    const seen = new Set<string>();
     for (const r of rows.filter((r) => r.table === table)) {
+      if (r.baseline) { // one line for the shared baseline
+        const k = `${r.task}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+      }
       console.log(
-        `${r.task.padEnd(15)} ${String(r.rate).padStart(4)}  ${r.policy.padEnd(11)} ${
+        `${r.task.padEnd(15)} ${String(r.rate).padStart(4)}  ${(r.baseline ? "none" : r.policy).padEnd(11)} ${
           String(r.n).padStart(4)
         }  ${(100 * r.accuracy).toFixed(1).padStart(6)}%   [${(100 * r.ci95_low).toFixed(1)}, ${
           (100 * r.ci95_high).toFixed(1)
@@ -218,9 +225,8 @@ function plot(rows: Row[], tables: string[]): string {
     const series: Series[] = [];
     tables.forEach((table, ti) => {
       for (const policy of ["kvcompress", "uniform", "recency"]) {
-        const pts = rows.filter((r) =>
-          r.table === table && r.task === task && (r.policy === policy || r.policy === "none")
-        ).map((r) => [r.rate, 100 * r.accuracy] as [number, number]);
+        const pts = rows.filter((r) => r.table === table && r.task === task && r.policy === policy)
+          .map((r) => [r.rate, 100 * r.accuracy] as [number, number]);
         if (pts.length > 1) series.push({ name: `${policy} (${table})`, points: pts, dashed: ti > 0 });
       }
     });
@@ -289,7 +295,10 @@ if (import.meta.main) {
       return r.lines;
     }));
     const flat = results.flat();
-    const rows = aggregate(flat);
+    // Rate 1 evicts nothing, so it ran once; each policy's line starts from that one baseline.
+    const rows = aggregate(flat).flatMap((r) =>
+      r.policy === "none" ? v.policies.split(",").map((policy) => ({ ...r, policy, baseline: true })) : [r]
+    );
     printTable(rows);
     const seconds = (performance.now() - t0) / 1000;
     await Deno.writeTextFile(
@@ -307,6 +316,8 @@ if (import.meta.main) {
           defaults: loadConfig({}).kv,
           decode_time_eviction: true,
           ci: "95% Wilson interval over items",
+          baseline:
+            "rate 1 runs once without eviction; its rows repeat under each policy with baseline: true",
           rows,
         },
         null,
