@@ -95,12 +95,16 @@ export class SequenceKv {
   /**
    * @param lengths rows of each head as stored, `layer * nKvHeads + head`
    * @param nPos positions of the prompt
+   * @param phase the engine's step count now: interval plans land on its multiples of
+   *   `interval`, so sequences that share a batch evict on the same steps (a kept cache is
+   *   dropped once for all of them)
    */
   constructor(
     shape: { nKvHeads: number; blockSize: number },
     lengths: Int32Array,
     nPos: number,
     settings?: DecodeEvictionSettings,
+    phase = 0,
   ) {
     this.#nKvHeads = shape.nKvHeads;
     this.#blockSize = shape.blockSize;
@@ -109,6 +113,7 @@ export class SequenceKv {
     // Blocks are the store's: evicting in runs of its block size frees whole blocks.
     this.settings = settings && { ...settings, blockSize: shape.blockSize };
     if (settings) {
+      this.#sincePlan = phase % settings.interval;
       const w = settings.observationWindow;
       this.#hist = Array.from(this.#len, (n) => new Float32Array(Math.max(16, 2 * n) * w));
     }
