@@ -6,7 +6,10 @@
  * The shadow is a re-prefill, not a copy of prefill's KV: decode never receives raw KV (it
  * stays on the prefill node), and for a model this size one prefill costs less than moving
  * the fp16 cache. It runs after the sequence's last token was sent and before its `done`, on
- * the tokens already streamed, so it cannot change the answer; only `done` waits for it.
+ * the tokens already streamed, so it cannot change the answer; only `done` waits for it. Its
+ * steps share the decode model with the engine's loop: onnxruntime-node runs a session on the
+ * JS thread (`run` resolves from a `setImmediate`), so the two interleave step by step and never
+ * overlap, and the shadow's steps take decode time from the live batch (the canary's cost).
  * @module
  */
 import type { Model } from "../model/mod.ts";
