@@ -4,7 +4,8 @@
  * Every step's attention metric (the new query's softmax probability², summed over each GQA
  * group; `DecodeOutput.attention`) is kept per cached row for the last `observationWindow`
  * steps, a ring of w slots a row, so a row's score is the metric of the w most recent
- * queries, as prefill's is of the last w prompt queries. Every `interval` steps, or at once
+ * queries, as prefill's is of the last w prompt queries (max-pooled over rows when the request
+ * pools). Every `interval` steps, or at once
  * when a head holds more than `maxCacheTokens`, `planDecodeEviction` picks whole blocks
  * across all layers and heads and the block store drops them (freed blocks go back to the
  * store). The budget: at most `maxCacheTokens` rows in any (layer, KV head) after each step,
@@ -18,7 +19,7 @@
  */
 import type { BlockStore } from "../blockstore/mod.ts";
 import { KvrelayError } from "../errors.ts";
-import { planDecodeEviction } from "../eviction/mod.ts";
+import { maxPool1d, planDecodeEviction } from "../eviction/mod.ts";
 import type { DecodeKvReport, KvSettings } from "../handoff/contract.ts";
 import type { DecodeOutput } from "../model/mod.ts";
 
@@ -34,6 +35,8 @@ export interface DecodeEvictionSettings {
   maxCacheTokens?: number;
   protectedWindow: number;
   observationWindow: number;
+  /** Max-pool kernel over each head's rows applied to the metric before ranking (0 or 1 = none). */
+  maxPool: number;
   sink: number;
   floor: number;
   blockSize: number;
@@ -53,6 +56,7 @@ export function decodeEvictionOf(
     maxCacheTokens: kv.maxCacheTokens,
     protectedWindow: kv.protectedWindow,
     observationWindow: kv.observationWindow,
+    maxPool: kv.maxPool,
     sink: kv.sink,
     floor: kv.headFloor,
     blockSize: kv.blockSize,
@@ -227,7 +231,8 @@ export class SequenceKv {
         for (let k = 0; k < w; k++) sum += hist[r * w + k];
         m[r] = sum;
       }
-      return m;
+      // as prefill's plan pools over positions; rows are in position order
+      return s.maxPool > 1 ? maxPool1d(m, s.maxPool) : m;
     });
     const targetKept = s.maxCacheTokens !== undefined
       ? s.maxCacheTokens * heads

@@ -73,6 +73,7 @@ const BASE: DecodeEvictionSettings = {
   rate: 1,
   protectedWindow: 8,
   observationWindow: 8,
+  maxPool: 0,
   sink: 0,
   floor: 16,
   blockSize: bs,
@@ -89,7 +90,7 @@ Deno.test("SequenceKv holds max_cache_tokens in every head over 10k steps, and l
 
 Deno.test("SequenceKv holds the rate over 10k steps, and leaks no block", () => {
   for (const rate of [2, 8, 64]) {
-    const { kv } = soak({ ...BASE, rate }, 10_000, rate);
+    const { kv } = soak({ ...BASE, rate, maxPool: rate === 8 ? 7 : 0 }, 10_000, rate);
     const positions = 300 + 10_000, heads = nLayers * H;
     const total = kv.lengths.reduce((a, b) => a + b, 0);
     const least = 16 + bs - 1; // floor + a partial block per head
