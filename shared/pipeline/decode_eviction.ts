@@ -11,6 +11,8 @@
  * store). The budget: at most `maxCacheTokens` rows in any (layer, KV head) after each step,
  * or at most `1 / evictionRate` of the sequence's positions over all heads after each plan.
  *
+ * Memory: w floats a cached row (32 B at w = 8, against 256 B of fp16 K and V at head_dim 64).
+ *
  * Rows of the prompt arrive with no decode-time score (the hand-off does not carry prefill's
  * metric): until w steps have been seen, ties go to the older row, as in every planner.
  * Also tracks what `usage.kv` reports of decode: the peak rows of any head and the peak
@@ -119,7 +121,7 @@ export class SequenceKv {
     if (settings) {
       this.#sincePlan = phase % settings.interval;
       const w = settings.observationWindow;
-      this.#hist = Array.from(this.#len, (n) => new Float32Array(Math.max(16, 2 * n) * w));
+      this.#hist = Array.from(this.#len, (n) => new Float32Array((n + 64) * w));
     }
     this.#peak();
   }
@@ -279,7 +281,7 @@ export class SequenceKv {
     const w = this.settings!.observationWindow;
     let hist = this.#hist[i];
     if (hist.length < rows * w) {
-      const grown = new Float32Array(2 * rows * w);
+      const grown = new Float32Array((rows + (rows >> 1) + 64) * w);
       grown.set(hist);
       this.#hist[i] = hist = grown;
     }
