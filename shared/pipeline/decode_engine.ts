@@ -179,7 +179,6 @@ export class DecodeEngine {
       lengths,
       first.nPos,
       opts.eviction,
-      this.steps,
     );
     // With eviction the budget, not maxTokens, bounds what the sequence may come to hold.
     this.reserve(seqId, kv.blockBound(appends));

@@ -11,6 +11,10 @@
  * store). The budget: at most `maxCacheTokens` rows in any (layer, KV head) after each step,
  * or at most `1 / evictionRate` of the sequence's positions over all heads after each plan.
  *
+ * Plans follow each sequence's own step count, not the engine's, so a sequence's tokens do not
+ * depend on when it joined a batch or who shares it (a plan drops the batch's kept cache on
+ * WebGPU: the price of that invariance when sequences joined at different steps).
+ *
  * Memory: w floats a cached row (32 B at w = 8, against 256 B of fp16 K and V at head_dim 64).
  *
  * Rows of the prompt arrive with no decode-time score (the hand-off does not carry prefill's
@@ -101,16 +105,12 @@ export class SequenceKv {
   /**
    * @param lengths rows of each head as stored, `layer * nKvHeads + head`
    * @param nPos positions of the prompt
-   * @param phase the engine's step count now: interval plans land on its multiples of
-   *   `interval`, so sequences that share a batch evict on the same steps (a kept cache is
-   *   dropped once for all of them)
    */
   constructor(
     shape: { nKvHeads: number; blockSize: number },
     lengths: Int32Array,
     nPos: number,
     settings?: DecodeEvictionSettings,
-    phase = 0,
   ) {
     this.#nKvHeads = shape.nKvHeads;
     this.#blockSize = shape.blockSize;
@@ -119,7 +119,6 @@ export class SequenceKv {
     // Blocks are the store's: evicting in runs of its block size frees whole blocks.
     this.settings = settings && { ...settings, blockSize: shape.blockSize };
     if (settings) {
-      this.#sincePlan = phase % settings.interval;
       const w = settings.observationWindow;
       this.#hist = Array.from(this.#len, (n) => new Float32Array((n + 64) * w));
     }

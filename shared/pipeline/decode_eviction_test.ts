@@ -101,37 +101,6 @@ Deno.test("SequenceKv holds the rate over 10k steps, and leaks no block", () => 
   }
 });
 
-Deno.test("SequenceKv plans on the engine's step grid, whenever the sequence joined", () => {
-  const rnd = lcg(5);
-  const lengths = new Int32Array(nLayers * H).fill(100);
-  // One joined at engine step 0, one at step 5: after global step s each has seen s - joined steps.
-  const a = new SequenceKv({ nKvHeads: H, blockSize: bs }, lengths, 100, { ...BASE, rate: 2 }, 0);
-  const b = new SequenceKv({ nKvHeads: H, blockSize: bs }, lengths, 100, { ...BASE, rate: 2 }, 5);
-  const dueAt: [number[], number[]] = [[], []];
-  for (let step = 1; step <= 40; step++) {
-    for (const [k, kv] of [a, b].entries()) {
-      if (k === 1 && step <= 5) continue;
-      kv.observe(fakeStep(kv.lengths, rnd, 0), 0);
-      if (kv.due) {
-        dueAt[k].push(step);
-        kv.evict(new BlockStoreLike(kv.lengths), "s");
-      }
-    }
-  }
-  assertEquals(dueAt, [[16, 32], [16, 32]]);
-});
-
-/** A store that holds rows of the given lengths (zeros), for tests that only plan. */
-class BlockStoreLike extends BlockStore {
-  constructor(lengths: Int32Array) {
-    super({ nLayers, nKvHeads: H, headDim: hd, blockSize: bs, maxBlocks: 1 << 14 });
-    this.addSequence("s", (l, h) => {
-      const n = lengths[l * H + h];
-      return { keys: new Float32Array(n * hd), values: new Float32Array(n * hd) };
-    });
-  }
-}
-
 Deno.test("decodeEvictionOf() is off without eviction and carries the request's settings", () => {
   const kv = defaultKvSettings(DEFAULTS.kv);
   assertEquals(decodeEvictionOf(kv), undefined);
