@@ -20,8 +20,9 @@
  * at once; timings from parallel cells share the machine, so `--jobs 1` gives the cleanest
  * tokens/s (held counts do not depend on it). The last child also measures what the attention
  * metric output (what decode-time eviction ranks by) costs a decode step: the same steps on the
- * model built with and without it (`--no-cost` skips it). Writes JSON and an SVG plot, prints
- * the tables.
+ * model built with and without it (`--no-cost` skips it). Prints the tables and writes JSON
+ * (`--out`, default out/bench/decode_throughput_<machine>.json); `deno task plots` draws it from
+ * tests/bench/results/.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -43,8 +44,8 @@ import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import type { PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { runChild } from "./_child.ts";
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
-import { linePlotSvg } from "./_plot.ts";
 
 const BLOCK = 16;
 const PROMPTS = 8;
@@ -231,6 +232,7 @@ function table(rows: CellResult[]): void {
 }
 
 if (import.meta.main) {
+  exitOnHelp(import.meta.url);
   const { values: v } = parseArgs({
     args: Deno.args,
     options: {
@@ -340,8 +342,7 @@ if (import.meta.main) {
     }
     const base = rows.find((r) => r.rate === 1 && !r.decodeEviction);
     const label = machineLabel();
-    const out = v.out ??
-      `${Deno.makeTempDirSync({ prefix: "kvrelay-throughput-" })}/decode_throughput_${label}.json`;
+    const out = v.out ?? defaultOut(`decode_throughput_${label}.json`);
     const bytesFp16 = budget * 2 * BLOCK * 64 * 2; // K and V, head_dim 64, 2 bytes a value
     await Deno.writeTextFile(
       out,
@@ -372,37 +373,6 @@ if (import.meta.main) {
         2,
       ) + "\n",
     );
-    const svg = out.replace(/\.json$/, "") + ".svg";
-    const series = (ev: boolean, f: (r: CellResult) => number) =>
-      rows.filter((r) => r.decodeEviction === ev || r.rate === 1).map((r) =>
-        [r.rate, f(r)] as [number, number]
-      );
-    await Deno.writeTextFile(
-      svg,
-      linePlotSvg([
-        {
-          title: `sequences held in ${(bytesFp16 / 2 ** 20).toFixed(0)} MiB (fp16) of KV`,
-          xLabel: "compression rate",
-          yLabel: "sequences",
-          xLog: true,
-          yLog: true,
-          series: [
-            { name: "decode-time eviction", points: series(true, (r) => r.sequences) },
-            { name: "prefill eviction only", points: series(false, (r) => r.sequences), dashed: true },
-          ],
-        },
-        {
-          title: "decode throughput",
-          xLabel: "compression rate",
-          yLabel: "generated tokens/s",
-          xLog: true,
-          series: [
-            { name: "decode-time eviction", points: series(true, (r) => r.tokensPerS) },
-            { name: "prefill eviction only", points: series(false, (r) => r.tokensPerS), dashed: true },
-          ],
-        },
-      ]),
-    );
-    console.log(`wrote ${out} and ${svg}`);
+    console.log(`wrote ${out} (deno task plots draws it)`);
   }
 }

@@ -24,9 +24,10 @@
  * trained on lone problems), so under the 128-token floor it is never evicted, which is why
  * `paper_floor16` exists; with the defaults' protected window (64) it is never evicted either. Accuracy is over `--items` items per task (each task's items are
  * its repeated runs; greedy decoding makes a rerun of one item identical) with a 95% Wilson
- * interval. Work units are spread over `--jobs` child processes. Writes JSON (`--out`, rows
- * `{table, rate, policy, task, accuracy, n, ci95_low, ci95_high, kept_fraction,
- * peak_cache_tokens, prompt_tokens}`) and an SVG plot beside it, and prints the table.
+ * interval. Work units are spread over `--jobs` child processes. Prints the table and writes
+ * JSON (`--out`, default out/bench/kv_compress_rate_table.json; rows `{table, rate, policy, task,
+ * accuracy, n, ci95_low, ci95_high, kept_fraction, peak_cache_tokens, prompt_tokens}`);
+ * `deno task plots` draws it from tests/bench/results/.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -37,8 +38,8 @@ import { defaultKvSettings, resolveKvSettings } from "../../shared/pipeline/kv_s
 import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { runChild } from "./_child.ts";
+import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { machineInfo } from "./_machine.ts";
-import { linePlotSvg, type Series } from "./_plot.ts";
 import { parseAnswer, wilson } from "./task_eval.ts";
 
 interface Item {
@@ -219,22 +220,8 @@ function printTable(rows: Row[]): void {
   }
 }
 
-function plot(rows: Row[], tables: string[]): string {
-  const tasks = ["passkey", "multikey", "arithmetic"].filter((t) => rows.some((r) => r.task === t));
-  return linePlotSvg(tasks.map((task) => {
-    const series: Series[] = [];
-    tables.forEach((table, ti) => {
-      for (const policy of ["kvcompress", "uniform", "recency"]) {
-        const pts = rows.filter((r) => r.table === table && r.task === task && r.policy === policy)
-          .map((r) => [r.rate, 100 * r.accuracy] as [number, number]);
-        if (pts.length > 1) series.push({ name: `${policy} (${table})`, points: pts, dashed: ti > 0 });
-      }
-    });
-    return { title: task, xLabel: "compression rate", yLabel: "accuracy %", xLog: true, series };
-  }));
-}
-
 if (import.meta.main) {
+  exitOnHelp(import.meta.url);
   const { values: v } = parseArgs({
     args: Deno.args,
     options: {
@@ -263,7 +250,7 @@ if (import.meta.main) {
   if (v.child) {
     await child(v, all, work);
   } else {
-    const out = v.out ?? `${Deno.makeTempDirSync({ prefix: "kvrelay-rates-" })}/kv_compress_rate_table.json`;
+    const out = v.out ?? defaultOut("kv_compress_rate_table.json");
     const t0 = performance.now();
     let done = 0;
     const pass = Deno.args.filter((a, i, xs) =>
@@ -324,8 +311,10 @@ if (import.meta.main) {
         2,
       ) + "\n",
     );
-    const svg = out.replace(/\.json$/, "") + ".svg";
-    await Deno.writeTextFile(svg, plot(rows, tables));
-    console.log(`\n${flat.length}/${work.length} units in ${seconds.toFixed(0)} s; wrote ${out} and ${svg}`);
+    console.log(
+      `\n${flat.length}/${work.length} units in ${
+        seconds.toFixed(0)
+      } s; wrote ${out} (deno task plots draws it)`,
+    );
   }
 }
