@@ -76,6 +76,7 @@ function echoKvUsage(input: CompletionInput): KvUsage {
     observation_window: kv.observationWindow,
     max_pool: kv.maxPool,
     block_size: kv.blockSize,
+    head_floor: kv.headFloor,
     kept_fraction: 1,
     kept_fraction_per_layer: [],
     raw_basis: "fp16",

@@ -20,7 +20,8 @@ export const COMMANDS: Record<string, { file: string; about: string; usage: stri
     [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--stop-token-ids A,B]
     [--ignore-eos] [--codec C] [--error-bound E] [--error-mode rel|abs] [--index-share K|auto]
     [--frames head|layer] [--eviction kvcompress|uniform|recency] [--eviction-rate R]
-    [--max-cache-tokens N] [--protected-window N] [--observation-window N] [--max-pool K] [--json]`,
+    [--max-cache-tokens N] [--protected-window N] [--observation-window N] [--max-pool K] [--sink N]
+    [--head-floor N] [--canary] [--json]`,
   },
   compress: {
     file: "./commands/compress.ts",

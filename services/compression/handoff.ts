@@ -35,7 +35,7 @@ export interface HandOffRequest {
   firstToken: number;
   /** The prompt's last token, for the text of the first generated one. */
   promptLastToken?: number;
-  /** The prompt, for decode's repetition penalty (only when the request sets one). */
+  /** The prompt's ids: decode's repetition penalty and its accuracy canary (which re-prefills a sampled request). */
   promptIds?: number[];
   /** The first token's log-probabilities, when the request asks for them. */
   firstLogprobs?: DecodeCommit["firstLogprobs"];
@@ -89,7 +89,7 @@ export class HandOff {
         firstToken: req.firstToken,
         nPos: this.#kv.nPos,
         promptLastToken: req.promptLastToken,
-        ...(req.promptIds ? { promptIds: req.promptIds } : {}),
+        promptIds: req.promptIds,
         ...(req.firstLogprobs ? { firstLogprobs: req.firstLogprobs } : {}),
       };
       try {

@@ -44,7 +44,9 @@ import {
   decodeLayerBundleWith,
   type FrameDecoder,
 } from "../../shared/pipeline/decode_stage.ts";
-import { DecodeEngine } from "../../shared/pipeline/decode_engine.ts";
+import { DecodeEngine, type SequenceSink } from "../../shared/pipeline/decode_engine.ts";
+import { decodeEvictionOf, headAppends } from "../../shared/pipeline/decode_eviction.ts";
+import { withCanary } from "../../shared/pipeline/canary.ts";
 import { Registry } from "prom-client";
 import { metricsReport, registerDecodeGauges } from "../../shared/metrics/mod.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
@@ -126,7 +128,12 @@ export async function startDecodeService(
       throw new KvrelayError("bad_request", `request ${req.requestId} is already open here`);
     }
     // A full instance refuses now, before prefill, compression and transfer are spent on it.
-    engine.reserve(req.requestId, engine.blocksForTokens(req.kvTokens ?? 0, req.sampling.maxTokens));
+    const eviction = req.kv ? decodeEvictionOf(req.kv) : undefined;
+    const kvTokens = req.kvTokens ?? 0;
+    engine.reserve(
+      req.requestId,
+      engine.blocksForTokens(kvTokens, headAppends(kvTokens, req.sampling.maxTokens, eviction)),
+    );
     let seq = 0;
     // Token events carry the trace context of the sequence's `generate` span once it exists.
     let streamCtx = context.active();
@@ -212,6 +219,27 @@ export async function startDecodeService(
         gen.end();
       };
       let tokens = 0;
+      // The accuracy canary samples requests that sent their prompt's ids (`canary.ts`).
+      const canary = dc.promptIds !== undefined && Math.random() < config.canaryRate;
+      let sink: SequenceSink = {
+        onToken: (id, text, logprobs) => {
+          tokens++;
+          publish({ type: "token", id, text, ...(logprobs ? { logprobs } : {}) });
+        },
+        onDone: (finishReason, completionTokens, generateMs, kv) => {
+          gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
+          endGenerate(completionTokens);
+          release(req.requestId);
+          publish({ type: "done", finishReason, completionTokens, generateMs, kv });
+        },
+        onError: (err) => {
+          metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
+          endGenerate(tokens, err);
+          release(req.requestId);
+          publish({ type: "error", code: err.code, message: err.message });
+        },
+      };
+      if (canary) sink = withCanary(model, dc.promptIds!, sink);
       try {
         engine.add(
           req.requestId,
@@ -224,24 +252,8 @@ export async function startDecodeService(
             logprobs: dc.firstLogprobs,
           },
           req.sampling,
-          {
-            onToken: (id, text, logprobs) => {
-              tokens++;
-              publish({ type: "token", id, text, ...(logprobs ? { logprobs } : {}) });
-            },
-            onDone: (finishReason, completionTokens, generateMs) => {
-              gen.setAttribute("gen_ai.response.finish_reasons", [finishReason]);
-              endGenerate(completionTokens);
-              release(req.requestId);
-              publish({ type: "done", finishReason, completionTokens, generateMs });
-            },
-            onError: (err) => {
-              metrics.failures.add(1, { [attr.ERROR_TYPE]: err.code, [attr.STAGE]: "generate" });
-              endGenerate(tokens, err);
-              release(req.requestId);
-              publish({ type: "error", code: err.code, message: err.message });
-            },
-          },
+          sink,
+          { eviction },
         );
       } catch (err) {
         endGenerate(tokens, err);

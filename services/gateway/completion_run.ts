@@ -37,6 +37,7 @@ import { attr, getMetrics } from "../../shared/telemetry/mod.ts";
 import type { CompletionEvent, CompletionInput, TokenOut } from "./backend.ts";
 import { estimateKvTokens } from "./kv_estimate.ts";
 import { StopMatcher } from "./stop_matcher.ts";
+import { withDecodeKv } from "../../shared/pipeline/usage.ts";
 
 /** What a run needs besides its input. */
 export interface RunContext {
@@ -149,6 +150,7 @@ export async function* runCompletion(
       tokenSubject,
       tokenKey,
       kvTokens: estimateKvTokens(input),
+      kv: input.kv,
     }, { timeoutMs: livenessMs, deadline }); // not cut short: an open that succeeds is cancelled below
     const decode = open;
     if (signal.aborted) return;
@@ -267,7 +269,7 @@ export async function* runCompletion(
     }
     finished = true;
     const generate = Math.round((done?.generateMs ?? 0) * 1000) / 1000;
-    const kv: KvUsage = { ...prefill.kv, ms: { ...prefill.kv.ms, generate } };
+    const kv: KvUsage = { ...prefill.kv, ...withDecodeKv(done?.kv), ms: { ...prefill.kv.ms, generate } };
     const promptTokens = prefill.promptIds.length;
     yield {
       type: "done",

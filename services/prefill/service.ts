@@ -106,7 +106,7 @@ class PrefillRunner {
       decodeIngest: req.decodeIngest,
       firstToken: pre.firstToken,
       promptLastToken: ids.at(-1),
-      promptIds: (req.sampling.repetitionPenalty ?? 1) !== 1 ? ids : undefined,
+      promptIds: ids,
       firstLogprobs: pre.firstLogprobs,
       prefillMs: pre.prefillMs,
       timeoutMs: Math.max(1, timeLeft(deadline)),

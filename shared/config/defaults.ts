@@ -18,6 +18,7 @@ export const DEFAULTS = {
   kv: KV_DEFAULTS,
   decodeMaxBlocks: 65_536,
   decodeMaxBatch: 16,
+  canaryRate: 0,
   requestTimeoutMs: 120_000,
   maxBundleBytes: 512 * 1024 * 1024,
   maxTokensLimit: 4096,

@@ -19,6 +19,8 @@ export interface KvDefaults {
   maxPool: number;
   sink: number;
   blockSize: number;
+  /** KVs every (layer, KV head) keeps at least when evicting (at least one block). */
+  headFloor: number;
 }
 
 /** The per-request KV settings every service, tool and request starts from. */
@@ -38,4 +40,5 @@ export const KV_DEFAULTS: KvDefaults = {
   maxPool: 7,
   sink: 4,
   blockSize: 16,
+  headFloor: 16,
 };

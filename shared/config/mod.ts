@@ -85,6 +85,11 @@ export interface Config {
   fileTtlS: number;
   /** Completions the gateway runs at once; past it, a 429 with `Retry-After` (KVRELAY_MAX_INFLIGHT; 0 = no limit). */
   maxInflight: number;
+  /**
+   * Share of requests decode also runs teacher-forced on the uncompressed KV, to report what
+   * compression cost them in `usage.kv.canary` (KVRELAY_CANARY_RATE, 0..1; 0 = none).
+   */
+  canaryRate: number;
   /** How often decode tells the gateway it still holds a request (KVRELAY_HEARTBEAT_MS). */
   heartbeatMs: number;
   /**
@@ -132,6 +137,13 @@ function device<T extends string>(
     throw badRequest(`${key} must be one of ${allowed.join(", ")}, got '${raw}'`, key);
   }
   return raw as T;
+}
+
+/** A number in [0, 1]. */
+function fraction(env: Record<string, string | undefined>, key: string, fallback: number): number {
+  const v = num(env, key, fallback, 0);
+  if (v > 1) throw badRequest(`${key} must be a number in [0, 1], got '${env[key]}'`, key);
+  return v;
 }
 
 function num(env: Record<string, string | undefined>, key: string, fallback: number, min: number): number {
@@ -192,9 +204,11 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       maxPool: num(env, "KVRELAY_MAX_POOL", DEFAULTS.kv.maxPool, 0),
       sink: num(env, "KVRELAY_SINK", DEFAULTS.kv.sink, 0),
       blockSize: num(env, "KVRELAY_BLOCK_SIZE", DEFAULTS.kv.blockSize, 1),
+      headFloor: integer(env, "KVRELAY_HEAD_FLOOR", DEFAULTS.kv.headFloor, 0),
     },
     decodeMaxBlocks: num(env, "KVRELAY_DECODE_MAX_BLOCKS", DEFAULTS.decodeMaxBlocks, 1),
     decodeMaxBatch: num(env, "KVRELAY_DECODE_MAX_BATCH", DEFAULTS.decodeMaxBatch, 1),
+    canaryRate: fraction(env, "KVRELAY_CANARY_RATE", DEFAULTS.canaryRate),
     requestTimeoutMs: num(env, "KVRELAY_REQUEST_TIMEOUT_MS", DEFAULTS.requestTimeoutMs, 100),
     maxBundleBytes: num(env, "KVRELAY_MAX_BUNDLE_BYTES", DEFAULTS.maxBundleBytes, 1024),
     maxTokensLimit: num(env, "KVRELAY_MAX_TOKENS_LIMIT", DEFAULTS.maxTokensLimit, 1),

@@ -43,3 +43,19 @@ Deno.test("loadConfig() takes cuda as a codec device only, with the library's pa
     assertEquals(err.param, param);
   }
 });
+
+Deno.test("loadConfig() reads the canary's share of requests and the head floor, and refuses them out of range", () => {
+  assertEquals(loadConfig({}).canaryRate, 0);
+  assertEquals(loadConfig({ KVRELAY_CANARY_RATE: "0.01" }).canaryRate, 0.01);
+  assertEquals(loadConfig({ KVRELAY_HEAD_FLOOR: "128" }).kv.headFloor, 128);
+  for (
+    const [env, param] of [
+      [{ KVRELAY_CANARY_RATE: "1.5" }, "KVRELAY_CANARY_RATE"],
+      [{ KVRELAY_CANARY_RATE: "-0.1" }, "KVRELAY_CANARY_RATE"],
+      [{ KVRELAY_HEAD_FLOOR: "1.5" }, "KVRELAY_HEAD_FLOOR"],
+    ] as const
+  ) {
+    const err = assertThrows(() => loadConfig(env), KvrelayError);
+    assertEquals(err.param, param);
+  }
+});

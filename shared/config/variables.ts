@@ -151,6 +151,12 @@ export const VARIABLES: readonly EnvVariable[] = [
     meaning: "first prompt tokens never evicted",
   },
   {
+    name: "KVRELAY_HEAD_FLOOR",
+    default: s(KV_DEFAULTS.headFloor),
+    by: "all",
+    meaning: "KVs every (layer, KV head) keeps at least when evicting, at prefill and during decode",
+  },
+  {
     name: "KVRELAY_BLOCK_SIZE",
     default: s(KV_DEFAULTS.blockSize),
     by: "all",
@@ -192,6 +198,12 @@ export const VARIABLES: readonly EnvVariable[] = [
     default: s(DEFAULTS.decodeMaxBatch),
     by: "decode",
     meaning: "sequences per decode step",
+  },
+  {
+    name: "KVRELAY_CANARY_RATE",
+    default: s(DEFAULTS.canaryRate),
+    by: "decode",
+    meaning: "share of requests decode also runs on the uncompressed KV, reported in usage.kv.canary",
   },
   // ---- requests, failure and overload
   {

@@ -5,7 +5,7 @@
  * A head's evictable positions are `[lo, hi)` with `lo = sink` and `hi = nPos -
  * protectedWindow` (both clipped). Its candidates are the runs of `blockSize` positions
  * at the front of its eviction order; it offers at most `maxBlocks` of them, so that at
- * least one block (`min(blockSize, nPos)` KVs) always survives.
+ * least `min(max(blockSize, floor), nPos)` KVs (one block by default) always survive.
  * @module
  */
 import { maxPool1d } from "./max_pool.ts";
@@ -28,7 +28,7 @@ export function evictableRange(
 ): { lo: number; hi: number; maxBlocks: number } {
   const lo = r.sink;
   const hi = Math.max(lo, nPos - r.protectedWindow);
-  const keepAtLeast = Math.min(nPos, r.blockSize);
+  const keepAtLeast = Math.min(nPos, Math.max(r.blockSize, r.floor));
   const maxBlocks = Math.min(
     Math.floor((hi - lo) / r.blockSize),
     Math.floor((nPos - keepAtLeast) / r.blockSize),
@@ -40,7 +40,7 @@ export function evictableRange(
  * Maps a float's bits to a uint32 that sorts like the float; any NaN maps to the top, so a
  * NaN metric is never preferred for eviction.
  */
-function orderKey(bits: number, value: number): number {
+export function orderKey(bits: number, value: number): number {
   if (value !== value) return 0xffffffff;
   return bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
 }

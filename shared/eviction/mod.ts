@@ -27,6 +27,8 @@ export {
 export { planKvCompress } from "./plan_kv_compress.ts";
 export { planUniform } from "./plan_uniform.ts";
 export { planRecency } from "./plan_recency.ts";
+export { type DecodePlan, type DecodePlanOptions, planDecodeEviction } from "./plan_decode.ts";
+export { capPlan } from "./cap_plan.ts";
 export { applyPlan, type LayerSurvivors } from "./apply_plan.ts";
 export { maxPool1d } from "./max_pool.ts";
 export { attentionMetric, type AttentionShape } from "./attention_metric.ts";

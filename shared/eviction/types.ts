@@ -39,6 +39,8 @@ export interface EvictionOptions {
   protectedWindow?: number;
   /** First positions never evicted; default 4, clipped to the prompt. */
   sink?: number;
+  /** KVs every (layer, KV head) keeps at least; default (and at least) one block. */
+  floor?: number;
   /** Width of a max-pool over positions applied to the metric before ranking; 0 or 1 = off. */
   maxPool?: number;
 }
@@ -64,6 +66,8 @@ export interface ResolvedEviction {
   blockSize: number;
   protectedWindow: number;
   sink: number;
+  /** KVs each head keeps at least (at least one block of them). */
+  floor: number;
   maxPool: number;
   /** Most KVs to keep over all heads. */
   targetKept: number;
@@ -104,6 +108,7 @@ export function resolveEviction(
   );
   const sink = Math.min(intOption("sink", opts.sink, DEFAULT_SINK, 0), shape.nPos);
   const maxPool = intOption("maxPool", opts.maxPool, 0, 0);
+  const floor = intOption("floor", opts.floor, blockSize, 0);
   let targetKept = total;
   if (opts.rate !== undefined) {
     if (!(Number.isFinite(opts.rate) && opts.rate >= 1)) {
@@ -115,5 +120,5 @@ export function resolveEviction(
     const m = intOption("maxCacheTokens", opts.maxCacheTokens, 0, 0);
     targetKept = Math.min(targetKept, m * heads);
   }
-  return { blockSize, protectedWindow, sink, maxPool, targetKept };
+  return { blockSize, protectedWindow, sink, floor, maxPool, targetKept };
 }

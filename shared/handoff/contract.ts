@@ -121,6 +121,8 @@ export interface KvSettings {
   maxPool: number;
   sink: number;
   blockSize: number;
+  /** KVs every (layer, KV head) keeps at least when evicting (at least one block). */
+  headFloor: number;
 }
 
 export interface SamplingParams {
@@ -144,6 +146,7 @@ export interface SamplingParams {
   logprobs?: number;
   stopTokenIds?: number[];
   minTokens?: number;
+  /** Generate `maxTokens` tokens: EOS does not end the sequence (vLLM's ignore_eos). */
   ignoreEos?: boolean;
 }
 
@@ -166,6 +169,11 @@ export interface DecodeOpenRequest {
    * reserves the exact need.
    */
   kvTokens?: number;
+  /**
+   * The request's KV settings: with eviction on (`evictionRate` > 1 or `maxCacheTokens`),
+   * decode keeps evicting while it generates, so the budget holds for the whole generation.
+   */
+  kv?: KvSettings;
 }
 export interface DecodeOpenReply {
   ingest: string;
@@ -227,7 +235,7 @@ export interface DecodeCommit {
    * that starts the completion keeps its leading space (as `generate` gives it).
    */
   promptLastToken?: number;
-  /** The prompt's tokens, sent only when a repetition penalty needs them. */
+  /** The prompt's tokens: decode's repetition penalty, and what its accuracy canary re-prefills (KVRELAY_CANARY_RATE). */
   promptIds?: number[];
   /** The first token's log-probabilities, when the request asked for them. */
   firstLogprobs?: { logprob: number; top: { id: number; logprob: number }[] };
@@ -256,6 +264,7 @@ export interface KvUsage {
   observation_window: number;
   max_pool: number;
   block_size: number;
+  head_floor: number;
   /** Kept KVs / prompt KVs, over all layers and heads. */
   kept_fraction: number;
   kept_fraction_per_layer: number[];
@@ -267,6 +276,14 @@ export interface KvUsage {
   wire_bytes: number;
   /** raw_bytes / wire_bytes: the ratio against sending the cache as fp16. */
   ratio: number;
+  /** Most KVs any (layer, KV head) held at any step of decode (set once decode is done). */
+  peak_cache_tokens?: number;
+  /** Most blocks the sequence held in decode's block store at any step. */
+  peak_blocks?: number;
+  /** Evictions decode made while generating (each may drop blocks of many heads). */
+  decode_evictions?: number;
+  /** The accuracy canary's verdict, on a sampled request (KVRELAY_CANARY_RATE). */
+  canary?: CanaryUsage;
   ms: {
     prefill: number;
     evict: number;
@@ -279,6 +296,33 @@ export interface KvUsage {
   };
 }
 
+/**
+ * What the uncompressed KV would have said: each generated token's next-token distribution
+ * given the compressed KV (what the client got) against the same tokens teacher-forced on
+ * the whole prompt's KV, prefilled again.
+ */
+export interface CanaryUsage {
+  /**
+   * Steps compared, one a decode step: every generated token after the first (which prefill
+   * sampled before eviction), and the step that chose EOS when one ended the sequence.
+   */
+  tokens: number;
+  /** Share of steps whose most likely next token is the same. */
+  top1_agreement: number;
+  /** Mean KL(uncompressed ‖ compressed) of the next-token distributions, in nats. */
+  mean_kl: number;
+  /** Milliseconds the shadow run took. */
+  ms: number;
+}
+
+/** What decode measured of a finished sequence's KV, carried by its `done` event. */
+export interface DecodeKvReport {
+  peak_cache_tokens: number;
+  peak_blocks: number;
+  decode_evictions: number;
+  canary?: CanaryUsage;
+}
+
 export type TokenEvent =
   | { type: "token"; seq: number; id: number; text: string; logprobs?: TokenLogprobs }
   | {
@@ -287,6 +331,7 @@ export type TokenEvent =
     finishReason: "stop" | "length";
     completionTokens: number;
     generateMs: number;
+    kv?: DecodeKvReport;
   }
   | { type: "error"; seq: number; code: string; message: string }
   /** Decode still holds the request; `seq` is the next event's, not taken by this one. */
@@ -375,6 +420,21 @@ const kvSettings = obj({
   maxPool: int(0, 1 << 16),
   sink: int(0, MAX_TOKENS),
   blockSize: int(1, 1 << 16),
+  headFloor: int(0, MAX_TOKENS),
+});
+
+const canaryUsage = obj({
+  tokens: int(0, MAX_TOKENS),
+  top1_agreement: num(0, 1),
+  mean_kl: nonNegative,
+  ms: nonNegative,
+});
+
+const decodeKvReport = obj({
+  peak_cache_tokens: int(0, MAX_TOKENS),
+  peak_blocks: int(0, 2 ** 40),
+  decode_evictions: int(0, 2 ** 40),
+  canary: optional(canaryUsage),
 });
 
 const kvUsage = obj({
@@ -393,12 +453,17 @@ const kvUsage = obj({
   observation_window: int(1, 1 << 16),
   max_pool: int(0, 1 << 16),
   block_size: int(1, 1 << 16),
+  head_floor: int(0, MAX_TOKENS),
   kept_fraction: num(0, 1),
   kept_fraction_per_layer: arr(num(0, 1), { max: 1 << 16 }),
   raw_basis: oneOf(["fp16"]),
   raw_bytes: nonNegative,
   wire_bytes: nonNegative,
   ratio: nonNegative,
+  peak_cache_tokens: optional(int(0, MAX_TOKENS)),
+  peak_blocks: optional(int(0, 2 ** 40)),
+  decode_evictions: optional(int(0, 2 ** 40)),
+  canary: optional(canaryUsage),
   ms: obj({
     prefill: nonNegative,
     evict: nonNegative,
@@ -416,6 +481,7 @@ const decodeOpenRequest = obj({
   tokenSubject: str({ max: 64, pattern: SUBJECT_PATTERNS.tokens }),
   tokenKey: str({ min: 43, max: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
   kvTokens: optional(int(0, MAX_TOKENS)),
+  kv: optional(kvSettings),
 });
 
 const decodeOpenReply = obj({
@@ -492,6 +558,7 @@ const tokenEvent = tagged("type", {
     finishReason: oneOf(["stop", "length"]),
     completionTokens: int(0, MAX_TOKENS),
     generateMs: nonNegative,
+    kv: optional(decodeKvReport),
   }),
   error: obj({
     type: oneOf(["error"]),
@@ -614,6 +681,8 @@ const _exact: [
   Exact<Checked<typeof kvUsage>, KvUsage>,
   Exact<Checked<typeof kvUsage>["ms"], KvUsage["ms"]>,
   Exact<Checked<typeof samplingParams>, SamplingParams>,
+  Exact<Checked<typeof canaryUsage>, CanaryUsage>,
+  Exact<Checked<typeof decodeKvReport>, DecodeKvReport>,
   Same<Checked<typeof tokenEvent>, TokenEvent>,
   Exact<Checked<typeof controlMessage>, ControlMessage>,
   Exact<Checked<typeof controlReply>, ControlReply>,
@@ -621,6 +690,8 @@ const _exact: [
   Exact<Checked<typeof metricsReport>, MetricsReport>,
   Exact<Checked<typeof serviceStatsReply>, ServiceStatsReply>,
 ] = [
+  true,
+  true,
   true,
   true,
   true,

@@ -174,6 +174,7 @@ export function buildDecodeFused(
   let pending: string | undefined;
   const present: [string, string][] = [];
   const kvs: HostResult[] = [];
+  const probs: string[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const { pastK, pastV, bias } = inputs.layers[l];
     const p = fusedLayer(g, c, l, w.layers[l]);
@@ -185,9 +186,11 @@ export function buildDecodeFused(
     const keys = g.node("Concat", [pastK, k], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, v], { axis: 2 });
     present.push([keys, values]);
-    ({ x, pending } = b.finish(decodeAttention(g, c, { q: b.q, keys, values, bias }))); // Q pre-scaled
+    const attn = decodeAttention(g, c, { q: b.q, keys, values, bias }); // Q pre-scaled
+    probs.push(attn.probs);
+    ({ x, pending } = b.finish(attn.context));
   }
   const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
-  decodeOutputs(g, c, { logits: linear(g, normed, s.cls), kvs, present }, opts);
+  decodeOutputs(g, c, { logits: linear(g, normed, s.cls), kvs, present, probs }, opts);
   return g;
 }

@@ -17,6 +17,11 @@ export interface GraphOptions {
   /** Each result as its own output instead of `packed` (benchmarks compare both). */
   perOutput?: boolean;
   /**
+   * Decode only: also return each layer's attention metric of the new query (`attn_l`,
+   * after the new K/V), what decode-time eviction ranks by.
+   */
+  attention?: boolean;
+  /**
    * The same inputs, outputs and math with fewer, larger kernels: onnxruntime contrib ops
    * (`fused_ops.ts`), one Gemm for Q, K and V, the attention scale folded into Wq. For the
    * WebGPU provider, where each kernel launch has a fixed cost; results differ from the
@@ -109,19 +114,28 @@ export function attentionProbs(
 
 /**
  * Decode attention of q (B, ...; nHeads·hd values a row) against keys, values
- * (B, nKv, P+1, hd): the context (B, nHeads·hd).
+ * (B, nKv, P+1, hd): the context (B, nHeads·hd) and the probabilities (B, nKv, g, P+1).
  */
 export function decodeAttention(
   g: GraphBuilder,
   c: ModelConfig,
   a: { q: string; keys: string; values: string; bias: string; scale?: string },
-): string {
+): { context: string; probs: string } {
   const { nHeads, nKvHeads, headDim: hd } = c;
   const qg = g.node("Reshape", [a.q, g.int64s([-1, nKvHeads, nHeads / nKvHeads, hd])]);
   const kT = g.node("Transpose", [a.keys], { perm: [0, 1, 3, 2] });
   const probs = attentionProbs(g, qg, kT, a.bias, a.scale); // (B, nKv, g, P+1)
   const ctx = g.node("MatMul", [probs, a.values]); // (B, nKv, g, hd)
-  return g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]);
+  return { context: g.node("Reshape", [ctx, g.int64s([-1, nHeads * hd])]), probs };
+}
+
+/**
+ * Layer l's decode attention metric from its probs (B, nKv, g, P_l+1) as the host result
+ * `attn_l` (B, nKv, P_l+1): probability², summed over the g query heads of each KV head.
+ */
+function attentionResult(g: GraphBuilder, l: number, probs: string, nKvHeads: number): HostResult {
+  const metric = g.node("ReduceSum", [g.node("Mul", [probs, probs]), g.int64s([2])], { keepdims: 0 });
+  return { value: metric, shape: ["B", nKvHeads, `P${l}+1`], name: `attn_${l}` };
 }
 
 /** KV-Compress metric (nKv, T) from probs (nKv, g, T, T): Σ over queries ≥ metricStart and g of p². */
@@ -148,14 +162,18 @@ export function kvResults(
   ];
 }
 
-/** The decode outputs: logits and new K/V for the host, then with `present` the K/V kept. */
+/**
+ * The decode outputs: logits and new K/V for the host (then, with `attention`, each layer's
+ * attention metric), then with `present` the K/V kept.
+ */
 export function decodeOutputs(
   g: GraphBuilder,
   c: ModelConfig,
-  r: { logits: string; kvs: HostResult[]; present: [string, string][] },
+  r: { logits: string; kvs: HostResult[]; present: [string, string][]; probs: string[] },
   opts: GraphOptions & { present?: boolean },
 ): void {
-  hostOutputs(g, [{ value: r.logits, shape: ["B", c.vocabSize], name: "logits" }, ...r.kvs], opts);
+  const attn = opts.attention ? r.probs.map((p, l) => attentionResult(g, l, p, c.nKvHeads)) : [];
+  hostOutputs(g, [{ value: r.logits, shape: ["B", c.vocabSize], name: "logits" }, ...r.kvs, ...attn], opts);
   if (!opts.present) return;
   r.present.forEach(([keys, values], l) => {
     const shape = ["B", c.nKvHeads, `P${l}+1`, c.headDim];

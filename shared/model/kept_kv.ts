@@ -15,7 +15,7 @@ import type * as ort from "onnxruntime-node";
 import { KvrelayError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
 import { MASKED, PACKED, unpackDecode } from "./llama_graph.ts";
-import type { DecodeOutput } from "./model.ts";
+import type { AttentionLayout, DecodeOutput } from "./model.ts";
 import type { ModelDevice } from "./device.ts";
 import type { OutputLocations } from "./session.ts";
 
@@ -126,12 +126,22 @@ export function presentOf(
   }));
 }
 
-/** Logits and the new token's K/V of a decode run of B sequences: views of its packed output. */
+/**
+ * Logits and the new token's K/V of a decode run of B sequences: views of its packed output;
+ * with `attention` (the graph's attention metric, see `DecodeOutput.attention`) also that.
+ */
 export function decodeOutputOf(
   out: ort.InferenceSession.ReturnType,
   c: ModelConfig,
   B: number,
+  attention?: AttentionLayout & { past: number[] },
 ): DecodeOutput {
-  const r = unpackDecode(out[PACKED].data as Float32Array, c, B);
-  return { logits: r.logits, newKeys: r.keys, newValues: r.values };
+  const r = unpackDecode(out[PACKED].data as Float32Array, c, B, attention?.past);
+  const o: DecodeOutput = { logits: r.logits, newKeys: r.keys, newValues: r.values };
+  if (attention && r.attention) {
+    const { lengths, gathered, steps } = attention;
+    o.attention = r.attention;
+    o.attentionLayout = { lengths, gathered, steps };
+  }
+  return o;
 }

@@ -12,6 +12,9 @@
  *   inputs:  input_ids int64 (B), positions int64 (B); per layer l: past_key_l,
  *            past_value_l (B, nKv, P_l, hd), attn_bias_l f32 (B, nKv, 1, P_l + 1)
  *   results: logits (B, vocab); per layer l: new_key_l, new_value_l (B, nKv, hd)
+ *   with `attention`, after those: per layer l: attn_l (B, nKv, P_l + 1) = Σ over the g query
+ *            heads of each KV head of the new query's softmax-probability² (column P_l is the
+ *            new token), the metric decode-time eviction accumulates
  *   with `present`, extra outputs after those: per layer l: present_key_l, present_value_l
  *            (B, nKv, P_l + 1, hd), the past with the new token appended (what a kept cache
  *            feeds to the next step; stays on the device)
@@ -70,6 +73,7 @@ export interface DecodeResults {
   logits: Float32Array; // (B, vocab)
   keys: Float32Array[]; // per layer (B, nKv, hd)
   values: Float32Array[]; // per layer (B, nKv, hd)
+  attention?: Float32Array[]; // per layer (B, nKv, P_l + 1), with `attention`
 }
 
 /** Cuts `packed` into consecutive views of the given lengths; checks the total. */
@@ -98,14 +102,29 @@ export function unpackPrefill(packed: Float32Array, c: ModelConfig, T: number): 
   };
 }
 
-/** Views of the decode graph's `packed` output for B sequences (no copies). */
-export function unpackDecode(packed: Float32Array, c: ModelConfig, B: number): DecodeResults {
+/**
+ * Views of the decode graph's `packed` output for B sequences (no copies). `pastLengths`
+ * (P_l per layer) when the graph was built with `attention`.
+ */
+export function unpackDecode(
+  packed: Float32Array,
+  c: ModelConfig,
+  B: number,
+  pastLengths?: number[],
+): DecodeResults {
   const kv = B * c.nKvHeads * c.headDim;
-  const [logits, ...rest] = cut(packed, [B * c.vocabSize, ...Array(2 * c.nLayers).fill(kv)], "decode");
+  const attn = (pastLengths ?? []).map((P) => B * c.nKvHeads * (P + 1));
+  const [logits, ...rest] = cut(
+    packed,
+    [B * c.vocabSize, ...Array(2 * c.nLayers).fill(kv), ...attn],
+    "decode",
+  );
+  const kvs = rest.slice(0, 2 * c.nLayers);
   return {
     logits,
-    keys: rest.filter((_, i) => i % 2 === 0),
-    values: rest.filter((_, i) => i % 2 === 1),
+    keys: kvs.filter((_, i) => i % 2 === 0),
+    values: kvs.filter((_, i) => i % 2 === 1),
+    attention: pastLengths ? rest.slice(2 * c.nLayers) : undefined,
   };
 }
 
@@ -183,6 +202,7 @@ export function buildDecodeGraph(
   let x = g.node("Gather", [s.emb, inputs.ids], { axis: 0 }); // (B, dim)
   const present: [string, string][] = [];
   const kvs: HostResult[] = [];
+  const probs: string[] = [];
   for (let l = 0; l < c.nLayers; l++) {
     const { pastK, pastV, bias } = inputs.layers[l];
     const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
@@ -196,11 +216,12 @@ export function buildDecodeGraph(
     const keys = g.node("Concat", [pastK, g.node("Unsqueeze", [k, axis2])], { axis: 2 }); // (B, nKv, P+1, hd)
     const values = g.node("Concat", [pastV, g.node("Unsqueeze", [v, axis2])], { axis: 2 });
     present.push([keys, values]);
-    const merged = decodeAttention(g, c, { q, keys, values, bias, scale: s.scale });
-    x = g.node("Add", [x, linear(g, merged, p.wo!)]);
+    const attn = decodeAttention(g, c, { q, keys, values, bias, scale: s.scale });
+    probs.push(attn.probs);
+    x = g.node("Add", [x, linear(g, attn.context, p.wo!)]);
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const logits = linear(g, rmsNorm(g, x, s.finalNorm, c.normEps), s.cls);
-  decodeOutputs(g, c, { logits, kvs, present }, opts);
+  decodeOutputs(g, c, { logits, kvs, present, probs }, opts);
   return g;
 }

@@ -15,6 +15,7 @@
 export type { ModelConfig } from "./config.ts";
 export type { LayerWeights, LlamaWeights } from "./weights.ts";
 export {
+  type AttentionLayout,
   type DecodeBatch,
   type DecodeOutput,
   DEFAULT_OBSERVATION_WINDOW,

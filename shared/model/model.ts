@@ -67,6 +67,24 @@ export interface DecodeOutput {
   logits: Float32Array; // (B, vocab)
   newKeys: Float32Array[]; // per layer (B, nKvHeads, headDim), after RoPE
   newValues: Float32Array[]; // per layer (B, nKvHeads, headDim)
+  /**
+   * On a model loaded with `attention`: per layer (B, nKvHeads, P_l + 1), the new query's
+   * softmax probability² summed over the query heads of each KV head, over the step's past
+   * columns and (last) the new token. `attentionLayout` maps columns to the cache's rows.
+   */
+  attention?: Float32Array[];
+  attentionLayout?: AttentionLayout;
+}
+
+/**
+ * Where head bh's cached rows sit among a step's attention columns: rows
+ * `[0, lengths[l][bh])` at columns of the same index, then the `steps` rows decoded since
+ * (a kept cache) at columns `gathered[l] ..`; column `gathered[l] + steps` is the new token.
+ */
+export interface AttentionLayout {
+  lengths: Int32Array[];
+  gathered: number[];
+  steps: number;
 }
 
 /** One decode step that continues from a kept cache (same sequences, same order). */
@@ -98,6 +116,11 @@ export interface ModelLoadOptions {
    * true on WebGPU, false on the CPU, whose `decode` stays the plain graph.
    */
   keepKv?: boolean;
+  /**
+   * Build the decode graph with the attention metric output (`DecodeOutput.attention`), what
+   * decode-time eviction ranks by; default true.
+   */
+  attention?: boolean;
   /**
    * Build both graphs with onnxruntime contrib ops and fewer kernels (`fused` in
    * `llama_graph.ts`); default true on WebGPU, where each kernel launch costs a fixed time,
@@ -137,6 +160,8 @@ export class Model {
    * folder's weights), registered for decoding when the model loads; undefined without one.
    */
   kvPredictor?: CoefficientSet;
+  /** Decode steps return the attention metric (`DecodeOutput.attention`). */
+  readonly attention: boolean;
   #prefill: ort.InferenceSession;
   #decode: ort.InferenceSession;
   #kept = new Set<KeptKv>(); // kept caches not yet consumed or disposed
@@ -146,7 +171,7 @@ export class Model {
     config: ModelConfig,
     tokenizer: Tokenizer,
     sessions: { prefill: ort.InferenceSession; decode: ort.InferenceSession },
-    on: { device: ModelDevice; adapter?: string; keepsKv: boolean },
+    on: { device: ModelDevice; adapter?: string; keepsKv: boolean; attention: boolean },
   ) {
     this.config = config;
     this.tokenizer = tokenizer;
@@ -155,6 +180,7 @@ export class Model {
     this.device = on.device;
     this.adapter = on.adapter;
     this.keepsKv = on.keepsKv;
+    this.attention = on.attention;
   }
 
   /**
@@ -218,12 +244,13 @@ export class Model {
       sopts,
     );
     try {
-      const graph = buildDecodeGraph(config, weights, { present: keepsKv, fused });
+      const attention = opts.attention ?? true;
+      const graph = buildDecodeGraph(config, weights, { present: keepsKv, fused, attention });
       const decode = await createSession(encodeModel(graph.toModel()), {
         ...sopts,
         outputLocations: keepsKv ? decodeOutputLocations(config, on.device) : undefined,
       });
-      return new Model(config, opts.tokenizer, { prefill, decode }, { ...on, keepsKv });
+      return new Model(config, opts.tokenizer, { prefill, decode }, { ...on, keepsKv, attention });
     } catch (err) {
       await prefill.release();
       throw err;
@@ -323,7 +350,13 @@ export class Model {
     }
     const out = await this.#decode.run(feeds);
     if (this.keepsKv) disposeAll(presentOf(out, nLayers));
-    return decodeOutputOf(out, c, B);
+    const past = batch.past.map((p) => p.keys.length / (B * nKvHeads * hd));
+    return decodeOutputOf(
+      out,
+      c,
+      B,
+      this.attention ? { lengths: batch.pastLengths, gathered: past, steps: 0, past } : undefined,
+    );
   }
 
   /**
@@ -391,6 +424,9 @@ export class Model {
         );
       }
       const out = await this.#decode.run(feeds);
+      const attention = this.attention
+        ? { ...layout, past: layout.gathered.map((g) => g + layout.steps) }
+        : undefined;
       const kept = new KeptKv(
         B,
         { ...layout, steps: layout.steps + 1 },
@@ -398,7 +434,7 @@ export class Model {
         (k) => this.#kept.delete(k),
       );
       this.#kept.add(kept);
-      return { ...decodeOutputOf(out, c, B), kept };
+      return { ...decodeOutputOf(out, c, B, attention), kept };
     } finally {
       if (past) disposeAll(past);
     }

@@ -1,6 +1,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { STORIES260K, STORIES260K_GREEDY } from "../../tests/_harness/paths.ts";
 import { KvrelayError } from "../errors.ts";
+import { EMBEDDED_MODEL_DIR } from "../config/mod.ts";
 import { generateDense, Model, parseLlama2cCheckpoint, sampleToken } from "./mod.ts";
 import { type HeadCache, referenceStep } from "./reference.ts";
 import { assertClose } from "./_testing.ts";
@@ -228,4 +229,48 @@ Deno.test("sampleToken() is argmax at temperature 0 and seeded sampling is repro
   assertEquals(counts[0] + counts[2], 0); // top-p 0.6 keeps only ids 1 and 3
   assertAlmostEquals(counts[1] / 2000, Math.exp(3) / (Math.exp(3) + Math.exp(2.9)), 0.05);
   assertThrows(() => sampleToken(logits, { temperature: -1 }), RangeError);
+});
+
+Deno.test("Model.decode() attention equals prefill's metric of the same last query (w = 1)", async () => {
+  // kvrelay-tiny is GQA (2 query heads a KV head): the sum over each group is tested too.
+  const tiny = await Model.load({ modelPath: EMBEDDED_MODEL_DIR });
+  try {
+    const c = tiny.config;
+    const ids = tiny.tokenizer.encode("Below is a list of keys and their values. Remember them.");
+    const T = ids.length;
+    const pre = await tiny.prefill(ids.slice(0, T - 1));
+    const want = await tiny.prefill(ids, { observationWindow: 1 });
+    // Two sequences of T - 1 rows padded to P = T: column T - 1 is masked, column T is new.
+    const padded = (x: Float32Array) => {
+      const row = c.headDim, out = new Float32Array(2 * c.nKvHeads * T * row);
+      for (let b = 0; b < 2; b++) {
+        for (let h = 0; h < c.nKvHeads; h++) {
+          out.set(x.subarray(h * (T - 1) * row, (h + 1) * (T - 1) * row), (b * c.nKvHeads + h) * T * row);
+        }
+      }
+      return out;
+    };
+    const step = await tiny.decode({
+      tokens: [ids[T - 1], ids[T - 1]],
+      positions: [T - 1, T - 1],
+      past: pre.layers.map((l) => ({ keys: padded(l.keys), values: padded(l.values) })),
+      pastLengths: pre.layers.map(() => new Int32Array(2 * c.nKvHeads).fill(T - 1)),
+    });
+    assert(step.attention && step.attentionLayout);
+    assertEquals(step.attentionLayout.gathered, Array(c.nLayers).fill(T));
+    for (let l = 0; l < c.nLayers; l++) {
+      const a = step.attention[l]; // (2, nKv, T + 1)
+      assertEquals(a.length, 2 * c.nKvHeads * (T + 1));
+      for (let bh = 0; bh < 2 * c.nKvHeads; bh++) {
+        const h = bh % c.nKvHeads;
+        const row = a.subarray(bh * (T + 1), (bh + 1) * (T + 1));
+        assertEquals(row[T - 1], 0, "a masked padding column has no attention");
+        const got = Float32Array.of(...row.subarray(0, T - 1), row[T]);
+        const ref = want.metric.subarray((l * c.nKvHeads + h) * T, (l * c.nKvHeads + h + 1) * T);
+        assertClose(got, ref, { tol: 1e-5, what: `layer ${l} head ${h}` });
+      }
+    }
+  } finally {
+    await tiny.close();
+  }
 });

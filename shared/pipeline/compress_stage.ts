@@ -13,7 +13,14 @@ import { KvrelayError } from "../errors.ts";
 import { allPositions, type EncodedHead, writeEncodedLayer } from "../kvwire/mod.ts";
 import { CODEC_TRAITS, encode as encodeFrame, type EncodeOptions, type Tensor } from "../codec/mod.ts";
 import type { CoefficientSet } from "../codec/predict/coefficients.ts";
-import { type EvictionPlan, planKvCompress, planRecency, planUniform } from "../eviction/mod.ts";
+import {
+  capPlan,
+  type EvictionPlan,
+  maxPool1d,
+  planKvCompress,
+  planRecency,
+  planUniform,
+} from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 
 /** The prefill output compression works on (the layout `Model.prefill` returns). */
@@ -248,6 +255,29 @@ export class CompressionJob {
   }
 
   #plan(): EvictionPlan {
+    const plan = this.#planAt();
+    const cap = this.kv.maxCacheTokens;
+    if (cap === undefined) return plan;
+    // max_cache_tokens bounds every head, as decode then holds it while generating; ranked by
+    // the metric the plan saw (max-pooled when the request pools)
+    const { metric, nPos } = this.#kv;
+    let ranked = metric;
+    if (this.kv.maxPool > 1) {
+      ranked = new Float32Array(metric.length);
+      for (let h = 0; h < metric.length / nPos; h++) {
+        ranked.set(maxPool1d(metric.subarray(h * nPos, (h + 1) * nPos), this.kv.maxPool), h * nPos);
+      }
+    }
+    return capPlan(plan, ranked, cap, {
+      policy: this.kv.eviction,
+      blockSize: this.kv.blockSize,
+      protectedWindow: this.kv.protectedWindow,
+      sink: this.kv.sink,
+      floor: this.kv.headFloor,
+    });
+  }
+
+  #planAt(): EvictionPlan {
     const { nLayers, nKvHeads, nPos, metric } = this.#kv;
     const shape = { nLayers, nKvHeads, nPos };
     const opts = {
@@ -256,6 +286,7 @@ export class CompressionJob {
       maxCacheTokens: this.kv.maxCacheTokens,
       protectedWindow: this.kv.protectedWindow,
       sink: this.kv.sink,
+      floor: this.kv.headFloor,
       maxPool: this.kv.maxPool,
     };
     switch (this.kv.eviction) {

@@ -10,9 +10,13 @@
  * the source of truth either way.
  *
  * Admission: a sequence reserves the blocks it may come to hold (its KV plus every token it may
- * still generate) before it gets any; `reserve` refuses with `unavailable` when the blocks not
- * promised to other sequences cannot hold it, so a full store is found at `open`, and a running
- * sequence never runs out of blocks mid-generation.
+ * still generate, or with decode-time eviction what its budget lets it hold) before it gets
+ * any; `reserve` refuses with `unavailable` when the blocks not promised to other sequences
+ * cannot hold it, so a full store is found at `open`, and a running sequence never runs out
+ * of blocks mid-generation.
+ *
+ * Decode-time eviction (`decode_eviction.ts`) is a hook after each sequence's append: it
+ * records the step's attention and, when a plan is due, evicts blocks from the store.
  * @module
  */
 import { setImmediate } from "node:timers";
@@ -20,15 +24,30 @@ import type { DecodeOutput, KeptKv, Model } from "../model/mod.ts";
 import { type StepLogprobs, TokenSampler } from "../model/sampling/mod.ts";
 import type { BlockStore } from "../blockstore/mod.ts";
 import { KvrelayError } from "../errors.ts";
-import type { SamplingParams, TokenLogprobs } from "../handoff/contract.ts";
+import type { DecodeKvReport, SamplingParams, TokenLogprobs } from "../handoff/contract.ts";
+import { type DecodeEvictionSettings, SequenceKv } from "./decode_eviction.ts";
 import type { DecodedLayer } from "./decode_stage.ts";
 import { seededRng } from "./rng.ts";
 
 export interface SequenceSink {
   /** `logprobs` when the request's sampling asks for them. */
   onToken(id: number, text: string, logprobs?: TokenLogprobs): void;
-  onDone(finishReason: "stop" | "length", completionTokens: number, generateMs: number): void;
+  /** `kv`: what the sequence held in the block store (peaks, decode-time evictions). */
+  onDone(
+    finishReason: "stop" | "length",
+    completionTokens: number,
+    generateMs: number,
+    kv: DecodeKvReport,
+  ): void;
   onError(err: KvrelayError): void;
+  /** Each step's logits (a view, valid during the call) before the next token is sampled. */
+  onLogits?(logits: Float32Array): void;
+}
+
+/** Options of `DecodeEngine.add`. */
+export interface AddOptions {
+  /** Keep evicting while generating (see `decode_eviction.ts`); off when absent. */
+  eviction?: DecodeEvictionSettings;
 }
 
 interface Sequence {
@@ -41,6 +60,7 @@ interface Sequence {
   sink: SequenceSink;
   started: number;
   prev: number;
+  kv: SequenceKv;
 }
 
 export class DecodeEngine {
@@ -150,15 +170,27 @@ export class DecodeEngine {
     },
     sampling: SamplingParams,
     sink: SequenceSink,
+    opts: AddOptions = {},
   ): void {
     const c = this.model.config;
     if (layers.length !== c.nLayers) {
       throw new KvrelayError("corrupt_bundle", `got ${layers.length} layers, the model has ${c.nLayers}`);
     }
+    if (opts.eviction && !this.model.attention) {
+      throw new KvrelayError("unavailable", "decode-time eviction needs a model loaded with attention");
+    }
     const byLayer = [...layers].sort((a, b) => a.layer - b.layer);
     // Each step appends one position; at most maxTokens - 1 steps, and none past maxSeqLen.
     const appends = Math.max(1, Math.min(sampling.maxTokens, c.maxSeqLen - first.nPos + 1));
-    this.reserve(seqId, this.blocksFor(byLayer, appends));
+    const lengths = Int32Array.from(byLayer.flatMap((l) => l.heads.map((h) => h.positions.length)));
+    const kv = new SequenceKv(
+      { nKvHeads: c.nKvHeads, blockSize: this.store.blockSize },
+      lengths,
+      first.nPos,
+      opts.eviction,
+    );
+    // With eviction the budget, not maxTokens, bounds what the sequence may come to hold.
+    this.reserve(seqId, kv.blockBound(appends));
     try {
       this.store.addSequence(seqId, (layer, head) => {
         const h = byLayer[layer].heads[head];
@@ -167,6 +199,11 @@ export class DecodeEngine {
     } catch (err) {
       this.#reserved.delete(seqId);
       throw err;
+    }
+    // A head over the budget on arrival is brought under it before the first step.
+    if (kv.due) {
+      kv.evict(this.store, seqId);
+      this.reserve(seqId, kv.blockBound(appends));
     }
     const seq: Sequence = {
       id: seqId,
@@ -182,6 +219,7 @@ export class DecodeEngine {
       sink,
       started: performance.now(),
       prev: first.promptLastToken ?? this.model.tokenizer.bosId,
+      kv,
     };
     seq.sampler.observe(first.token);
     if (!this.#emit(seq, first.token, first.logprobs)) return;
@@ -227,7 +265,7 @@ export class DecodeEngine {
     this.#reserved.delete(seq.id);
     this.store.free(seq.id);
     if (err) seq.sink.onError(err);
-    else if (reason) seq.sink.onDone(reason, seq.count, performance.now() - seq.started);
+    else if (reason) seq.sink.onDone(reason, seq.count, performance.now() - seq.started, seq.kv.report());
   }
 
   #kick(): void {
@@ -267,6 +305,7 @@ export class DecodeEngine {
         : await this.model.decode({ tokens, positions, ...this.#gather(ids) });
       this.steps++;
       const H = c.nKvHeads, hd = c.headDim, V = c.vocabSize;
+      let evicted = false;
       batch.forEach((seq, b) => {
         if (!this.#active.has(seq.id)) return; // cancelled during the step
         try {
@@ -278,14 +317,19 @@ export class DecodeEngine {
               out.newValues[l].subarray(b * H * hd, (b + 1) * H * hd),
             );
           }
+          seq.kv.observe(out, b);
+          if (seq.kv.due) evicted = seq.kv.evict(this.store, seq.id) > 0 || evicted;
         } catch (e) {
           this.#finish(seq, undefined, asKvrelay(e));
           return;
         }
+        seq.sink.onLogits?.(out.logits.subarray(b * V, (b + 1) * V));
         const next = seq.sampler.pick(out.logits.subarray(b * V, (b + 1) * V));
         seq.pos++;
         if (this.#emit(seq, next.id, next.logprobs)) seq.pending = next.id;
       });
+      // A kept cache no longer matches a block store that evicted: the next step gathers.
+      if (evicted) this.#dropKept();
     } catch (e) {
       for (const seq of batch) if (this.#active.has(seq.id)) this.#finish(seq, undefined, asKvrelay(e));
     }

@@ -9,6 +9,7 @@ import type { KvSettings } from "../handoff/contract.ts";
 import type { Model } from "../model/mod.ts";
 import { CompressionJob, cpuFrameEncoder } from "./compress_stage.ts";
 import { DecodeEngine } from "./decode_engine.ts";
+import { decodeEvictionOf } from "./decode_eviction.ts";
 import { decodeLayerBundle } from "./decode_stage.ts";
 import { runPrefill } from "./prefill_stage.ts";
 
@@ -48,6 +49,7 @@ export async function generateThroughEngine(
           throw e;
         },
       },
+      { eviction: decodeEvictionOf(settings) },
     );
   }
   await engine.idle();

@@ -23,6 +23,7 @@ const KNOWN = new Set([
   "max_pool",
   "sink",
   "block_size",
+  "head_floor",
 ]);
 
 export function defaultKvSettings(d: KvDefaults): KvSettings {
@@ -39,6 +40,7 @@ export function defaultKvSettings(d: KvDefaults): KvSettings {
     maxPool: d.maxPool,
     sink: d.sink,
     blockSize: d.blockSize,
+    headFloor: d.headFloor,
   };
 }
 
@@ -107,6 +109,7 @@ export function resolveKvSettings(base: KvSettings, input: unknown): KvSettings 
   if (o.max_pool !== undefined) s.maxPool = numberIn(o.max_pool, "max_pool", 0, 255, true);
   if (o.sink !== undefined) s.sink = numberIn(o.sink, "sink", 0, 1 << 22, true);
   if (o.block_size !== undefined) s.blockSize = numberIn(o.block_size, "block_size", 1, 1024, true);
+  if (o.head_floor !== undefined) s.headFloor = numberIn(o.head_floor, "head_floor", 0, 1 << 22, true);
   // a knob the chosen codec does not have is refused, never silently ignored
   if (o.index_share !== undefined && !CODEC_TRAITS[s.codec].sortIndex) {
     const which = CODECS.filter((c) => CODEC_TRAITS[c].sortIndex).join(", ");

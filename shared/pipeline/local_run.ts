@@ -6,11 +6,13 @@
  */
 import type { Model } from "../model/mod.ts";
 import { BlockStore } from "../blockstore/mod.ts";
-import type { KvSettings, KvUsage, SamplingParams } from "../handoff/contract.ts";
+import type { DecodeKvReport, KvSettings, KvUsage, SamplingParams } from "../handoff/contract.ts";
 import { runPrefill } from "./prefill_stage.ts";
 import { CompressionJob, cpuFrameEncoder } from "./compress_stage.ts";
 import { bundleExpectation, decodeLayerBundle } from "./decode_stage.ts";
-import { DecodeEngine } from "./decode_engine.ts";
+import { DecodeEngine, type SequenceSink } from "./decode_engine.ts";
+import { decodeEvictionOf } from "./decode_eviction.ts";
+import { withCanary } from "./canary.ts";
 import { buildKvUsage } from "./usage.ts";
 import { seededRng } from "./rng.ts";
 import type { KvrelayError } from "../errors.ts";
@@ -26,7 +28,17 @@ export interface LocalRunResult {
 export async function runLocal(
   model: Model,
   promptIds: number[],
-  opts: { kv: KvSettings; sampling: SamplingParams; maxBlocks?: number },
+  opts: {
+    kv: KvSettings;
+    sampling: SamplingParams;
+    maxBlocks?: number;
+    /** Also run the accuracy canary's shadow (`canary.ts`) and report it in `kv.canary`. */
+    canary?: boolean;
+    /** Steps between decode-time eviction plans (default `DEFAULT_EVICT_INTERVAL`). */
+    evictInterval?: number;
+    /** Called after every step with the store (tests watch its use). */
+    onStep?: (store: BlockStore) => void;
+  },
 ): Promise<LocalRunResult> {
   const c = model.config;
   const requestId = "local";
@@ -57,9 +69,26 @@ export async function runLocal(
   const engine = new DecodeEngine(model, store, { maxBatch: 1 });
   const ids: number[] = [];
   let text = "";
-  let finish: { reason: "stop" | "length"; ms: number } | undefined;
+  let finish: { reason: "stop" | "length"; ms: number; kv: DecodeKvReport } | undefined;
   let failure: KvrelayError | undefined;
   let decodeKvMs = 0;
+  const ended = Promise.withResolvers<void>();
+  let sink: SequenceSink = {
+    onToken: (id, piece) => {
+      ids.push(id);
+      text += piece;
+      opts.onStep?.(store);
+    },
+    onDone: (reason, _n, ms, kv) => {
+      finish = { reason, ms, kv };
+      ended.resolve();
+    },
+    onError: (err) => {
+      failure = err;
+      ended.resolve();
+    },
+  };
+  if (opts.canary) sink = withCanary(model, promptIds, sink);
   engine.add(
     requestId,
     layers,
@@ -71,24 +100,25 @@ export async function runLocal(
       logprobs: pre.firstLogprobs,
     },
     opts.sampling,
-    {
-      onToken: (id, piece) => {
-        ids.push(id);
-        text += piece;
-      },
-      onDone: (reason, _n, ms) => finish = { reason, ms },
-      onError: (err) => failure = err,
-    },
+    sink,
+    { eviction: decodeEvictionOf(opts.kv, opts.evictInterval) },
   );
   decodeKvMs = performance.now() - t0;
   await engine.idle();
+  await ended.promise;
   if (failure) throw failure;
-  const kv = buildKvUsage(opts.kv, out.stats, {
-    prefill: pre.prefillMs,
-    transfer: 0,
-    decode_kv: decodeKvMs,
-    handoff: out.stats.evictMs + out.stats.encodeMs + decodeKvMs,
-    generate: finish?.ms ?? 0,
-  });
+  const kv = buildKvUsage(
+    opts.kv,
+    out.stats,
+    {
+      prefill: pre.prefillMs,
+      transfer: 0,
+      decode_kv: decodeKvMs,
+      handoff: out.stats.evictMs + out.stats.encodeMs + decodeKvMs,
+      generate: finish?.ms ?? 0,
+    },
+    "cpu",
+    finish?.kv,
+  );
   return { promptIds, ids, text, finishReason: finish?.reason ?? "stop", kv };
 }

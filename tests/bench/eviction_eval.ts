@@ -130,6 +130,7 @@ if (import.meta.main) {
     maxPool: Number(v["max-pool"]),
     sink: 4,
     blockSize: Number(v["block-size"]),
+    headFloor: Number(v["block-size"]),
   };
   const rows: Record<string, unknown>[] = [];
   const acc = new Map<string, { agree: number; kl: number; kept: number; n: number; blocks: number }>();

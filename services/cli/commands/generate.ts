@@ -4,7 +4,13 @@
  *   [--frequency-penalty X] [--repetition-penalty X] [--min-tokens N] [--stop-token-ids A,B]
  *   [--ignore-eos] [--eviction-rate R]
  *   [--max-cache-tokens N] [--eviction kvcompress|uniform|recency] [--error-bound E]
- *   [--codec C] [--index-share K|auto] [--json]`
+ *   [--protected-window N] [--observation-window N] [--sink N] [--head-floor N] [--max-pool K]
+ *   [--codec C] [--index-share K|auto] [--canary] [--json]`
+ *
+ * With eviction on (`--eviction-rate` > 1 or `--max-cache-tokens`), decode keeps evicting while
+ * it generates, so the budget holds for the whole generation (`kv.peak_cache_tokens`).
+ * `--ignore-eos` generates `--max-tokens` tokens whatever they are; `--canary` also runs the
+ * accuracy canary's shadow and reports `kv.canary`.
  *
  * Runs one prompt through the same hand-off the services use, in one process. `--json`
  * prints `{prompt_ids, ids, text, finish_reason, kv}` where `kv` is the `usage.kv` object.
@@ -43,6 +49,9 @@ export async function run(args: string[]): Promise<number> {
     "protected-window": { type: "string" },
     "observation-window": { type: "string" },
     "max-pool": { type: "string" },
+    sink: { type: "string" },
+    "head-floor": { type: "string" },
+    canary: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   });
   const config = configFromFlags(v);
@@ -65,6 +74,8 @@ export async function run(args: string[]): Promise<number> {
     protected_window: num(v["protected-window"], "protected-window"),
     observation_window: num(v["observation-window"], "observation-window"),
     max_pool: num(v["max-pool"], "max-pool"),
+    sink: num(v.sink, "sink"),
+    head_floor: num(v["head-floor"], "head-floor"),
   };
   for (const k of Object.keys(kvInput)) if (kvInput[k] === undefined) delete kvInput[k];
   const kv = resolveKvSettings(defaultKvSettings(config.kv), kvInput);
@@ -94,6 +105,7 @@ export async function run(args: string[]): Promise<number> {
     const r = await runLocal(model, promptIds, {
       kv,
       sampling,
+      canary: v.canary,
     });
     if (v.json) {
       console.log(
@@ -108,7 +120,9 @@ export async function run(args: string[]): Promise<number> {
     } else {
       console.log(prompt + r.text);
       console.error(
-        `\n[kv] ${r.kv.codec} ratio ${r.kv.ratio}x (${r.kv.raw_bytes} → ${r.kv.wire_bytes} B), kept ${r.kv.kept_fraction}`,
+        `\n[kv] ${r.kv.codec} ratio ${r.kv.ratio}x (${r.kv.raw_bytes} → ${r.kv.wire_bytes} B), kept ${r.kv.kept_fraction}, ` +
+          `peak ${r.kv.peak_cache_tokens} KVs a head, ${r.kv.peak_blocks} blocks` +
+          (r.kv.canary ? `; canary top-1 ${r.kv.canary.top1_agreement}, KL ${r.kv.canary.mean_kl}` : ""),
       );
     }
     return 0;

@@ -1,9 +1,10 @@
 /**
  * The result plots, one figure per table of the benchmarks and evaluations: each reads its JSON
  * from the results directory and returns a Vega-Lite spec with the rows it plots, or why it
- * has nothing to plot. Tables that other runs produce later (`kvsort_eb_sweep.json`,
- * `kv_compress_rate_table.json`) are used when present; until then their figure is drawn from
- * the task evaluations that exist (`task_eval_*.json`) and says so in its subtitle.
+ * has nothing to plot. Tables that other runs produce later (`kvsort_eb_sweep.json`) are used
+ * when present; until then their figure is drawn from the task evaluations that exist
+ * (`task_eval_*.json`) and says so in its subtitle. The rate table (eval:rates) is read from
+ * `kv_compress_rate_table.json` or the newest `kv_compress_rate_table_<machine>.json`.
  * @module
  */
 import type { TopLevelSpec } from "vega-lite";
@@ -52,6 +53,23 @@ async function readJson(dir: string, file: string): Promise<unknown | undefined>
   }
 }
 
+/** The fields each row must have, by type (`typeof`). */
+type RowShape = Partial<Record<"number" | "string" | "boolean", string[]>>;
+
+/** `rows` checked against `shape`: a row without a field of its type is refused, by file, row and field. */
+export function checkRows<T>(file: string, rows: unknown, shape: RowShape): T[] {
+  if (!Array.isArray(rows)) throw new Error(`${file}: no 'rows' array`);
+  rows.forEach((r: Record<string, unknown>, i) => {
+    for (const [type, keys] of Object.entries(shape)) {
+      for (const k of keys) {
+        const got: string = typeof r?.[k];
+        if (got !== type) throw new Error(`${file}: rows[${i}].${k} is not a ${type}`);
+      }
+    }
+  });
+  return rows as T[];
+}
+
 /** A pending table's rows, checked: every row has the named numeric and string fields. */
 async function pendingRows<T>(
   dir: string,
@@ -59,18 +77,19 @@ async function pendingRows<T>(
   nums: string[],
   strs: string[],
 ): Promise<T[] | undefined> {
-  const d = await readJson(dir, file) as { rows?: Record<string, unknown>[] } | undefined;
+  const d = await readJson(dir, file) as { rows?: unknown } | undefined;
   if (d === undefined) return undefined;
-  if (!Array.isArray(d.rows)) throw new Error(`${file}: no 'rows' array`);
-  d.rows.forEach((r, i) => {
-    for (const k of nums) {
-      if (typeof r[k] !== "number") throw new Error(`${file}: rows[${i}].${k} is not a number`);
-    }
-    for (const k of strs) {
-      if (typeof r[k] !== "string") throw new Error(`${file}: rows[${i}].${k} is not a string`);
-    }
-  });
-  return d.rows as T[];
+  return checkRows<T>(file, d.rows, { number: nums, string: strs });
+}
+
+/** The JSON files of `dir` whose names match `re`, newest first (modification time, then name). */
+async function filesMatching(dir: string, re: RegExp): Promise<string[]> {
+  const found: { name: string; mtime: number }[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !re.test(e.name)) continue;
+    found.push({ name: e.name, mtime: (await Deno.stat(`${dir}/${e.name}`)).mtime?.getTime() ?? 0 });
+  }
+  return found.sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name)).map((f) => f.name);
 }
 
 interface TaskEval {
@@ -105,14 +124,21 @@ const accuracyRows = (t: TaskEval): AccuracyRow[] =>
     ci95_high: r.ci95[1],
   }));
 
+/** A facet channel: the field, its header title and the order of its values. */
+interface FacetField {
+  field: string;
+  title: string | null;
+  sort?: string[];
+}
+
 /** Accuracy with its interval as error bars and a line per `color` field, over `x`. */
 function accuracySpec(
   title: string,
-  subtitle: string,
+  subtitle: string | string[],
   values: object[],
   x: { field: string; title: string; base: number },
   color: { field: string; title: string },
-  facet?: { field: string; title: string },
+  facet?: { column: FacetField; row?: FacetField },
 ): TopLevelSpec {
   const layer = {
     layer: [
@@ -150,8 +176,12 @@ function accuracySpec(
   return (facet
     ? {
       ...base,
-      facet: { column: { field: facet.field, type: "nominal", title: facet.title } },
-      spec: { width: 220, height: 220, ...layer },
+      facet: Object.fromEntries(
+        Object.entries(facet).map((
+          [k, f],
+        ) => [k, { field: f.field, type: "nominal", title: f.title, sort: f.sort }]),
+      ),
+      spec: { width: facet.row ? 200 : 220, height: facet.row ? 150 : 220, ...layer },
     }
     : { ...base, width: 420, height: 260, ...layer }) as TopLevelSpec;
 }
@@ -198,33 +228,86 @@ export const accuracyVsErrorBound: Figure = {
   },
 };
 
-/** Accuracy vs eviction rate, one panel per task, a line per policy (the KV-Compress table). */
+/** A row of eval:rates' JSON (the fields plotted). */
+export interface RateTableRow extends AccuracyRow {
+  table: string;
+  rate: number;
+  policy: string;
+}
+
+/** eval:rates' tables in the order it runs them (the paper's settings first). */
+const RATE_TABLES = ["paper", "paper_floor16", "defaults"];
+
+/**
+ * The rate table to draw: `kv_compress_rate_table.json` when there, else the newest
+ * `kv_compress_rate_table_<machine>.json`, an H200 one before any other machine's.
+ */
+export async function rateTableFile(dir: string): Promise<string | undefined> {
+  const all = await filesMatching(dir, /^kv_compress_rate_table(_.+)?\.json$/);
+  if (all.includes(RATE_TABLE_FILE)) return RATE_TABLE_FILE;
+  return all.find((f) => /h200/i.test(f)) ?? all[0];
+}
+
+/**
+ * The rate table's rows as drawn: the three task families (passkey@<len> rows are passkey's
+ * length breakdown), a panel per task (columns) and per settings table (rows).
+ */
+export function rateTableSpec(
+  title: string,
+  subtitle: string | string[],
+  rows: RateTableRow[],
+): TopLevelSpec {
+  const values = rows.filter((r) => TASKS.includes(r.task));
+  const tables = [...new Set(values.map((r) => r.table))]
+    .sort((a, b) => (RATE_TABLES.indexOf(a) + 1 || 99) - (RATE_TABLES.indexOf(b) + 1 || 99));
+  return accuracySpec(
+    title,
+    subtitle,
+    values,
+    { field: "rate", title: "compression rate", base: 2 },
+    { field: "policy", title: "policy" },
+    {
+      column: { field: "task", title: null, sort: TASKS.filter((t) => values.some((r) => r.task === t)) },
+      row: { field: "table", title: "settings", sort: tables },
+    },
+  );
+}
+
+/** Accuracy vs eviction rate, a panel per task and settings table, a line per policy (eval:rates). */
 export const accuracyVsEvictionRate: Figure = {
   name: "accuracy_vs_eviction_rate",
   title: "Task accuracy vs eviction rate",
   async build(dir) {
-    const table = await pendingRows<AccuracyRow & { rate: number; policy: string }>(
-      dir,
-      RATE_TABLE_FILE,
-      ["rate", "accuracy", "ci95_low", "ci95_high"],
-      ["task", "policy"],
-    );
+    const file = await rateTableFile(dir);
+    if (file) {
+      const d = await readJson(dir, file) as { rows?: unknown };
+      const rows = checkRows<RateTableRow>(file, d.rows, {
+        number: ["rate", "accuracy", "ci95_low", "ci95_high"],
+        string: ["table", "task", "policy"],
+      });
+      const n = [...new Set(rows.filter((r) => TASKS.includes(r.task)).map((r) => (r as { n?: number }).n))]
+        .filter((x) => x !== undefined);
+      const spec = rateTableSpec(
+        this.title,
+        [
+          `eval:rates, ${file}: kvrelay-tiny, codec raw, decode keeps evicting at the rate`,
+          `${
+            n.length ? `${n.join("/")} items a task, ` : ""
+          }95 % Wilson interval; rate = prompt KVs / kept KVs (1 evicts nothing); equal lines overlap`,
+        ],
+        rows,
+      );
+      return { spec, rows: rows.filter((r) => TASKS.includes(r.task)).length, sources: [file] };
+    }
     const x = { field: "rate", title: "eviction rate (prompt KVs / kept KVs)", base: 2 };
     const color = { field: "policy", title: "policy" };
-    const facet = { field: "task", title: "task" };
-    if (table) {
-      return {
-        spec: accuracySpec(this.title, `from ${RATE_TABLE_FILE}`, table, x, color, facet),
-        rows: table.length,
-        sources: [RATE_TABLE_FILE],
-      };
-    }
+    const facet = { column: { field: "task", title: "task" } };
     // the kvsort 1e-2 runs: KV-Compress with SnapKV's max-pool (7) or none; rate 1 evicts nothing
     const evals = (await taskEvals(dir)).filter((t) => t.kv.codec === "kvsort" && t.kv.errorBound === 0.01);
     const policy = (t: TaskEval) => `${t.kv.eviction}, max-pool ${t.kv.maxPool ?? 0}`;
     const policies = [...new Set(evals.filter((t) => t.kv.evictionRate > 1).map(policy))];
     if (policies.length === 0) {
-      return { skipped: `no ${RATE_TABLE_FILE} and no kvsort task_eval_*.json with eviction` };
+      return { skipped: `no kv_compress_rate_table*.json and no kvsort task_eval_*.json with eviction` };
     }
     const values = evals.flatMap((t) =>
       (t.kv.evictionRate === 1 ? policies : [policy(t)]).flatMap((p) =>
@@ -605,6 +688,134 @@ export const ratioVsErrorBound: Figure = {
   },
 };
 
+/** A cell of bench:decode-throughput's JSON (the fields plotted). */
+export interface DecodeThroughputRow {
+  rate: number;
+  decodeEviction: boolean;
+  sequences: number;
+  tokensPerS: number;
+}
+
+/** bench:decode-throughput's JSON, the parts plotted. */
+export interface DecodeThroughputRun {
+  budget?: { fp16MiB?: number };
+  promptLen?: number;
+  gen?: number;
+  rows?: unknown;
+}
+
+const WITH_DECODE_EVICTION = "decode-time eviction";
+const PREFILL_ONLY = "prefill eviction only";
+
+/**
+ * The points of one decode-throughput run, labelled `label`: a line with and one without
+ * decode-time eviction for each measure; rate 1 (nothing evicted) starts both lines.
+ */
+export function decodeThroughputPoints(
+  file: string,
+  run: DecodeThroughputRun,
+  label: string,
+): Record<string, unknown>[] {
+  const rows = checkRows<DecodeThroughputRow & { kind?: string }>(file, run.rows, {
+    number: ["rate", "sequences", "tokensPerS"],
+    boolean: ["decodeEviction"],
+  }).filter((r) => r.kind === undefined);
+  const budget = run.budget?.fp16MiB === undefined ? "" : `, ${run.budget.fp16MiB.toFixed(0)} MiB fp16 KV`;
+  const shape = run.promptLen && run.gen ? `, ${run.promptLen} + ${run.gen} tokens` : "";
+  const machine = `${label}${budget}${shape}`;
+  return rows.flatMap((r) =>
+    (r.rate === 1
+      ? [WITH_DECODE_EVICTION, PREFILL_ONLY]
+      : [r.decodeEviction ? WITH_DECODE_EVICTION : PREFILL_ONLY])
+      .map((eviction) => ({
+        machine,
+        rate: r.rate,
+        eviction,
+        sequences: r.sequences,
+        tokens_per_s: r.tokensPerS,
+      }))
+  );
+}
+
+/** Sequences held (top) and generated tokens/s (bottom) vs rate, a column per run. */
+export function decodeThroughputSpec(
+  values: Record<string, unknown>[],
+  title: string,
+  subtitle: string | string[],
+): TopLevelSpec {
+  const rates = [...new Set(values.map((v) => v.rate as number))].sort((a, b) => a - b);
+  const panel = (field: string, axisTitle: string) => ({
+    facet: { column: { field: "machine", type: "nominal", title: null } },
+    spec: {
+      width: 300,
+      height: 200,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: {
+          field: "rate",
+          type: "quantitative",
+          title: "compression rate",
+          scale: { type: "log", base: 2 },
+          axis: { values: rates },
+        },
+        y: {
+          field,
+          type: "quantitative",
+          title: axisTitle,
+          scale: { type: "log", nice: false },
+          axis: { values: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
+        },
+        color: {
+          field: "eviction",
+          type: "nominal",
+          title: "eviction",
+          scale: { domain: [WITH_DECODE_EVICTION, PREFILL_ONLY], range: [TABLEAU10[0], TABLEAU10[1]] },
+          legend: { symbolType: "stroke", symbolStrokeWidth: 2 },
+        },
+        strokeDash: {
+          field: "eviction",
+          type: "nominal",
+          scale: { domain: [WITH_DECODE_EVICTION, PREFILL_ONLY], range: [[1, 0], [5, 3]] },
+        },
+      },
+    },
+  });
+  return {
+    $schema: SCHEMA,
+    title: { text: title, subtitle },
+    data: { values },
+    config: CONFIG,
+    vconcat: [panel("sequences", "sequences held (log)"), panel("tokens_per_s", "generated tokens/s (log)")],
+  } as TopLevelSpec;
+}
+
+/** Sequences held and decode tokens/s at a fixed KV budget per rate (bench:decode-throughput). */
+export const decodeThroughput: Figure = {
+  name: "decode_throughput",
+  title: "Decode throughput at a fixed KV budget",
+  async build(dir) {
+    const files = (await filesMatching(dir, /^decode_throughput_.+\.json$/)).sort();
+    if (files.length === 0) return { skipped: "no decode_throughput_*.json" };
+    const values: Record<string, unknown>[] = [];
+    for (const file of files) {
+      const run = await readJson(dir, file) as DecodeThroughputRun;
+      values.push(...decodeThroughputPoints(file, run, file.replace(/^decode_throughput_|\.json$/g, "")));
+    }
+    return {
+      spec: decodeThroughputSpec(
+        values,
+        this.title,
+        [
+          `bench:decode-throughput, ${files.join(", ")}: kvrelay-tiny, KV-Compress, codec raw`,
+          "one batch, as many sequences as the budget admits; rate 1 (nothing evicted) starts both lines",
+        ],
+      ),
+      rows: values.length,
+      sources: files,
+    };
+  },
+};
+
 /** Every figure `deno task plots` draws, in the order docs/RESULTS.md shows them. */
 export const FIGURES: Figure[] = [
   accuracyVsErrorBound,
@@ -613,4 +824,5 @@ export const FIGURES: Figure[] = [
   ratioVsErrorBound,
   handoffVsLink,
   agreementVsEvictionRate,
+  decodeThroughput,
 ];
