@@ -406,14 +406,30 @@ def main():
     ap.add_argument("--log", default=None)
     ap.add_argument("--no-doc-mask", action="store_true", help="attend across packed documents")
     ap.add_argument("--probe-every", type=float, default=60, help="seconds between retrieval probes")
+    # model shape (defaults: kvrelay-tiny); see infra/train/CORPUS.md for the second model's
+    ap.add_argument("--hidden", type=int, default=Config.hidden_size)
+    ap.add_argument("--layers", type=int, default=Config.num_hidden_layers)
+    ap.add_argument("--heads", type=int, default=Config.num_attention_heads)
+    ap.add_argument("--kv-heads", type=int, default=Config.num_key_value_heads)
+    ap.add_argument("--head-dim", type=int, default=Config.head_dim)
+    ap.add_argument("--intermediate", type=int, default=Config.intermediate_size)
+    ap.add_argument("--rope-theta", type=float, default=Config.rope_theta)
+    ap.add_argument("--untied", action="store_true", help="separate lm_head (default: tied)")
+    ap.add_argument("--mix", default="run3", choices=sorted(data.MIXES), help="document-kind mix")
     args = ap.parse_args()
+    if args.heads % args.kv_heads:
+        ap.error(f"--heads {args.heads} is not a multiple of --kv-heads {args.kv_heads}")
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = True
     tok = load_tok(args.tokenizer)
-    cfg = Config(vocab_size=tok.vocab)
+    cfg = Config(vocab_size=tok.vocab, hidden_size=args.hidden, intermediate_size=args.intermediate,
+                 num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                 num_key_value_heads=args.kv_heads, head_dim=args.head_dim,
+                 max_position_embeddings=args.seq, rope_theta=args.rope_theta,
+                 tie_word_embeddings=not args.untied)
     if args.toy:
         cfg = Config(vocab_size=tok.vocab, hidden_size=128, intermediate_size=256,
                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
@@ -429,7 +445,7 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
     import multiprocessing
     progress = multiprocessing.Value("d", 0.0, lock=False)
-    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIX, progress)
+    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIXES[args.mix], progress)
     dlkw = {"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}
     if args.workers:  # workers inherit the shared progress value: fork, whatever the default
         dlkw["multiprocessing_context"] = "fork"
