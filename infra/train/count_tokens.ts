@@ -40,7 +40,9 @@ async function main() {
   const tokenizer = new Tokenizer(JSON.parse(await Deno.readTextFile(tok)), {});
   const rows: Row[] = [];
   for (const split of ["train", "heldout"]) {
-    const names = [...Deno.readDirSync(`${dir}/${split}`)].map((e) => e.name).filter((n) => n.endsWith(".txt"))
+    const names = [...Deno.readDirSync(`${dir}/${split}`)].map((e) => e.name).filter((n) =>
+      n.endsWith(".txt")
+    )
       .sort();
     for (const name of names) {
       const docs = (await Deno.readTextFile(`${dir}/${split}/${name}`)).split("\n\n").filter((d) => d.trim());
@@ -52,11 +54,24 @@ async function main() {
         sampledChars += d.length;
         sampledTokens += tokenizer.encode(d, { add_special_tokens: false }).ids.length;
       });
-      const tokens = every === 1 ? sampledTokens : Math.round(chars * sampledTokens / Math.max(1, sampledChars));
-      rows.push({ source: name.replace(/\.txt$/, ""), split, docs: docs.length, chars, tokens, sampledDocs: sampled });
+      const tokens = every === 1
+        ? sampledTokens
+        : Math.round(chars * sampledTokens / Math.max(1, sampledChars));
+      rows.push({
+        source: name.replace(/\.txt$/, ""),
+        split,
+        docs: docs.length,
+        chars,
+        tokens,
+        sampledDocs: sampled,
+      });
       console.log(
-        `${split.padEnd(8)} ${name.replace(/\.txt$/, "").padEnd(22)} docs ${String(docs.length).padStart(6)} ` +
-          `chars ${chars.toLocaleString("en-US").padStart(12)} tokens ${tokens.toLocaleString("en-US").padStart(11)} ` +
+        `${split.padEnd(8)} ${name.replace(/\.txt$/, "").padEnd(22)} docs ${
+          String(docs.length).padStart(6)
+        } ` +
+          `chars ${chars.toLocaleString("en-US").padStart(12)} tokens ${
+            tokens.toLocaleString("en-US").padStart(11)
+          } ` +
           `chars/token ${(chars / Math.max(1, tokens)).toFixed(2)}`,
       );
     }
@@ -65,10 +80,16 @@ async function main() {
     rows.filter((r) => r.split === split).reduce((a, r) => a + r[k], 0);
   const total = {
     train: { docs: sum("train", "docs"), chars: sum("train", "chars"), tokens: sum("train", "tokens") },
-    heldout: { docs: sum("heldout", "docs"), chars: sum("heldout", "chars"), tokens: sum("heldout", "tokens") },
+    heldout: {
+      docs: sum("heldout", "docs"),
+      chars: sum("heldout", "chars"),
+      tokens: sum("heldout", "tokens"),
+    },
   };
   console.log(`total    train ${JSON.stringify(total.train)} heldout ${JSON.stringify(total.heldout)}`);
-  if (out) await Deno.writeTextFile(out, JSON.stringify({ tokenizer: tok, every, rows, total }, null, 1) + "\n");
+  if (out) {
+    await Deno.writeTextFile(out, JSON.stringify({ tokenizer: tok, every, rows, total }, null, 1) + "\n");
+  }
 }
 
 if (import.meta.main) await main();
