@@ -2,8 +2,11 @@
 `tokenizers` package (not installable here; the real tokenizer is trained on the device by
 tokenizer.py). Pure Python: word counts, then BPE merges on the word types.
 
-usage: python3 bpe_estimate.py CORPUS_DIR VOCAB [VOCAB ...] [--out FILE]
+usage: python3 bpe_estimate.py CORPUS_DIR VOCAB [VOCAB ...] [--out FILE] [--save-merges F | --merges F]
   CORPUS_DIR: train/*.txt and heldout/*.txt from clean_corpus.py.
+  --save-merges F: also write the learned merges (JSON list of [a, b] as latin-1 strings).
+  --merges F: learn nothing; count CORPUS_DIR with merges saved before (e.g. for sources added
+  after the tokenizer was trained: a slight overestimate against training on everything).
 
 Pre-tokenization imitates tokenizer.py: digits one per token, then a GPT-2-style split
 (optional leading space + letters, or + punctuation run, whitespace alone). With 3 special
@@ -95,12 +98,17 @@ def encode_len(word: str, ranks: dict) -> int:
     return len(w)
 
 
+def opt(argv: list[str], name: str) -> tuple[str | None, list[str]]:
+    if name not in argv:
+        return None, argv
+    k = argv.index(name)
+    return argv[k + 1], argv[:k] + argv[k + 2:]
+
+
 def main(argv: list[str]):
-    out = None
-    if "--out" in argv:
-        k = argv.index("--out")
-        out = argv[k + 1]
-        argv = argv[:k] + argv[k + 2:]
+    out, argv = opt(argv, "--out")
+    save, argv = opt(argv, "--save-merges")
+    load, argv = opt(argv, "--merges")
     d, vocabs = Path(argv[0]), [int(v) for v in argv[1:]]
     per_file = {}
     for split in ("train", "heldout"):
@@ -112,8 +120,17 @@ def main(argv: list[str]):
             total.update(c)
     print(f"word types {len(total):,}, words {sum(total.values()):,}", flush=True)
     result = {}
-    for v in vocabs:
-        ranks = train(total, v)
+    # BPE is greedy: the merges of a smaller vocabulary are the first merges of a larger one
+    if load:
+        merges = json.loads(Path(load).read_text())
+        all_ranks = {(a.encode("latin-1"), b.encode("latin-1")): r for r, (a, b) in enumerate(merges)}
+    else:
+        all_ranks = train(total, max(vocabs))
+    if save:
+        order = sorted(all_ranks, key=all_ranks.get)
+        Path(save).write_text(json.dumps([[a.decode("latin-1"), b.decode("latin-1")] for a, b in order]))
+    for v in sorted(vocabs):
+        ranks = {p: r for p, r in all_ranks.items() if r < v - 256 - 3}
         cache: dict[str, int] = {}
         rows = []
         for (split, name), (c, chars) in per_file.items():
