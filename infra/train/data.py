@@ -64,10 +64,16 @@ def load_corpus(corpus_dir: str | Path) -> Corpus:
     return Corpus(train, held)
 
 
+_SRC_CHARS: dict[int, list[int]] = {}
+
+
 def text_doc(rng: random.Random, paras_by_src: dict[str, list[str]], max_chars: int) -> str:
     """Consecutive paragraphs from one source (chosen by size), about max_chars long."""
     srcs = list(paras_by_src)
-    weights = [sum(len(p) for p in paras_by_src[s]) for s in srcs]
+    key = id(paras_by_src)
+    if key not in _SRC_CHARS:  # summing ~800k paragraph lengths per document would dominate the loader
+        _SRC_CHARS[key] = [sum(len(p) for p in paras_by_src[s]) for s in srcs]
+    weights = _SRC_CHARS[key]
     s = rng.choices(srcs, weights)[0]
     paras = paras_by_src[s]
     i = rng.randrange(len(paras))
