@@ -85,7 +85,8 @@ class TextHTML(HTMLParser):
                 self.flush()
             return
         cls = " ".join(v or "" for k, v in attrs if k in ("class", "id", "role"))
-        skipping = tag in SKIP or bool(cls and SKIP_CLASS.search(cls))
+        # Qt's "header" div wraps the whole page: not a header to drop
+        skipping = tag in SKIP or bool(cls and SKIP_CLASS.search(cls) and "qtdocheader" not in cls)
         self.stack.append((tag, skipping))
         if skipping:
             self.skip += 1
