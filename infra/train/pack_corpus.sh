@@ -21,7 +21,7 @@ pack=.corpus
 limit_mib=${LIMIT_MIB:-64}
 margin_mib=${MARGIN_MIB:-2}
 # least useful first: API references and option lists, then manuals; never books or dictionaries
-read -r -a drop_order <<< "${DROP_ORDER:-openjdk-doc qt-doc erlang-doc freebsd-manpages tcl-doc rust-doc manpages vim-doc cmake-doc zsh-doc}"
+read -r -a drop_order <<< "${DROP_ORDER:-qt-doc openjdk-doc erlang-doc freebsd-manpages tcl-doc rust-doc manpages vim-doc cmake-doc zsh-doc}"
 
 if [ "${1:-}" = "--unpack" ]; then
   [ -f "$pack/SHA256SUMS" ] || { echo "pack_corpus.sh: no $pack/SHA256SUMS (carry .corpus)" >&2; exit 1; }
