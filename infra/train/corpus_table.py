@@ -26,9 +26,9 @@ def main(out: str, count: str | None, bpe: str | None, xz: str | None):
     bpe8 = {}
     if bpe:
         b = json.loads(Path(bpe).read_text())
-        for r in b[max(b, key=int)]["rows"]:
+        for r in b["8192"]["rows"]:
             bpe8[(r["split"], r["source"])] = r["tokens"]
-    print("| source | packages (version) | docs train+held | MB train | tokens kvrelay-tiny | tokens 8k BPE | xz MB |")
+    print("| source | packages (version) | docs train+held | M chars train | tokens kvrelay-tiny | tokens 8k BPE | xz MB |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     tot = [0, 0, 0, 0, 0, 0]
     for name, m in man.items():

@@ -6,8 +6,8 @@
 # plus out/manifest.json (per source: packages, documents, characters, sha256) and
 # out/packages.tsv (package, version, source package, size of the .deb).
 # Everything is under .cache/ (git-ignored): the corpus is never committed.
-# Needs: apt-get (Debian bookworm lists), dpkg, python3, groff (man pages). ~400 MB of .debs,
-# ~2.3 GB unpacked, ~200 MB of text; 15-30 minutes on two shared cores.
+# Needs: apt-get (Debian bookworm lists), dpkg, python3, groff (man pages). ~284 MB of .debs,
+# ~1.9 GB unpacked, ~200 MB of text; about an hour of CPU on two shared cores (HTML parsing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.cache/corpus"
