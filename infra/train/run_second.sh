@@ -2,7 +2,8 @@
 # Device runs of the second model (plan in infra/train/CORPUS.md). A device command may run 10
 # minutes, so the work is two calls, each carrying .corpus (see pack_corpus.sh):
 #
-#   OUT=$OUT bash infra/train/run_second.sh tok    # unpack, train the 8k tokenizer, 60 s smoke run
+#   OUT=$OUT bash infra/train/run_second.sh tok    # unpack, train the 8k tokenizer, time SDPA vs
+#       FlexAttention document masks (--bench), 60 s smoke run (TRAIN_ARGS="--attn flex" to use it)
 #       -> $OUT/tokenizer.json, tokenizer_config.json, special_tokens_map.json, smoke logs.
 #       Commit the three tokenizer files to infra/model/$NAME/ before the next call.
 #   OUT=$OUT bash infra/train/run_second.sh main   # train TRAIN_SECONDS, export, verify, eval
@@ -31,9 +32,13 @@ case "${1:-}" in
 tok)
   python3 infra/train/tokenizer.py "$CORPUS" "$OUT/tokenizer.json" "${VOCAB:-8192}" 4096 || exit 1
   echo "tokenizer $(( $(date +%s) - t ))s"
-  timeout 200 python3 infra/train/train.py $COMMON $SHAPE --tokenizer "$OUT/tokenizer.json" --seconds 60 \
-    --compile --out /tmp/smoke/model 2>&1 | grep -v Warning | tee "$OUT/smoke_train.log" | tail -15
-  timeout 150 python3 infra/train/eval.py --model /tmp/smoke/model --corpus "$CORPUS" --context 4096 \
+  for attn in sdpa flex; do  # document masks: dense mask to SDPA against FlexAttention block masks
+    timeout 90 python3 infra/train/train.py $COMMON $SHAPE --tokenizer "$OUT/tokenizer.json" --bench \
+      --attn $attn --out /tmp/bench 2>&1 | grep -v Warning | tail -4 | sed "s/^/$attn: /" | tee -a "$OUT/smoke_train.log"
+  done
+  timeout 150 python3 infra/train/train.py $COMMON $SHAPE --tokenizer "$OUT/tokenizer.json" --seconds 60 \
+    --compile --out /tmp/smoke/model ${TRAIN_ARGS:-} 2>&1 | grep -v Warning | tee -a "$OUT/smoke_train.log" | tail -15
+  timeout 100 python3 infra/train/eval.py --model /tmp/smoke/model --corpus "$CORPUS" --context 4096 \
     --scale 0.06 --out "$OUT/smoke_eval.json" 2>&1 | tee "$OUT/smoke_eval.log" | tail -20
   ;;
 main)
