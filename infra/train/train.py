@@ -126,7 +126,8 @@ class Attention(nn.Module):
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         if mask is not None and not isinstance(mask, torch.Tensor):  # a FlexAttention BlockMask
-            y = flex_attention(q, k, v, block_mask=mask, enable_gqa=True)
+            # RoPE in fp32 tables promotes q, k under autocast; flex_attention wants one dtype
+            y = flex_attention(q.to(v.dtype), k.to(v.dtype), v, block_mask=mask, enable_gqa=True)
             return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
         rep = c.num_attention_heads // c.num_key_value_heads
         k = k.repeat_interleave(rep, dim=1)  # q head h uses kv head h // rep (HF repeat_kv)
