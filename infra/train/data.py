@@ -30,8 +30,8 @@ MULTIKEY_HEADER = "Below is a list of keys and their values. Remember them."
 
 # ---------------------------------------------------------------- text corpus
 
-SOURCES = ("kjv", "devil", "jargon")
-HELDOUT_EVERY = 50  # paragraph i of each source is held out when i % 50 == 0
+SOURCES = ("kjv", "devil", "jargon")  # the small corpus of fetch_text.sh (kvrelay-tiny)
+HELDOUT_EVERY = 50  # small corpus: paragraph i of each source is held out when i % 50 == 0
 
 
 @dataclass
@@ -41,8 +41,22 @@ class Corpus:
 
 
 def load_corpus(corpus_dir: str | Path) -> Corpus:
+    """Paragraphs per source. Two layouts: the small corpus (<source>.txt, one paragraph a line,
+    held out by paragraph index) and the large one of fetch_corpus.sh (train/<source>.txt and
+    heldout/<source>.txt, documents separated by an empty line, held out by document hash in
+    clean_corpus.py). Consecutive paragraphs of a source stay in order either way."""
     d = Path(corpus_dir)
     train, held = {}, {}
+    if (d / "train").is_dir():
+        for f in sorted((d / "train").glob("*.txt")):
+            train[f.stem] = [p for p in f.read_text(encoding="utf-8").split("\n") if p.strip()]
+            h = d / "heldout" / f.name
+            held[f.stem] = [p for p in h.read_text(encoding="utf-8").split("\n") if p.strip()] \
+                if h.exists() else []
+        if not train:
+            raise FileNotFoundError(f"no train/*.txt in {d}")
+        held = {k: v for k, v in held.items() if v}
+        return Corpus(train, held)
     for s in SOURCES:
         paras = [p for p in (d / f"{s}.txt").read_text(encoding="utf-8").split("\n") if p.strip()]
         train[s] = [p for i, p in enumerate(paras) if i % HELDOUT_EVERY != 0]
@@ -50,10 +64,16 @@ def load_corpus(corpus_dir: str | Path) -> Corpus:
     return Corpus(train, held)
 
 
+_SRC_CHARS: dict[int, list[int]] = {}
+
+
 def text_doc(rng: random.Random, paras_by_src: dict[str, list[str]], max_chars: int) -> str:
     """Consecutive paragraphs from one source (chosen by size), about max_chars long."""
     srcs = list(paras_by_src)
-    weights = [sum(len(p) for p in paras_by_src[s]) for s in srcs]
+    key = id(paras_by_src)
+    if key not in _SRC_CHARS:  # summing ~800k paragraph lengths per document would dominate the loader
+        _SRC_CHARS[key] = [sum(len(p) for p in paras_by_src[s]) for s in srcs]
+    weights = _SRC_CHARS[key]
     s = rng.choices(srcs, weights)[0]
     paras = paras_by_src[s]
     i = rng.randrange(len(paras))
@@ -231,17 +251,24 @@ def drill_doc(rng: random.Random, n_lines: int) -> str:
 
 # Target share of training *tokens* per document kind (run 3).
 MIX = {"text": 0.08, "passkey": 0.25, "multikey": 0.30, "arith": 0.20, "drill": 0.05, "copy": 0.12}
+# The second model (large corpus, 4k context): mostly text, for a held-out perplexity that means
+# something, with enough retrieval and arithmetic to keep the tasks (see infra/train/CORPUS.md).
+MIX_TEXT = {"text": 0.55, "passkey": 0.12, "multikey": 0.14, "arith": 0.09, "drill": 0.03, "copy": 0.07}
+MIXES = {"run3": MIX, "text": MIX_TEXT}
 ANSWER_WEIGHT = 2.0  # loss weight of retrieval answer tokens (passkey, multi-key) in training
 PROSE_FILLER = 0.3   # share of training passkey items with book-prose filler (rest: classic)
 CURRICULUM_END = 0.5  # training fraction at which retrieval items reach their full size
 
 
-def curriculum(progress: float) -> dict:
+def curriculum(progress: float, max_tokens: int = 2040) -> dict:
     """Size limits of retrieval items at a training fraction: short and few-pair items first
-    (run 2 never learned look-up when every item was long from the start)."""
+    (run 2 never learned look-up when every item was long from the start). The final sizes
+    scale with the context (max_tokens 2040 = kvrelay-tiny's 2048-token rows)."""
     f = min(1.0, max(0.0, progress) / CURRICULUM_END)
-    return {"max_pairs": int(8 + (150 - 8) * f), "max_passkey_tokens": int(200 + (2040 - 200) * f),
-            "max_copy_items": int(24 + (160 - 24) * f)}
+    scale = max(1.0, max_tokens / 2040)
+    return {"max_pairs": int(8 + (150 * scale - 8) * f),
+            "max_passkey_tokens": int(200 + (max_tokens - 200) * f),
+            "max_copy_items": int(24 + (160 * scale - 24) * f)}
 
 
 def _numbers(line_value: str) -> list[tuple[str, float]]:
@@ -266,7 +293,7 @@ def sample_parts(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None
     Multi-key training documents ask several questions (eval prompts ask one: the first
     question/answer of a training document has exactly the eval format). Random numbers that
     nothing predicts (the listed values, the first mention of the pass key) weigh 0."""
-    cur = curriculum(progress)
+    cur = curriculum(progress, max_tokens)
     if kind == "passkey":
         cpt = cpt or {"classic": 4.0, "prose": 3.2}
         classic = rng.random() >= PROSE_FILLER
@@ -302,7 +329,8 @@ def sample_doc(kind: str, rng: random.Random, corpus: Corpus, cpt: dict | None =
                max_tokens: int = 2040) -> str:
     """One training document (without <bos>/<eos>) of the given kind."""
     if kind == "text":
-        return text_doc(rng, corpus.train, rng.randint(300, 6000))
+        # ~3.5 chars a token: long contexts get long text documents
+        return text_doc(rng, corpus.train, rng.randint(300, 6000 if max_tokens <= 2040 else 3 * max_tokens))
     if kind == "passkey":
         # cpt: measured characters per token of each filler kind (train.py calibrates it)
         cpt = cpt or {"classic": 4.0, "prose": 3.2}
@@ -330,7 +358,7 @@ _FLAT: dict[int, list[str]] = {}
 def _flat(corpus: Corpus) -> list[str]:
     k = id(corpus)
     if k not in _FLAT:
-        _FLAT[k] = [p for s in SOURCES for p in corpus.train[s] if len(p) > 40]
+        _FLAT[k] = [p for s in corpus.train for p in corpus.train[s] if len(p) > 40]
     return _FLAT[k]
 
 
@@ -338,6 +366,7 @@ def _flat(corpus: Corpus) -> list[str]:
 
 EVAL_SEEDS = {"passkey": 9001, "multikey": 9002, "arith": 9003, "text": 9004}
 PASSKEY_LENGTHS = (256, 512, 1024, 1536, 2048)  # total item tokens incl. <bos>, answer, <eos>
+PASSKEY_LENGTHS_4K = (256, 512, 1024, 2048, 3072, 4096)  # the second model (4k context)
 
 
 def eval_multikey(n: int = 200, n_pairs: int = 64):

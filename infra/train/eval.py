@@ -132,6 +132,7 @@ def main():
     ap.add_argument("--corpus", default=".cache/text/corpus")
     ap.add_argument("--out", default=None)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of each eval set (smoke tests)")
+    ap.add_argument("--context", type=int, default=2048, help="4096: passkey up to 4k tokens, 4k text windows")
     args = ap.parse_args()
     from tokenizers import Tokenizer
     from transformers import LlamaForCausalLM
@@ -143,10 +144,11 @@ def main():
     corpus = data.load_corpus(args.corpus)
     n = lambda k: max(2, int(k * args.scale))  # noqa: E731
     t0 = time.time()
+    lengths = data.PASSKEY_LENGTHS_4K if args.context >= 4096 else data.PASSKEY_LENGTHS
 
     sets = {
-        "passkey": (passkey_set(tok, corpus, True, n(50)), 8, 1, "length"),
-        "passkey_prose": (passkey_set(tok, corpus, False, n(20)), 8, 1, "length"),
+        "passkey": (passkey_set(tok, corpus, True, n(50), lengths), 8, 1, "length"),
+        "passkey_prose": (passkey_set(tok, corpus, False, n(20), lengths), 8, 1, "length"),
         "multikey": (data.eval_multikey(n(200), 64), 8, 64, None),
         "multikey_128": (data.eval_multikey(n(100), 128), 8, 64, None),
         "arith": (data.eval_arith(n(300)), 80, 128, "n_ops"),
@@ -163,7 +165,7 @@ def main():
             lo, hi = wilson(ok, tot)
             results[k] = {"correct": ok, "n": tot, "acc": ok / tot, "ci95": [lo, hi]}
         details[name] = rows[:20]
-    ppl, nll = text_ppl(model, tok, corpus, device)
+    ppl, nll = text_ppl(model, tok, corpus, device, T=args.context)
     results["text"] = {"ppl": ppl, "nll_per_token": nll}
     print(f"prompt/completion token-boundary mismatches: {mismatch}")
     print(f"{'task':<22}{'acc':>8}{'n':>6}   95% CI")

@@ -5,7 +5,7 @@ so every digit is its own token (helps arithmetic and 5-digit retrieval).
 Specials: <bos>=0, <eos>=1, <pad>=2. Post-processor prepends <bos> (TemplateProcessing),
 decoder ByteLevel. Loadable by @huggingface/tokenizers (JS) and transformers.
 
-usage: python tokenizer.py CORPUS_DIR OUT/tokenizer.json [VOCAB]
+usage: python tokenizer.py CORPUS_DIR OUT/tokenizer.json [VOCAB] [MODEL_MAX_LENGTH]
 """
 import json
 import random
@@ -23,7 +23,7 @@ SPECIALS = ["<bos>", "<eos>", "<pad>"]
 def build(corpus_dir: str, out_path: str, vocab: int = 4096, seed: int = 1234) -> Tokenizer:
     corpus = data.load_corpus(corpus_dir)
     rng = random.Random(seed)
-    texts = [p for s in data.SOURCES for p in corpus.train[s]]
+    texts = [p for s in corpus.train for p in corpus.train[s]]
     # a slice of generated documents so the task vocabulary gets merges too
     for kind in ("passkey", "multikey", "arith", "drill"):
         for _ in range({"passkey": 40, "multikey": 300, "arith": 6000, "drill": 300}[kind]):
@@ -69,7 +69,7 @@ def write_tokenizer_config(out_dir: str, model_max_length: int = 2048):
 if __name__ == "__main__":
     out = sys.argv[2]
     t = build(sys.argv[1], out, int(sys.argv[3]) if len(sys.argv) > 3 else 4096)
-    write_tokenizer_config(str(Path(out).parent))
+    write_tokenizer_config(str(Path(out).parent), int(sys.argv[4]) if len(sys.argv) > 4 else 2048)
     s = "Question: Tom has 12 apples.\nSolution: 12 + 7 = 19.\nAnswer: 19"
     e = t.encode(s)
     print("vocab", t.get_vocab_size(), e.tokens)

@@ -24,6 +24,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+try:  # FlexAttention (torch >= 2.5): document masks as block masks (--attn flex)
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+except ImportError:  # older CPU torch of local tests
+    create_block_mask = flex_attention = None
+
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402
 
@@ -89,6 +94,19 @@ def sdpa(q, k, v, mask=None):
     return att.softmax(-1) @ v
 
 
+def doc_block_mask(doc):
+    """Causal attention within each packed document as a FlexAttention BlockMask: blocks of
+    128x128 positions with no pair in one document are skipped, unlike a dense (B,1,T,T) mask,
+    which also rules out SDPA's flash kernel."""
+    B, T = doc.shape
+
+    def same_doc_causal(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (doc[b, q_idx] == doc[b, kv_idx])
+
+    return create_block_mask(same_doc_causal, B=B, H=None, Q_LEN=T, KV_LEN=T, device=doc.device,
+                             _compile=True)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
@@ -107,6 +125,10 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(B, T, c.num_key_value_heads, c.head_dim).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        if mask is not None and not isinstance(mask, torch.Tensor):  # a FlexAttention BlockMask
+            # RoPE in fp32 tables promotes q, k under autocast; flex_attention wants one dtype
+            y = flex_attention(q.to(v.dtype), k.to(v.dtype), v, block_mask=mask, enable_gqa=True)
+            return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
         rep = c.num_attention_heads // c.num_key_value_heads
         k = k.repeat_interleave(rep, dim=1)  # q head h uses kv head h // rep (HF repeat_kv)
         v = v.repeat_interleave(rep, dim=1)
@@ -166,12 +188,15 @@ class Llama(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def forward(self, idx, doc=None):
-        """doc: (B, T) document number of each position, or None for plain causal attention."""
+        """doc: (B, T) document number of each position, a FlexAttention BlockMask of the same
+        documents, or None for plain causal attention."""
         T = idx.shape[1]
         x = self.model.embed_tokens(idx)
         cos, sin = rope_cos_sin(self.cfg, T, idx.device, x.dtype)
         mask = None
-        if doc is not None:
+        if doc is not None and not isinstance(doc, torch.Tensor):
+            mask = doc  # a BlockMask from doc_block_mask(), built outside the compiled model
+        elif doc is not None:
             causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
             mask = (doc[:, :, None] == doc[:, None, :]) & causal
             mask = mask[:, None]
@@ -406,14 +431,32 @@ def main():
     ap.add_argument("--log", default=None)
     ap.add_argument("--no-doc-mask", action="store_true", help="attend across packed documents")
     ap.add_argument("--probe-every", type=float, default=60, help="seconds between retrieval probes")
+    # model shape (defaults: kvrelay-tiny); see infra/train/CORPUS.md for the second model's
+    ap.add_argument("--hidden", type=int, default=Config.hidden_size)
+    ap.add_argument("--layers", type=int, default=Config.num_hidden_layers)
+    ap.add_argument("--heads", type=int, default=Config.num_attention_heads)
+    ap.add_argument("--kv-heads", type=int, default=Config.num_key_value_heads)
+    ap.add_argument("--head-dim", type=int, default=Config.head_dim)
+    ap.add_argument("--intermediate", type=int, default=Config.intermediate_size)
+    ap.add_argument("--rope-theta", type=float, default=Config.rope_theta)
+    ap.add_argument("--untied", action="store_true", help="separate lm_head (default: tied)")
+    ap.add_argument("--mix", default="run3", choices=sorted(data.MIXES), help="document-kind mix")
+    ap.add_argument("--attn", default="sdpa", choices=("sdpa", "flex"),
+                    help="document masks: dense boolean mask to SDPA, or FlexAttention block masks")
     args = ap.parse_args()
+    if args.heads % args.kv_heads:
+        ap.error(f"--heads {args.heads} is not a multiple of --kv-heads {args.kv_heads}")
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cuda.matmul.allow_tf32 = True
     tok = load_tok(args.tokenizer)
-    cfg = Config(vocab_size=tok.vocab)
+    cfg = Config(vocab_size=tok.vocab, hidden_size=args.hidden, intermediate_size=args.intermediate,
+                 num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                 num_key_value_heads=args.kv_heads, head_dim=args.head_dim,
+                 max_position_embeddings=args.seq, rope_theta=args.rope_theta,
+                 tie_word_embeddings=not args.untied)
     if args.toy:
         cfg = Config(vocab_size=tok.vocab, hidden_size=128, intermediate_size=256,
                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
@@ -429,7 +472,7 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8, **kw)
     import multiprocessing
     progress = multiprocessing.Value("d", 0.0, lock=False)
-    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIX, progress)
+    ds = Stream(corpus, args.tokenizer, args.seq, args.seed, data.MIXES[args.mix], progress)
     dlkw = {"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}
     if args.workers:  # workers inherit the shared progress value: fork, whatever the default
         dlkw["multiprocessing_context"] = "fork"
@@ -444,6 +487,8 @@ def main():
         ids, wts, doc = batch
         x = ids[:, :-1].to(device, non_blocking=True)
         d = None if args.no_doc_mask else doc[:, :-1].to(device, non_blocking=True)
+        if d is not None and args.attn == "flex":
+            d = doc_block_mask(d)
         y = ids[:, 1:].to(device, non_blocking=True)
         w = wts[:, 1:].to(device, non_blocking=True).reshape(-1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):

@@ -202,3 +202,52 @@ Deno.test("Model.load() applies Qwen2 q/k/v biases as the pure-TS reference does
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Model.load() runs a checkpoint whose head_dim is twice hidden/heads", async () => {
+  // The second model's shape in small: 128-wide heads on a 512-wide residual stream.
+  const dir = await Deno.makeTempDir();
+  try {
+    const hd = 2 * C.headDim;
+    const wide: ModelConfig = { ...C, headDim: hd };
+    const q = C.nHeads * hd;
+    const kv = C.nKvHeads * hd;
+    const wave = (n: number, s: number) =>
+      Float32Array.from({ length: n }, (_, i) => 0.1 * Math.sin(i * s + 1));
+    const layers = W.layers.map((l, i) => ({
+      ...l,
+      wq: wave(q * C.dim, 0.37 + i),
+      wk: wave(kv * C.dim, 0.53 + i),
+      wv: wave(kv * C.dim, 0.71 + i),
+      wo: wave(C.dim * q, 0.89 + i),
+    }));
+    const weights: LlamaWeights = { ...W, layers };
+    await Deno.writeFile(
+      `${dir}/model.safetensors`,
+      writeSafetensors(hfTensors(weights, wide, "f32", false)),
+    );
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(hfConfig(C, { head_dim: hd })));
+    const m = await Model.load({ modelPath: dir, tokenizerPath: STORIES260K.tokenizer });
+    try {
+      assertEquals(m.config.headDim, hd);
+      const ids = PROMPT.slice(0, 6);
+      const out = await m.prefill(ids);
+      assertEquals(out.layers[0].keys.length, C.nKvHeads * ids.length * hd);
+      const cache: HeadCache[][] = Array.from(
+        { length: C.nLayers },
+        () => Array.from({ length: C.nKvHeads }, () => ({ keys: [], values: [] })),
+      );
+      let ref;
+      for (let t = 0; t < ids.length; t++) {
+        ref = referenceStep(wide, weights, { token: ids[t], pos: t, cache });
+        ref.newKeys.forEach((ks, l) => ks.forEach((k, h) => cache[l][h].keys.push(k)));
+        ref.newValues.forEach((vs, l) => vs.forEach((v, h) => cache[l][h].values.push(v)));
+      }
+      assert(maxDiff(out.logits, ref!.logits) <= 1e-4, `diff ${maxDiff(out.logits, ref!.logits)}`);
+      assert(maxDiff(out.logits, refOut.logits) > 1e-2, "the wide attention weights had no effect");
+    } finally {
+      await m.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
