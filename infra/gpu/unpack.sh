@@ -34,6 +34,12 @@ export PATH=$_kv_bin:$PATH
 if [ ! -d node_modules/.deno ] && [ -f "$_kv_pack/node_modules.txz" ]; then
   tar -xJf "$_kv_pack/node_modules.txz" && echo "[unpack] restored node_modules"
 fi
+# The pack leaves out the packages only tests and plots load (pack.sh), so Deno must take
+# node_modules as it is: with `auto` it would try to fetch the missing ones, and there is no
+# network. This host's copy of deno.json is a throwaway.
+if [ -f deno.json ] && grep -q '"nodeModulesDir": "auto"' deno.json; then
+  sed -i 's/"nodeModulesDir": "auto"/"nodeModulesDir": "manual"/' deno.json && echo "[unpack] node_modules used as packed (manual)"
+fi
 
 # Test fixtures the tests read from ../shared (tests/_harness/paths.ts), which does not travel.
 if [ -f "$_kv_pack/fixtures.txz" ] && [ ! -f ../shared/models/stories260K/stories260K.bin ]; then

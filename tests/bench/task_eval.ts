@@ -28,7 +28,7 @@ import { runLocal } from "../../shared/pipeline/local_run.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { corpusMissing, heldOutPerplexity, type Perplexity, type TextPplResult } from "./text_ppl.ts";
 
-exitOnHelp(import.meta.url);
+if (import.meta.main) exitOnHelp(import.meta.url); // the sweeps import its item generators
 
 export interface Item {
   task: string;
