@@ -28,7 +28,20 @@ export interface CudaFastCodec {
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
   decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyWithInfo(streams: Uint8Array[], limits?: DecodeLimits): Promise<CudaDecodeResult>;
-  /** Host memory page-locked for uploads. */
+  /**
+   * Like `decodeMany`, into the caller's outputs: stream i's values go to the head of `outs[i]`
+   * (the tensors view them). Each output's buffer is page-locked the first time (kept while it
+   * lives), so reused outputs take the values by DMA. An output too short, or a stream that does
+   * not decode to f32, is that stream's error; a stream that fails leaves its output as it was.
+   * The outputs must not be touched until the promise settles.
+   */
+  decodeManyInto(streams: Uint8Array[], outs: Float32Array[], limits?: DecodeLimits): Promise<Tensor[]>;
+  decodeManyIntoWithInfo(
+    streams: Uint8Array[],
+    outs: Float32Array[],
+    limits?: DecodeLimits,
+  ): Promise<CudaDecodeResult>;
+  /** Host memory page-locked for copies (frames uploaded, outputs decoded into). */
   memory(): { registeredBytes: number; registerFailures: number };
 }
 
@@ -76,6 +89,8 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
   const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits) =>
     inTurn(() => cudaFastDecodeMany(lib, s, l));
+  const decodeManyIntoWithInfo = (s: Uint8Array[], outs: Float32Array[], l?: DecodeLimits) =>
+    inTurn(() => cudaFastDecodeMany(lib, s, l, { outs, registry }));
   return {
     device: lib.device,
     encodeManyWithInfo,
@@ -83,6 +98,8 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     encodeMany: async (f, o) => firstRejection((await encodeManyWithInfo(f, o)).results),
     decodeManyWithInfo,
     decodeMany: async (s, l) => firstRejection((await decodeManyWithInfo(s, l)).results),
+    decodeManyIntoWithInfo,
+    decodeManyInto: async (s, outs, l) => firstRejection((await decodeManyIntoWithInfo(s, outs, l)).results),
     memory: () => ({
       registeredBytes: registry.registeredBytes,
       registerFailures: registry.failures,

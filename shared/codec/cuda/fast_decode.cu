@@ -1,15 +1,19 @@
 // kvr_fast_decode: bodies the host has checked (header, section sizes against the body length,
-// exception indices) go up in one copy; on the device each block's width byte gives its words
+// exception indices) are copied into pinned staging by host threads, which take each body's
+// crc32 on the way (a body that does not match its digest is never decoded), and go up in one
+// copy; on the device each block's width byte gives its words
 // and outlier flag, a cub scan gives every block's offsets, the per-frame totals are checked
 // against the header, and then (only for frames that pass, so every read stays inside its
 // body) each block decodes independently: outlier, codes, q (zigzag, running sum for delta,
 // wrapping as int32), f32(q) * step straight into the output. Exceptions' raw bits land last.
-// The values come back in 64 MiB pieces through two pinned buffers, each copied into the
-// caller's memory by host threads while the next is on the bus.
+// The statuses come back first; then only the frames that passed go to their host memory: by
+// DMA straight into memory the caller page-locked, else in 64 MiB pieces through two pinned
+// buffers, each copied out by host threads while the next is on the bus.
 //
 // Status per frame: 1 corrupt (a width byte, an outlier slot or a total disagrees with the
 // header: the CPU decoder then throws its typed error), 2 a code past 2^23 (never written by
-// the encoder; past the range where the fp32 product equals the CPU's: the CPU decodes it).
+// the encoder; past the range where the fp32 product equals the CPU's: the CPU decodes it),
+// 4 the body's crc32 is not its digest (the CPU decoder throws its error).
 #include <cub/device/device_scan.cuh>
 #include <cstring>
 #include <vector>
@@ -22,7 +26,7 @@ using namespace kvr;
 
 namespace {
 
-constexpr uint32_t CORRUPT = 1, BIG_Q = 2;
+constexpr uint32_t CORRUPT = 1, BIG_Q = 2, DIGEST = 4;
 
 struct DecFrame {
   uint64_t outOff;
@@ -84,7 +88,7 @@ __global__ void kBlocks(const DecFrame* F, uint32_t nf, uint32_t nb, const uint3
   uint32_t B = blockIdx.x * blockDim.x + threadIdx.x;
   if (B >= nb) return;
   uint32_t f = frameOfBlock(F, nf, B);
-  if (status[f] & CORRUPT) return; // offsets from bad widths could point anywhere: read nothing
+  if (status[f] & (CORRUPT | DIGEST)) return; // offsets from bad widths could point anywhere: read nothing
   const DecFrame& fr = F[f];
   uint32_t b = B - fr.blockStart, g = b / fr.cols, c = b - g * fr.cols, r0 = g * BLOCK;
   uint32_t len = min(BLOCK, fr.rows - r0);
@@ -137,10 +141,26 @@ struct DecLane {
 DecLane g_dec;
 constexpr uint64_t PIECE = 64ull << 20;
 
+// A run of values from the device output to host memory.
+struct Span {
+  uint64_t devAt;
+  uint8_t* host;
+  uint64_t len;
+};
+
+// Spans next to each other on both sides made one (frames decoded into one buffer go in one copy).
+void addSpan(std::vector<Span>& v, Span s) {
+  if (!v.empty() && v.back().devAt + v.back().len == s.devAt && v.back().host + v.back().len == s.host) {
+    v.back().len += s.len;
+  } else {
+    v.push_back(s);
+  }
+}
+
 } // namespace
 
 extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
-                                   float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap) {
+                                   uint32_t* status, double* timing, uint8_t* err, uint32_t errCap) {
   try {
     enter();
     double t0 = nowMs();
@@ -148,6 +168,9 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     L.init();
     std::vector<DecFrame> F(nf);
     std::vector<const uint8_t*> bodies(nf);
+    std::vector<uint8_t*> outs(nf);
+    std::vector<uint32_t> digests(nf);
+    std::vector<bool> direct(nf);
     uint64_t srcBytes = 0, values = 0;
     uint32_t blocks = 0;
     for (uint32_t f = 0; f < nf; f++) {
@@ -155,8 +178,10 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
       DecFrame& fr = F[f];
       uint64_t len = (uint64_t)d[DI_LEN];
       fr.rows = (uint32_t)d[DI_ROWS], fr.cols = (uint32_t)d[DI_COLS];
-      if (len % 4 || fr.rows == 0 || fr.cols == 0) throw CudaError("bad frame table");
+      if (len % 4 || fr.rows == 0 || fr.cols == 0 || d[DI_OUT] == 0) throw CudaError("bad frame table");
       bodies[f] = reinterpret_cast<const uint8_t*>((uintptr_t)d[DI_PTR]);
+      outs[f] = reinterpret_cast<uint8_t*>((uintptr_t)d[DI_OUT]);
+      digests[f] = (uint32_t)d[DI_DIGEST], direct[f] = d[DI_DIRECT] != 0;
       fr.srcWord = (uint32_t)(srcBytes / 4), fr.srcWords = (uint32_t)(len / 4);
       fr.outOff = values;
       fr.blockStart = blocks;
@@ -182,22 +207,27 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     check(cub::DeviceScan::ExclusiveSum(nullptr, tmpBytes, L.words.as<uint32_t>(), L.scanW.as<uint32_t>(), nb + 1),
           "scan size");
     L.tmp.need(tmpBytes);
-    // the bodies into pinned staging, then one DMA (a pageable copy would stage them anyway)
-    L.staging.need(srcBytes + nf * sizeof(DecFrame) + 8 * nExc + 8);
+    // the bodies into pinned staging (a pageable upload would stage them anyway), each body's crc32
+    // taken from its staged copy while it is in cache; host threads, a frame each
+    uint64_t frameAt = srcBytes, excAt = frameAt + nf * sizeof(DecFrame), statusAt = excAt + 8 * nExc;
+    L.staging.need(statusAt + 4ull * nf);
     uint8_t* stage = L.staging.as<uint8_t>();
-    for (uint32_t f = 0; f < nf; f++) std::memcpy(stage + 4ull * F[f].srcWord, bodies[f], 4ull * F[f].srcWords);
-    std::memcpy(stage + srcBytes, F.data(), nf * sizeof(DecFrame));
-    if (nExc) std::memcpy(stage + srcBytes + nf * sizeof(DecFrame), exc, 8 * nExc);
+    uint32_t* hostStatus = reinterpret_cast<uint32_t*>(stage + statusAt);
+    parallelFor(nf, [&](size_t f) {
+      uint8_t* at = stage + 4ull * F[f].srcWord;
+      size_t len = 4ull * F[f].srcWords;
+      std::memcpy(at, bodies[f], len);
+      hostStatus[f] = crc32(at, len) == digests[f] ? 0 : DIGEST;
+    });
+    std::memcpy(stage + frameAt, F.data(), nf * sizeof(DecFrame));
+    if (nExc) std::memcpy(stage + excAt, exc, 8 * nExc);
     cudaStream_t s = L.stream;
     check(cudaEventRecord(L.e0, s), "cudaEventRecord");
     check(cudaMemcpyAsync(L.src.p, stage, srcBytes, cudaMemcpyHostToDevice, s), "upload of the bodies");
-    check(cudaMemcpyAsync(L.frames.p, stage + srcBytes, nf * sizeof(DecFrame), cudaMemcpyHostToDevice, s),
+    check(cudaMemcpyAsync(L.frames.p, stage + frameAt, nf * sizeof(DecFrame), cudaMemcpyHostToDevice, s),
           "upload of the frames");
-    if (nExc) {
-      check(cudaMemcpyAsync(L.exc.p, stage + srcBytes + nf * sizeof(DecFrame), 8 * nExc, cudaMemcpyHostToDevice, s),
-            "upload of the exceptions");
-    }
-    check(cudaMemsetAsync(L.status.p, 0, 4ull * nf, s), "cudaMemset");
+    if (nExc) check(cudaMemcpyAsync(L.exc.p, stage + excAt, 8 * nExc, cudaMemcpyHostToDevice, s), "upload of the exceptions");
+    check(cudaMemcpyAsync(L.status.p, hostStatus, 4ull * nf, cudaMemcpyHostToDevice, s), "upload of the digests' checks");
     check(cudaEventRecord(L.e1, s), "cudaEventRecord");
     const DecFrame* dF = L.frames.as<DecFrame>();
     const uint32_t* src = L.src.as<uint32_t>();
@@ -217,30 +247,59 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     }
     check(cudaGetLastError(), "kernel launch");
     check(cudaEventRecord(L.e2, s), "cudaEventRecord");
-    check(cudaMemcpyAsync(L.staging.p, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
-    // the values in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
-    uint64_t bytes = 4 * values, pieces = (bytes + PIECE - 1) / PIECE;
-    L.piece[0].need(PIECE), L.piece[1].need(PIECE);
-    auto enqueuePiece = [&](uint64_t k) {
-      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
-      check(cudaMemcpyAsync(L.piece[k & 1].p, L.out.as<uint8_t>() + at, len, cudaMemcpyDeviceToHost, s),
+    // the checks first: a frame that fails them leaves the caller's memory as it was
+    check(cudaMemcpyAsync(hostStatus, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
+    check(cudaStreamSynchronize(s), "decode");
+    std::memcpy(status, hostStatus, 4ull * nf);
+    std::vector<Span> dma, staged;
+    for (uint32_t f = 0; f < nf; f++) {
+      if (status[f] != 0) continue;
+      Span sp{4 * F[f].outOff, outs[f], 4ull * F[f].rows * F[f].cols};
+      addSpan(direct[f] ? dma : staged, sp);
+    }
+    uint64_t d2hBytes = 0;
+    for (const Span& sp : dma) {
+      check(cudaMemcpyAsync(sp.host, L.out.as<uint8_t>() + sp.devAt, sp.len, cudaMemcpyDeviceToHost, s),
             "download of the values");
+      d2hBytes += sp.len;
+    }
+    // the rest in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
+    std::vector<std::vector<CopyJob>> pieces;
+    {
+      uint64_t room = 0;
+      for (const Span& sp : staged) {
+        hugePages(sp.host, sp.len);
+        for (uint64_t at = 0; at < sp.len;) {
+          if (room == 0) pieces.emplace_back(), room = PIECE;
+          uint64_t len = std::min(room, sp.len - at);
+          // src: the device offset for now; the pinned address once the piece is enqueued
+          pieces.back().push_back(CopyJob{sp.host + at, reinterpret_cast<const uint8_t*>(sp.devAt + at), len});
+          at += len, room -= len, d2hBytes += len;
+        }
+      }
+    }
+    if (!staged.empty()) L.piece[0].need(PIECE), L.piece[1].need(PIECE);
+    auto enqueuePiece = [&](size_t k) {
+      uint8_t* buf = L.piece[k & 1].as<uint8_t>();
+      for (CopyJob& j : pieces[k]) {
+        uint64_t devAt = reinterpret_cast<uintptr_t>(j.src);
+        check(cudaMemcpyAsync(buf, L.out.as<uint8_t>() + devAt, j.len, cudaMemcpyDeviceToHost, s),
+              "download of the values");
+        j.src = buf, buf += j.len;
+      }
       check(cudaEventRecord(L.pieceDone[k & 1], s), "cudaEventRecord");
     };
-    hugePages(out, bytes);
-    if (pieces > 0) enqueuePiece(0);
-    for (uint64_t k = 0; k < pieces; k++) {
+    if (!pieces.empty()) enqueuePiece(0);
+    for (size_t k = 0; k < pieces.size(); k++) {
       check(cudaEventSynchronize(L.pieceDone[k & 1]), "download of the values");
-      if (k + 1 < pieces) enqueuePiece(k + 1);
-      uint64_t at = k * PIECE, len = std::min(PIECE, bytes - at);
-      parallelCopy(reinterpret_cast<uint8_t*>(out) + at, L.piece[k & 1].p, len);
+      if (k + 1 < pieces.size()) enqueuePiece(k + 1);
+      parallelCopy(pieces[k]);
     }
     check(cudaEventRecord(L.e3, s), "cudaEventRecord");
     check(cudaEventSynchronize(L.e3), "decode");
-    std::memcpy(status, L.staging.p, 4ull * nf);
     timing[T_H2D_MS] = elapsed(L.e0, L.e1), timing[T_KERNEL_MS] = elapsed(L.e1, L.e2);
     timing[T_D2H_MS] = elapsed(L.e2, L.e3), timing[T_TOTAL_MS] = nowMs() - t0;
-    timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = 4.0 * values, timing[T_BATCHES] = 1;
+    timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = (double)d2hBytes, timing[T_BATCHES] = 1;
     return 0;
   } catch (const std::exception& e) {
     return fail(e, err, errCap);

@@ -15,10 +15,13 @@ enum EncOut {
   EO_STATUS, EO_BODY_AT, EO_BODY_LEN, EO_EB, EO_STEP, EO_PRED, EO_OUTLIERS, EO_OUTLIER_BITS,
   EO_EXCEPTIONS, EO_PAYLOAD_WORDS, EO_WORDS
 };
-// Decode frame table, per frame (a body the host has checked: ../webgpu/fast/decode.ts `parse`).
+// Decode frame table, per frame (a body the host has checked but for its digest:
+// ../webgpu/fast/decode.ts `parse`): the body, its layout, the crc32 its container promises
+// (DI_DIGEST), where its values go (DI_OUT: host f32, rows × cols) and whether that memory is
+// page-locked (DI_DIRECT 1: the values go there by DMA; 0: through pinned staging).
 enum DecIn {
   DI_PTR, DI_LEN, DI_ROWS, DI_COLS, DI_STEP, DI_DELTA, DI_OUTLIER_BITS, DI_OUTLIERS_AT,
-  DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_WORDS
+  DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_DIGEST, DI_OUT, DI_DIRECT, DI_WORDS
 };
 // Timing of a call: milliseconds of host → device copies, kernels, device → host copies (CUDA
 // events, summed over sub-batches), the whole call (host clock), and the bytes each way.
@@ -50,11 +53,13 @@ int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, doub
 int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n, uint32_t* crcs,
                                 uint8_t* err, uint32_t errCap);
 
-// Decodes `nf` checked bodies into `out` (f32, frames one after another; any host memory: the
-// values come back through pinned staging, piece by piece, copied out by host threads while the
-// next piece is on the bus), with `nExc`
-// exceptions as (output index, raw bits) pairs. status per frame: 0 ok, 1 corrupt (widths,
-// totals or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes).
+// Decodes `nf` bodies, each into its DI_OUT, with `nExc` exceptions as (index into the call's
+// values, frames one after another, raw bits) pairs. Host threads copy the bodies into pinned
+// staging and take their crc32s; a body whose crc32 is not DI_DIGEST never reaches the kernels.
+// Only frames that pass every check are written to their DI_OUT (the statuses come back before
+// any value does); the others' memory is left as it was. status per frame: 0 ok (written),
+// 1 corrupt (widths, totals or an outlier slot disagree with the header), 2 a code past 2^23
+// (the CPU decodes), 4 the digest does not match (bits may combine).
 int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
-                        float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
+                        uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
 }
