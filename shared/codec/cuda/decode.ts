@@ -118,7 +118,7 @@ export async function cudaFastDecodeMany(
     }
     timing.h2dMs += tm[TM.h2dMs], timing.kernelMs += tm[TM.kernelMs], timing.d2hMs += tm[TM.d2hMs];
     timing.callMs += tm[TM.totalMs], timing.h2dBytes += tm[TM.h2dBytes], timing.d2hBytes += tm[TM.d2hBytes];
-    timing.subBatches += tm[TM.batches];
+    timing.subBatches += tm[TM.batches], timing.directBytes += tm[TM.directBytes];
   }
   runCpu();
   return { results, frames: info, timing, parseMs };

@@ -40,6 +40,8 @@ export interface CudaTiming {
   h2dBytes: number;
   d2hBytes: number;
   subBatches: number;
+  /** Of `d2hBytes`, those that went by DMA straight into the caller's page-locked memory. */
+  directBytes: number;
   /** Page-locking new buffers before the call. */
   registerMs: number;
   /** Chunks into one buffer and crc32s (host threads), prefixes, after it. */
@@ -76,6 +78,7 @@ export function emptyTiming(): CudaTiming {
     h2dBytes: 0,
     d2hBytes: 0,
     subBatches: 0,
+    directBytes: 0,
     registerMs: 0,
     assembleMs: 0,
   };

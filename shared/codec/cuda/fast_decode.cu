@@ -257,11 +257,11 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
       Span sp{4 * F[f].outOff, outs[f], 4ull * F[f].rows * F[f].cols};
       addSpan(direct[f] ? dma : staged, sp);
     }
-    uint64_t d2hBytes = 0;
+    uint64_t d2hBytes = 0, directBytes = 0;
     for (const Span& sp : dma) {
       check(cudaMemcpyAsync(sp.host, L.out.as<uint8_t>() + sp.devAt, sp.len, cudaMemcpyDeviceToHost, s),
             "download of the values");
-      d2hBytes += sp.len;
+      d2hBytes += sp.len, directBytes += sp.len;
     }
     // the rest in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
     std::vector<std::vector<CopyJob>> pieces;
@@ -300,6 +300,7 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     timing[T_H2D_MS] = elapsed(L.e0, L.e1), timing[T_KERNEL_MS] = elapsed(L.e1, L.e2);
     timing[T_D2H_MS] = elapsed(L.e2, L.e3), timing[T_TOTAL_MS] = nowMs() - t0;
     timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = (double)d2hBytes, timing[T_BATCHES] = 1;
+    timing[T_DIRECT_BYTES] = (double)directBytes;
     return 0;
   } catch (const std::exception& e) {
     return fail(e, err, errCap);

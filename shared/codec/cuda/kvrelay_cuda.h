@@ -24,8 +24,11 @@ enum DecIn {
   DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_DIGEST, DI_OUT, DI_DIRECT, DI_WORDS
 };
 // Timing of a call: milliseconds of host → device copies, kernels, device → host copies (CUDA
-// events, summed over sub-batches), the whole call (host clock), and the bytes each way.
-enum Timing { T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_WORDS };
+// events, summed over sub-batches), the whole call (host clock), the bytes each way, and of the
+// device → host bytes those that went by DMA straight into the caller's page-locked memory.
+enum Timing {
+  T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_DIRECT_BYTES, T_WORDS
+};
 
 // The process's device (an index among the visible ones) and the library's state; 0 when it
 // answers. A second call must name the same device.

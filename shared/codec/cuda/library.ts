@@ -81,7 +81,8 @@ export const TM = {
   h2dBytes: 4,
   d2hBytes: 5,
   batches: 6,
-  words: 7,
+  directBytes: 7,
+  words: 8,
 } as const;
 
 /** The loaded library and its device. */
