@@ -6,7 +6,7 @@
  */
 import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
-import { type CudaDecodeResult, cudaFastDecodeMany } from "./decode.ts";
+import { type CudaDecodeResult, type CudaDecodeRunOptions, cudaFastDecodeMany } from "./decode.ts";
 import { loadCudaLibrary } from "./library.ts";
 import { HostRegistry } from "./pinned.ts";
 
@@ -27,7 +27,11 @@ export interface CudaFastCodec {
   ): Promise<CudaEncodeResult>;
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
   decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
-  decodeManyWithInfo(streams: Uint8Array[], limits?: DecodeLimits): Promise<CudaDecodeResult>;
+  decodeManyWithInfo(
+    streams: Uint8Array[],
+    limits?: DecodeLimits,
+    run?: CudaDecodeRunOptions,
+  ): Promise<CudaDecodeResult>;
   /**
    * Like `decodeMany`, into the caller's outputs: stream i's values go to the head of `outs[i]`
    * (the tensors view them). Each output's buffer is page-locked the first time (kept while it
@@ -40,6 +44,7 @@ export interface CudaFastCodec {
     streams: Uint8Array[],
     outs: Float32Array[],
     limits?: DecodeLimits,
+    run?: CudaDecodeRunOptions,
   ): Promise<CudaDecodeResult>;
   /** Host memory page-locked for copies (frames uploaded, outputs decoded into). */
   memory(): { registeredBytes: number; registerFailures: number };
@@ -53,6 +58,8 @@ export interface CudaCodecOptions {
   device?: number;
   /** Sub-batch size of encode calls (default 64 MiB of f32). */
   subBatchBytes?: number;
+  /** Sub-batch size of decode calls (default 128 MiB of f32 output). */
+  decodeSubBatchBytes?: number;
 }
 
 function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
@@ -87,10 +94,15 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
   const run: CudaRunOptions = { subBatchBytes: opts.subBatchBytes };
   const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r: CudaRunOptions = run) =>
     inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
-  const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits) =>
-    inTurn(() => cudaFastDecodeMany(lib, s, l));
-  const decodeManyIntoWithInfo = (s: Uint8Array[], outs: Float32Array[], l?: DecodeLimits) =>
-    inTurn(() => cudaFastDecodeMany(lib, s, l, { outs, registry }));
+  const decodeRun: CudaDecodeRunOptions = { subBatchBytes: opts.decodeSubBatchBytes };
+  const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits, r: CudaDecodeRunOptions = decodeRun) =>
+    inTurn(() => cudaFastDecodeMany(lib, s, l, undefined, r));
+  const decodeManyIntoWithInfo = (
+    s: Uint8Array[],
+    outs: Float32Array[],
+    l?: DecodeLimits,
+    r: CudaDecodeRunOptions = decodeRun,
+  ) => inTurn(() => cudaFastDecodeMany(lib, s, l, { outs, registry }, r));
   return {
     device: lib.device,
     encodeManyWithInfo,

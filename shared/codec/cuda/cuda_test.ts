@@ -79,7 +79,8 @@ async function assertRoundTrips(c: CudaFastCodec, frames: Tensor[], opts: Encode
     );
   });
   const gpuStreams = got.results.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
-  const fromCpu = await c.decodeManyWithInfo(cpuStreams);
+  // many pipelined sub-batches (64 KiB of values each) here, one for the CUDA streams below
+  const fromCpu = await c.decodeManyWithInfo(cpuStreams, undefined, { subBatchBytes: 1 << 16 });
   const fromGpu = await c.decodeMany(gpuStreams);
   frames.forEach((t, i) => {
     const ref = decode(cpuStreams[i]);
@@ -257,7 +258,11 @@ cudaTest(
       fillSentinel(pool);
       // after a gap of 5 values: outputs need not start at the pool's head
       const outs = viewsOf(pool, frames.map((t) => t.data.length), 5);
-      const got = await c.decodeManyIntoWithInfo(streams, outs);
+      // calls 1 and 2 in pipelined sub-batches of about 256 KiB (exceptions split among them)
+      const got = await c.decodeManyIntoWithInfo(streams, outs, undefined, {
+        subBatchBytes: k ? 1 << 18 : undefined,
+      });
+      if (k) assert(got.timing.subBatches > 1, `call ${k}: ${got.timing.subBatches} sub-batches`);
       const onGpu = got.frames.filter((f) => f.backend === "cuda").length;
       assert(onGpu >= shapes.length - 1, `call ${k}: ${JSON.stringify(got.frames)}`);
       const gpuValues = frames.reduce(
@@ -323,23 +328,26 @@ cudaTest(
     ];
     const n = t.data.length;
     const pool = new Float32Array(3 * n + 2 ** 20); // over the registry's minimum: DMA
-    for (const [k, h] of hostile.entries()) {
-      fillSentinel(pool);
-      const outs = viewsOf(pool, [n, n, n]);
-      const got = await c.decodeManyIntoWithInfo([s, h, s], outs);
-      const r = got.results[1];
-      assert(
-        r.status === "rejected" && r.reason instanceof CorruptStreamError,
-        `hostile ${k}: ${JSON.stringify(r)}`,
-      );
-      assert(untouched(outs[1]), `hostile ${k}: its output was written`);
-      for (const i of [0, 2]) {
-        const ok = got.results[i];
-        assert(ok.status === "fulfilled", `hostile ${k}: intact stream ${i}`);
-        assertSameBits(ok.value, decode(s), `hostile ${k}: intact stream ${i}`);
+    // one sub-batch, and one per stream (the hostile one between two others)
+    for (const run of [{}, { subBatchBytes: 4 * n }]) {
+      for (const [k, h] of hostile.entries()) {
+        fillSentinel(pool);
+        const outs = viewsOf(pool, [n, n, n]);
+        const got = await c.decodeManyIntoWithInfo([s, h, s], outs, undefined, run);
+        const r = got.results[1];
+        assert(
+          r.status === "rejected" && r.reason instanceof CorruptStreamError,
+          `hostile ${k}: ${JSON.stringify(r)}`,
+        );
+        assert(untouched(outs[1]), `hostile ${k}: its output was written`);
+        for (const i of [0, 2]) {
+          const ok = got.results[i];
+          assert(ok.status === "fulfilled", `hostile ${k}: intact stream ${i}`);
+          assertSameBits(ok.value, decode(s), `hostile ${k}: intact stream ${i}`);
+        }
+        await assertRejects(() => c.decodeManyInto([h], [outs[1]]), CorruptStreamError);
+        assert(untouched(outs[1]), `hostile ${k}: its output was written (alone)`);
       }
-      await assertRejects(() => c.decodeManyInto([h], [outs[1]]), CorruptStreamError);
-      assert(untouched(outs[1]), `hostile ${k}: its output was written (alone)`);
     }
     // an output too short, and a stream that does not decode to f32: that stream's error alone
     const f16 = encode(kvFrame(64, 16, "f16", 9), { codec: "fast", errorBound: 1e-2, mode: "rel" });

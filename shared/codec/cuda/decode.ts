@@ -8,7 +8,7 @@
  * |---|---|
  * | container header, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
  * | bodies into pinned staging and the crc32 of each (host threads, in the library); a body that is not its digest is never decoded | host, before any kernel |
- * | bodies up in one copy; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU |
+ * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches pipelined with the host's staging and the values' download |
  * | each frame's checks, then only the values of frames that passed (DMA into page-locked outputs, else pinned pieces copied out by host threads) | GPU → host |
  *
  * Any stream whose checks fail goes through the CPU decoder, which throws its own
@@ -34,6 +34,12 @@ export interface CudaDecodeResult {
   parseMs: number;
 }
 
+/** Options of a decode call. */
+export interface CudaDecodeRunOptions {
+  /** f32 output bytes per pipelined sub-batch (default 128 MiB). */
+  subBatchBytes?: number;
+}
+
 /** The caller's outputs of `decodeManyInto`: stream i's values go to the head of `outs[i]`. */
 export interface DecodeTargets {
   outs: Float32Array[];
@@ -52,6 +58,7 @@ export async function cudaFastDecodeMany(
   streams: Uint8Array[],
   limits: DecodeLimits = {},
   into?: DecodeTargets,
+  run: CudaDecodeRunOptions = {},
 ): Promise<CudaDecodeResult> {
   if (into && into.outs.length !== streams.length) {
     throw new TypeError(`decodeManyInto: ${streams.length} streams but ${into.outs.length} outputs`);
@@ -105,7 +112,7 @@ export async function cudaFastDecodeMany(
       : freshOutputs(group.map((p) => p.n));
     const direct = group.map((_, f) => into ? into.registry.ensure(outs[f]) : false);
     timing.registerMs += performance.now() - r0;
-    const call = decodeCall(lib, group, outs, direct);
+    const call = decodeCall(lib, group, outs, direct, run.subBatchBytes ?? 128 * 2 ** 20);
     runCpu(); // CPU frames while the GPU works
     const { status, tm } = await call;
     for (const [f, p] of group.entries()) {
@@ -150,6 +157,7 @@ async function decodeCall(
   items: Parsed[],
   outs: Float32Array[],
   direct: boolean[],
+  subBatchBytes: number,
 ): Promise<{ status: Uint32Array; tm: Float64Array }> {
   const nf = items.length;
   const table = new Float64Array(nf * DI.words);
@@ -187,7 +195,17 @@ async function decodeCall(
   const status = new Uint32Array(nf);
   const tm = new Float64Array(TM.words);
   const err = errBuf();
-  const rc = await lib.symbols.kvr_fast_decode(table, nf, exc, BigInt(nExc), status, tm, err, err.length);
+  const rc = await lib.symbols.kvr_fast_decode(
+    table,
+    nf,
+    exc,
+    BigInt(nExc),
+    BigInt(subBatchBytes),
+    status,
+    tm,
+    err,
+    err.length,
+  );
   if (rc !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
   return { status, tm };
 }

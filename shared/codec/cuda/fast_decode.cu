@@ -7,8 +7,10 @@
 // body) each block decodes independently: outlier, codes, q (zigzag, running sum for delta,
 // wrapping as int32), f32(q) * step straight into the output. Exceptions' raw bits land last.
 // The statuses come back first; then only the frames that passed go to their host memory: by
-// DMA straight into memory the caller page-locked, else in 64 MiB pieces through two pinned
-// buffers, each copied out by host threads while the next is on the bus.
+// DMA straight into memory the caller page-locked, else (after every sub-batch) in 64 MiB
+// pieces through two pinned buffers, each copied out by host threads while the next is on the
+// bus. Sub-batches of frames are pipelined on one stream: the host stages and checks k + 1
+// while the bus brings the values of k - 1, and the upload and kernels of k (short) run.
 //
 // Status per frame: 1 corrupt (a width byte, an outlier slot or a total disagrees with the
 // header: the CPU decoder then throws its typed error), 2 a code past 2^23 (never written by
@@ -123,17 +125,30 @@ __global__ void kExc(const uint2* exc, uint64_t n, uint32_t* out) {
   out[e.x] = e.y;
 }
 
+// Events of one sub-batch: its upload, its kernels, and its values' download (timing and order).
+struct BatchEvents {
+  cudaEvent_t up, kernels, checked, down0, down1;
+};
+
 struct DecLane {
   cudaStream_t stream = nullptr;
-  cudaEvent_t e0, e1, e2, e3;
+  cudaEvent_t e0, e3, pieces0;
   DevBuf frames, src, words, flags, scanW, scanA, status, out, exc, tmp;
   HostBuf staging, piece[2];
   cudaEvent_t pieceDone[2];
+  std::vector<BatchEvents> batch;
   void init() {
     if (stream) return;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    for (cudaEvent_t* e : {&e0, &e1, &e2, &e3, &pieceDone[0], &pieceDone[1]}) {
+    for (cudaEvent_t* e : {&e0, &e3, &pieces0, &pieceDone[0], &pieceDone[1]}) {
       check(cudaEventCreate(e), "cudaEventCreate");
+    }
+  }
+  void events(size_t n) {
+    while (batch.size() < n) {
+      BatchEvents b;
+      for (cudaEvent_t* e : {&b.up, &b.kernels, &b.checked, &b.down0, &b.down1}) check(cudaEventCreate(e), "cudaEventCreate");
+      batch.push_back(b);
     }
   }
 };
@@ -160,7 +175,8 @@ void addSpan(std::vector<Span>& v, Span s) {
 } // namespace
 
 extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
-                                   uint32_t* status, double* timing, uint8_t* err, uint32_t errCap) {
+                                   uint64_t subBatchBytes, uint32_t* status, double* timing, uint8_t* err,
+                                   uint32_t errCap) {
   try {
     enter();
     double t0 = nowMs();
@@ -195,6 +211,31 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     }
     // output indices (exceptions) and body words are u32
     if (srcBytes >= (1ull << 34) || values >= (1ull << 32)) throw CudaError("a decode call past 2^32 values or words");
+    // sub-batches of about subBatchBytes of values: frames [cut[k], cut[k + 1]), blocks from
+    // blockAt[k]; each frame's blockStart becomes relative to its sub-batch's
+    std::vector<uint32_t> cut{0}, blockAt;
+    for (uint64_t f = 0, acc = 0; f < nf; f++) {
+      uint64_t bytes = 4ull * F[f].rows * F[f].cols;
+      if (acc > 0 && acc + bytes > subBatchBytes) cut.push_back((uint32_t)f), acc = 0;
+      acc += bytes;
+    }
+    cut.push_back(nf);
+    size_t nBatches = cut.size() - 1;
+    for (size_t k = 0; k < nBatches; k++) {
+      uint32_t b0 = F[cut[k]].blockStart;
+      blockAt.push_back(b0);
+      for (uint32_t f = cut[k]; f < cut[k + 1]; f++) F[f].blockStart -= b0;
+    }
+    blockAt.push_back(blocks);
+    // exceptions come ascending by index into the call's values: each sub-batch's are a range
+    auto excBefore = [&](uint64_t value) {
+      uint64_t lo = 0, hi = nExc;
+      while (lo < hi) {
+        uint64_t m = (lo + hi) / 2;
+        if (exc[2 * m] < value) lo = m + 1; else hi = m;
+      }
+      return lo;
+    };
     uint32_t nb = blocks;
     L.frames.need(nf * sizeof(DecFrame));
     L.src.need(srcBytes + 4);
@@ -207,62 +248,91 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     check(cub::DeviceScan::ExclusiveSum(nullptr, tmpBytes, L.words.as<uint32_t>(), L.scanW.as<uint32_t>(), nb + 1),
           "scan size");
     L.tmp.need(tmpBytes);
-    // the bodies into pinned staging (a pageable upload would stage them anyway), each body's crc32
-    // taken from its staged copy while it is in cache; host threads, a frame each
+    L.events(nBatches);
     uint64_t frameAt = srcBytes, excAt = frameAt + nf * sizeof(DecFrame), statusAt = excAt + 8 * nExc;
     L.staging.need(statusAt + 4ull * nf);
     uint8_t* stage = L.staging.as<uint8_t>();
     uint32_t* hostStatus = reinterpret_cast<uint32_t*>(stage + statusAt);
-    parallelFor(nf, [&](size_t f) {
-      uint8_t* at = stage + 4ull * F[f].srcWord;
-      size_t len = 4ull * F[f].srcWords;
-      std::memcpy(at, bodies[f], len);
-      hostStatus[f] = crc32(at, len) == digests[f] ? 0 : DIGEST;
-    });
     std::memcpy(stage + frameAt, F.data(), nf * sizeof(DecFrame));
     if (nExc) std::memcpy(stage + excAt, exc, 8 * nExc);
     cudaStream_t s = L.stream;
     check(cudaEventRecord(L.e0, s), "cudaEventRecord");
-    check(cudaMemcpyAsync(L.src.p, stage, srcBytes, cudaMemcpyHostToDevice, s), "upload of the bodies");
     check(cudaMemcpyAsync(L.frames.p, stage + frameAt, nf * sizeof(DecFrame), cudaMemcpyHostToDevice, s),
           "upload of the frames");
     if (nExc) check(cudaMemcpyAsync(L.exc.p, stage + excAt, 8 * nExc, cudaMemcpyHostToDevice, s), "upload of the exceptions");
-    check(cudaMemcpyAsync(L.status.p, hostStatus, 4ull * nf, cudaMemcpyHostToDevice, s), "upload of the digests' checks");
-    check(cudaEventRecord(L.e1, s), "cudaEventRecord");
-    const DecFrame* dF = L.frames.as<DecFrame>();
     const uint32_t* src = L.src.as<uint32_t>();
-    uint32_t* st = L.status.as<uint32_t>();
-    uint32_t T = 256, G = (nb + T - 1) / T, GF = (nf + T - 1) / T;
-    kWidths<<<G, T, 0, s>>>(dF, nf, nb, src, L.words.as<uint32_t>(), L.flags.as<uint32_t>(), st);
-    size_t tb = L.tmp.bytes;
-    check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, L.words.as<uint32_t>(), L.scanW.as<uint32_t>(), nb + 1, s),
-          "scan of payload words");
-    tb = L.tmp.bytes;
-    check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, L.flags.as<uint32_t>(), L.scanA.as<uint32_t>(), nb + 1, s),
-          "scan of outliers");
-    kTotals<<<GF, T, 0, s>>>(dF, nf, L.scanW.as<uint32_t>(), L.scanA.as<uint32_t>(), st);
-    kBlocks<<<G, T, 0, s>>>(dF, nf, nb, src, L.scanW.as<uint32_t>(), L.scanA.as<uint32_t>(), st, L.out.as<float>());
-    if (nExc) {
-      kExc<<<(uint32_t)((nExc + T - 1) / T), T, 0, s>>>(L.exc.as<uint2>(), nExc, L.out.as<uint32_t>());
-    }
-    check(cudaGetLastError(), "kernel launch");
-    check(cudaEventRecord(L.e2, s), "cudaEventRecord");
-    // the checks first: a frame that fails them leaves the caller's memory as it was
-    check(cudaMemcpyAsync(hostStatus, L.status.p, 4ull * nf, cudaMemcpyDeviceToHost, s), "download of the checks");
-    check(cudaStreamSynchronize(s), "decode");
-    std::memcpy(status, hostStatus, 4ull * nf);
-    std::vector<Span> dma, staged;
-    for (uint32_t f = 0; f < nf; f++) {
-      if (status[f] != 0) continue;
-      Span sp{4 * F[f].outOff, outs[f], 4ull * F[f].rows * F[f].cols};
-      addSpan(direct[f] ? dma : staged, sp);
-    }
+    uint32_t T = 256;
+
+    // Sub-batch k: its bodies into pinned staging and their crc32s (host threads; a body that is
+    // not its digest is never decoded), up, its kernels, its checks down; while the bus brings
+    // the values of sub-batch k - 1 and the kernels of k run, the host stages k + 1.
+    auto enqueueBatch = [&](size_t k) {
+      uint32_t f0 = cut[k], f1 = cut[k + 1], nfk = f1 - f0;
+      uint32_t b0 = blockAt[k], nbk = blockAt[k + 1] - b0;
+      parallelFor(nfk, [&](size_t i) {
+        uint32_t f = f0 + (uint32_t)i;
+        uint8_t* at = stage + 4ull * F[f].srcWord;
+        size_t len = 4ull * F[f].srcWords;
+        std::memcpy(at, bodies[f], len);
+        hostStatus[f] = crc32(at, len) == digests[f] ? 0 : DIGEST;
+      });
+      uint64_t s0 = 4ull * F[f0].srcWord, s1 = f1 < nf ? 4ull * F[f1].srcWord : srcBytes;
+      const BatchEvents& ev = L.batch[k];
+      check(cudaMemcpyAsync(L.src.as<uint8_t>() + s0, stage + s0, s1 - s0, cudaMemcpyHostToDevice, s),
+            "upload of the bodies");
+      check(cudaMemcpyAsync(L.status.as<uint32_t>() + f0, hostStatus + f0, 4ull * nfk, cudaMemcpyHostToDevice, s),
+            "upload of the digests' checks");
+      check(cudaEventRecord(ev.up, s), "cudaEventRecord");
+      const DecFrame* dF = L.frames.as<DecFrame>() + f0;
+      uint32_t* st = L.status.as<uint32_t>() + f0;
+      uint32_t *words = L.words.as<uint32_t>() + b0, *flags = L.flags.as<uint32_t>() + b0;
+      uint32_t *scanW = L.scanW.as<uint32_t>() + b0, *scanA = L.scanA.as<uint32_t>() + b0;
+      uint32_t G = (nbk + T - 1) / T, GF = (nfk + T - 1) / T;
+      kWidths<<<G, T, 0, s>>>(dF, nfk, nbk, src, words, flags, st);
+      size_t tb = L.tmp.bytes;
+      check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, words, scanW, nbk + 1, s), "scan of payload words");
+      tb = L.tmp.bytes;
+      check(cub::DeviceScan::ExclusiveSum(L.tmp.p, tb, flags, scanA, nbk + 1, s), "scan of outliers");
+      kTotals<<<GF, T, 0, s>>>(dF, nfk, scanW, scanA, st);
+      kBlocks<<<G, T, 0, s>>>(dF, nfk, nbk, src, scanW, scanA, st, L.out.as<float>());
+      uint64_t e0 = excBefore(F[f0].outOff);
+      uint64_t e1 = f1 < nf ? excBefore(F[f1].outOff) : nExc;
+      if (e1 > e0) {
+        kExc<<<(uint32_t)((e1 - e0 + T - 1) / T), T, 0, s>>>(L.exc.as<uint2>() + e0, e1 - e0, L.out.as<uint32_t>());
+      }
+      check(cudaGetLastError(), "kernel launch");
+      check(cudaEventRecord(ev.kernels, s), "cudaEventRecord");
+      check(cudaMemcpyAsync(hostStatus + f0, st, 4ull * nfk, cudaMemcpyDeviceToHost, s), "download of the checks");
+      check(cudaEventRecord(ev.checked, s), "cudaEventRecord");
+    };
+    // Once sub-batch k's checks are back: only frames that passed go to their memory (the others'
+    // stays as it was), by DMA into page-locked memory now, else later through pinned pieces.
+    std::vector<Span> staged;
     uint64_t d2hBytes = 0, directBytes = 0;
-    for (const Span& sp : dma) {
-      check(cudaMemcpyAsync(sp.host, L.out.as<uint8_t>() + sp.devAt, sp.len, cudaMemcpyDeviceToHost, s),
-            "download of the values");
-      d2hBytes += sp.len, directBytes += sp.len;
+    auto download = [&](size_t k) {
+      const BatchEvents& ev = L.batch[k];
+      check(cudaEventSynchronize(ev.checked), "decode");
+      std::vector<Span> dma;
+      for (uint32_t f = cut[k]; f < cut[k + 1]; f++) {
+        status[f] = hostStatus[f];
+        if (status[f] != 0) continue;
+        Span sp{4 * F[f].outOff, outs[f], 4ull * F[f].rows * F[f].cols};
+        addSpan(direct[f] ? dma : staged, sp);
+      }
+      check(cudaEventRecord(ev.down0, s), "cudaEventRecord");
+      for (const Span& sp : dma) {
+        check(cudaMemcpyAsync(sp.host, L.out.as<uint8_t>() + sp.devAt, sp.len, cudaMemcpyDeviceToHost, s),
+              "download of the values");
+        d2hBytes += sp.len, directBytes += sp.len;
+      }
+      check(cudaEventRecord(ev.down1, s), "cudaEventRecord");
+    };
+    for (size_t k = 0; k < nBatches; k++) {
+      enqueueBatch(k);
+      if (k > 0) download(k - 1);
     }
+    download(nBatches - 1);
+
     // the rest in pieces through two pinned buffers: piece k + 1 on the bus while k is copied out
     std::vector<std::vector<CopyJob>> pieces;
     {
@@ -289,6 +359,7 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
       }
       check(cudaEventRecord(L.pieceDone[k & 1], s), "cudaEventRecord");
     };
+    check(cudaEventRecord(L.pieces0, s), "cudaEventRecord");
     if (!pieces.empty()) enqueuePiece(0);
     for (size_t k = 0; k < pieces.size(); k++) {
       check(cudaEventSynchronize(L.pieceDone[k & 1]), "download of the values");
@@ -297,12 +368,23 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     }
     check(cudaEventRecord(L.e3, s), "cudaEventRecord");
     check(cudaEventSynchronize(L.e3), "decode");
-    timing[T_H2D_MS] = elapsed(L.e0, L.e1), timing[T_KERNEL_MS] = elapsed(L.e1, L.e2);
-    timing[T_D2H_MS] = elapsed(L.e2, L.e3), timing[T_TOTAL_MS] = nowMs() - t0;
-    timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = (double)d2hBytes, timing[T_BATCHES] = 1;
-    timing[T_DIRECT_BYTES] = (double)directBytes;
+    // event time per kind, summed over sub-batches (their copies and kernels take turns on one
+    // stream: the upload of k follows the checks of k - 1 or the values of k - 2; its time
+    // includes the wait for the host staging it, which only the first shows much of)
+    double up = 0, kern = 0, down = elapsed(L.pieces0, L.e3);
+    for (size_t k = 0; k < nBatches; k++) {
+      const BatchEvents& ev = L.batch[k];
+      up += elapsed(k == 0 ? L.e0 : k == 1 ? L.batch[0].checked : L.batch[k - 2].down1, ev.up);
+      kern += elapsed(ev.up, ev.kernels);
+      down += elapsed(ev.kernels, ev.checked) + elapsed(ev.down0, ev.down1);
+    }
+    timing[T_H2D_MS] = up, timing[T_KERNEL_MS] = kern, timing[T_D2H_MS] = down, timing[T_TOTAL_MS] = nowMs() - t0;
+    timing[T_H2D_BYTES] = (double)srcBytes, timing[T_D2H_BYTES] = (double)d2hBytes;
+    timing[T_BATCHES] = (double)nBatches, timing[T_DIRECT_BYTES] = (double)directBytes;
     return 0;
   } catch (const std::exception& e) {
+    cudaStreamSynchronize(g_dec.stream); // nothing of this call may still write into the caller's memory
+    cudaGetLastError();
     return fail(e, err, errCap);
   }
 }

@@ -57,12 +57,14 @@ int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodi
                                 uint8_t* err, uint32_t errCap);
 
 // Decodes `nf` bodies, each into its DI_OUT, with `nExc` exceptions as (index into the call's
-// values, frames one after another, raw bits) pairs. Host threads copy the bodies into pinned
-// staging and take their crc32s; a body whose crc32 is not DI_DIGEST never reaches the kernels.
-// Only frames that pass every check are written to their DI_OUT (the statuses come back before
-// any value does); the others' memory is left as it was. status per frame: 0 ok (written),
-// 1 corrupt (widths, totals or an outlier slot disagree with the header), 2 a code past 2^23
-// (the CPU decodes), 4 the digest does not match (bits may combine).
+// values, frames one after another, raw bits) pairs, ascending. Host threads copy the bodies
+// into pinned staging and take their crc32s; a body whose crc32 is not DI_DIGEST never reaches
+// the kernels. Sub-batches of about `subBatchBytes` of values are pipelined: one's values on the
+// bus while the next is staged, uploaded and decoded. Only frames that pass every check are
+// written to their DI_OUT (a sub-batch's statuses come back before any of its values); the
+// others' memory is left as it was. status per frame: 0 ok (written), 1 corrupt (widths, totals
+// or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes), 4 the
+// digest does not match (bits may combine).
 int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
-                        uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
+                        uint64_t subBatchBytes, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
 }

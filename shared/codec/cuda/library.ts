@@ -33,7 +33,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   kvr_fast_decode: {
-    parameters: ["buffer", "u32", "buffer", "u64", "buffer", "buffer", "buffer", "u32"],
+    parameters: ["buffer", "u32", "buffer", "u64", "u64", "buffer", "buffer", "buffer", "u32"],
     result: "i32",
     nonblocking: true,
   },
