@@ -60,6 +60,10 @@ export async function cudaFastDecodeMany(
   into?: DecodeTargets,
   run: CudaDecodeRunOptions = {},
 ): Promise<CudaDecodeResult> {
+  const subBatchBytes = run.subBatchBytes ?? 128 * 2 ** 20;
+  if (!Number.isSafeInteger(subBatchBytes) || subBatchBytes <= 0) {
+    throw new RangeError(`CUDA decode: subBatchBytes must be a positive integer, got ${subBatchBytes}`);
+  }
   if (into && into.outs.length !== streams.length) {
     throw new TypeError(`decodeManyInto: ${streams.length} streams but ${into.outs.length} outputs`);
   }
@@ -112,7 +116,7 @@ export async function cudaFastDecodeMany(
       : freshOutputs(group.map((p) => p.n));
     const direct = group.map((_, f) => into ? into.registry.ensure(outs[f]) : false);
     timing.registerMs += performance.now() - r0;
-    const call = decodeCall(lib, group, outs, direct, run.subBatchBytes ?? 128 * 2 ** 20);
+    const call = decodeCall(lib, group, outs, direct, subBatchBytes);
     runCpu(); // CPU frames while the GPU works
     const { status, tm } = await call;
     for (const [f, p] of group.entries()) {

@@ -182,6 +182,7 @@ extern "C" int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint
     double t0 = nowMs();
     DecLane& L = g_dec;
     L.init();
+    if (nf == 0 || subBatchBytes == 0) throw CudaError("a decode call of no frames or sub-batches of 0 bytes");
     std::vector<DecFrame> F(nf);
     std::vector<const uint8_t*> bodies(nf);
     std::vector<uint8_t*> outs(nf);
