@@ -7,7 +7,7 @@
  * | options, which frames the GPU takes, page-locking the frames' buffers (once each) | host |
  * | values up (DMA), range, step, residuals, decisions, offsets by scan, packing, headers | GPU, sub-batches pipelined on two streams |
  * | each frame's sizes, then exactly the compressed bytes | GPU → pinned host chunks |
- * | chunks into one buffer and crc32 of each body (host threads, in the library); container prefixes in place | host |
+ * | each body into one buffer and its crc32 in the same pass (host threads, in the library); container prefixes in place | host |
  *
  * Frames the GPU path does not take (other codecs, f16/bf16 input, empty frames, `eb` 0, the
  * per-value-check case of `quantStep`, steps under 2^-124: ../webgpu/fast/params.ts) are

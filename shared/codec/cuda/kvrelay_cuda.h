@@ -50,9 +50,10 @@ int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, doub
                         uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes,
                         double* timing, uint8_t* err, uint32_t errCap);
 
-// Copies the last encode call's chunks, one after another, into `dst` (`bytes` long: their
-// total), and gives the crc32 of each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of `dst`
-// in `crcs`; host threads do both.
+// Copies each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of the last encode call's chunks
+// (their concatenation, `bytes` long) to the same place in `dst` and gives its crc32 in `crcs`:
+// host threads, a body each, the crc32 read from the copy while it is in cache. The bytes
+// between bodies (room for the container prefixes) are left as they were in `dst`.
 int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n, uint32_t* crcs,
                                 uint8_t* err, uint32_t errCap);
 
