@@ -3,7 +3,8 @@
  * shared/codec/cuda on the same frames as the CPU and WebGPU columns. GB/s of fp16 input bytes
  * (values × 2): end to end (host f32 frames → streams, streams → host f32 tensors; median of
  * reps after one warm-up call, which also page-locks the frames' buffers: its time is reported
- * as `firstCallMs`), decode twice: `decode` into new memory on every call (`decodeMany`), and
+ * as `firstCallMs`), encode twice: `encode` into new memory (`encodeMany`) and `encodeInto` into one
+ * output reused across calls (`encodeManyInto`; its streams compared with the first's), decode twice: `decode` into new memory on every call (`decodeMany`), and
  * `decodeInto` into one output buffer reused across calls (`decodeManyInto`, as a decode service
  * with a block-store pool: page-locked on the warm-up call, the values go there by DMA), kernels alone (CUDA events), and the copies alone as they ran in the call
  * (bytes moved / event time). Streams of the CPU-checked frames are compared byte for byte,
@@ -70,6 +71,30 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
       encode.e2eGBs.toFixed(2)
     } GB/s (first call ${encode.firstCallGBs.toFixed(2)})`,
   );
+  // into one output reused across calls (room for the streams and their prefixes)
+  const encOut = new Uint8Array(Math.ceil(1.25 * compressed) + 2 ** 20);
+  const ei0 = performance.now();
+  let encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
+  const firstEncInto = performance.now() - ei0;
+  const eitimes: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
+    eitimes.push(performance.now() - s);
+  }
+  let encIntoSame = true, encIntoInOut = true;
+  encInto.results.forEach((r, i) => {
+    const s = streams[i];
+    encIntoSame &&= r.status === "fulfilled" && r.value.length === s.length &&
+      r.value.every((b, j) => b === s[j]);
+    encIntoInOut &&= r.status === "fulfilled" && r.value.buffer === encOut.buffer;
+  });
+  const encodeInto = {
+    ...side(encInto.timing, median(eitimes), x.fp16Bytes, firstEncInto),
+    sameStreams: encIntoSame,
+    allInOutput: encIntoInOut,
+  };
+  console.error(`cuda encode into a reused output: e2e ${encodeInto.e2eGBs.toFixed(2)} GB/s`);
 
   const limits = { maxElements: 2 ** 30 };
   const d0 = performance.now();
@@ -146,6 +171,7 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     fallbacks: [...new Set(enc.frames.map((f) => f.fallback).filter(Boolean))],
     decodeFramesOnGpu: dec.frames.filter((f) => f.backend === "cuda").length,
     encode,
+    encodeInto,
     decode: decodeSide,
     decodeInto: intoSide,
     memory: cuda.memory(),

@@ -463,13 +463,27 @@ const cu = doc.cuda as
     };
     decode: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
     decodeInto: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
+    encodeInto: {
+      kernelGBs: number;
+      kernelMs: number;
+      e2eGBs: number;
+      e2eMs: number;
+      timing: { subBatches: number };
+    };
   }
   | undefined;
 if (cu?.encode) {
   console.log(
-    `| CUDA encode | ${f(cu.ratio)} | ${f(cu.encode.kernelGBs)} | ${f(cu.encode.kernelMs, 1)} | ${
+    `| CUDA encode, new memory | ${f(cu.ratio)} | ${f(cu.encode.kernelGBs)} | ${f(cu.encode.kernelMs, 1)} | ${
       f(cu.encode.e2eGBs)
     } | ${f(cu.encode.e2eMs, 1)} | ${cu.encode.timing.subBatches} sub-batches / 1 call |`,
+  );
+  console.log(
+    `| CUDA encode, into a reused output | | ${f(cu.encodeInto.kernelGBs)} | ${
+      f(cu.encodeInto.kernelMs, 1)
+    } | ${f(cu.encodeInto.e2eGBs)} | ${
+      f(cu.encodeInto.e2eMs, 1)
+    } | ${cu.encodeInto.timing.subBatches} sub-batches / 1 call |`,
   );
   console.log(
     `| CUDA decode, new memory | | ${f(cu.decode.kernelGBs)} | ${f(cu.decode.kernelMs, 1)} | ${

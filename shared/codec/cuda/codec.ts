@@ -25,6 +25,17 @@ export interface CudaFastCodec {
     opts: EncodeOptions | EncodeOptions[],
     run?: CudaRunOptions,
   ): Promise<CudaEncodeResult>;
+  /**
+   * Like `encodeManyWithInfo`, the GPU frames' streams written into `out` when it holds them all
+   * (views into it: a buffer reused across calls skips faulting in new pages), else into new
+   * memory. `out` must not be touched until the promise settles, nor reused while the streams are.
+   */
+  encodeManyIntoWithInfo(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+    out: Uint8Array,
+    run?: CudaRunOptions,
+  ): Promise<CudaEncodeResult>;
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
   decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyWithInfo(
@@ -108,6 +119,8 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     encodeManyWithInfo,
     encodeManySettled: async (f, o) => (await encodeManyWithInfo(f, o)).results,
     encodeMany: async (f, o) => firstRejection((await encodeManyWithInfo(f, o)).results),
+    encodeManyIntoWithInfo: (f, o, out, r = run) =>
+      inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r, out)),
     decodeManyWithInfo,
     decodeMany: async (s, l) => firstRejection((await decodeManyWithInfo(s, l)).results),
     decodeManyIntoWithInfo,

@@ -362,3 +362,37 @@ cudaTest(
     await assertRejects(() => c.decodeManyInto([s, s], [ok]), TypeError);
   },
 );
+
+cudaTest(
+  "encodeManyIntoWithInfo() writes the CPU encoder's bytes into a reused output, else into new memory",
+  async (c) => {
+    const out = new Uint8Array(8 * 2 ** 20).fill(0xa5);
+    const calls: [number, number][][] = [[[8192, 128], [100, 128], [33, 7]], [[1024, 128], [31, 3], [
+      4096,
+      128,
+    ]]];
+    for (const [k, shapes] of calls.entries()) {
+      const frames = shapes.map(([r, cols], s) => withSpikes(r, cols, 60 + 10 * k + s));
+      const o = OPTIONS[k];
+      const got = await c.encodeManyIntoWithInfo(frames, o, out, { subBatchBytes: 1 << 20 });
+      got.results.forEach((r, i) => {
+        assert(r.status === "fulfilled", `call ${k} frame ${i}`);
+        assert(same(r.value, encode(frames[i], o)), `call ${k} frame ${i}: stream differs from the CPU's`);
+        if (got.frames[i].backend === "cuda") {
+          assert(r.value.buffer === out.buffer, `call ${k} frame ${i} in out`);
+        }
+      });
+      assert(got.frames.some((f) => f.backend === "cuda"), JSON.stringify(got.frames));
+    }
+    // an output too small for the call: new memory, the same bytes
+    const frames = [withSpikes(1024, 128, 70)];
+    const small = new Uint8Array(64);
+    const got = await c.encodeManyIntoWithInfo(frames, OPTIONS[0], small);
+    const r = got.results[0];
+    assert(
+      r.status === "fulfilled" && r.value.buffer !== small.buffer &&
+        same(r.value, encode(frames[0], OPTIONS[0])),
+    );
+    assert(small.every((b) => b === 0), "the small output untouched");
+  },
+);

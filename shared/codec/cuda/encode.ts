@@ -12,7 +12,7 @@
  * Frames the GPU path does not take (other codecs, f16/bf16 input, empty frames, `eb` 0, the
  * per-value-check case of `quantStep`, steps under 2^-124: ../webgpu/fast/params.ts) are
  * encoded by the CPU encoder while the GPU works, so their streams and errors are the CPU's.
- * The streams of a call are views into one buffer.
+ * The streams of a call are views into one buffer (the caller's, with `encodeManyInto`).
  * @module
  */
 import { encode as cpuEncode } from "../codec.ts";
@@ -84,13 +84,18 @@ export function emptyTiming(): CudaTiming {
   };
 }
 
-/** Encodes `frames` (one options object each, or one for all), each settling on its own. */
+/**
+ * Encodes `frames` (one options object each, or one for all), each settling on its own. With
+ * `into`, the GPU frames' streams are views into it when it holds them all (a buffer reused
+ * across calls: its pages are already there), else into new memory.
+ */
 export async function cudaFastEncodeMany(
   lib: CudaLibrary,
   registry: HostRegistry,
   frames: Tensor[],
   opts: EncodeOptions | EncodeOptions[],
   run: CudaRunOptions = {},
+  into?: Uint8Array,
 ): Promise<CudaEncodeResult> {
   if (Array.isArray(opts) && opts.length !== frames.length) {
     throw new TypeError(`${frames.length} frames but ${opts.length} option sets`);
@@ -182,7 +187,7 @@ export async function cudaFastEncodeMany(
   const t1 = performance.now();
   let total = 0;
   for (let k = 0; k < chunks[0]; k++) total += chunkTable[2 * k + 1];
-  const out = new Uint8Array(total);
+  const out = into && into.length >= total ? into.subarray(0, total) : new Uint8Array(total);
   const bodies = new Float64Array(2 * nf);
   items.forEach((_, f) => {
     const e = f * EO.words;
