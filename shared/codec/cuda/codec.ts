@@ -48,7 +48,7 @@ export interface CudaFastCodec {
    * (the tensors view them). Each output's buffer is page-locked the first time (kept while it
    * lives), so reused outputs take the values by DMA. An output too short, or a stream that does
    * not decode to f32, is that stream's error; a stream that fails leaves its output as it was.
-   * The outputs must not be touched until the promise settles.
+   * The outputs must not overlap one another or the streams, nor be touched until the promise settles.
    */
   decodeManyInto(streams: Uint8Array[], outs: Float32Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyIntoWithInfo(

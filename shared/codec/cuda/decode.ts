@@ -50,8 +50,8 @@ export interface DecodeTargets {
 /**
  * Decodes `streams`, each settling on its own (the CPU decoder's values and errors): into new
  * memory, or with `into` into the head of `into.outs[i]` (the tensors view those; an output too
- * short or a stream that does not decode to f32 is that stream's error). The outputs must not be
- * read or written until the promise settles.
+ * short or a stream that does not decode to f32 is that stream's error). The outputs must not
+ * overlap one another or the streams, nor be read or written until the promise settles.
  */
 export async function cudaFastDecodeMany(
   lib: CudaLibrary,
@@ -91,7 +91,15 @@ export async function cudaFastDecodeMany(
   streams.forEach((s, i) => {
     try {
       const p = parse(s, i, limits, false);
-      if (into) outputFor(into.outs[i], p.n, i);
+      if (into) {
+        try {
+          outputFor(into.outs[i], p.n, i);
+        } catch (reason) {
+          info[i] = { backend: "cpu", fallback: "output" };
+          results[i] = { status: "rejected", reason };
+          return;
+        }
+      }
       items.push(p);
     } catch (err) {
       if (err instanceof ToCpu) toCpu(i, err.why);
