@@ -36,6 +36,8 @@ import {
 import { BlockStore } from "../../shared/blockstore/mod.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
+import { OutputPool } from "../../shared/codec/cuda/output_pool.ts";
+import { pooledFrameDecoder } from "./cuda_frames.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import {
   bundleExpectation,
@@ -91,11 +93,20 @@ export async function startDecodeService(
   // a device acquired: under `auto` the CPU's WebAssembly decoder is faster end to end.
   const backend = config.codecDevice === "webgpu" ? await selectCodecBackend("webgpu") : undefined;
   if (backend) console.error(`[decode] codec backend: ${backend.description}`);
-  // KVRELAY_CODEC_DEVICE=cuda: a layer's fast frames decode together on CUDA, into pinned memory
+  // KVRELAY_CODEC_DEVICE=cuda: a layer's fast frames decode together on CUDA, by DMA into
+  // buffers of a pool (page-locked once each), held by the request until its layers are in the
+  // block store
   const cuda = config.codecDevice === "cuda"
     ? createCudaFastCodec({ libPath: config.cudaLib, device: config.cudaDevice })
     : undefined;
   if (cuda) console.error(`[decode] fast codec on CUDA: ${cuda.device}`);
+  const outputPool = cuda ? new OutputPool() : undefined;
+  /** Pooled decode outputs each request holds. */
+  const pooledOutputs = new Map<string, Float32Array[]>();
+  const recycleOutputs = (requestId: string) => {
+    for (const buf of pooledOutputs.get(requestId)?.splice(0) ?? []) outputPool!.give(buf);
+    pooledOutputs.delete(requestId);
+  };
   const fastGpu = cuda ?? backend?.gpu?.fast;
   // else, with KVRELAY_CODEC_THREADS > 1, a layer's frames decode on a pool of workers
   const pool = !fastGpu && config.codecThreads > 1 ? new CodecPool(config.codecThreads) : undefined;
@@ -112,6 +123,7 @@ export async function startDecodeService(
   const release = (requestId: string) => {
     held.delete(requestId);
     engine.release(requestId);
+    recycleOutputs(requestId);
   };
   const heartbeats = setInterval(() => {
     for (const [id, h] of held) {
@@ -148,6 +160,9 @@ export async function startDecodeService(
     held.set(req.requestId, { beat: () => send({ type: "heartbeat", seq }), deadline });
     const layers: DecodedLayer[] = [];
     let decodeKvMs = 0;
+    const outputs: Float32Array[] = [];
+    if (outputPool) pooledOutputs.set(req.requestId, outputs);
+    const decodeFrames = cuda && outputPool ? pooledFrameDecoder(cuda, outputPool, outputs) : onGpu;
     const handlers: TransferHandlers = {
       onBundle: (b) =>
         withSpan("decode-kv", {
@@ -157,8 +172,8 @@ export async function startDecodeService(
           [attr.KV_BYTES_ENCODED]: b.bytes.length,
         }, async () => {
           const t0 = performance.now();
-          const layer = onGpu
-            ? await decodeLayerBundleWith(b.bytes, expect, onGpu)
+          const layer = decodeFrames
+            ? await decodeLayerBundleWith(b.bytes, expect, decodeFrames)
             : decodeLayerBundle(b.bytes, expect);
           if (layer.requestId !== req.requestId || layer.layer !== b.index) {
             throw new KvrelayError(
@@ -186,6 +201,10 @@ export async function startDecodeService(
     };
     const commit = (count: number, body: unknown): DecodeCommitReply => {
       const dc = CALLS.decodeCommit.request(body, CALLS.decodeCommit.name);
+      // released meanwhile: its pooled outputs may already hold another request's values
+      if (outputPool && pooledOutputs.get(req.requestId) !== outputs) {
+        throw new KvrelayError("timeout", `request ${req.requestId} was released before its commit`);
+      }
       if (dc.firstToken >= c.vocabSize || dc.nPos >= c.maxSeqLen) {
         throw new KvrelayError(
           "bad_request",
@@ -259,6 +278,7 @@ export async function startDecodeService(
         endGenerate(tokens, err);
         throw err;
       }
+      recycleOutputs(req.requestId); // the block store holds copies of the layers now
       decodeKvMs += performance.now() - t0;
       return { decodeKvMs, blocks: store.stats().usedBlocks - blocksBefore };
     };

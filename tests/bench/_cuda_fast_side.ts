@@ -3,7 +3,10 @@
  * shared/codec/cuda on the same frames as the CPU and WebGPU columns. GB/s of fp16 input bytes
  * (values × 2): end to end (host f32 frames → streams, streams → host f32 tensors; median of
  * reps after one warm-up call, which also page-locks the frames' buffers: its time is reported
- * as `firstCallMs`), kernels alone (CUDA events), and the copies alone as they ran in the call
+ * as `firstCallMs`), encode twice: `encode` into new memory (`encodeMany`) and `encodeInto` into one
+ * output reused across calls (`encodeManyInto`; its streams compared with the first's), decode twice: `decode` into new memory on every call (`decodeMany`), and
+ * `decodeInto` into one output buffer reused across calls (`decodeManyInto`, as a decode service
+ * with a block-store pool: page-locked on the warm-up call, the values go there by DMA), kernels alone (CUDA events), and the copies alone as they ran in the call
  * (bytes moved / event time). Streams of the CPU-checked frames are compared byte for byte,
  * values bit for bit, and the error against the bound.
  * @module
@@ -68,6 +71,30 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
       encode.e2eGBs.toFixed(2)
     } GB/s (first call ${encode.firstCallGBs.toFixed(2)})`,
   );
+  // into one output reused across calls (room for the streams and their prefixes)
+  const encOut = new Uint8Array(Math.ceil(1.25 * compressed) + 2 ** 20);
+  const ei0 = performance.now();
+  let encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
+  const firstEncInto = performance.now() - ei0;
+  const eitimes: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
+    eitimes.push(performance.now() - s);
+  }
+  let encIntoSame = true, encIntoInOut = true;
+  encInto.results.forEach((r, i) => {
+    const s = streams[i];
+    encIntoSame &&= r.status === "fulfilled" && r.value.length === s.length &&
+      r.value.every((b, j) => b === s[j]);
+    encIntoInOut &&= r.status === "fulfilled" && r.value.buffer === encOut.buffer;
+  });
+  const encodeInto = {
+    ...side(encInto.timing, median(eitimes), x.fp16Bytes, firstEncInto),
+    sameStreams: encIntoSame,
+    allInOutput: encIntoInOut,
+  };
+  console.error(`cuda encode into a reused output: e2e ${encodeInto.e2eGBs.toFixed(2)} GB/s`);
 
   const limits = { maxElements: 2 ** 30 };
   const d0 = performance.now();
@@ -87,7 +114,33 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     `cuda decode: kernels ${decodeSide.kernelGBs.toFixed(1)} GB/s, e2e ${decodeSide.e2eGBs.toFixed(2)} GB/s`,
   );
 
-  let bytesSame = true, bitsSame = true, worst = 0;
+  // into outputs reused across calls: one buffer, page-locked by the warm-up call
+  const pool = new Float32Array(x.frames.reduce((a, t) => a + t.data.length, 0));
+  let at = 0;
+  const outs = x.frames.map((t) => pool.subarray(at, at += t.data.length));
+  const i0 = performance.now();
+  let into = await cuda.decodeManyIntoWithInfo(streams, outs, limits);
+  const firstInto = performance.now() - i0;
+  const itimes: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    into = await cuda.decodeManyIntoWithInfo(streams, outs, limits);
+    itimes.push(performance.now() - s);
+  }
+  const intoSide = {
+    ...side(into.timing, median(itimes), x.fp16Bytes, firstInto),
+    parseMs: into.parseMs,
+    directGiB: into.timing.directBytes / 2 ** 30,
+  };
+  console.error(
+    `cuda decode into reused outputs: e2e ${
+      intoSide.e2eGBs.toFixed(2)
+    } GB/s (first call, page-locking them, ${intoSide.firstCallGBs.toFixed(2)}); ${
+      intoSide.directGiB.toFixed(2)
+    } GiB by DMA into them`,
+  );
+
+  let bytesSame = true, bitsSame = true, intoSame = true, worst = 0;
   for (const [i, c] of x.cpuStreams) {
     const s = streams[i];
     bytesSame &&= c.length === s.length && c.every((b, j) => b === s[j]);
@@ -97,6 +150,11 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     const rb = new Uint32Array(ref.buffer, ref.byteOffset, ref.length);
     const gb = got ? new Uint32Array(got.buffer, got.byteOffset, got.length) : undefined;
     bitsSame &&= gb !== undefined && rb.every((v, j) => v === gb[j]);
+    const ri = into.results[i];
+    const ib = ri.status === "fulfilled"
+      ? new Uint32Array(ri.value.data.buffer, ri.value.data.byteOffset, ri.value.data.length)
+      : undefined;
+    intoSame &&= ib !== undefined && ib.buffer === pool.buffer && rb.every((v, j) => v === ib[j]);
     const v = x.frames[i].data as Float32Array;
     const eb = (x.o as { errorBound: number }).errorBound;
     const bound = (x.o as { mode?: string }).mode === "rel"
@@ -113,12 +171,15 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     fallbacks: [...new Set(enc.frames.map((f) => f.fallback).filter(Boolean))],
     decodeFramesOnGpu: dec.frames.filter((f) => f.backend === "cuda").length,
     encode,
+    encodeInto,
     decode: decodeSide,
+    decodeInto: intoSide,
     memory: cuda.memory(),
     checked: {
       frames: x.cpuStreams.size,
       byteIdentical: bytesSame,
       bitIdentical: bitsSame,
+      intoBitIdentical: intoSame,
       maxErrOverBound: worst,
     },
   };

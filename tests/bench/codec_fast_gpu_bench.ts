@@ -16,7 +16,9 @@
  * - kernel GB/s: the sum of compute-pass times from timestamp queries when the adapter offers
  *   'timestamp-query', else submit → done with the data already on the GPU;
  * - end-to-end GB/s: the whole `encodeMany` (host f32 frames → streams: upload, three round
- *   trips, headers and crc32) and `decodeMany` (streams → host f32 tensors), median of `--reps`;
+ *   trips, headers and crc32) and `decodeMany` (streams → host f32 tensors in new memory), median
+ *   of `--reps`; on CUDA also `decodeManyInto` (into one output buffer reused across calls, as a
+ *   decode service's pool: the values by DMA into it);
  * - the host↔GPU copy rates alone on the same bytes (writeBuffer up; copy, map and copy out down);
  * - the CPU fast codec on `--cpu-frames` frames spread over the request, where the GPU streams
  *   are also checked byte for byte against the CPU's, the decoded values bit for bit, and the
@@ -460,18 +462,38 @@ const cu = doc.cuda as
       timing: { subBatches: number };
     };
     decode: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
+    decodeInto: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
+    encodeInto: {
+      kernelGBs: number;
+      kernelMs: number;
+      e2eGBs: number;
+      e2eMs: number;
+      timing: { subBatches: number };
+    };
   }
   | undefined;
 if (cu?.encode) {
   console.log(
-    `| CUDA encode | ${f(cu.ratio)} | ${f(cu.encode.kernelGBs)} | ${f(cu.encode.kernelMs, 1)} | ${
+    `| CUDA encode, new memory | ${f(cu.ratio)} | ${f(cu.encode.kernelGBs)} | ${f(cu.encode.kernelMs, 1)} | ${
       f(cu.encode.e2eGBs)
     } | ${f(cu.encode.e2eMs, 1)} | ${cu.encode.timing.subBatches} sub-batches / 1 call |`,
   );
   console.log(
-    `| CUDA decode | | ${f(cu.decode.kernelGBs)} | ${f(cu.decode.kernelMs, 1)} | ${f(cu.decode.e2eGBs)} | ${
-      f(cu.decode.e2eMs, 1)
-    } | 1 / 1 call |`,
+    `| CUDA encode, into a reused output | | ${f(cu.encodeInto.kernelGBs)} | ${
+      f(cu.encodeInto.kernelMs, 1)
+    } | ${f(cu.encodeInto.e2eGBs)} | ${
+      f(cu.encodeInto.e2eMs, 1)
+    } | ${cu.encodeInto.timing.subBatches} sub-batches / 1 call |`,
+  );
+  console.log(
+    `| CUDA decode, new memory | | ${f(cu.decode.kernelGBs)} | ${f(cu.decode.kernelMs, 1)} | ${
+      f(cu.decode.e2eGBs)
+    } | ${f(cu.decode.e2eMs, 1)} | 1 / 1 call |`,
+  );
+  console.log(
+    `| CUDA decode, into reused outputs | | ${f(cu.decodeInto.kernelGBs)} | ${
+      f(cu.decodeInto.kernelMs, 1)
+    } | ${f(cu.decodeInto.e2eGBs)} | ${f(cu.decodeInto.e2eMs, 1)} | 1 / 1 call |`,
   );
 }
 console.log(`| CPU encode (${cpu.frames} frames) | ${f(cpu.ratio)} | | | ${f(cpu.encGBs, 3)} | | |`);

@@ -6,7 +6,7 @@
  */
 import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
-import { type CudaDecodeResult, cudaFastDecodeMany } from "./decode.ts";
+import { type CudaDecodeResult, type CudaDecodeRunOptions, cudaFastDecodeMany } from "./decode.ts";
 import { loadCudaLibrary } from "./library.ts";
 import { HostRegistry } from "./pinned.ts";
 
@@ -25,10 +25,39 @@ export interface CudaFastCodec {
     opts: EncodeOptions | EncodeOptions[],
     run?: CudaRunOptions,
   ): Promise<CudaEncodeResult>;
+  /**
+   * Like `encodeManyWithInfo`, the GPU frames' streams written into `out` when it holds them all
+   * (views into it: a buffer reused across calls skips faulting in new pages), else into new
+   * memory. `out` must not be touched until the promise settles, nor reused while the streams are.
+   */
+  encodeManyIntoWithInfo(
+    frames: Tensor[],
+    opts: EncodeOptions | EncodeOptions[],
+    out: Uint8Array,
+    run?: CudaRunOptions,
+  ): Promise<CudaEncodeResult>;
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
   decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
-  decodeManyWithInfo(streams: Uint8Array[], limits?: DecodeLimits): Promise<CudaDecodeResult>;
-  /** Host memory page-locked for uploads. */
+  decodeManyWithInfo(
+    streams: Uint8Array[],
+    limits?: DecodeLimits,
+    run?: CudaDecodeRunOptions,
+  ): Promise<CudaDecodeResult>;
+  /**
+   * Like `decodeMany`, into the caller's outputs: stream i's values go to the head of `outs[i]`
+   * (the tensors view them). Each output's buffer is page-locked the first time (kept while it
+   * lives), so reused outputs take the values by DMA. An output too short, or a stream that does
+   * not decode to f32, is that stream's error; a stream that fails leaves its output as it was.
+   * The outputs must not overlap one another or the streams, nor be touched until the promise settles.
+   */
+  decodeManyInto(streams: Uint8Array[], outs: Float32Array[], limits?: DecodeLimits): Promise<Tensor[]>;
+  decodeManyIntoWithInfo(
+    streams: Uint8Array[],
+    outs: Float32Array[],
+    limits?: DecodeLimits,
+    run?: CudaDecodeRunOptions,
+  ): Promise<CudaDecodeResult>;
+  /** Host memory page-locked for copies (frames uploaded, outputs decoded into). */
   memory(): { registeredBytes: number; registerFailures: number };
 }
 
@@ -40,6 +69,8 @@ export interface CudaCodecOptions {
   device?: number;
   /** Sub-batch size of encode calls (default 64 MiB of f32). */
   subBatchBytes?: number;
+  /** Sub-batch size of decode calls (default 128 MiB of f32 output). */
+  decodeSubBatchBytes?: number;
 }
 
 function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
@@ -74,15 +105,26 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
   const run: CudaRunOptions = { subBatchBytes: opts.subBatchBytes };
   const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r: CudaRunOptions = run) =>
     inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
-  const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits) =>
-    inTurn(() => cudaFastDecodeMany(lib, s, l));
+  const decodeRun: CudaDecodeRunOptions = { subBatchBytes: opts.decodeSubBatchBytes };
+  const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits, r: CudaDecodeRunOptions = decodeRun) =>
+    inTurn(() => cudaFastDecodeMany(lib, s, l, undefined, r));
+  const decodeManyIntoWithInfo = (
+    s: Uint8Array[],
+    outs: Float32Array[],
+    l?: DecodeLimits,
+    r: CudaDecodeRunOptions = decodeRun,
+  ) => inTurn(() => cudaFastDecodeMany(lib, s, l, { outs, registry }, r));
   return {
     device: lib.device,
     encodeManyWithInfo,
     encodeManySettled: async (f, o) => (await encodeManyWithInfo(f, o)).results,
     encodeMany: async (f, o) => firstRejection((await encodeManyWithInfo(f, o)).results),
+    encodeManyIntoWithInfo: (f, o, out, r = run) =>
+      inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r, out)),
     decodeManyWithInfo,
     decodeMany: async (s, l) => firstRejection((await decodeManyWithInfo(s, l)).results),
+    decodeManyIntoWithInfo,
+    decodeManyInto: async (s, outs, l) => firstRejection((await decodeManyIntoWithInfo(s, outs, l)).results),
     memory: () => ({
       registeredBytes: registry.registeredBytes,
       registerFailures: registry.failures,

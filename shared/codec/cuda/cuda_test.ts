@@ -79,7 +79,8 @@ async function assertRoundTrips(c: CudaFastCodec, frames: Tensor[], opts: Encode
     );
   });
   const gpuStreams = got.results.map((r) => (r as PromiseFulfilledResult<Uint8Array>).value);
-  const fromCpu = await c.decodeManyWithInfo(cpuStreams);
+  // many pipelined sub-batches (64 KiB of values each) here, one for the CUDA streams below
+  const fromCpu = await c.decodeManyWithInfo(cpuStreams, undefined, { subBatchBytes: 1 << 16 });
   const fromGpu = await c.decodeMany(gpuStreams);
   frames.forEach((t, i) => {
     const ref = decode(cpuStreams[i]);
@@ -218,5 +219,180 @@ cudaTest(
     }
     const ok = await c.decodeMany([s]);
     assertSameBits(ok[0], decode(s), "the intact stream");
+  },
+);
+
+/** `n`-value views one after another in `pool` from value `at` (the layout a block-store pool gives). */
+function viewsOf(pool: Float32Array, ns: number[], at = 0): Float32Array[] {
+  return ns.map((n) => {
+    const v = pool.subarray(at, at + n);
+    at += n;
+    return v;
+  });
+}
+
+const SENTINEL = 0x7fc0dead; // a NaN no decoder writes
+
+function fillSentinel(out: Float32Array): void {
+  new Uint32Array(out.buffer, out.byteOffset, out.length).fill(SENTINEL);
+}
+
+function untouched(out: Float32Array): boolean {
+  return new Uint32Array(out.buffer, out.byteOffset, out.length).every((b) => b === SENTINEL);
+}
+
+cudaTest(
+  "decodeManyInto() writes the CPU decoder's bits into reused outputs, across calls of other shapes",
+  async (c) => {
+    // 32 MiB: page-locked once, so the values come by DMA; later calls reuse the registration
+    const pool = new Float32Array(8 * 2 ** 20);
+    const o: EncodeOptions = { codec: "fast", errorBound: 1e-3, mode: "rel" };
+    const calls: [number, number][][] = [
+      [[8192, 128], [31, 3], [1024, 128], [100, 128]],
+      [[33, 7], [4096, 128], [1, 1], [2048, 128], [8192, 128]],
+      [[1000, 128], [4096, 128]],
+    ];
+    for (const [k, shapes] of calls.entries()) {
+      const frames = shapes.map(([r, cols], s) => withNonFinite(r, cols, 40 + 10 * k + s));
+      const streams = await c.encodeMany(frames, o);
+      fillSentinel(pool);
+      // after a gap of 5 values: outputs need not start at the pool's head
+      const outs = viewsOf(pool, frames.map((t) => t.data.length), 5);
+      // calls 1 and 2 in pipelined sub-batches of about 256 KiB (exceptions split among them)
+      const got = await c.decodeManyIntoWithInfo(streams, outs, undefined, {
+        subBatchBytes: k ? 1 << 18 : undefined,
+      });
+      if (k) assert(got.timing.subBatches > 1, `call ${k}: ${got.timing.subBatches} sub-batches`);
+      const onGpu = got.frames.filter((f) => f.backend === "cuda").length;
+      assert(onGpu >= shapes.length - 1, `call ${k}: ${JSON.stringify(got.frames)}`);
+      const gpuValues = frames.reduce(
+        (a, t, i) => a + (got.frames[i].backend === "cuda" ? t.data.length : 0),
+        0,
+      );
+      assertEquals(got.timing.directBytes, 4 * gpuValues, `call ${k}: every GPU frame's values by DMA`);
+      streams.forEach((s, i) => {
+        const r = got.results[i];
+        assert(r.status === "fulfilled", `call ${k} stream ${i}: ${(r as PromiseRejectedResult).reason}`);
+        assertEquals(r.value.shape, frames[i].shape);
+        assert(r.value.data.buffer === pool.buffer && r.value.data.byteOffset === outs[i].byteOffset);
+        assertSameBits(r.value, decode(s), `call ${k} stream ${i}`);
+      });
+      // nothing written past the last output
+      const end = 5 + frames.reduce((a, t) => a + t.data.length, 0);
+      assert(untouched(pool.subarray(0, 5)) && untouched(pool.subarray(end)), `call ${k}: stray writes`);
+    }
+  },
+);
+
+cudaTest(
+  "decodeManyInto() into small separate outputs (through pinned staging) and with CPU fallbacks",
+  async (c) => {
+    const o: EncodeOptions = { codec: "fast", errorBound: 1e-2, mode: "rel" };
+    const zeros: Tensor = { dtype: "f32", shape: [64, 8], data: new Float32Array(512) };
+    const frames = [kvFrame(100, 128, "f32", 21), zeros, withSpikes(77, 9, 22), kvFrame(31, 3, "f32", 23)];
+    const streams = frames.map((t) => encode(t, o));
+    // outputs under the registry's minimum stay pageable; one longer than needed
+    const outs = frames.map((t, i) => new Float32Array(t.data.length + (i === 3 ? 17 : 0)));
+    outs.forEach(fillSentinel);
+    const info = await c.decodeManyIntoWithInfo(streams, outs);
+    assertEquals(info.timing.directBytes, 0, "pageable outputs take the values through staging");
+    assert(info.frames.filter((f) => f.backend === "cuda").length >= 3, JSON.stringify(info.frames));
+    const got = await c.decodeManyInto(streams, outs);
+    got.forEach((t, i) => {
+      assertSameBits(t, decode(streams[i]), `stream ${i}`);
+      assert(t.data.buffer === outs[i].buffer, `stream ${i} is in its output`);
+    });
+    assert(untouched(outs[3].subarray(frames[3].data.length)), "the tail past the values is left alone");
+  },
+);
+
+cudaTest(
+  "decodeManyInto() rejects hostile streams with typed errors and leaves their outputs untouched",
+  async (c) => {
+    const t = withSpikes(256, 32, 12);
+    const s = encode(t, { codec: "fast", errorBound: 1e-2, mode: "rel" });
+    const hostile = [
+      (() => {
+        const w = s.slice();
+        w[w.length - 8] ^= 0xff;
+        return w;
+      })(), // digest no longer matches (found by the library's crc32)
+      reseal(s, (b) => {
+        b[44 + 3] = 0x3f;
+      }), // a width past 31 (found by the kernels)
+      reseal(s, (b) => {
+        b[44 + 5] ^= 0x40;
+      }), // an outlier flag the header does not count (kernels)
+      reseal(s, (_b, dv) => dv.setUint32(40, dv.getUint32(40, true) + 1, true)), // payload words off (host)
+      s.subarray(0, s.length - 5), // truncated (host)
+    ];
+    const n = t.data.length;
+    const pool = new Float32Array(3 * n + 2 ** 20); // over the registry's minimum: DMA
+    // one sub-batch, and one per stream (the hostile one between two others)
+    for (const run of [{}, { subBatchBytes: 4 * n }]) {
+      for (const [k, h] of hostile.entries()) {
+        fillSentinel(pool);
+        const outs = viewsOf(pool, [n, n, n]);
+        const got = await c.decodeManyIntoWithInfo([s, h, s], outs, undefined, run);
+        const r = got.results[1];
+        assert(
+          r.status === "rejected" && r.reason instanceof CorruptStreamError,
+          `hostile ${k}: ${JSON.stringify(r)}`,
+        );
+        assert(untouched(outs[1]), `hostile ${k}: its output was written`);
+        for (const i of [0, 2]) {
+          const ok = got.results[i];
+          assert(ok.status === "fulfilled", `hostile ${k}: intact stream ${i}`);
+          assertSameBits(ok.value, decode(s), `hostile ${k}: intact stream ${i}`);
+        }
+        await assertRejects(() => c.decodeManyInto([h], [outs[1]]), CorruptStreamError);
+        assert(untouched(outs[1]), `hostile ${k}: its output was written (alone)`);
+      }
+    }
+    // an output too short, and a stream that does not decode to f32: that stream's error alone
+    const f16 = encode(kvFrame(64, 16, "f16", 9), { codec: "fast", errorBound: 1e-2, mode: "rel" });
+    const short = new Float32Array(n - 1), f16Out = new Float32Array(64 * 16), ok = new Float32Array(n);
+    fillSentinel(short), fillSentinel(f16Out);
+    const got = await c.decodeManyIntoWithInfo([s, f16, s], [short, f16Out, ok]);
+    assert(got.results[0].status === "rejected" && got.results[0].reason instanceof RangeError);
+    assert(got.results[1].status === "rejected" && got.results[1].reason instanceof TypeError);
+    assert(untouched(short) && untouched(f16Out), "outputs of failed streams untouched");
+    assert(got.results[2].status === "fulfilled");
+    assertSameBits(got.results[2].value, decode(s), "the intact stream");
+    await assertRejects(() => c.decodeManyInto([s, s], [ok]), TypeError);
+  },
+);
+
+cudaTest(
+  "encodeManyIntoWithInfo() writes the CPU encoder's bytes into a reused output, else into new memory",
+  async (c) => {
+    const out = new Uint8Array(8 * 2 ** 20).fill(0xa5);
+    const calls: [number, number][][] = [[[8192, 128], [100, 128], [33, 7]], [[1024, 128], [31, 3], [
+      4096,
+      128,
+    ]]];
+    for (const [k, shapes] of calls.entries()) {
+      const frames = shapes.map(([r, cols], s) => withSpikes(r, cols, 60 + 10 * k + s));
+      const o = OPTIONS[k];
+      const got = await c.encodeManyIntoWithInfo(frames, o, out, { subBatchBytes: 1 << 20 });
+      got.results.forEach((r, i) => {
+        assert(r.status === "fulfilled", `call ${k} frame ${i}`);
+        assert(same(r.value, encode(frames[i], o)), `call ${k} frame ${i}: stream differs from the CPU's`);
+        if (got.frames[i].backend === "cuda") {
+          assert(r.value.buffer === out.buffer, `call ${k} frame ${i} in out`);
+        }
+      });
+      assert(got.frames.some((f) => f.backend === "cuda"), JSON.stringify(got.frames));
+    }
+    // an output too small for the call: new memory, the same bytes
+    const frames = [withSpikes(1024, 128, 70)];
+    const small = new Uint8Array(64);
+    const got = await c.encodeManyIntoWithInfo(frames, OPTIONS[0], small);
+    const r = got.results[0];
+    assert(
+      r.status === "fulfilled" && r.value.buffer !== small.buffer &&
+        same(r.value, encode(frames[0], OPTIONS[0])),
+    );
+    assert(small.every((b) => b === 0), "the small output untouched");
   },
 );

@@ -1,18 +1,21 @@
 /**
- * Many fast streams decoded on CUDA in one library call (./fast_decode.cu) into one ordinary
- * buffer that the returned tensors view: the values come back through pinned staging piece by
- * piece, copied out by host threads while the next piece is on the bus.
+ * Many fast streams decoded on CUDA in one library call (./fast_decode.cu), into new memory
+ * (`decodeMany`: one ordinary buffer that the returned tensors view, filled through pinned
+ * staging) or into the caller's own outputs (`decodeManyInto`: page-locked once each, the values
+ * go there by DMA on every later call; a decode service reuses them from its pool).
  *
  * | step | where |
  * |---|---|
- * | container header, crc32 of the body, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
- * | bodies up in one copy; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU |
- * | the values (DMA into pinned staging, host threads copy out) and each frame's checks | GPU → host |
+ * | container header, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
+ * | bodies into pinned staging and the crc32 of each (host threads, in the library); a body that is not its digest is never decoded | host, before any kernel |
+ * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches pipelined with the host's staging and the values' download |
+ * | each frame's checks, then only the values of frames that passed (DMA into page-locked outputs, else pinned pieces copied out by host threads) | GPU → host |
  *
  * Any stream whose checks fail goes through the CPU decoder, which throws its own
  * `CorruptStreamError`; streams the GPU path does not take (other codecs or dtypes, zstd-packed
  * bodies, subnormal steps, codes past 2^23) are decoded by the CPU decoder: every stream gives
- * the CPU decoder's values, bit for bit, and its errors.
+ * the CPU decoder's values, bit for bit, and its errors. A stream that fails leaves its output
+ * as it was.
  * @module
  */
 import { decode as cpuDecode } from "../codec.ts";
@@ -20,21 +23,50 @@ import type { DecodeLimits, Tensor } from "../types.ts";
 import { parse, type Parsed, ToCpu } from "../webgpu/fast/decode.ts";
 import { type CudaLibrary, DI, errBuf, errText, TM } from "./library.ts";
 import { type CudaFrameInfo, type CudaTiming, emptyTiming } from "./encode.ts";
+import { outputFor, splitCalls } from "./decode_plan.ts";
+import type { HostRegistry } from "./pinned.ts";
 
 export interface CudaDecodeResult {
   results: PromiseSettledResult<Tensor>[];
   frames: CudaFrameInfo[];
   timing: CudaTiming;
-  /** Host ms reading and checking the streams (crc32 included). */
+  /** Host ms reading and checking the streams before the library call (their crc32s are in the call). */
   parseMs: number;
 }
 
-/** Decodes `streams`, each settling on its own (the CPU decoder's values and errors). */
+/** Options of a decode call. */
+export interface CudaDecodeRunOptions {
+  /** f32 output bytes per pipelined sub-batch (default 128 MiB). */
+  subBatchBytes?: number;
+}
+
+/** The caller's outputs of `decodeManyInto`: stream i's values go to the head of `outs[i]`. */
+export interface DecodeTargets {
+  outs: Float32Array[];
+  /** Page-locks each output's buffer once (kept while the buffer lives). */
+  registry: HostRegistry;
+}
+
+/**
+ * Decodes `streams`, each settling on its own (the CPU decoder's values and errors): into new
+ * memory, or with `into` into the head of `into.outs[i]` (the tensors view those; an output too
+ * short or a stream that does not decode to f32 is that stream's error). The outputs must not
+ * overlap one another or the streams, nor be read or written until the promise settles.
+ */
 export async function cudaFastDecodeMany(
   lib: CudaLibrary,
   streams: Uint8Array[],
   limits: DecodeLimits = {},
+  into?: DecodeTargets,
+  run: CudaDecodeRunOptions = {},
 ): Promise<CudaDecodeResult> {
+  const subBatchBytes = run.subBatchBytes ?? 128 * 2 ** 20;
+  if (!Number.isSafeInteger(subBatchBytes) || subBatchBytes <= 0) {
+    throw new RangeError(`CUDA decode: subBatchBytes must be a positive integer, got ${subBatchBytes}`);
+  }
+  if (into && into.outs.length !== streams.length) {
+    throw new TypeError(`decodeManyInto: ${streams.length} streams but ${into.outs.length} outputs`);
+  }
   const results: PromiseSettledResult<Tensor>[] = new Array(streams.length);
   const info: CudaFrameInfo[] = new Array(streams.length);
   const cpu: number[] = [];
@@ -42,20 +74,33 @@ export async function cudaFastDecodeMany(
     info[i] = { backend: "cpu", fallback: why };
     cpu.push(i);
   };
+  const settle = (i: number, value: () => Tensor) => {
+    try {
+      results[i] = { status: "fulfilled", value: value() };
+    } catch (reason) {
+      results[i] = { status: "rejected", reason };
+    }
+  };
   const runCpu = () => {
     for (const i of cpu.splice(0)) {
-      try {
-        results[i] = { status: "fulfilled", value: cpuDecode(streams[i], limits) };
-      } catch (reason) {
-        results[i] = { status: "rejected", reason };
-      }
+      settle(i, () => into ? cpuInto(streams[i], limits, into.outs[i], i) : cpuDecode(streams[i], limits));
     }
   };
   const t0 = performance.now();
   const items: Parsed[] = [];
   streams.forEach((s, i) => {
     try {
-      items.push(parse(s, i, limits));
+      const p = parse(s, i, limits, false);
+      if (into) {
+        try {
+          outputFor(into.outs[i], p.n, i);
+        } catch (reason) {
+          info[i] = { backend: "cpu", fallback: "output" };
+          results[i] = { status: "rejected", reason };
+          return;
+        }
+      }
+      items.push(p);
     } catch (err) {
       if (err instanceof ToCpu) toCpu(i, err.why);
       else {
@@ -64,58 +109,75 @@ export async function cudaFastDecodeMany(
       }
     }
   });
-  const parseMs = performance.now() - t0;
   const timing = emptyTiming();
+  const parseMs = performance.now() - t0;
   if (items.length === 0) {
     runCpu();
     return { results, frames: info, timing, parseMs };
   }
 
-  // calls of at most 2^30 values (4 GiB of f32): the library's output indices are u32
-  for (let g = 0; g < items.length;) {
-    let values = 0, end = g;
-    while (end < items.length && (end === g || values + items[end].n <= MAX_CALL_VALUES)) {
-      values += items[end++].n;
-    }
+  for (const [g, end] of splitCalls(items.map((p) => p.n))) {
     const group = items.slice(g, end);
-    g = end;
-    const call = decodeCall(lib, group, values);
+    const r0 = performance.now();
+    const outs = into
+      ? group.map((p) => outputFor(into.outs[p.i], p.n, p.i))
+      : freshOutputs(group.map((p) => p.n));
+    const direct = group.map((_, f) => into ? into.registry.ensure(outs[f]) : false);
+    timing.registerMs += performance.now() - r0;
+    const call = decodeCall(lib, group, outs, direct, subBatchBytes);
     runCpu(); // CPU frames while the GPU works
-    const { buffer, status, tm } = await call;
-    let at = 0;
+    const { status, tm } = await call;
     for (const [f, p] of group.entries()) {
-      const view = new Float32Array(buffer, 4 * at, p.n);
-      at += p.n;
       if (status[f] !== 0) {
-        toCpu(p.i, status[f] & 1 ? "corrupt" : "codes past 2^23");
+        toCpu(p.i, status[f] & 4 ? "digest" : status[f] & 1 ? "corrupt" : "codes past 2^23");
         continue;
       }
       info[p.i] = { backend: "cuda" };
-      results[p.i] = { status: "fulfilled", value: { dtype: "f32", shape: p.shape, data: view } };
+      results[p.i] = { status: "fulfilled", value: { dtype: "f32", shape: p.shape, data: outs[f] } };
     }
     timing.h2dMs += tm[TM.h2dMs], timing.kernelMs += tm[TM.kernelMs], timing.d2hMs += tm[TM.d2hMs];
     timing.callMs += tm[TM.totalMs], timing.h2dBytes += tm[TM.h2dBytes], timing.d2hBytes += tm[TM.d2hBytes];
-    timing.subBatches += tm[TM.batches];
+    timing.subBatches += tm[TM.batches], timing.directBytes += tm[TM.directBytes];
   }
   runCpu();
   return { results, frames: info, timing, parseMs };
 }
 
-/** Values of one library call at most (its output indices are u32). */
-const MAX_CALL_VALUES = 2 ** 30;
+/** Views of one new buffer, one per frame, one after another. */
+function freshOutputs(ns: number[]): Float32Array[] {
+  const buffer = new ArrayBuffer(4 * ns.reduce((a, b) => a + b, 0));
+  let at = 0;
+  return ns.map((n) => {
+    const v = new Float32Array(buffer, 4 * at, n);
+    at += n;
+    return v;
+  });
+}
 
-/** One library call over checked streams: their values one after another, and a status each. */
+/** The CPU decoder's tensor copied into the caller's output (which it leaves alone on an error). */
+function cpuInto(stream: Uint8Array, limits: DecodeLimits, out: Float32Array, i: number): Tensor {
+  const t = cpuDecode(stream, limits);
+  if (t.dtype !== "f32") throw new TypeError(`decodeManyInto: stream ${i} decodes to ${t.dtype}, not f32`);
+  const data = outputFor(out, t.data.length, i);
+  data.set(t.data as Float32Array);
+  return { dtype: "f32", shape: t.shape, data };
+}
+
+/** One library call over checked streams, each into its output: a status each. */
 async function decodeCall(
   lib: CudaLibrary,
   items: Parsed[],
-  values: number,
-): Promise<{ buffer: ArrayBuffer; status: Uint32Array; tm: Float64Array }> {
+  outs: Float32Array[],
+  direct: boolean[],
+  subBatchBytes: number,
+): Promise<{ status: Uint32Array; tm: Float64Array }> {
   const nf = items.length;
   const table = new Float64Array(nf * DI.words);
+  const addr = (v: ArrayBufferView) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(v)));
   let nExc = 0;
   for (const [f, p] of items.entries()) {
     const e = f * DI.words;
-    table[e + DI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(p.body)));
+    table[e + DI.ptr] = addr(p.body);
     table[e + DI.len] = p.body.length;
     table[e + DI.rows] = p.rows;
     table[e + DI.cols] = p.cols;
@@ -126,9 +188,12 @@ async function decodeCall(
     table[e + DI.payloadAt] = p.payloadAt;
     table[e + DI.outliers] = p.outliers;
     table[e + DI.payloadWords] = p.payloadWords;
+    table[e + DI.digest] = p.digest;
+    table[e + DI.out] = addr(outs[f]);
+    table[e + DI.direct] = direct[f] ? 1 : 0;
     nExc += p.exceptions;
   }
-  // exceptions: (output index, raw bits), checked ascending and in range by `parse`
+  // exceptions: (index into the call's values, raw bits), checked ascending and in range by `parse`
   const exc = new Uint32Array(Math.max(2, 2 * nExc));
   for (let f = 0, k = 0, base = 0; f < nf; base += items[f].n, f++) {
     const p = items[f];
@@ -139,7 +204,6 @@ async function decodeCall(
       exc[2 * k + 1] = dv.getUint32(p.excAt + 4 * (p.exceptions + j), true);
     }
   }
-  const buffer = new ArrayBuffer(4 * values);
   const status = new Uint32Array(nf);
   const tm = new Float64Array(TM.words);
   const err = errBuf();
@@ -148,12 +212,12 @@ async function decodeCall(
     nf,
     exc,
     BigInt(nExc),
-    new Uint8Array(buffer),
+    BigInt(subBatchBytes),
     status,
     tm,
     err,
     err.length,
   );
   if (rc !== 0) throw new Error(`CUDA fast decode failed: ${errText(err)}`);
-  return { buffer, status, tm };
+  return { status, tm };
 }

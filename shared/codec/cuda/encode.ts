@@ -7,12 +7,12 @@
  * | options, which frames the GPU takes, page-locking the frames' buffers (once each) | host |
  * | values up (DMA), range, step, residuals, decisions, offsets by scan, packing, headers | GPU, sub-batches pipelined on two streams |
  * | each frame's sizes, then exactly the compressed bytes | GPU → pinned host chunks |
- * | chunks into one buffer and crc32 of each body (host threads, in the library); container prefixes in place | host |
+ * | each body into one buffer and its crc32 in the same pass (host threads, in the library); container prefixes in place | host |
  *
  * Frames the GPU path does not take (other codecs, f16/bf16 input, empty frames, `eb` 0, the
  * per-value-check case of `quantStep`, steps under 2^-124: ../webgpu/fast/params.ts) are
  * encoded by the CPU encoder while the GPU works, so their streams and errors are the CPU's.
- * The streams of a call are views into one buffer.
+ * The streams of a call are views into one buffer (the caller's, with `encodeManyInto`).
  * @module
  */
 import { encode as cpuEncode } from "../codec.ts";
@@ -40,6 +40,8 @@ export interface CudaTiming {
   h2dBytes: number;
   d2hBytes: number;
   subBatches: number;
+  /** Of `d2hBytes`, those that went by DMA straight into the caller's page-locked memory. */
+  directBytes: number;
   /** Page-locking new buffers before the call. */
   registerMs: number;
   /** Chunks into one buffer and crc32s (host threads), prefixes, after it. */
@@ -76,18 +78,24 @@ export function emptyTiming(): CudaTiming {
     h2dBytes: 0,
     d2hBytes: 0,
     subBatches: 0,
+    directBytes: 0,
     registerMs: 0,
     assembleMs: 0,
   };
 }
 
-/** Encodes `frames` (one options object each, or one for all), each settling on its own. */
+/**
+ * Encodes `frames` (one options object each, or one for all), each settling on its own. With
+ * `into`, the GPU frames' streams are views into it when it holds them all (a buffer reused
+ * across calls: its pages are already there), else into new memory.
+ */
 export async function cudaFastEncodeMany(
   lib: CudaLibrary,
   registry: HostRegistry,
   frames: Tensor[],
   opts: EncodeOptions | EncodeOptions[],
   run: CudaRunOptions = {},
+  into?: Uint8Array,
 ): Promise<CudaEncodeResult> {
   if (Array.isArray(opts) && opts.length !== frames.length) {
     throw new TypeError(`${frames.length} frames but ${opts.length} option sets`);
@@ -179,7 +187,7 @@ export async function cudaFastEncodeMany(
   const t1 = performance.now();
   let total = 0;
   for (let k = 0; k < chunks[0]; k++) total += chunkTable[2 * k + 1];
-  const out = new Uint8Array(total);
+  const out = into && into.length >= total ? into.subarray(0, total) : new Uint8Array(total);
   const bodies = new Float64Array(2 * nf);
   items.forEach((_, f) => {
     const e = f * EO.words;

@@ -4,6 +4,7 @@
 // frames' sizes come back (a few words a frame), then exactly the compressed bytes come back
 // into a pinned chunk of the library's. Nothing else crosses the bus.
 #include <cub/device/device_scan.cuh>
+#include <algorithm>
 #include <vector>
 #include "context.cuh"
 #include "fast_encode_kernels.cuh"
@@ -235,17 +236,23 @@ extern "C" int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const d
     for (uint64_t b : g_chunkBytes) total += b;
     if (total != bytes) throw CudaError("collect: the destination is not the last encode's size");
     hugePages(dst, bytes);
-    std::vector<CopyJob> jobs;
-    uint64_t at = 0;
-    for (size_t k = 0; k < g_chunkBytes.size(); k++) {
-      jobs.push_back(CopyJob{dst + at, g_chunks[k].as<uint8_t>(), g_chunkBytes[k]});
-      at += g_chunkBytes[k];
-    }
-    parallelCopy(jobs);
+    // where each chunk starts in the concatenation
+    std::vector<uint64_t> starts{0};
+    for (uint64_t b : g_chunkBytes) starts.push_back(starts.back() + b);
     for (uint32_t k = 0; k < n; k++) {
       if (bodies[2 * k] + bodies[2 * k + 1] > (double)bytes) throw CudaError("collect: a body past the output");
     }
-    parallelFor(n, [&](size_t k) { crcs[k] = crc32(dst + (uint64_t)bodies[2 * k], (uint64_t)bodies[2 * k + 1]); });
+    // one pass over each body: copied (across chunks if it spans them), then its crc32 from the copy
+    parallelFor(n, [&](size_t k) {
+      uint64_t at = (uint64_t)bodies[2 * k], end = at + (uint64_t)bodies[2 * k + 1];
+      size_t c = std::upper_bound(starts.begin(), starts.end(), at) - starts.begin() - 1;
+      for (uint64_t p = at; p < end; c++) {
+        uint64_t upto = std::min(end, starts[c + 1]);
+        std::memcpy(dst + p, g_chunks[c].as<uint8_t>() + (p - starts[c]), upto - p);
+        p = upto;
+      }
+      crcs[k] = crc32(dst + at, end - at);
+    });
     return 0;
   } catch (const std::exception& e) {
     return fail(e, err, errCap);

@@ -15,14 +15,20 @@ enum EncOut {
   EO_STATUS, EO_BODY_AT, EO_BODY_LEN, EO_EB, EO_STEP, EO_PRED, EO_OUTLIERS, EO_OUTLIER_BITS,
   EO_EXCEPTIONS, EO_PAYLOAD_WORDS, EO_WORDS
 };
-// Decode frame table, per frame (a body the host has checked: ../webgpu/fast/decode.ts `parse`).
+// Decode frame table, per frame (a body the host has checked but for its digest:
+// ../webgpu/fast/decode.ts `parse`): the body, its layout, the crc32 its container promises
+// (DI_DIGEST), where its values go (DI_OUT: host f32, rows × cols) and whether that memory is
+// page-locked (DI_DIRECT 1: the values go there by DMA; 0: through pinned staging).
 enum DecIn {
   DI_PTR, DI_LEN, DI_ROWS, DI_COLS, DI_STEP, DI_DELTA, DI_OUTLIER_BITS, DI_OUTLIERS_AT,
-  DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_WORDS
+  DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_DIGEST, DI_OUT, DI_DIRECT, DI_WORDS
 };
 // Timing of a call: milliseconds of host → device copies, kernels, device → host copies (CUDA
-// events, summed over sub-batches), the whole call (host clock), and the bytes each way.
-enum Timing { T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_WORDS };
+// events, summed over sub-batches), the whole call (host clock), the bytes each way, and of the
+// device → host bytes those that went by DMA straight into the caller's page-locked memory.
+enum Timing {
+  T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_DIRECT_BYTES, T_WORDS
+};
 
 // The process's device (an index among the visible ones) and the library's state; 0 when it
 // answers. A second call must name the same device.
@@ -44,17 +50,22 @@ int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, doub
                         uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes,
                         double* timing, uint8_t* err, uint32_t errCap);
 
-// Copies the last encode call's chunks, one after another, into `dst` (`bytes` long: their
-// total), and gives the crc32 of each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of `dst`
-// in `crcs`; host threads do both.
+// Copies each body `[bodies[2k], bodies[2k] + bodies[2k+1])` of the last encode call's chunks
+// (their concatenation, `bytes` long) to the same place in `dst` and gives its crc32 in `crcs`:
+// host threads, a body each, the crc32 read from the copy while it is in cache. The bytes
+// between bodies (room for the container prefixes) are left as they were in `dst`.
 int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodies, uint32_t n, uint32_t* crcs,
                                 uint8_t* err, uint32_t errCap);
 
-// Decodes `nf` checked bodies into `out` (f32, frames one after another; any host memory: the
-// values come back through pinned staging, piece by piece, copied out by host threads while the
-// next piece is on the bus), with `nExc`
-// exceptions as (output index, raw bits) pairs. status per frame: 0 ok, 1 corrupt (widths,
-// totals or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes).
+// Decodes `nf` bodies, each into its DI_OUT, with `nExc` exceptions as (index into the call's
+// values, frames one after another, raw bits) pairs, ascending. Host threads copy the bodies
+// into pinned staging and take their crc32s; a body whose crc32 is not DI_DIGEST never reaches
+// the kernels. Sub-batches of about `subBatchBytes` of values are pipelined: one's values on the
+// bus while the next is staged, uploaded and decoded. Only frames that pass every check are
+// written to their DI_OUT (a sub-batch's statuses come back before any of its values); the
+// others' memory is left as it was. status per frame: 0 ok (written), 1 corrupt (widths, totals
+// or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes), 4 the
+// digest does not match (bits may combine).
 int32_t kvr_fast_decode(const double* frames, uint32_t nf, const uint32_t* exc, uint64_t nExc,
-                        float* out, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
+                        uint64_t subBatchBytes, uint32_t* status, double* timing, uint8_t* err, uint32_t errCap);
 }

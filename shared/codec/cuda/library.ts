@@ -33,7 +33,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   kvr_fast_decode: {
-    parameters: ["buffer", "u32", "buffer", "u64", "buffer", "buffer", "buffer", "buffer", "u32"],
+    parameters: ["buffer", "u32", "buffer", "u64", "u64", "buffer", "buffer", "buffer", "u32"],
     result: "i32",
     nonblocking: true,
   },
@@ -68,7 +68,10 @@ export const DI = {
   payloadAt: 8,
   outliers: 9,
   payloadWords: 10,
-  words: 11,
+  digest: 11,
+  out: 12,
+  direct: 13,
+  words: 14,
 } as const;
 export const TM = {
   h2dMs: 0,
@@ -78,7 +81,8 @@ export const TM = {
   h2dBytes: 4,
   d2hBytes: 5,
   batches: 6,
-  words: 7,
+  directBytes: 7,
+  words: 8,
 } as const;
 
 /** The loaded library and its device. */

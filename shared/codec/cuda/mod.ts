@@ -8,5 +8,5 @@
 export { createCudaFastCodec } from "./codec.ts";
 export type { CudaCodecOptions, CudaFastCodec } from "./codec.ts";
 export { CudaUnavailableError, DEFAULT_CUDA_LIB, loadCudaLibrary } from "./library.ts";
-export type { CudaDecodeResult } from "./decode.ts";
+export type { CudaDecodeResult, CudaDecodeRunOptions } from "./decode.ts";
 export type { CudaEncodeResult, CudaFrameInfo, CudaRunOptions, CudaTiming } from "./encode.ts";

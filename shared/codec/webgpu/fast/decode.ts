@@ -45,6 +45,8 @@ export interface Parsed {
   n: number;
   blocks: number;
   body: Uint8Array;
+  /** The crc32 the container promises for the body. */
+  digest: number;
   delta: boolean;
   step: number;
   outliers: number;
@@ -69,8 +71,11 @@ export class ToCpu {
   constructor(readonly why: string) {}
 }
 
-/** Host-side reading and checks of one stream; `ToCpu` for what the GPU does not decode. */
-export function parse(bytes: Uint8Array, i: number, limits: DecodeLimits): Parsed {
+/**
+ * Host-side reading and checks of one stream; `ToCpu` for what the GPU does not decode. With
+ * `checkDigest` false the body's crc32 is left to the caller (`digest` is what it must equal).
+ */
+export function parse(bytes: Uint8Array, i: number, limits: DecodeLimits, checkDigest = true): Parsed {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("decode() needs a Uint8Array");
   const r = new ByteReader(bytes);
   const h = readHeader(r, limits.maxElements ?? DEFAULT_MAX_ELEMENTS);
@@ -84,7 +89,7 @@ export function parse(bytes: Uint8Array, i: number, limits: DecodeLimits): Parse
   const bodyAt = r.pos;
   const body = loadLossless(r, 16 * n + 2 ** 20);
   if (r.pos !== bytes.length) throw new ToCpu("stray bytes");
-  if ((crc32(body) >>> 0) !== h.digest) {
+  if (checkDigest && (crc32(body) >>> 0) !== h.digest) {
     throw new CorruptStreamError("digest of the stream body does not match", bodyAt);
   }
   const corrupt = () => new ToCpu("corrupt");
@@ -115,6 +120,7 @@ export function parse(bytes: Uint8Array, i: number, limits: DecodeLimits): Parse
     n,
     blocks,
     body,
+    digest: h.digest,
     delta: body[1] === 1,
     step,
     outliers,
