@@ -1,7 +1,8 @@
 /**
  * What the gateway itself counts, in its own prom-client registry: requests by endpoint and
  * HTTP status, completion tokens in and out, TTFT and time per output token as the client sees
- * them, and the ring of recent completions the dashboard lists. The services' metrics join
+ * them, the accuracy canary's verdicts on sampled requests (KVRELAY_CANARY_RATE), and the ring of
+ * recent completions the dashboard lists. The services' metrics join
  * these at scrape time (shared/metrics/report.ts).
  * @module
  */
@@ -18,6 +19,8 @@ export class GatewayMetrics {
   readonly tokensOut: Counter;
   readonly ttftMs: Histogram;
   readonly tpotMs: Histogram;
+  readonly canaryAgreement: Histogram;
+  readonly canaryKl: Histogram;
 
   constructor() {
     const registers = [this.registry];
@@ -48,6 +51,20 @@ export class GatewayMetrics {
       name: "kvrelay_tpot_ms",
       help: "Time per output token after the first in milliseconds, as the client receives them",
       buckets: TPOT_MS_BUCKETS,
+      registers,
+    });
+    this.canaryAgreement = new Histogram({
+      name: "kvrelay_canary_top1_agreement",
+      help:
+        "Accuracy canary, per sampled request: share of decode steps whose most likely next token is the same with the uncompressed KV",
+      buckets: [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 1],
+      registers,
+    });
+    this.canaryKl = new Histogram({
+      name: "kvrelay_canary_kl_nats",
+      help:
+        "Accuracy canary, per sampled request: mean KL(uncompressed || compressed) of the next-token distributions, in nats",
+      buckets: [0.001, 0.01, 0.03, 0.1, 0.3, 1, 3],
       registers,
     });
   }

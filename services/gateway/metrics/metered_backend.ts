@@ -51,6 +51,11 @@ export function meteredBackend(backend: Backend, metrics: GatewayMetrics): Backe
         if (usage) {
           metrics.tokensIn.inc(usage.prompt_tokens);
           metrics.tokensOut.inc(usage.completion_tokens);
+          const canary = usage.kv?.canary;
+          if (canary) {
+            metrics.canaryAgreement.observe(canary.top1_agreement);
+            metrics.canaryKl.observe(canary.mean_kl);
+          }
         }
         metrics.recent.add({
           id: input.requestId,

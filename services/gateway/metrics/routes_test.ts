@@ -19,7 +19,12 @@ const backend: Backend = {
     yield {
       type: "done",
       finishReason: "length",
-      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, kv: { ratio: 3.5 } as never },
+      usage: {
+        prompt_tokens: 5,
+        completion_tokens: 3,
+        total_tokens: 8,
+        kv: { ratio: 3.5, canary: { tokens: 2, top1_agreement: 0.5, mean_kl: 0.25, ms: 3 } } as never,
+      },
     };
   },
 };
@@ -62,6 +67,12 @@ Deno.test("GET /metrics counts completions by route and status, tokens and TTFT"
   ]);
   assertEquals(histogramBuckets(after, "kvrelay_ttft_ms").at(-1)?.count, 1);
   assertEquals(sumOf(after, "kvrelay_tpot_ms_count"), 1);
+  // the canary's verdict of a sampled request (usage.kv.canary) reaches its histograms
+  assertEquals(sumOf(before, "kvrelay_canary_top1_agreement_count"), 0);
+  assertEquals(
+    [sumOf(after, "kvrelay_canary_top1_agreement_sum"), sumOf(after, "kvrelay_canary_kl_nats_sum")],
+    [0.5, 0.25],
+  );
   const res = await app.request("/metrics");
   assertStringIncludes(res.headers.get("content-type") ?? "", "text/plain; version=0.0.4");
   assertStringIncludes(await res.text(), "# HELP kvrelay_ttft_ms Time to first token in milliseconds");
