@@ -12,9 +12,14 @@ Deno.test("verifyEvent() accepts the sender's MAC and nothing else", () => {
   const changed = body.slice();
   changed[changed.length - 3] ^= 1;
   assert(!verifyEvent(key, "kvrelay.tokens.a", changed, mac), "a changed body");
-  for (const bad of [undefined, "", "x", mac.slice(1), mac.slice(0, -1) + (mac.endsWith("A") ? "B" : "A")]) {
+  const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const at = (i: number, flip: number) =>
+    mac.slice(0, i) + B64[B64.indexOf(mac[i]) ^ flip] + mac.slice(i + 1);
+  for (const bad of [undefined, "", "x", mac.slice(1), at(0, 1), at(42, 4)]) {
     assert(!verifyEvent(key, "kvrelay.tokens.a", body, bad), `MAC '${bad}'`);
   }
+  // the same 32 bytes spelled with a spare bit of the last character set: not the sender's MAC
+  assert(!verifyEvent(key, "kvrelay.tokens.a", body, at(42, 1)), "a non-canonical spelling");
 });
 
 Deno.test("newStreamKey() and randomId() give fresh 256-bit keys and 128-bit hex ids", () => {
