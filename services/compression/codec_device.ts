@@ -56,20 +56,7 @@ export function gpuFrameEncoder(
 ): FrameEncoder {
   const fast = backend.gpu?.fast;
   if (opts.codec === "fast" && fast) {
-    const failed = gpuFailure(log, "fast frames");
-    return {
-      device: "webgpu",
-      layersPerCall: opts.fastLayersPerCall ?? 8,
-      async encodeFrames(frames, o) {
-        const tensors = frames.map(frameTensor);
-        const res = await fast.encodeManySettled(tensors, o);
-        return res.map((r, i) => {
-          if (r.status === "fulfilled") return r.value;
-          failed(r.reason);
-          return cpuEncode(tensors[i], o[i]);
-        });
-      },
-    };
+    return fastFrameEncoder("webgpu", fast, opts.fastLayersPerCall ?? 8, log);
   }
   const batch = gpuBatchEncoder(backend, log);
   return {
@@ -90,13 +77,27 @@ export function cudaFrameEncoder(
   log: (line: string) => void = console.error,
   opts: { layersPerCall?: number } = {},
 ): FrameEncoder {
+  return fastFrameEncoder("cuda", cuda, opts.layersPerCall ?? 4, log);
+}
+
+/**
+ * The fast codec on a GPU (WebGPU or CUDA) as a {@linkcode FrameEncoder}: `layersPerCall`
+ * layers a call; a frame the GPU fails on for a reason other than bad options is encoded by the
+ * CPU codec (same stream), the first such failure logged.
+ */
+function fastFrameEncoder(
+  device: "webgpu" | "cuda",
+  gpu: { encodeManySettled(t: Tensor[], o: EncodeOptions[]): Promise<PromiseSettledResult<Uint8Array>[]> },
+  layersPerCall: number,
+  log: (line: string) => void,
+): FrameEncoder {
   const failed = gpuFailure(log, "fast frames");
   return {
-    device: "cuda",
-    layersPerCall: opts.layersPerCall ?? 4,
+    device,
+    layersPerCall,
     async encodeFrames(frames, o) {
       const tensors = frames.map(frameTensor);
-      const res = await cuda.encodeManySettled(tensors, o);
+      const res = await gpu.encodeManySettled(tensors, o);
       return res.map((r, i) => {
         if (r.status === "fulfilled") return r.value;
         failed(r.reason);
