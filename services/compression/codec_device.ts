@@ -14,6 +14,7 @@
  */
 import { encode as cpuEncode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
 import { type FrameEncoder, frameTensor } from "../../shared/pipeline/compress_stage.ts";
+import type { FastBatchCodec } from "../../shared/codec/fast/mod.ts";
 import { coalesce, type CodecBackend, type SettledBatchEncoder } from "../../shared/codec/webgpu/mod.ts";
 import type { CudaFastCodec } from "../../shared/codec/cuda/mod.ts";
 
@@ -87,7 +88,7 @@ export function cudaFrameEncoder(
  */
 function fastFrameEncoder(
   device: "webgpu" | "cuda",
-  gpu: { encodeManySettled(t: Tensor[], o: EncodeOptions[]): Promise<PromiseSettledResult<Uint8Array>[]> },
+  gpu: FastBatchCodec,
   layersPerCall: number,
   log: (line: string) => void,
 ): FrameEncoder {

@@ -8,18 +8,13 @@ import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
 import { type CudaDecodeResult, type CudaDecodeRunOptions, cudaFastDecodeMany } from "./decode.ts";
 import { loadCudaLibrary } from "./library.ts";
+import type { FastBatchCodec } from "../fast/batch_codec.ts";
 import { HostRegistry } from "./pinned.ts";
 
 /** The fast codec's batch calls on the CUDA device. */
-export interface CudaFastCodec {
+export interface CudaFastCodec extends FastBatchCodec {
   /** The device's name, compute capability and memory. */
   readonly device: string;
-  encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
-  /** Like `encodeMany`, one settled result per frame (a frame with bad options fails alone). */
-  encodeManySettled(
-    frames: Tensor[],
-    opts: EncodeOptions | EncodeOptions[],
-  ): Promise<PromiseSettledResult<Uint8Array>[]>;
   encodeManyWithInfo(
     frames: Tensor[],
     opts: EncodeOptions | EncodeOptions[],
@@ -37,7 +32,6 @@ export interface CudaFastCodec {
     run?: CudaRunOptions,
   ): Promise<CudaEncodeResult>;
   /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
-  decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyWithInfo(
     streams: Uint8Array[],
     limits?: DecodeLimits,

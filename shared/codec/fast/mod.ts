@@ -11,3 +11,4 @@ export { fastDecode } from "./decode.ts";
 export type { FastDecoded } from "./decode.ts";
 export { BLOCK, type FastHeader, type FastPredictor } from "./layout.ts";
 export { setFastWasm } from "./wasm/mod.ts";
+export type { FastBatchCodec } from "./batch_codec.ts";

@@ -7,26 +7,18 @@
 import type { DecodeLimits, EncodeOptions, Tensor } from "../../types.ts";
 import { acquireGpu, type AcquireOptions, type GpuHandle } from "../device.ts";
 import { FastGpu } from "./context.ts";
+import type { FastBatchCodec } from "../../fast/batch_codec.ts";
 import { fastEncodeMany, type FastEncodeResult, type FastRunOptions } from "./encode.ts";
 import { fastDecodeMany, type FastDecodeResult } from "./decode.ts";
 
-/** The fast codec's batch calls on one device. */
-export interface GpuFastBatch {
-  /** Streams of `encode(t, opts)` for every frame (one options object each, or one for all). */
-  encodeMany(frames: Tensor[], opts: EncodeOptions | EncodeOptions[]): Promise<Uint8Array[]>;
-  /** Like `encodeMany`, one settled result per frame (a frame with bad options fails alone). */
-  encodeManySettled(
-    frames: Tensor[],
-    opts: EncodeOptions | EncodeOptions[],
-  ): Promise<PromiseSettledResult<Uint8Array>[]>;
+/** The fast codec's batch calls on one WebGPU device. */
+export interface GpuFastBatch extends FastBatchCodec {
   /** `encodeMany` with which backend made each stream and each batch's GPU time. */
   encodeManyWithInfo(
     frames: Tensor[],
     opts: EncodeOptions | EncodeOptions[],
     run?: FastRunOptions,
   ): Promise<FastEncodeResult>;
-  /** Tensors of `decode(bytes)` for every stream; rejects with the first stream's error. */
-  decodeMany(streams: Uint8Array[], limits?: DecodeLimits): Promise<Tensor[]>;
   decodeManyWithInfo(
     streams: Uint8Array[],
     limits?: DecodeLimits,
