@@ -191,8 +191,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     threads: num(env, "KVRELAY_THREADS", DEFAULTS.threads, 1),
     device: device(env, "KVRELAY_DEVICE", DEFAULTS.device),
     codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice, CODEC_DEVICES),
-    cudaLib: env.KVRELAY_CUDA_LIB || undefined,
-    cudaDevice: integer(env, "KVRELAY_CUDA_DEVICE", 0, 0),
+    ...cudaSettings(env),
     kv: {
       codec,
       errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),
@@ -238,6 +237,17 @@ function traceReceiver(env: Record<string, string | undefined>): string | undefi
     throw badRequest(`OTEL_EXPORTER_OTLP_ENDPOINT is not a URL: '${url}'`, "OTEL_EXPORTER_OTLP_ENDPOINT");
   }
   return url.replace(/\/+$/, "");
+}
+
+/** The CUDA codec's library and device: without KVRELAY_CODEC_DEVICE=cuda they would do nothing, so they are refused. */
+function cudaSettings(env: Record<string, string | undefined>): Pick<Config, "cudaLib" | "cudaDevice"> {
+  const cudaDevice = integer(env, "KVRELAY_CUDA_DEVICE", 0, 0);
+  if (env.KVRELAY_CODEC_DEVICE !== "cuda") {
+    for (const key of ["KVRELAY_CUDA_LIB", "KVRELAY_CUDA_DEVICE"]) {
+      if (env[key]) throw badRequest(`${key} needs KVRELAY_CODEC_DEVICE=cuda`, key);
+    }
+  }
+  return { cudaLib: env.KVRELAY_CUDA_LIB || undefined, cudaDevice };
 }
 
 /** The modelled link; a round trip without a speed models nothing, so it is refused. */

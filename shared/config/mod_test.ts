@@ -22,10 +22,18 @@ Deno.test("loadConfig() reads the hand-off settings and refuses ones that would 
 
 Deno.test("loadConfig() takes a CUDA device index, 0 unless set, and refuses one that is not an index", () => {
   assertEquals(loadConfig({}).cudaDevice, 0);
-  assertEquals(loadConfig({ KVRELAY_CUDA_DEVICE: "1" }).cudaDevice, 1);
+  assertEquals(loadConfig({ KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_DEVICE: "1" }).cudaDevice, 1);
   for (const bad of ["-1", "0.5", "gpu1"]) {
-    const err = assertThrows(() => loadConfig({ KVRELAY_CUDA_DEVICE: bad }), KvrelayError);
+    const err = assertThrows(
+      () => loadConfig({ KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_DEVICE: bad }),
+      KvrelayError,
+    );
     assertEquals(err.param, "KVRELAY_CUDA_DEVICE");
+  }
+  // without the CUDA codec they would do nothing
+  for (const key of ["KVRELAY_CUDA_DEVICE", "KVRELAY_CUDA_LIB"]) {
+    const err = assertThrows(() => loadConfig({ [key]: "1" }), KvrelayError);
+    assertEquals(err.param, key);
   }
 });
 

@@ -17,8 +17,9 @@
  *
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
- *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--cuda-devices 0,1] [--threads N] [--pipeline 1,0]
+ *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--cuda-devices E,D] [--threads N] [--pipeline 1,0]
  *     [--label NAME]
+ *   (`--cuda-devices E,D`: with `--encoder cuda`, W2's encoder on CUDA device E and its decode sink on D)
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
  * @module
  */
@@ -98,8 +99,8 @@ function checkArgs(): void {
   if (devices.length !== 2 || [CUDA_ENCODE, CUDA_DECODE].some((d) => !(Number.isInteger(d) && d >= 0))) {
     fail("cuda-devices", a["cuda-devices"]);
   }
-  if (a.encoder !== "cuda" && a["cuda-devices"] !== "0,0") {
-    fail("cuda-devices (needs --encoder cuda)", devices);
+  if (a["cuda-devices"] !== "0,0" && (a.encoder !== "cuda" || W2.length === 0)) {
+    fail("cuda-devices (W2's encoder and sink: needs --encoder cuda and --w2)", devices);
   }
 }
 
@@ -266,7 +267,10 @@ async function encoders(): Promise<{ encoderFor(codec: CodecChoice): FrameEncode
   if (a.encoder === "cuda") {
     const { createCudaFastCodec } = await import("../../shared/codec/cuda/mod.ts");
     const { cudaFrameEncoder } = await import("../../services/compression/codec_device.ts");
-    const cuda = createCudaFastCodec({ libPath: loadConfig({}).cudaLib, device: CUDA_ENCODE });
+    const cuda = createCudaFastCodec({
+      libPath: Deno.env.get("KVRELAY_CUDA_LIB") || undefined,
+      device: CUDA_ENCODE,
+    });
     console.error(`codec backend: cuda on ${cuda.device} (fast codec; the others on the CPU)`);
     const fast = cudaFrameEncoder(cuda);
     return { encoderFor: (codec) => (codec === "fast" ? fast : cpuFrameEncoder), destroy() {} };

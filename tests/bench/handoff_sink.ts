@@ -16,7 +16,6 @@ import {
 } from "../../shared/pipeline/decode_stage.ts";
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
-import { loadConfig } from "../../shared/config/mod.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
 import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
 import { KvrelayError } from "../../shared/errors.ts";
@@ -36,7 +35,10 @@ if (import.meta.main) {
   const receiver = new BundleReceiver({ maxBundleBytes: 2 ** 31 });
   const backend = await selectCodecBackend(Deno.args[1] === "webgpu" ? "webgpu" : "cpu");
   const cuda = Deno.args[1] === "cuda"
-    ? createCudaFastCodec({ libPath: loadConfig({}).cudaLib, device: Number(Deno.args[3] ?? "0") })
+    ? createCudaFastCodec({
+      libPath: Deno.env.get("KVRELAY_CUDA_LIB") || undefined,
+      device: Number(Deno.args[3] ?? "0"),
+    })
     : undefined;
   console.error(
     `[sink] codec backend: ${cuda ? `cuda on ${cuda.device} (fast codec)` : backend.description}`,
