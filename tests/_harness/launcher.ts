@@ -5,7 +5,7 @@
  * @module
  */
 import { freePort } from "./nats_server.ts";
-import { REPO_DIR } from "./paths.ts";
+import { REPO_DIR, STORIES260K } from "./paths.ts";
 
 /** Polls `f` every 200 ms until it gives a value; throws `<what> within <ms> ms` past the time. */
 export async function waitFor<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
@@ -69,4 +69,24 @@ export function launch(env: Record<string, string>): Launched {
       return s.code;
     },
   };
+}
+
+/**
+ * `npm start` as on a fresh machine: its own nats-server on a free port (`natsPort`), a data
+ * directory of its own (the checkout's .data/ is the user's, and another test may hold its
+ * lock), and stories260K; `env` adds to or overrides that.
+ */
+export async function launchStandalone(
+  env: Record<string, string> = {},
+): Promise<Launched & { natsPort: number }> {
+  const natsPort = freePort();
+  const launched = launch({
+    KVRELAY_NATS_PORT: String(natsPort),
+    KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
+    KVRELAY_MODEL: STORIES260K.model,
+    KVRELAY_TOKENIZER: STORIES260K.tokenizer,
+    NATS_URL: "",
+    ...env,
+  });
+  return { ...launched, natsPort };
 }

@@ -3,9 +3,7 @@
  * services, /readyz turns ready, and SIGTERM stops every process it started.
  */
 import { assert, assertEquals } from "@std/assert";
-import { freePort } from "../_harness/nats_server.ts";
-import { STORIES260K } from "../_harness/paths.ts";
-import { launch } from "../_harness/launcher.ts";
+import { launchStandalone } from "../_harness/launcher.ts";
 
 async function portOpen(port: number): Promise<boolean> {
   try {
@@ -21,18 +19,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const natsPort = freePort();
-    const svc = launch({
-      KVRELAY_NATS_PORT: String(natsPort),
-      // a store of its own: the checkout's .data/ is the user's, and another test may hold its lock
-      KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
-      KVRELAY_MODEL: STORIES260K.model,
-      KVRELAY_TOKENIZER: STORIES260K.tokenizer,
-      NATS_URL: "",
+    const svc = await launchStandalone({
       // as under a service manager: no runtime dir, which Mesa's Vulkan drivers complain about
       XDG_RUNTIME_DIR: "",
     });
-    const port = svc.port;
+    const { port, natsPort } = svc;
     try {
       assert(await svc.ready().catch(() => false), "the system became ready");
       assert(await portOpen(natsPort), "its own nats-server listens");

@@ -4,28 +4,20 @@
  * serves a completion and a batch (the batch worker's JetStream work included).
  */
 import { assertEquals } from "@std/assert";
-import { freePort, probeConnect } from "../_harness/nats_server.ts";
-import { STORIES260K } from "../_harness/paths.ts";
-import { launch, waitFor } from "../_harness/launcher.ts";
+import { probeConnect } from "../_harness/nats_server.ts";
+import { launchStandalone, waitFor } from "../_harness/launcher.ts";
 
 Deno.test({
   name: "start.ts runs nats-server with per-role nkeys: anonymous refused, completions and batches served",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const natsPort = freePort();
-    const svc = launch({
-      KVRELAY_NATS_PORT: String(natsPort),
-      // a store of its own: the checkout's .data/ is the user's, and another test may hold its lock
-      KVRELAY_DATA_DIR: await Deno.makeTempDir({ prefix: "kvrelay-data-" }),
-      KVRELAY_MODEL: STORIES260K.model,
-      KVRELAY_TOKENIZER: STORIES260K.tokenizer,
-      NATS_URL: "",
+    const svc = await launchStandalone({
       // credentials meant for another server must not leak into this one's services
       NATS_USER: "someone",
       NATS_PASSWORD: "else",
     });
-    const base = svc.base;
+    const { base, natsPort } = svc;
     try {
       await svc.ready();
       assertEquals(await probeConnect(natsPort), "-ERR 'Authorization Violation'");
