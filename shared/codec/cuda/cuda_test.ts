@@ -187,27 +187,34 @@ function reseal(stream: Uint8Array, edit: (body: Uint8Array, dv: DataView) => vo
   return out;
 }
 
+/**
+ * Streams that must fail decoding, each made from the good stream `s`: a digest that no longer
+ * matches (the library's crc32), a width past 31 and an outlier flag the header does not count
+ * (the kernels), payload words off and a truncation (the host's checks).
+ */
+function hostileStreams(s: Uint8Array): Uint8Array[] {
+  const badDigest = s.slice();
+  badDigest[badDigest.length - 8] ^= 0xff;
+  return [
+    badDigest,
+    reseal(s, (b) => {
+      b[44 + 3] = 0x3f;
+    }),
+    reseal(s, (b) => {
+      b[44 + 5] ^= 0x40;
+    }),
+    reseal(s, (_b, dv) => dv.setUint32(40, dv.getUint32(40, true) + 1, true)),
+    s.subarray(0, s.length - 5),
+  ];
+}
+
 cudaTest(
   "createCudaFastCodec() rejects hostile streams with the CPU decoder's CorruptStreamError",
   async (c) => {
     const t = withSpikes(256, 32, 12);
     const s = encode(t, { codec: "fast", errorBound: 1e-2, mode: "rel" });
-    const hostile = [
-      (() => {
-        const w = s.slice();
-        w[w.length - 8] ^= 0xff;
-        return w;
-      })(), // digest no longer matches
-      reseal(s, (b) => {
-        b[44 + 3] = 0x3f;
-      }), // a width past 31
-      reseal(s, (b) => {
-        b[44 + 5] ^= 0x40;
-      }), // an outlier flag the header does not count
-      reseal(s, (_b, dv) => dv.setUint32(40, dv.getUint32(40, true) + 1, true)), // payload words off
-      reseal(s, (_b, dv) => dv.setFloat64(20, -1, true)), // a negative step
-      s.subarray(0, s.length - 5), // truncated
-    ];
+    const hostile = hostileStreams(s);
+    hostile.splice(4, 0, reseal(s, (_b, dv) => dv.setFloat64(20, -1, true))); // a negative step
     for (const [k, h] of hostile.entries()) {
       await assertRejects(() => c.decodeMany([h]), CorruptStreamError, undefined, `hostile stream ${k}`);
       const settled = await c.decodeManyWithInfo([s, h, s]);
@@ -311,21 +318,7 @@ cudaTest(
   async (c) => {
     const t = withSpikes(256, 32, 12);
     const s = encode(t, { codec: "fast", errorBound: 1e-2, mode: "rel" });
-    const hostile = [
-      (() => {
-        const w = s.slice();
-        w[w.length - 8] ^= 0xff;
-        return w;
-      })(), // digest no longer matches (found by the library's crc32)
-      reseal(s, (b) => {
-        b[44 + 3] = 0x3f;
-      }), // a width past 31 (found by the kernels)
-      reseal(s, (b) => {
-        b[44 + 5] ^= 0x40;
-      }), // an outlier flag the header does not count (kernels)
-      reseal(s, (_b, dv) => dv.setUint32(40, dv.getUint32(40, true) + 1, true)), // payload words off (host)
-      s.subarray(0, s.length - 5), // truncated (host)
-    ];
+    const hostile = hostileStreams(s);
     const n = t.data.length;
     const pool = new Float32Array(3 * n + 2 ** 20); // over the registry's minimum: DMA
     // one sub-batch, and one per stream (the hostile one between two others)
