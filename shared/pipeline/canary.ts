@@ -15,31 +15,9 @@
 import type { Model } from "../model/mod.ts";
 import type { CanaryUsage } from "../handoff/contract.ts";
 import type { SequenceSink } from "./decode_engine.ts";
+import { argmax, klFromLogits } from "../model/sampling/mod.ts";
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function logSoftmax(x: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of x) m = Math.max(m, v);
-  let s = 0;
-  for (const v of x) s += Math.exp(v - m);
-  const ls = Math.log(s) + m;
-  return Float64Array.from(x, (v) => v - ls);
-}
-
-function argmax(x: ArrayLike<number>): number {
-  let b = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
-  return b;
-}
-
-/** KL(p ‖ q) in nats from logits. */
-export function klFromLogits(p: Float32Array, q: Float32Array): number {
-  const lp = logSoftmax(p), lq = logSoftmax(q);
-  let d = 0;
-  for (let i = 0; i < lp.length; i++) d += Math.exp(lp[i]) * (lp[i] - lq[i]);
-  return Math.max(0, d);
-}
 
 /**
  * Teacher-forces `tokens` after `promptIds` on the model's full KV (no eviction, no codec)

@@ -15,6 +15,7 @@
 import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { Model } from "../../shared/model/mod.ts";
+import { argmax, klFromLogits } from "../../shared/model/sampling/mod.ts";
 import { BlockStore } from "../../shared/blockstore/mod.ts";
 import { CompressionJob, cpuFrameEncoder, type PrefillKv } from "../../shared/pipeline/compress_stage.ts";
 import { decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
@@ -26,29 +27,6 @@ exitOnHelp(import.meta.url);
 
 const RATES = [1, 2, 4, 8, 16, 32, 64];
 const POLICIES: EvictionPolicy[] = ["kvcompress", "uniform", "recency"];
-
-function logSoftmax(x: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of x) m = Math.max(m, v);
-  let s = 0;
-  for (const v of x) s += Math.exp(v - m);
-  const ls = Math.log(s) + m;
-  return Float64Array.from(x, (v) => v - ls);
-}
-
-function kl(refLogits: Float32Array, logits: Float32Array): number {
-  const p = logSoftmax(refLogits);
-  const q = logSoftmax(logits);
-  let d = 0;
-  for (let i = 0; i < p.length; i++) d += Math.exp(p[i]) * (p[i] - q[i]);
-  return Math.max(0, d);
-}
-
-function argmax(x: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[b]) b = i;
-  return b;
-}
 
 /**
  * Teacher-forced decode over `tokens` (fed at positions nPos, nPos+1, ...) for `steps` steps;
@@ -150,7 +128,7 @@ if (import.meta.main) {
         let agree = 0, k = 0;
         for (let i = 0; i < steps; i++) {
           if (argmax(r.logits[i]) === ref[i + 1]) agree++;
-          k += kl(refRun.logits[i], r.logits[i]);
+          k += klFromLogits(refRun.logits[i], r.logits[i]);
         }
         const key = `${policy}@${rate}`;
         const a = acc.get(key) ?? { agree: 0, kl: 0, kept: 0, n: 0, blocks: 0 };

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { logNormalizer } from "./distribution.ts";
 
 /** The chosen token's log-probability and the `k` best alternatives, most likely first. */
 export interface StepLogprobs {
@@ -26,11 +27,7 @@ export const MIN_LOGPROB = -9999;
 export const MAX_TOP_LOGPROBS = 20;
 
 export function tokenLogprobs(logits: Float32Array, chosen: number, k: number): StepLogprobs {
-  let max = -Infinity;
-  for (const x of logits) if (x > max) max = x;
-  let sum = 0;
-  for (const x of logits) sum += Math.exp(x - max);
-  const logZ = max + Math.log(sum);
+  const logZ = logNormalizer(logits);
   const lp = (id: number) => Math.max(MIN_LOGPROB, logits[id] - logZ);
   const top: { id: number; logprob: number }[] = [];
   if (k > 0) {
