@@ -77,7 +77,8 @@ function framesOf(base: string, layout: "head" | "layer"): Frame[] {
   return out;
 }
 
-interface Row {
+/** A row of the JSON (also what `deno task plots` reads). */
+export interface RatioVsKRow {
   layout: "head" | "layer";
   eb_definition: "frame" | "layer";
   error_bound: number;
@@ -89,7 +90,7 @@ interface Row {
   bytes: number;
 }
 
-const rows: Row[] = [];
+const rows: RatioVsKRow[] = [];
 const t0 = performance.now();
 for (const layout of ["head", "layer"] as const) {
   const frames = v.dump.flatMap((b) => framesOf(b, layout));

@@ -7,6 +7,7 @@
  * `kv_compress_rate_table.json` or the newest `kv_compress_rate_table_<machine>.json`.
  * @module
  */
+import type { RatioVsKRow } from "../kvsort_ratio_vs_k.ts";
 import type { TopLevelSpec } from "vega-lite";
 
 /** One accuracy measurement with its 95 % interval. */
@@ -345,17 +346,6 @@ interface CodecRow {
   eb: number | null;
   k: string;
   ratioFp16: number;
-}
-
-/** A row of bench:ratio-vs-k's JSON (kvsort_ratio_vs_k.json). */
-interface RatioVsKRow {
-  layout: "head" | "layer";
-  eb_definition: "frame" | "layer";
-  error_bound: number;
-  k: number | "adaptive";
-  role: "key" | "value" | "both";
-  ratio_fp32: number;
-  ratio_fp16: number;
 }
 
 /**
