@@ -665,7 +665,9 @@ export const EVENTS = {
 // Each check gives exactly its interface: a field added to one and not the other fails `deno check`.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Exact<A, B> = Same<A, B> extends true ? Same<keyof A, keyof B> : false;
-const _exact: [
+/** Fails `deno check` where an entry is not `true`. */
+type AllTrue<T extends true[]> = T;
+type _ExactChecks = AllTrue<[
   Exact<Checked<typeof decodeOpenRequest>, DecodeOpenRequest>,
   Exact<Checked<typeof decodeOpenReply>, DecodeOpenReply>,
   Exact<Checked<typeof prefillRunRequest>, PrefillRunRequest>,
@@ -689,28 +691,4 @@ const _exact: [
   Exact<Checked<typeof metricSnapshot>, MetricSnapshot>,
   Exact<Checked<typeof metricsReport>, MetricsReport>,
   Exact<Checked<typeof serviceStatsReply>, ServiceStatsReply>,
-] = [
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-  true,
-];
+]>;
