@@ -14,7 +14,7 @@
  */
 import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { decode, encode, type EncodeOptions, inspect, type Tensor } from "../../shared/codec/mod.ts";
-import { readNpy } from "../../shared/npy/mod.ts";
+import { headFrames } from "./_kv_dump.ts";
 import { toFloat32 } from "../../shared/dtype/mod.ts";
 import { castToF16 } from "../../shared/codec/baselines/fp16.ts";
 import { kvFrame } from "../../shared/codec/testdata/gen.ts";
@@ -37,17 +37,9 @@ const dumpSlots: { role: "key" | "value"; layer: number; head: number }[] = [];
 function dumpFrames(base: string): Tensor[] {
   const frames: Tensor[] = [];
   for (const kv of ["k", "v"]) {
-    const t = readNpy(Deno.readFileSync(`${base}.${kv}.npy`));
-    const [L, P, H, D] = t.shape, x = t.data as Float32Array;
-    for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) {
-        const f = new Float32Array(P * D);
-        for (let p = 0; p < P; p++) {
-          f.set(x.subarray(((l * P + p) * H + h) * D, ((l * P + p) * H + h + 1) * D), p * D);
-        }
-        frames.push({ dtype: "f32", shape: [P, D], data: f });
-        dumpSlots.push({ role: kv === "k" ? "key" : "value", layer: l, head: h });
-      }
+    for (const f of headFrames(`${base}.${kv}.npy`)) {
+      frames.push({ dtype: "f32", shape: [f.rows, f.cols], data: f.data });
+      dumpSlots.push({ role: kv === "k" ? "key" : "value", layer: f.layer, head: f.head });
     }
   }
   return frames;
@@ -57,16 +49,8 @@ function realFrames(): Tensor[] {
   const frames: Tensor[] = [];
   for (const s of quick ? ["00"] : ["00", "01", "02"]) {
     for (const kv of ["k", "v"]) {
-      const t = readNpy(Deno.readFileSync(`${KV_SAMPLES_DIR}/stories260K/sample-${s}.${kv}.npy`));
-      const [L, P, H, D] = t.shape, x = t.data as Float32Array;
-      for (let l = 0; l < L; l++) {
-        for (let h = 0; h < H; h++) {
-          const f = new Float32Array(P * D);
-          for (let p = 0; p < P; p++) {
-            f.set(x.subarray(((l * P + p) * H + h) * D, ((l * P + p) * H + h + 1) * D), p * D);
-          }
-          frames.push({ dtype: "f32", shape: [P, D], data: f });
-        }
+      for (const f of headFrames(`${KV_SAMPLES_DIR}/stories260K/sample-${s}.${kv}.npy`)) {
+        frames.push({ dtype: "f32", shape: [f.rows, f.cols], data: f.data });
       }
     }
   }

@@ -17,7 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { encode, type EncodeOptions } from "../../shared/codec/mod.ts";
-import { readNpy } from "../../shared/npy/mod.ts";
+import { headFrames } from "./_kv_dump.ts";
 import { EMBEDDED_MODEL_DIR } from "../../shared/config/mod.ts";
 import { loadCoefficientsBeside } from "../../shared/codec/predict/coefficients.ts";
 import { szEncode } from "../../shared/codec/pipeline.ts";
@@ -54,16 +54,8 @@ interface Frame {
 function framesOf(base: string): Frame[] {
   const out: Frame[] = [];
   for (const role of ["key", "value"] as const) {
-    const t = readNpy(Deno.readFileSync(`${base}.${role[0]}.npy`));
-    const [L, P, H, D] = t.shape, x = t.data as Float32Array;
-    for (let l = 0; l < L; l++) {
-      for (let h = 0; h < H; h++) {
-        const f = new Float32Array(P * D);
-        for (let p = 0; p < P; p++) {
-          f.set(x.subarray(((l * P + p) * H + h) * D, ((l * P + p) * H + h + 1) * D), p * D);
-        }
-        out.push({ data: f, rows: P, role, layer: l, head: h });
-      }
+    for (const f of headFrames(`${base}.${role[0]}.npy`)) {
+      out.push({ data: f.data, rows: f.rows, role, layer: f.layer, head: f.head });
     }
   }
   return out;
