@@ -55,6 +55,11 @@ export const COMMANDS: Record<string, { file: string; about: string; usage: stri
     about: "write a prompt's KV cache as .npy",
     usage: `dump-kv ${MODEL} --out X.npy`,
   },
+  "quantize-weights": {
+    file: "./commands/quantize_weights.ts",
+    about: "copy a model folder with its matrices in 8 bits (row scales), widened at load",
+    usage: "quantize-weights --model DIR --out DIR",
+  },
   "calibrate-kv": {
     file: "./commands/calibrate_kv.ts",
     about: "fit the codec's cross-channel KV predictor for a model (kv_predictor.bin)",

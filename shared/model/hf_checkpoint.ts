@@ -1,6 +1,7 @@
 /**
  * Reads a Hugging Face Llama-family folder: `config.json` plus `model.safetensors` or
- * shards listed in `model.safetensors.index.json` (F32, F16 or BF16, converted to fp32).
+ * shards listed in `model.safetensors.index.json` (F32, F16 or BF16, converted to fp32; or
+ * matrices in 8 bits with row scales where `config.json` declares it, see `int8_weights.ts`).
  * Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (q/k/v biases).
  * HF checkpoints already use the rotate-half RoPE layout the runtime uses, so weights are
  * taken as they are. Every problem is a `CheckpointFormatError` (`bad_request`).
@@ -9,6 +10,7 @@
 import { toFloat32 } from "../dtype/mod.ts";
 import { parseSafetensors, type Safetensors } from "../safetensors/mod.ts";
 import { type ModelConfig, validateConfig } from "./config.ts";
+import { declaredQuantization, INT8_ROWS_METHOD, scaleTensorName, widenRows } from "./int8_weights.ts";
 import { CheckpointFormatError } from "./llama2c_checkpoint.ts";
 import type { LayerWeights, LlamaWeights } from "./weights.ts";
 
@@ -52,7 +54,10 @@ function num(cfg: Json, key: string, fallback: number): number {
 }
 
 /** Maps a parsed `config.json` to a `ModelConfig`; unsupported features are errors. */
-export function hfConfigToModelConfig(cfg: Json, name: string): { config: ModelConfig; tied: boolean } {
+export function hfConfigToModelConfig(
+  cfg: Json,
+  name: string,
+): { config: ModelConfig; tied: boolean; int8: boolean } {
   const arch = Array.isArray(cfg.architectures) ? cfg.architectures[0] : undefined;
   if (!HF_ARCHITECTURES.includes(arch as typeof HF_ARCHITECTURES[number])) {
     throw new CheckpointFormatError(
@@ -70,6 +75,12 @@ export function hfConfigToModelConfig(cfg: Json, name: string): { config: ModelC
     throw new CheckpointFormatError(
       `hidden_act ${JSON.stringify(cfg.hidden_act)} is not supported (only silu)`,
     );
+  }
+  let quantization: ReturnType<typeof declaredQuantization>;
+  try {
+    quantization = declaredQuantization(cfg);
+  } catch (err) {
+    throw new CheckpointFormatError(`config.json: ${(err as Error).message}`, { cause: err });
   }
   const dim = int(cfg, "hidden_size");
   const nHeads = int(cfg, "num_attention_heads");
@@ -95,11 +106,17 @@ export function hfConfigToModelConfig(cfg: Json, name: string): { config: ModelC
   } catch (err) {
     throw new CheckpointFormatError((err as Error).message, { cause: err });
   }
-  return { config, tied: cfg.tie_word_embeddings === true };
+  return { config, tied: cfg.tie_word_embeddings === true, int8: quantization === INT8_ROWS_METHOD };
 }
 
-/** Opens every safetensors file of the folder; returns a lookup from tensor name to file. */
-async function openTensors(dir: string): Promise<(name: string) => Safetensors | undefined> {
+/** A folder's safetensors files, by file name, and a lookup from tensor name to its file. */
+export interface CheckpointTensors {
+  files: Map<string, Safetensors>;
+  find(name: string): Safetensors | undefined;
+}
+
+/** Opens every safetensors file of the folder (one file, or the shards its index lists). */
+export async function openCheckpointTensors(dir: string): Promise<CheckpointTensors> {
   const indexPath = `${dir}/model.safetensors.index.json`;
   let files: string[];
   let byName: Map<string, string> | undefined;
@@ -133,7 +150,7 @@ async function openTensors(dir: string): Promise<(name: string) => Safetensors |
       throw new CheckpointFormatError(`${dir}/${f}: ${(err as Error).message}`, { cause: err });
     }
   }
-  return (name) => {
+  const find = (name: string) => {
     if (byName) {
       const f = byName.get(name);
       return f === undefined ? undefined : opened.get(f);
@@ -141,13 +158,37 @@ async function openTensors(dir: string): Promise<(name: string) => Safetensors |
     for (const st of opened.values()) if (st.entries.has(name)) return st;
     return undefined;
   };
+  return { files: opened, find };
 }
 
 /** Loads config and weights (runtime layout) from a Hugging Face folder. */
 export async function loadHfCheckpoint(dir: string): Promise<{ config: ModelConfig; weights: LlamaWeights }> {
   const name = dir.replace(/\/+$/, "").split("/").pop() ?? "hf";
-  const { config, tied } = hfConfigToModelConfig(await readJson(`${dir}/config.json`), name);
-  const find = await openTensors(dir);
+  const { config, tied, int8 } = hfConfigToModelConfig(await readJson(`${dir}/config.json`), name);
+  const { find } = await openCheckpointTensors(dir);
+  // An I8 matrix is widened with its row scales; only a folder that declares it may hold one.
+  const widenInt8 = (st: Safetensors, key: string, shape: number[]): Float32Array => {
+    if (!int8) {
+      throw new CheckpointFormatError(
+        `tensor ${key} is I8 but config.json declares no quantization_config "${INT8_ROWS_METHOD}"`,
+      );
+    }
+    if (shape.length !== 2) throw new CheckpointFormatError(`tensor ${key} is I8 but not a matrix`);
+    const sName = scaleTensorName(key);
+    const sFile = find(sName);
+    const sEntry = sFile?.entries.get(sName);
+    if (!sFile || !sEntry) throw new CheckpointFormatError(`tensor ${key} is I8 and ${sName} is missing`);
+    if (sEntry.shape.join(",") !== String(shape[0])) {
+      throw new CheckpointFormatError(`tensor ${sName} has shape [${sEntry.shape}], expected [${shape[0]}]`);
+    }
+    const scale = toFloat32(sFile.tensor(sName)).slice();
+    if (!scale.every((s) => Number.isFinite(s) && s >= 0)) {
+      throw new CheckpointFormatError(`tensor ${sName} holds a negative or non-finite scale`);
+    }
+    const raw = st.bytes(key);
+    const q = new Int8Array(raw.buffer, raw.byteOffset, raw.length);
+    return widenRows({ q, scale }, shape[0], shape[1]);
+  };
   const get = (key: string, shape: number[], optional = false): Float32Array | undefined => {
     const st = find(key);
     if (!st || !st.entries.has(key)) {
@@ -159,8 +200,10 @@ export async function loadHfCheckpoint(dir: string): Promise<{ config: ModelConf
       throw new CheckpointFormatError(`tensor ${key} has shape [${e.shape}], expected [${shape}]`);
     }
     try {
+      if (e.dtype === "I8") return widenInt8(st, key, shape);
       return toFloat32(st.tensor(key)).slice();
     } catch (err) {
+      if (err instanceof CheckpointFormatError) throw err;
       throw new CheckpointFormatError(`tensor ${key}: ${(err as Error).message}`, { cause: err });
     }
   };

@@ -6,7 +6,8 @@
  * range inside the buffer, the right size for its shape, and the ranges tiling the data
  * area without holes or overlaps — and throws `SafetensorsFormatError` otherwise.
  * `tensor(name)` converts F32/F16/BF16 entries to a {@link Tensor}; other dtypes are listed
- * and reachable as raw bytes through `bytes(name)`. `writeSafetensors` writes F32/F16/BF16.
+ * and reachable as raw bytes through `bytes(name)`. `writeSafetensors` writes F32/F16/BF16
+ * tensors and any dtype given as raw bytes.
  *
  * @example
  * ```ts
@@ -191,9 +192,18 @@ export interface WriteOptions {
 
 const ST_DTYPE = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
 
+/** A tensor written as its raw little-endian bytes, for dtypes with no {@link Tensor} form (I8, ...). */
+export interface RawTensor {
+  /** A safetensors dtype name, e.g. `"I8"`. */
+  stDtype: string;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
 /**
  * Writes tensors (in the object's key order) as a safetensors file; the header is padded
- * with spaces to a multiple of 8 bytes as the reference writer does.
+ * with spaces to a multiple of 8 bytes as the reference writer does. A {@link RawTensor} is
+ * written byte for byte under its own dtype.
  *
  * @example
  * ```ts
@@ -202,16 +212,29 @@ const ST_DTYPE = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
  * console.log(file.length % 8); // 2
  * ```
  */
-export function writeSafetensors(tensors: Record<string, Tensor>, options: WriteOptions = {}): Uint8Array {
+export function writeSafetensors(
+  tensors: Record<string, Tensor | RawTensor>,
+  options: WriteOptions = {},
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (options.metadata) header.__metadata__ = options.metadata;
   let pos = 0;
   const parts: Uint8Array[] = [];
   for (const [name, t] of Object.entries(tensors)) {
     const n = shapeSize(t.shape);
-    if (t.data.length !== n) throw new TypeError(`tensor '${name}': shape [${t.shape}] needs ${n} values`);
-    const b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    header[name] = { dtype: ST_DTYPE[t.dtype], shape: t.shape, data_offsets: [pos, pos + b.length] };
+    let b: Uint8Array, dtype: string;
+    if ("bytes" in t) {
+      const size = SAFETENSORS_DTYPE_BYTES[t.stDtype];
+      if (size === undefined) throw new TypeError(`tensor '${name}': unknown dtype ${t.stDtype}`);
+      if (t.bytes.length !== n * size) {
+        throw new TypeError(`tensor '${name}': shape [${t.shape}] of ${t.stDtype} needs ${n * size} bytes`);
+      }
+      b = t.bytes, dtype = t.stDtype;
+    } else {
+      if (t.data.length !== n) throw new TypeError(`tensor '${name}': shape [${t.shape}] needs ${n} values`);
+      b = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), dtype = ST_DTYPE[t.dtype];
+    }
+    header[name] = { dtype, shape: t.shape, data_offsets: [pos, pos + b.length] };
     pos += b.length;
     parts.push(b);
   }

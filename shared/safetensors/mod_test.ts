@@ -75,3 +75,23 @@ Deno.test("parseSafetensors() rejects every truncation of a valid file", () => {
     assertThrows(() => parseSafetensors(file.subarray(0, cut)), SafetensorsFormatError);
   }
 });
+
+Deno.test("writeSafetensors() writes raw-byte tensors under their own dtype and checks their size", () => {
+  const q = new Int8Array([-127, 0, 5, 127]);
+  const file = writeSafetensors({
+    q: { stDtype: "I8", shape: [2, 2], bytes: new Uint8Array(q.buffer) },
+    s: { dtype: "f32", shape: [2], data: new Float32Array([0.5, 2]) },
+  });
+  const st = parseSafetensors(file);
+  assertEquals(st.entries.get("q")?.dtype, "I8");
+  assertEquals([...new Int8Array(st.bytes("q").slice().buffer)], [-127, 0, 5, 127]);
+  assertEquals([...st.tensor("s").data], [0.5, 2]);
+  assertThrows(
+    () => writeSafetensors({ q: { stDtype: "I8", shape: [3], bytes: new Uint8Array(2) } }),
+    TypeError,
+  );
+  assertThrows(
+    () => writeSafetensors({ q: { stDtype: "Q4", shape: [1], bytes: new Uint8Array(1) } }),
+    TypeError,
+  );
+});
