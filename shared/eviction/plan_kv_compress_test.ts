@@ -176,17 +176,18 @@ Deno.test("planKvCompress() never prefers a NaN metric for eviction", () => {
   assertEquals(Array.from(plan.kept[0]), [3]);
 });
 
-Deno.test("planKvCompress() plans 32 layers x 8 heads x 4096 positions quickly", () => {
+Deno.test("planKvCompress() plans 32 layers x 8 heads x 4096 positions to the rate asked, rates varying per head", () => {
+  // Its speed at this size is a benchmark figure (tests/bench/decode_capacity.ts, "plan ms").
   const shape = { nLayers: 32, nKvHeads: 8, nPos: 4096 };
   const metric = randomMetric(32 * 8 * 4096, 9);
-  const times: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const t0 = performance.now();
-    planKvCompress(metric, shape, { rate: 8 });
-    times.push(performance.now() - t0);
+  const plan = planKvCompress(metric, shape, { rate: 8 });
+  assertEquals(plan.kept.length, 32 * 8);
+  assertEquals(plan.totalCount, 32 * 8 * 4096);
+  const achieved = plan.totalCount / plan.keptCount;
+  assert(achieved > 7.5 && achieved <= 8, `achieved rate ${achieved}`);
+  const lengths = new Set(plan.kept.map((k) => k.length));
+  assert(lengths.size > 1, "every head kept the same count: eviction was not global");
+  for (const k of plan.kept) {
+    for (let i = 1; i < k.length; i++) assert(k[i] > k[i - 1], "positions ascending");
   }
-  const best = Math.min(...times);
-  console.log(`planKvCompress 32x8x4096: ${times.map((t) => t.toFixed(1)).join(", ")} ms`);
-  // The budget is 100 ms (about 15-50 ms measured); the margin absorbs a loaded test machine.
-  assert(best < 250, `best of 4: ${best.toFixed(1)} ms`);
 });

@@ -16,6 +16,8 @@
  *
  * Usage: deno run -A tests/bench/decode_capacity.ts [--budget-mib N] [--prompt N]
  *        [--protected-window N] [--stories-budget-mib N] [--out PATH]
+ * Each row also times the planning of one sequence (`planMsPerSeq`): for the Llama shape that is
+ * `planKvCompress` over 32 layers x 8 heads x the prompt, whose budget is 100 ms.
  * Prints a table, writes out/bench/decode_capacity.json (or PATH).
  * @module
  */
@@ -63,12 +65,20 @@ export interface CapacityRow {
   bytesUsed: number;
   bytesCapacity: number;
   decodeTokensPerSecond: number | null;
+  /** Wall time to plan (and, for real KV, gather) one sequence at this rate: planKvCompress's cost. */
+  planMsPerSeq: number;
 }
 
 const BLOCK_SIZE = 16;
 
-function fill(store: BlockStore, w: Workload, rate: number): { ids: string[]; seqs: SeqKv[] } {
+function fill(
+  store: BlockStore,
+  w: Workload,
+  rate: number,
+): { ids: string[]; seqs: SeqKv[]; planMs: number } {
+  const t0 = performance.now();
   const seqs = w.sequences(rate);
+  const planMs = (performance.now() - t0) / seqs.length;
   const ids: string[] = [];
   for (let i = 0;; i++) {
     const s = seqs[i % seqs.length];
@@ -80,7 +90,7 @@ function fill(store: BlockStore, w: Workload, rate: number): { ids: string[]; se
     }
     ids.push(`seq-${i}`);
   }
-  return { ids, seqs };
+  return { ids, seqs, planMs };
 }
 
 /** Runs every rate of a workload; `probe`, when given, measures decode at each capacity. */
@@ -89,7 +99,7 @@ export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promi
   const maxBlocks = blocksForBytes(w.budgetBytes, { blockSize: BLOCK_SIZE, headDim: w.headDim });
   const store = new BlockStore({ ...w, blockSize: BLOCK_SIZE, maxBlocks });
   for (const rate of RATES) {
-    const { ids, seqs } = fill(store, w, rate);
+    const { ids, seqs, planMs } = fill(store, w, rate);
     const kept = seqs.reduce((a, s) => a + s.plan.keptCount, 0) / seqs.length;
     const st = store.stats();
     const row: CapacityRow = {
@@ -103,6 +113,7 @@ export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promi
       bytesUsed: st.bytesUsed,
       bytesCapacity: st.bytesCapacity,
       decodeTokensPerSecond: probe && ids.length ? await probe(store, ids) : null,
+      planMsPerSeq: planMs,
     };
     rows.push(row);
     for (const id of ids) store.free(id);
@@ -220,6 +231,7 @@ function printTable(rows: CapacityRow[]): void {
     "x uncompr.",
     "MiB used",
     "tok/s",
+    "plan ms",
   ];
   const body = rows.map((r) => [
     r.workload,
@@ -231,6 +243,7 @@ function printTable(rows: CapacityRow[]): void {
     r.vsUncompressed.toFixed(2),
     (r.bytesUsed / 2 ** 20).toFixed(1),
     r.decodeTokensPerSecond === null ? "-" : r.decodeTokensPerSecond.toFixed(1),
+    r.planMsPerSeq.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   for (const line of [head, widths.map((w) => "-".repeat(w)), ...body]) {
