@@ -6,8 +6,9 @@
  *
  * - a decode instance killed while requests are in their hand-off: they run again on the
  *   other instance and end correct;
- * - a decode instance killed mid-generation: every request ends within 15 s, correct or with a
- *   typed 503 in its stream;
+ * - a decode instance killed mid-generation: the requests it was generating end with a typed 503
+ *   in their stream within 15 s, and the others end correct (how long they take is the
+ *   machine's speed, not the fault's, so only the hung-request limit bounds them);
  * - prefill paused (SIGSTOP) past the deadline: 504s at the deadline, and prefill serves again
  *   once continued, skipping the work whose deadline passed;
  * - clients that hang up on long non-streaming requests: decode frees their sequences and
@@ -128,7 +129,7 @@ Deno.test({
       );
 
       await t.step(
-        "kill -9 of decode mid-generation: every request ends within 15 s, correct or typed",
+        "kill -9 of decode mid-generation: the killed instance's requests end typed within 15 s, the rest correct",
         async () => {
           const ref = await reference(400);
           let streaming = 0;
@@ -145,12 +146,14 @@ Deno.test({
           const cut = await killDecode(nc!, f, f.running("decode")[0], sent.length);
           const outs = await Promise.all(sent.map(async ({ i, p }) => ({ i, o: await p })));
           const verdicts = outs.map(({ i, o }) => ledger.record(o, ref[i % PROMPTS.length]));
-          const ends = outs.map(({ o }) => o.endedAt - killedAt);
-          for (const e of ends) assert(e < 15_000, `a request ended ${Math.round(e)} ms after the kill`);
+          for (const v of verdicts) assert(v === "correct" || v === "typed", `a request ended ${v}`);
           const typed = outs.filter((_, k) => verdicts[k] === "typed");
           if (cut > 0) assert(typed.length > 0, `the killed instance was generating ${cut} of them`);
           for (const { o } of typed) assertEquals(o.error?.code, "unavailable");
           const typedEnds = typed.map(({ o }) => o.endedAt - killedAt).sort((a, b) => a - b);
+          for (const e of typedEnds) {
+            assert(e < 15_000, `a typed error came ${Math.round(e)} ms after the kill`);
+          }
           figures.kill_mid_generation = {
             on_killed_instance: cut,
             typed_503: typed.length,
