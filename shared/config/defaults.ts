@@ -3,7 +3,7 @@
  * table of variables in variables.ts shows them).
  * @module
  */
-import type { CodecDeviceChoice, DeviceChoice } from "./mod.ts";
+import type { CodecDeviceChoice, DeviceChoice } from "./devices.ts";
 import { KV_DEFAULTS } from "./kv_defaults.ts";
 
 export { KV_DEFAULTS };

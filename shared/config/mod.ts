@@ -8,6 +8,7 @@ import { badRequest } from "../errors.ts";
 import { type CodecName, CODECS } from "../codec/traits.ts";
 import { type NatsAuth, natsAuthFromEnv } from "../nats/auth.ts";
 import { DEFAULTS } from "./defaults.ts";
+import type { CodecDeviceChoice, DeviceChoice } from "./devices.ts";
 
 /** Where the embedded default model lives, relative to the repo root. */
 export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", import.meta.url).pathname;
@@ -15,18 +16,7 @@ export const EMBEDDED_MODEL_DIR = new URL("../../infra/model/kvrelay-tiny", impo
 /** The project's data directory (`KVRELAY_DATA_DIR` overrides it): what must survive a restart. */
 export const PROJECT_DATA_DIR = new URL("../../.data", import.meta.url).pathname;
 
-/**
- * Where a computation runs. `auto` takes a real GPU when WebGPU offers one and the CPU
- * otherwise (Mesa's software adapter does not count as a GPU for `auto`).
- */
-export type DeviceChoice = "cpu" | "webgpu" | "auto";
-
-/**
- * Where the hand-off's codecs run (KVRELAY_CODEC_DEVICE): a `DeviceChoice`, or `cuda` — the
- * fast codec on CUDA through the library of infra/cuda/build.sh (KVRELAY_CUDA_LIB), the other
- * codecs on the CPU; no library or device is a start-up error.
- */
-export type CodecDeviceChoice = DeviceChoice | "cuda";
+export type { CodecDeviceChoice, DeviceChoice } from "./devices.ts";
 
 /** A codec of the one table in shared/codec/traits.ts. */
 export type CodecChoice = CodecName;
