@@ -11,6 +11,8 @@ import type { RatioVsKRow } from "../kvsort_ratio_vs_k.ts";
 import type { TopLevelSpec } from "vega-lite";
 import { type Built, checkRows, CONFIG, type Figure, filesMatching, readJson, SCHEMA } from "./common.ts";
 
+import { kvRankCorrelationByLayer } from "./kv_stats_figure.ts";
+
 export { type Built, checkRows, type Figure } from "./common.ts";
 
 /** One accuracy measurement with its 95 % interval. */
@@ -771,4 +773,5 @@ export const FIGURES: Figure[] = [
   handoffVsLink,
   agreementVsEvictionRate,
   decodeThroughput,
+  kvRankCorrelationByLayer,
 ];
