@@ -65,12 +65,27 @@ if (!rels.every((r) => r > 0 && r < 1)) {
   throw new RangeError(`--rels: relative bounds in (0, 1), got ${v.rels}`);
 }
 const device = v.device as "cpu" | "webgpu" | "auto" | undefined;
+if (device !== undefined && !["cpu", "webgpu", "auto"].includes(device)) {
+  throw new RangeError(`--device: cpu, webgpu or auto, got ${device}`);
+}
+const tokens = Number(v.tokens);
+if (!(Number.isSafeInteger(tokens) && tokens >= 2)) {
+  throw new RangeError(`--tokens: at least 2, got ${v.tokens}`);
+}
+/** The codecs asked for by name (undefined: all of them). */
+const wanted = v.codecs === "all" ? undefined : new Set(v.codecs === "none" ? [] : v.codecs.split(","));
+const known = codecCases(opts.k ?? 32).map((c) => c.name);
+for (const name of wanted ?? []) {
+  if (!known.includes(name)) {
+    throw new RangeError(`--codecs: '${name}' is none of all, none, ${known.join(", ")}`);
+  }
+}
 
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 const sources: KvSource[] = [];
 if (v.model) {
-  const tokens = Number(v.tokens), threads = Number(v.threads);
+  const threads = Number(v.threads);
   sources.push(
     await modelSource(v.model, {
       tokens,
@@ -103,7 +118,6 @@ for (const src of sources) {
   }));
   console.error(`${src.name}: statistics done (${elapsed()})`);
   const codecs: CodecRatioRow[] = [];
-  const wanted = v.codecs === "all" ? undefined : new Set(v.codecs.split(","));
   for (const c of codecCases(opts.k!, src.coefficients).filter((c) => wanted?.has(c.name) ?? true)) {
     for (const rel of c.bounded ? rels : [null]) {
       for (const kind of ["K", "V", "K+V"]) {
@@ -150,7 +164,9 @@ for (const r of results) {
       } | ${cell(x.outlier_energy_share)} | ${cell(x.outlier_persistence)} |`,
     );
   }
-  console.log("\n| codec | rel | K | V | K+V | max err / bound |\n|---|---|---|---|---|---|");
+  if (r.codecs.length) {
+    console.log("\n| codec | rel | K | V | K+V | max err / bound |\n|---|---|---|---|---|---|");
+  }
   for (const c of r.codecs.filter((c) => c.kind === "K+V")) {
     const of = (kind: string) =>
       r.codecs.find((x) => x.kind === kind && x.codec === c.codec && x.rel === c.rel)!;
