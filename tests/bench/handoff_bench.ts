@@ -43,6 +43,7 @@ import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
 import { handoffPoints, handoffSpec } from "./plot/figures.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { SINK, type SinkOpen } from "./handoff_sink.ts";
+import { benchPromptText } from "./_bench_prompt.ts";
 
 exitOnHelp(import.meta.url);
 
@@ -169,12 +170,7 @@ function row(
 async function promptIds(tokens: number[]): Promise<Map<number, number[]>> {
   const model = await loadConfiguredModel(loadConfig({}));
   try {
-    const text = [
-      "infra/model/kvrelay-tiny/TRAINING.md",
-      "README.md",
-      "tests/bench/README.md",
-    ].map((p) => Deno.readTextFileSync(`${REPO_DIR}/${p}`)).join("\n\n");
-    const ids = model.tokenizer.encode(text);
+    const ids = model.tokenizer.encode(benchPromptText());
     return new Map(tokens.map((t) => [t, ids.slice(0, Math.min(t, model.config.maxSeqLen - 2))]));
   } finally {
     await model.close();

@@ -9,6 +9,11 @@
  */
 import type { RatioVsKRow } from "../kvsort_ratio_vs_k.ts";
 import type { TopLevelSpec } from "vega-lite";
+import { type Built, checkRows, CONFIG, type Figure, filesMatching, readJson, SCHEMA } from "./common.ts";
+
+import { kvRankCorrelationByLayer } from "./kv_stats_figure.ts";
+
+export { type Built, checkRows, type Figure } from "./common.ts";
 
 /** One accuracy measurement with its 95 % interval. */
 export interface AccuracyRow {
@@ -18,58 +23,11 @@ export interface AccuracyRow {
   ci95_high: number;
 }
 
-/** What a figure gives: its spec and rows, or why it has none. */
-export type Built =
-  | { spec: TopLevelSpec; rows: number; sources: string[] }
-  | { skipped: string };
-
-export interface Figure {
-  /** File name without extension, under the output directory. */
-  name: string;
-  title: string;
-  build(resultsDir: string): Promise<Built>;
-}
-
 /** The pending tables' files (their rows are already in the plotted shape). */
 export const EB_SWEEP_FILE = "kvsort_eb_sweep.json";
 export const RATE_TABLE_FILE = "kv_compress_rate_table.json";
 /** The three task families of `eval:tasks` (passkey@<len> rows are its length breakdown). */
 const TASKS = ["arithmetic", "multikey", "passkey"];
-
-const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-const CONFIG = {
-  font: "DejaVu Sans",
-  view: { stroke: "#ddd" },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelLimit: 320 },
-  title: { anchor: "start", subtitleColor: "#555" },
-};
-
-async function readJson(dir: string, file: string): Promise<unknown | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/${file}`));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw new Error(`${dir}/${file}: ${(err as Error).message}`);
-  }
-}
-
-/** The fields each row must have, by type (`typeof`). */
-type RowShape = Partial<Record<"number" | "string" | "boolean", string[]>>;
-
-/** `rows` checked against `shape`: a row without a field of its type is refused, by file, row and field. */
-export function checkRows<T>(file: string, rows: unknown, shape: RowShape): T[] {
-  if (!Array.isArray(rows)) throw new Error(`${file}: no 'rows' array`);
-  rows.forEach((r: Record<string, unknown>, i) => {
-    for (const [type, keys] of Object.entries(shape)) {
-      for (const k of keys) {
-        const got: string = typeof r?.[k];
-        if (got !== type) throw new Error(`${file}: rows[${i}].${k} is not a ${type}`);
-      }
-    }
-  });
-  return rows as T[];
-}
 
 /** A pending table's rows, checked: every row has the named numeric and string fields. */
 async function pendingRows<T>(
@@ -81,16 +39,6 @@ async function pendingRows<T>(
   const d = await readJson(dir, file) as { rows?: unknown } | undefined;
   if (d === undefined) return undefined;
   return checkRows<T>(file, d.rows, { number: nums, string: strs });
-}
-
-/** The JSON files of `dir` whose names match `re`, newest first (modification time, then name). */
-async function filesMatching(dir: string, re: RegExp): Promise<string[]> {
-  const found: { name: string; mtime: number }[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !re.test(e.name)) continue;
-    found.push({ name: e.name, mtime: (await Deno.stat(`${dir}/${e.name}`)).mtime?.getTime() ?? 0 });
-  }
-  return found.sort((a, b) => b.mtime - a.mtime || b.name.localeCompare(a.name)).map((f) => f.name);
 }
 
 interface TaskEval {
@@ -825,4 +773,5 @@ export const FIGURES: Figure[] = [
   handoffVsLink,
   agreementVsEvictionRate,
   decodeThroughput,
+  kvRankCorrelationByLayer,
 ];
