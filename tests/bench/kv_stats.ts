@@ -9,7 +9,7 @@
  * - per-channel magnitude stability: top-q channel overlap per token, and the rank correlation of
  *   per-channel mean |x| between the two halves of the context;
  * - outlier channels (mean |x| over `--outlier-factor` × the median channel's): count, energy
- *   share, persistence between the halves;
+ *   share, persistence between the halves (by channel, and by rotary pair);
  * - each codec's ratio on the fp16 basis (2 bytes a value) at each relative bound, the bound being
  *   rel × (max − min) of the layer's whole K or V (all heads), checked on decode; plus fp16,
  *   fp16 + zstd and zstd -3 on the fp16 values.
@@ -151,9 +151,9 @@ for (const r of results) {
     }\n`,
   );
   console.log(
-    "| kind | layer | adjacent ρ | group-first ρ | group-sum ρ | halves ρ of mean \\|x\\| | top-q overlap | outliers | outlier energy | persistence |",
+    "| kind | layer | adjacent ρ | group-first ρ | group-sum ρ | halves ρ of mean \\|x\\| | top-q overlap | outliers | outlier energy | persistence | by rotary pair |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const s of r.summary) {
     const x = s.stats;
     console.log(
@@ -161,7 +161,9 @@ for (const r of results) {
         cell(x.rank_corr_group_first)
       } | ${cell(x.rank_corr_group_sum)} | ${cell(x.magnitude_halves_corr)} | ${cell(x.topq_overlap)} | ${
         cell(x.outlier_count, 1)
-      } | ${cell(x.outlier_energy_share)} | ${cell(x.outlier_persistence)} |`,
+      } | ${cell(x.outlier_energy_share)} | ${cell(x.outlier_persistence)} | ${
+        cell(x.outlier_pair_persistence)
+      } |`,
     );
   }
   if (r.codecs.length) {

@@ -30,6 +30,7 @@ export interface FrameStats {
   outlier_count: number;
   outlier_energy_share: number;
   outlier_persistence: number | null;
+  outlier_pair_persistence: number | null;
   outlier_channels: number[];
 }
 
@@ -44,6 +45,7 @@ export const STAT_NAMES = [
   "outlier_count",
   "outlier_energy_share",
   "outlier_persistence",
+  "outlier_pair_persistence",
 ] as const satisfies readonly (keyof FrameStats)[];
 
 export type StatName = typeof STAT_NAMES[number];
@@ -64,6 +66,8 @@ export const STAT_DEFINITIONS: Record<StatName, string> = {
   outlier_energy_share: "the outlier channels' share of the frame's sum of x^2",
   outlier_persistence:
     "outlier sets of the two halves of the tokens compared as |A and B| / |A or B| (Jaccard); null when neither half has one",
+  outlier_pair_persistence:
+    "outlier_persistence with each channel taken as its rotary pair c mod D/2 (keys after RoPE, rotate-half layout); null when neither half has one",
 };
 
 /** All statistics of `f`; `RangeError` for a malformed frame or a non-finite value. */
@@ -82,6 +86,7 @@ export function frameStats(f: TokenChannels, opts: StatsOptions = {}): FrameStat
     outlier_count: o.count,
     outlier_energy_share: o.energy_share,
     outlier_persistence: o.persistence,
+    outlier_pair_persistence: o.pair_persistence,
     outlier_channels: o.channels,
   };
 }

@@ -8,7 +8,12 @@
  * - `energy_share`: their share of the frame's energy, Σ x² over their values ÷ Σ x² over all;
  * - `persistence`: the outlier sets found on the first ⌊T/2⌋ tokens and on the rest, compared
  *   as |A ∩ B| / |A ∪ B| (Jaccard): 1 when the same channels stand out in both halves, null when
- *   neither half has an outlier.
+ *   neither half has an outlier;
+ * - `pair_persistence`: the same with each channel taken as its rotary pair (c mod D/2). Keys
+ *   are stored after RoPE in the rotate-half layout, where channels c and c + D/2 turn into each
+ *   other as the position advances: a slow pair moves its energy between its two channels over
+ *   the context, so it can stand out at c in one half and at c + D/2 in the other. For V (no
+ *   rotation) it only merges two unrelated channels; read `persistence` there.
  * @module
  */
 import { channelMeanAbs, type TokenChannels } from "./frame.ts";
@@ -19,6 +24,7 @@ export interface OutlierChannels {
   count: number;
   energy_share: number;
   persistence: number | null;
+  pair_persistence: number | null;
 }
 
 /** The default threshold: 4× the median channel's mean |x|. */
@@ -36,13 +42,20 @@ export function outlierChannels(f: TokenChannels, factor = DEFAULT_OUTLIER_FACTO
   const half = Math.floor(T / 2);
   const a = new Set(outliersOf(channelMeanAbs(f, 0, half), factor));
   const b = new Set(outliersOf(channelMeanAbs(f, half, T), factor));
-  const union = new Set([...a, ...b]).size;
+  const pair = (set: Set<number>) => new Set([...set].map((c) => c % (D >> 1)));
   return {
     channels,
     count: channels.length,
     energy_share: total > 0 ? held / total : 0,
-    persistence: union ? [...a].filter((c) => b.has(c)).length / union : null,
+    persistence: jaccard(a, b),
+    pair_persistence: D % 2 ? null : jaccard(pair(a), pair(b)),
   };
+}
+
+/** |a ∩ b| / |a ∪ b|, null when both are empty. */
+function jaccard(a: Set<number>, b: Set<number>): number | null {
+  const union = new Set([...a, ...b]).size;
+  return union ? [...a].filter((c) => b.has(c)).length / union : null;
 }
 
 /** The channels whose mean magnitude exceeds `factor` × the median of `m`. */

@@ -25,3 +25,13 @@ Deno.test("outlierChannels() gives persistence 0 to a channel that stands out in
   assertEquals(o.persistence, 0);
   assertThrows(() => outlierChannels(f, 1), RangeError);
 });
+
+Deno.test("outlierChannels() counts a rotary pair that moves its energy between halves as persistent by pair only", () => {
+  // channel 5 stands out in the first half, its rotate-half partner 5 + 32 in the second
+  const f = noiseFrame(1000, 64, 24, (t, c) => (c === 5 && t < 500) || (c === 37 && t >= 500) ? 30 : 1);
+  const o = outlierChannels(f);
+  assertEquals(o.channels, [5, 37]);
+  assertEquals(o.persistence, 0);
+  assertEquals(o.pair_persistence, 1);
+  assertEquals(outlierChannels(noiseFrame(1000, 64, 22)).pair_persistence, null);
+});
