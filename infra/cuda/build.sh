@@ -9,8 +9,9 @@ OUT="${1:-$ROOT/.cuda}"
 ARCH="${ARCH:-sm_90}"
 NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 mkdir -p "$OUT"
-# -fmad=false: the frame's step is double arithmetic that must equal the CPU encoder's, unfused
-"$NVCC" -O3 -std=c++17 -arch="$ARCH" -fmad=false -Xcompiler -fPIC -shared \
+# -fmad=false: the frame's step is double arithmetic that must equal the CPU encoder's, unfused;
+# -Wall -Wextra on the host code (it builds without a warning: keep it so)
+"$NVCC" -O3 -std=c++17 -arch="$ARCH" -fmad=false -Xcompiler -fPIC,-Wall,-Wextra -shared \
   -o "$OUT/libkvrelay_cuda.so" \
   "$ROOT"/shared/codec/cuda/context.cu \
   "$ROOT"/shared/codec/cuda/fast_encode_kernels.cu \

@@ -1,12 +1,12 @@
 /**
  * The fused graphs (`fused: true`, onnxruntime contrib ops) against the standard-op graphs
- * on stories260K and kvrelay-tiny: the same packed results (logits, metric, K/V) and
- * present KV within 1e-4 · max(1, max |standard|) on the CPU provider, and fewer than half
- * the nodes. Where onnxruntime's WebGPU provider starts, each contrib op loads with CPU
- * fallback disabled (it runs on WebGPU) and matches the CPU. In the whole fused graphs the
- * one node onnxruntime places on the CPU is the Unsqueeze of the int64 `positions` input
- * (its shape-op heuristic; it reads a host input, so no download), as the Cast of the
- * standard graphs.
+ * on stories260K, kvrelay-tiny and kvrelay-small's shape (random weights): the same packed
+ * results (logits, metric, K/V) and present KV within 1e-4 · max(1, max |standard|) on the CPU
+ * provider, and fewer than half the nodes. Where onnxruntime's WebGPU provider starts, each
+ * contrib op loads with CPU fallback disabled (it runs on WebGPU) and matches the CPU. In the
+ * whole fused graphs the one node onnxruntime places on the CPU is the Unsqueeze of the int64
+ * `positions` input (its shape-op heuristic; it reads a host input, so no download), as the
+ * Cast of the standard graphs.
  */
 import { assert } from "@std/assert";
 import * as ort from "onnxruntime-node";
@@ -18,6 +18,7 @@ import { buildDecodeGraph, buildPrefillGraph, MASKED, PACKED } from "./llama_gra
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
 import { assertClose, TEST_MODELS } from "./_testing.ts";
+import { KVRELAY_SMALL, writeRandomCheckpoint } from "./_random_checkpoint.ts";
 
 const WEBGPU = await webgpuStarts();
 
@@ -70,7 +71,12 @@ function decodeFeeds(
   return feeds;
 }
 
-for (const m of TEST_MODELS) {
+/** kvrelay-small's shape before it is trained (random weights, 2 of its 6 layers). */
+const SMALL_DIR = await Deno.makeTempDir({ prefix: "kvrelay-small-" });
+await writeRandomCheckpoint(SMALL_DIR, { ...KVRELAY_SMALL, layers: 2 });
+const MODELS = [...TEST_MODELS, { name: "kvrelay-small shape", load: { modelPath: SMALL_DIR } }];
+
+for (const m of MODELS) {
   const { config: C, weights: W } = await loadCheckpoint(m.load.modelPath, m.load.tokenizerPath);
 
   Deno.test(`buildPrefillGraph({ fused }) matches the standard graph on the CPU (${m.name})`, async () => {
@@ -113,6 +119,8 @@ for (const m of TEST_MODELS) {
     }
   });
 }
+
+await Deno.remove(SMALL_DIR, { recursive: true }); // its weights are in memory
 
 /** Each contrib op of `fused_ops.ts` alone, fed from graph inputs (no shape op to leave on the CPU). */
 function contribOps(): GraphBuilder {

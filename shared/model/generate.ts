@@ -32,7 +32,14 @@ function appendPosition(cache: Float32Array, add: Float32Array, nKv: number, hd:
 export async function generateDense(
   model: Model,
   promptIds: number[],
-  opts: { maxTokens: number; temperature?: number; topP?: number; rng?: () => number },
+  opts: {
+    maxTokens: number;
+    temperature?: number;
+    topP?: number;
+    rng?: () => number;
+    /** Called with each decode step's logits (not prefill's), as the decode engine's sinks are. */
+    onLogits?: (logits: Float32Array) => void;
+  },
 ): Promise<number[]> {
   const { nKvHeads, headDim, maxSeqLen } = model.config;
   const { bosId, eosId } = model.tokenizer;
@@ -59,6 +66,7 @@ export async function generateDense(
       values: appendPosition(c.values, step.newValues[l], nKvHeads, headDim),
     }));
     pos++;
+    opts.onLogits?.(step.logits);
     next = sample(step.logits);
   }
   return out;

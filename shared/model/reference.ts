@@ -44,7 +44,9 @@ function rmsnorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
 function rope(v: Float32Array, pos: number, invFreq: Float32Array): void {
   const half = invFreq.length;
   for (let j = 0; j < half; j++) {
-    const a = pos * invFreq[j];
+    // the angle in fp32, as transformers, infra/train/train.py and both graphs take it: in double
+    // it differs by up to half an fp32 step of the position (1.2e-4 rad at 4095)
+    const a = Math.fround(pos * invFreq[j]);
     const [c, s] = [Math.cos(a), Math.sin(a)];
     const [x1, x2] = [v[j], v[j + half]];
     v[j] = x1 * c - x2 * s;

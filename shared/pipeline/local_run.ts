@@ -38,6 +38,8 @@ export async function runLocal(
     evictInterval?: number;
     /** Called after every step with the store (tests watch its use). */
     onStep?: (store: BlockStore) => void;
+    /** Called with each decode step's logits, a view valid during the call (tests compare them). */
+    onLogits?: (logits: Float32Array) => void;
   },
 ): Promise<LocalRunResult> {
   const c = model.config;
@@ -87,6 +89,7 @@ export async function runLocal(
       failure = err;
       ended.resolve();
     },
+    onLogits: opts.onLogits,
   };
   if (opts.canary) sink = withCanary(model, promptIds, sink);
   engine.add(

@@ -225,6 +225,12 @@ extern "C" int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* re
     timing[T_H2D_BYTES] = up, timing[T_D2H_BYTES] = down, timing[T_BATCHES] = (double)cut.size();
     return 0;
   } catch (const std::exception& e) {
+    // nothing of this call may still read the caller's frames, nor its times reach the next call
+    for (Lane& L : g_lanes) {
+      if (L.stream) cudaStreamSynchronize(L.stream);
+      L.pending = false;
+    }
+    cudaGetLastError();
     return fail(e, err, errCap);
   }
 }

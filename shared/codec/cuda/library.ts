@@ -15,7 +15,8 @@ export class CudaUnavailableError extends GpuUnavailableError {
   }
 }
 
-const SYMBOLS = {
+/** The library's symbols as Deno.dlopen declares them (each the C prototype in ./kvrelay_cuda.h). */
+export const SYMBOLS = {
   kvr_cuda_init: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   kvr_cuda_device_name: { parameters: ["buffer", "u32"], result: "i32" },
   kvr_cuda_host_register: { parameters: ["pointer", "u64", "buffer", "u32"], result: "i32" },
