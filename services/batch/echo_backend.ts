@@ -4,8 +4,9 @@
  * path; select it in the worker with `KVRELAY_BATCH_BACKEND=echo`.
  * @module
  */
-import { CODEC_TRAITS } from "../../shared/codec/mod.ts";
 import type { KvUsage } from "../../shared/handoff/contract.ts";
+import type { CompressionStats } from "../../shared/pipeline/compress_stage.ts";
+import { buildKvUsage } from "../../shared/pipeline/usage.ts";
 import type { Backend, CompletionEvent, CompletionInput, ModelInfo } from "../gateway/backend.ts";
 
 export const ECHO_MODEL = "kvrelay-echo";
@@ -57,32 +58,30 @@ export class EchoBackend implements Backend {
   }
 }
 
-/** The settings the line asked for, with no KV actually moved. */
+/** What the pipeline would have measured had it moved nothing. */
+const NOTHING_MOVED: CompressionStats = {
+  evictMs: 0,
+  encodeMs: 0,
+  rawBytes: 0,
+  wireBytes: 0,
+  keptFraction: 1,
+  keptFractionPerLayer: [],
+};
+const NO_TIME = { prefill: 0, transfer: 0, decode_kv: 0, generate: 0, handoff: 0 };
+
+/**
+ * `usage.kv` as the pipeline builds it with no KV moved, except that it reports the settings
+ * the line asked for where the pipeline reports what it applied (the bound of a lossless codec,
+ * k of a codec that does not sort, eviction by cache cap alone), and a ratio of 1.
+ */
 function echoKvUsage(input: CompletionInput): KvUsage {
   const kv = input.kv;
   return {
-    codec: kv.codec,
-    codec_family: CODEC_TRAITS[kv.codec].family,
-    encoder: "none",
-    lossless: CODEC_TRAITS[kv.codec].lossless,
+    ...buildKvUsage(kv, NOTHING_MOVED, NO_TIME, "none"),
     error_bound: kv.errorBound,
     error_mode: kv.errorMode,
     index_share: kv.indexShare,
-    frames: kv.frames,
     eviction: kv.evictionRate > 1 ? kv.eviction : "off",
-    eviction_rate: kv.evictionRate,
-    max_cache_tokens: kv.maxCacheTokens ?? null,
-    protected_window: kv.protectedWindow,
-    observation_window: kv.observationWindow,
-    max_pool: kv.maxPool,
-    block_size: kv.blockSize,
-    head_floor: kv.headFloor,
-    kept_fraction: 1,
-    kept_fraction_per_layer: [],
-    raw_basis: "fp16",
-    raw_bytes: 0,
-    wire_bytes: 0,
     ratio: 1,
-    ms: { prefill: 0, evict: 0, encode: 0, transfer: 0, decode_kv: 0, handoff: 0, generate: 0 },
   };
 }

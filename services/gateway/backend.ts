@@ -14,9 +14,8 @@ import { deadlineIn, timeLeft } from "../../shared/nats/deadline.ts";
 import {
   CALLS,
   type ChatMessage,
-  type KvSettings,
+  type CompletionRequest,
   type KvUsage,
-  type SamplingParams,
   SERVICE_NAMES,
   SUBJECTS,
   type TokenizeReply,
@@ -30,13 +29,8 @@ export { StopMatcher } from "./stop_matcher.ts";
 
 export type { ChatMessage };
 
-export interface CompletionInput {
-  requestId: string;
-  prompt?: string;
-  promptIds?: number[];
-  messages?: ChatMessage[];
-  sampling: SamplingParams;
-  kv: KvSettings;
+/** A completion as the gateway takes it: what prefill runs, and the stop strings it cuts at. */
+export interface CompletionInput extends CompletionRequest {
   stop: string[];
 }
 

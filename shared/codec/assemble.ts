@@ -49,10 +49,29 @@ export function firstBoundViolation(
   if (screen && dtype === "f32" && !anyViolationF32(x, inBits as Uint32Array, out as Float32Array, eb)) {
     return -1;
   }
-  return firstViolationAt(x, inBits, out, dtype, eb);
+  // bf16, a non-finite eb, or a screen that found one: look value by value
+  const outBits = dtype === "f32"
+    ? new Uint32Array(out.buffer, out.byteOffset, out.length)
+    : out as Uint16Array;
+  const table = dtype === "f16" ? f16Table32() : undefined;
+  const f = new Float32Array(1);
+  const fu = new Uint32Array(f.buffer);
+  for (let i = 0; i < x.length; i++) {
+    if (outBits[i] === inBits[i]) continue;
+    const v = x[i];
+    let o: number;
+    if (dtype === "f32") o = (out as Float32Array)[i];
+    else if (table) o = table[outBits[i]];
+    else {
+      fu[0] = outBits[i] << 16;
+      o = f[0];
+    }
+    if (!(Math.abs(o - v) <= eb) || !Number.isFinite(v) || (v === 0 && 1 / v < 0)) return i;
+  }
+  return -1;
 }
 
-// The screens below test the same condition as firstViolationAt without a branch per value:
+// The screens below test the same condition as the loop above without a branch per value:
 // a NaN or infinite input fails |o - v| <= eb whenever its bits changed (eb is finite), and
 // x holds the values of the input bits, so -0 is the bit pattern with only the sign set.
 
@@ -76,32 +95,4 @@ function anyViolationF32(x: Float32Array, inBits: Uint32Array, out: Float32Array
     bad |= +(ib !== outBits[i]) & (+!(Math.abs(out[i] - x[i]) <= eb) | +(ib === 0x80000000));
   }
   return bad !== 0;
-}
-
-function firstViolationAt(
-  x: Float32Array,
-  inBits: Uint32Array | Uint16Array,
-  out: Float32Array | Uint16Array,
-  dtype: Dtype,
-  eb: number,
-): number {
-  const outBits = dtype === "f32"
-    ? new Uint32Array(out.buffer, out.byteOffset, out.length)
-    : out as Uint16Array;
-  const table = dtype === "f16" ? f16Table32() : undefined;
-  const f = new Float32Array(1);
-  const fu = new Uint32Array(f.buffer);
-  for (let i = 0; i < x.length; i++) {
-    if (outBits[i] === inBits[i]) continue;
-    const v = x[i];
-    let o: number;
-    if (dtype === "f32") o = (out as Float32Array)[i];
-    else if (table) o = table[outBits[i]];
-    else {
-      fu[0] = outBits[i] << 16;
-      o = f[0];
-    }
-    if (!(Math.abs(o - v) <= eb) || !Number.isFinite(v) || (v === 0 && 1 / v < 0)) return i;
-  }
-  return -1;
 }

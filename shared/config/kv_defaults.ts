@@ -4,24 +4,13 @@
  * apart from the rest of the configuration so the codec can import it without the NATS client.
  * @module
  */
-import type { CodecName } from "../codec/traits.ts";
+import type { KvSettings } from "../handoff/contract.ts";
 
-export interface KvDefaults {
-  codec: CodecName;
-  errorBound: number;
-  errorMode: "rel" | "abs";
-  indexShare: number | "auto";
-  /** 1 = no eviction. */
-  evictionRate: number;
-  protectedWindow: number;
-  observationWindow: number;
-  /** Max-pool kernel over the eviction metric (0 or 1 = none). */
-  maxPool: number;
-  sink: number;
-  blockSize: number;
-  /** KVs every (layer, KV head) keeps at least when evicting (at least one block). */
-  headFloor: number;
-}
+/**
+ * The per-request KV settings that have a default here (the contract's `KvSettings` lists and
+ * explains them all); a type-only import, so the codec still loads none of the contract.
+ */
+export type KvDefaults = Omit<KvSettings, "frames" | "eviction" | "maxCacheTokens">;
 
 /** The per-request KV settings every service, tool and request starts from. */
 export const KV_DEFAULTS: KvDefaults = {

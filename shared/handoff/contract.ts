@@ -189,7 +189,11 @@ export interface ChatMessage {
   tool_call_id?: string;
 }
 
-export interface PrefillRunRequest {
+/**
+ * One completion as the gateway runs it: the prompt (text, token ids or chat turns), sampling
+ * and KV settings. Prefill gets it as it is, with where to send the KV.
+ */
+export interface CompletionRequest {
   requestId: string;
   prompt?: string;
   promptIds?: number[];
@@ -197,6 +201,9 @@ export interface PrefillRunRequest {
   messages?: ChatMessage[];
   sampling: SamplingParams;
   kv: KvSettings;
+}
+
+export interface PrefillRunRequest extends CompletionRequest {
   /** Decode's ingest subject (from DecodeOpenReply). */
   decodeIngest: string;
 }

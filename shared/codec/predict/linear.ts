@@ -16,7 +16,7 @@
 import type { ByteReader, ByteWriter } from "../bytes.ts";
 import { scratchI32 } from "../scratch.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
-import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
+import { type BinTable, binTable, exceptionBin, QMAX, storageBits } from "../quantize/bins.ts";
 import { roundHalfUp } from "../quantize/round.ts";
 import {
   type ChannelPredictor,
@@ -25,8 +25,6 @@ import {
   findPredictor,
 } from "./coefficients.ts";
 import { UnknownCoefficientsError } from "../errors.ts";
-
-const QMAX = 2 ** 30;
 
 /** Which linear predictor a frame uses. */
 export type LinearSpec =
@@ -161,8 +159,7 @@ export function linearEncode(
       if (sym === 0) {
         q.exception(v, idx);
         outBits[idx] = inBits[idx];
-        const e = Math.round(q.r * inv);
-        qv = e >= -QMAX && e <= QMAX ? e | 0 : 0;
+        qv = exceptionBin(q.r, inv);
       }
       st.cur[c] = qv;
       syms[idx] = sym;
@@ -201,10 +198,7 @@ export function linearDecode(
         if (qv < -QMAX || qv > QMAX) r.fail(`quantization bin ${qv} out of range`);
         if (qv < lo) lo = qv;
         if (qv > hi) hi = qv;
-      } else {
-        const e = Math.round(q.recover(0, 0, idx, r) * inv);
-        qv = e >= -QMAX && e <= QMAX ? e | 0 : 0;
-      }
+      } else qv = exceptionBin(q.recover(0, 0, idx, r), inv);
       bins[idx] = qv;
       st.cur[c] = qv;
     }

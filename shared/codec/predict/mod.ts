@@ -9,6 +9,10 @@
  *   (cuSZp / FZ-GPU style), so reconstruction is a prefix sum of integers;
  * - `linear` (id 4, `linear.ts`): token-axis or calibrated cross-channel prediction on the
  *   bins of an unsorted frame; it carries its own metadata and is driven by the composer.
+ *
+ * Each grid predictor writes the walk out in its own encode and decode loops, on purpose: one
+ * shared walker calling back per value measured 10–46% slower on a [2048, 64] frame (qfirst's
+ * table encoder worst), and one loop for both sides with an encode/decode switch 3–25% slower.
  * @module
  */
 import type { ByteReader, ByteWriter } from "../bytes.ts";

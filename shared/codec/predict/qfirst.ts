@@ -10,10 +10,8 @@ import { scratchI32, scratchU16 } from "../scratch.ts";
 import { f16Table32 } from "../../dtype/mod.ts";
 import type { Grid } from "../sort/shared_index.ts";
 import { type LinearQuantizer, RADIUS } from "../quantize/linear.ts";
-import { type BinTable, binTable, storageBits } from "../quantize/bins.ts";
+import { type BinTable, binTable, exceptionBin, QMAX, storageBits } from "../quantize/bins.ts";
 import { roundHalfUp } from "../quantize/round.ts";
-
-const QMAX = 2 ** 30;
 
 /**
  * Encoder: records `v` at `idx` as an exception (its output bits are its input bits) and
@@ -28,8 +26,7 @@ function encodeException(
 ): number {
   q.exception(v, idx);
   outBits[idx] = inBits[idx];
-  const e = Math.round(q.r * q.inv);
-  return e >= -QMAX && e <= QMAX ? e | 0 : 0;
+  return exceptionBin(q.r, q.inv);
 }
 
 /**
@@ -172,8 +169,7 @@ export function qfirstEncode(
       if (sym === 0) {
         q.exception(v, idx);
         recon[idx] = q.r;
-        qv = Math.round(q.r * inv);
-        if (!(qv >= -QMAX && qv <= QMAX)) qv = 0;
+        qv = exceptionBin(q.r, inv);
       }
       syms[base + j] = sym;
       qp = qv;
@@ -207,19 +203,12 @@ export function qfirstDecode(
       } else {
         const v = q.recover(0, 0, idx, r);
         recon[idx] = v;
-        qv = Math.round(v * inv);
-        if (!(qv >= -QMAX && qv <= QMAX)) qv = 0;
+        qv = exceptionBin(v, inv);
       }
       qp = qv;
       if (j === 0) first = qv;
     }
   }
-}
-
-/** Decoder: the next exception's bin (its value's, 0 when out of range), recording it at `idx`. */
-function exceptionBin(q: LinearQuantizer, idx: number, r: ByteReader): number {
-  const e = Math.round(q.recover(0, 0, idx, r) * q.inv);
-  return e >= -QMAX && e <= QMAX ? e | 0 : 0;
 }
 
 /**
@@ -254,7 +243,7 @@ export function qfirstDecodeBits(
         qv = (qp + s - RADIUS) | 0;
         if (qv < lo) lo = qv;
         if (qv > hi) hi = qv;
-      } else qv = exceptionBin(q, idx, r);
+      } else qv = exceptionBin(q.recover(0, 0, idx, r), q.inv);
       bins[idx] = qv;
       qp = qv;
       if (j === 0) first = qv;

@@ -10,6 +10,26 @@ import { type Dtype, f16Table32, f32ToBf16Bits, f32ToF16Bits } from "../../dtype
 /** Largest table built; frames needing more bins take the per-value path. */
 export const MAX_BIN_TABLE = 1 << 20;
 
+/** Largest |bin| a quantize-first chain uses; a bin beyond it is never coded. */
+export const QMAX = 2 ** 30;
+
+/**
+ * The bin a quantize-first chain goes on from after an exception whose reconstruction is `v`
+ * (0 for a non-finite value): v's own bin `round(v / 2eb)`, or 0 beyond ±{@link QMAX}.
+ * Encoders and decoders (CPU and GPU) all take it from here, so the chain never breaks.
+ *
+ * @example
+ * ```ts
+ * import { exceptionBin } from "./bins.ts";
+ * exceptionBin(0.26, 10); // 3 (eb = 0.05)
+ * exceptionBin(1e300, 10); // 0: beyond ±QMAX
+ * ```
+ */
+export function exceptionBin(v: number, inv: number): number {
+  const e = Math.round(v * inv);
+  return e >= -QMAX && e <= QMAX ? e | 0 : 0;
+}
+
 /** Reconstructions of bins `lo .. lo + size - 1`. */
 export interface BinTable {
   lo: number;

@@ -22,14 +22,13 @@ import { CorruptStreamError } from "../errors.ts";
 import { huffmanDecode } from "../entropy/huffman.ts";
 import { loadLossless } from "../lossless/zstd.ts";
 import { loadPredictor } from "../predict/mod.ts";
-import { binTable } from "../quantize/bins.ts";
+import { binTable, exceptionBin, QMAX } from "../quantize/bins.ts";
 import { type LinearQuantizer, loadQuantizer, RADIUS } from "../quantize/linear.ts";
 import { type Grid, loadSort } from "../sort/shared_index.ts";
 import type { DecodeLimits, Tensor } from "../types.ts";
 import type { Dtype } from "../../dtype/mod.ts";
 import { GpuCall, type GpuContext } from "./gpu.ts";
 import type { GpuRunInfo, GpuRunOptions } from "./encode.ts";
-import { QMAX } from "./tables.ts";
 
 const PARAMS_TAG = 0x43;
 const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
@@ -90,8 +89,7 @@ function parse(bytes: Uint8Array, limits: DecodeLimits): Parsed | string {
     const i = Math.floor(p / cols), j = p - i * cols;
     excPos[e] = p;
     excIdx[e] = k > 0 ? i * cols + perms[Math.floor(i / k) * cols + j] : p;
-    const bin = Math.round(q.excValues[e] * q.inv);
-    excBin[e] = bin >= -QMAX && bin <= QMAX ? bin | 0 : 0;
+    excBin[e] = exceptionBin(q.excValues[e], q.inv);
     e++;
   }
   const firstPrev = new Int32Array(rows);

@@ -18,11 +18,8 @@
  * @module
  */
 import type { Dtype } from "../../dtype/mod.ts";
-import { type BinTable, binTable } from "../quantize/bins.ts";
+import { type BinTable, binTable, QMAX } from "../quantize/bins.ts";
 import type { LinearQuantizer } from "../quantize/linear.ts";
-
-/** Largest |bin| the quantize-first chain uses (as in predict/qfirst.ts). */
-export const QMAX = 2 ** 30;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
