@@ -4,7 +4,7 @@ import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { DEFAULTS } from "../../shared/config/mod.ts";
 import { createApp } from "./app.ts";
 import type { Backend, CompletionEvent, CompletionInput } from "./backend.ts";
-import { StopMatcher } from "./backend.ts";
+import { StopMatcher } from "./stop_matcher.ts";
 
 /** A backend that answers with fixed pieces and records what it was asked. */
 function recordingBackend(pieces: string[], fail?: KvrelayError) {

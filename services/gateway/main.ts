@@ -4,7 +4,7 @@ import { connectNats } from "../../shared/nats/mod.ts";
 import { installShutdown, onShutdown } from "../../shared/telemetry/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
 import { createApp } from "./app.ts";
-import { NatsBackend } from "./backend.ts";
+import { NatsBackend } from "./nats_backend.ts";
 import { ServiceReports } from "../../shared/metrics/mod.ts";
 import { GatewayMetrics } from "./metrics/mod.ts";
 

@@ -12,7 +12,7 @@ import { loadConfig } from "../../shared/config/mod.ts";
 import { connectNats } from "../../shared/nats/mod.ts";
 import { BatchStore } from "../../shared/batch/mod.ts";
 import { defaultKvSettings } from "../../shared/pipeline/kv_settings.ts";
-import { NatsBackend } from "../../services/gateway/backend.ts";
+import { NatsBackend } from "../../services/gateway/nats_backend.ts";
 import { batchRoutes } from "../../services/gateway/batches.ts";
 import { errorResponse } from "../../services/gateway/openai_error.ts";
 import { BatchWorker } from "../../services/batch/worker.ts";
