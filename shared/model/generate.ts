@@ -4,7 +4,8 @@
  * returned) or after `maxTokens`.
  * @module
  */
-import type { LayerKv, Model } from "./model.ts";
+import type { Model } from "./model.ts";
+import type { LayerKv } from "./steps.ts";
 import { sampleToken } from "./sample.ts";
 
 /** Appends one position (nKv, hd) to a cache (nKv, P, hd). */

@@ -15,7 +15,7 @@ import type * as ort from "onnxruntime-node";
 import { KvrelayError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
 import { MASKED, PACKED, unpackDecode } from "./llama_graph.ts";
-import type { AttentionLayout, DecodeOutput } from "./model.ts";
+import type { AttentionLayout, DecodeOutput } from "./steps.ts";
 import type { ModelDevice } from "./device.ts";
 import type { OutputLocations } from "./session.ts";
 

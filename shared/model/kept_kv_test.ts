@@ -7,7 +7,8 @@ import { STORIES260K } from "../../tests/_harness/paths.ts";
 import { KvrelayError } from "../errors.ts";
 import { attentionBias } from "./kept_kv.ts";
 import { MASKED } from "./llama_graph.ts";
-import { type LayerKv, Model } from "./model.ts";
+import { Model } from "./model.ts";
+import type { LayerKv } from "./steps.ts";
 
 const plain = await Model.load({ modelPath: STORIES260K.model, tokenizerPath: STORIES260K.tokenizer });
 const kept = await Model.load({

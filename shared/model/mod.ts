@@ -15,18 +15,14 @@
 export type { ModelConfig } from "./config.ts";
 export type { LayerWeights, LlamaWeights } from "./weights.ts";
 export {
-  type AttentionLayout,
-  type DecodeBatch,
-  type DecodeOutput,
   DEFAULT_OBSERVATION_WINDOW,
   type FromWeightsOptions,
   type KeptDecodeOutput,
   type KeptStep,
-  type LayerKv,
   Model,
   type ModelLoadOptions,
-  type PrefillOutput,
 } from "./model.ts";
+export type { AttentionLayout, DecodeBatch, DecodeOutput, LayerKv, PrefillOutput } from "./steps.ts";
 export { KeptKv } from "./kept_kv.ts";
 export { type AdapterProbe, isSoftwareAdapter, type ModelDevice, probeAdapter } from "./device.ts";
 export { CheckpointFormatError, parseLlama2cCheckpoint } from "./llama2c_checkpoint.ts";
