@@ -57,7 +57,7 @@
  * shared/nats/permissions.ts; the broker refuses the rest.
  * @module
  */
-import type { CodecChoice } from "../config/mod.ts";
+import type { CodecName } from "../codec/traits.ts";
 import { CODECS } from "../codec/traits.ts";
 import {
   anyObject,
@@ -106,7 +106,7 @@ export type EvictionPolicy = "kvcompress" | "uniform" | "recency";
 
 /** Per-request KV settings, already validated and filled from defaults. */
 export interface KvSettings {
-  codec: CodecChoice;
+  codec: CodecName;
   errorBound: number;
   errorMode: "rel" | "abs";
   indexShare: number | "auto";
@@ -254,7 +254,7 @@ export interface DecodeCommitReply {
 
 /** `usage.kv` of every completion, and `kv` of `generate --json`. */
 export interface KvUsage {
-  codec: CodecChoice;
+  codec: CodecName;
   /** `max-ratio` (kvsort, sz), `fast` (fixed-length blocks) or `baseline` (fp16, zstd, raw, KIVI). */
   codec_family: "max-ratio" | "fast" | "baseline";
   /** Where the frames were encoded: `cpu` or `webgpu`. */
