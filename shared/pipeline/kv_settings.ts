@@ -26,22 +26,9 @@ const KNOWN = new Set([
   "head_floor",
 ]);
 
+/** A request's KV settings before its own `kv_compression`: the defaults, per-head frames, KV-Compress. */
 export function defaultKvSettings(d: KvDefaults): KvSettings {
-  return {
-    codec: d.codec,
-    errorBound: d.errorBound,
-    errorMode: d.errorMode,
-    indexShare: d.indexShare,
-    frames: "head",
-    eviction: "kvcompress",
-    evictionRate: d.evictionRate,
-    protectedWindow: d.protectedWindow,
-    observationWindow: d.observationWindow,
-    maxPool: d.maxPool,
-    sink: d.sink,
-    blockSize: d.blockSize,
-    headFloor: d.headFloor,
-  };
+  return { ...d, frames: "head", eviction: "kvcompress" };
 }
 
 const P = "kv_compression";
