@@ -25,7 +25,7 @@ export interface CheckpointShape {
 }
 
 /** kvrelay-small as infra/train/run_second.sh trains it (6 layers; tests may take fewer). */
-export const KVRELAY_SMALL: Readonly<CheckpointShape> = {
+export const SMALL_MODEL_SHAPE: Readonly<CheckpointShape> = {
   layers: 6,
   hidden: 512,
   heads: 8,
@@ -116,9 +116,9 @@ async function paddedTokenizer(vocab: number): Promise<string> {
  *
  * @example
  * ```ts ignore
- * import { KVRELAY_SMALL, writeRandomCheckpoint } from "./_random_checkpoint.ts";
+ * import { SMALL_MODEL_SHAPE, writeRandomCheckpoint } from "./_random_checkpoint.ts";
  * const dir = await Deno.makeTempDir();
- * await writeRandomCheckpoint(dir, { ...KVRELAY_SMALL, layers: 2 });
+ * await writeRandomCheckpoint(dir, { ...SMALL_MODEL_SHAPE, layers: 2 });
  * ```
  */
 export async function writeRandomCheckpoint(dir: string, s: CheckpointShape, seed = 1): Promise<void> {

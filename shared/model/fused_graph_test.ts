@@ -18,7 +18,7 @@ import { buildDecodeGraph, buildPrefillGraph, MASKED, PACKED } from "./llama_gra
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
 import { assertClose, TEST_MODELS } from "./_testing.ts";
-import { KVRELAY_SMALL, writeRandomCheckpoint } from "./_random_checkpoint.ts";
+import { SMALL_MODEL_SHAPE, writeRandomCheckpoint } from "./_random_checkpoint.ts";
 
 const WEBGPU = await webgpuStarts();
 
@@ -73,7 +73,7 @@ function decodeFeeds(
 
 /** kvrelay-small's shape before it is trained (random weights, 2 of its 6 layers). */
 const SMALL_DIR = await Deno.makeTempDir({ prefix: "kvrelay-small-" });
-await writeRandomCheckpoint(SMALL_DIR, { ...KVRELAY_SMALL, layers: 2 });
+await writeRandomCheckpoint(SMALL_DIR, { ...SMALL_MODEL_SHAPE, layers: 2 });
 const MODELS = [...TEST_MODELS, { name: "kvrelay-small shape", load: { modelPath: SMALL_DIR } }];
 
 for (const m of MODELS) {

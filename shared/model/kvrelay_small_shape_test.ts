@@ -11,11 +11,11 @@ import { KvrelayError } from "../errors.ts";
 import { loadCheckpoint } from "./load.ts";
 import { Model } from "./model.ts";
 import { type HeadCache, referenceStep } from "./reference.ts";
-import { KVRELAY_SMALL, writeRandomCheckpoint } from "./_random_checkpoint.ts";
+import { SMALL_MODEL_SHAPE, writeRandomCheckpoint } from "./_random_checkpoint.ts";
 import { assertClose } from "./_testing.ts";
 
 const DIR = await Deno.makeTempDir({ prefix: "kvrelay-small-" });
-await writeRandomCheckpoint(DIR, { ...KVRELAY_SMALL, layers: 2 });
+await writeRandomCheckpoint(DIR, { ...SMALL_MODEL_SHAPE, layers: 2 });
 const { config: C, weights: W, tokenizer } = await loadCheckpoint(DIR);
 const model = await Model.fromWeights(C, W, { tokenizer });
 const { nLayers, nKvHeads, headDim: HD } = C;

@@ -24,7 +24,7 @@ import {
 import { fromFloat32, toFloat32 } from "../dtype/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
 import { generateDense, Model } from "../model/mod.ts";
-import { KVRELAY_SMALL, writeRandomCheckpoint } from "../model/_random_checkpoint.ts";
+import { SMALL_MODEL_SHAPE, writeRandomCheckpoint } from "../model/_random_checkpoint.ts";
 import { CompressionJob, cpuFrameEncoder, type PrefillKv } from "./compress_stage.ts";
 import { bundleExpectation, type DecodedLayer, decodeLayerBundle } from "./decode_stage.ts";
 import { defaultKvSettings, resolveKvSettings } from "./kv_settings.ts";
@@ -32,7 +32,7 @@ import { runLocal } from "./local_run.ts";
 import { runPrefill } from "./prefill_stage.ts";
 
 const DIR = await Deno.makeTempDir({ prefix: "kvrelay-small-" });
-await writeRandomCheckpoint(DIR, { ...KVRELAY_SMALL, layers: 2 });
+await writeRandomCheckpoint(DIR, { ...SMALL_MODEL_SHAPE, layers: 2 });
 const model = await Model.load({ modelPath: DIR });
 const C = model.config;
 const HD = C.headDim;
