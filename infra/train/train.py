@@ -260,6 +260,7 @@ class Stream(torch.utils.data.IterableDataset):
         kinds = list(self.mix)
         made = {k: 1.0 for k in kinds}
         row, wrow, drow, pending = [], [], [], None
+        overlong = {}  # consecutive task items too long for a row, by kind
         R = self.T + 1
         while True:
             if pending is None:
@@ -275,7 +276,11 @@ class Stream(torch.utils.data.IterableDataset):
                 wts.append(wts[-1])  # <eos> after an answer is part of the answer
                 doc = (doc, wts)
                 if len(doc[0]) > R and kind not in ("text", "drill"):
+                    overlong[kind] = overlong.get(kind, 0) + 1
+                    if overlong[kind] >= 1000:  # would draw forever: say so instead of hanging
+                        raise ValueError(f"no {kind} item fits a row of {R} tokens; raise --seq")
                     continue  # overlong task item: draw again
+                overlong[kind] = 0
                 made[kind] += len(doc[0])
             else:
                 kind, doc, pending = pending[0], pending[1], None
