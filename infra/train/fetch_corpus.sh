@@ -7,7 +7,7 @@
 # out/packages.tsv (package, version, source package, size of the .deb).
 # Everything is under .cache/ (git-ignored): the corpus is never committed.
 # Needs: apt-get (Debian bookworm lists), dpkg, python3, groff (man pages). ~284 MB of .debs,
-# ~1.9 GB unpacked, ~200 MB of text; 20-40 minutes here on two busy shared cores (HTML parsing).
+# ~1.9 GB unpacked, ~200 MB of text; about 10 minutes on a 2-core machine (HTML parsing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.cache/corpus"
