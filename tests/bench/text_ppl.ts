@@ -33,15 +33,19 @@ export interface TextPplResult {
   secondHalf: { uncompressed: Perplexity; compressed: Perplexity; meanRatio: number; meanKept: number };
 }
 
-const SOURCES = ["kjv", "devil", "jargon"];
+/** The small corpus' files (fetch_text.sh); the large one (fetch_corpus.sh) has train/ and heldout/. */
+const SMALL_SOURCES = ["kjv", "devil", "jargon"];
 
 /** Why the held-out corpus cannot be used, or undefined when it is there. */
 export async function corpusMissing(dir: string): Promise<string | undefined> {
-  for (const s of SOURCES) {
+  try {
+    if ((await Deno.stat(`${dir}/heldout`)).isDirectory) return undefined;
+  } catch { /* not the large layout */ }
+  for (const s of SMALL_SOURCES) {
     try {
       await Deno.stat(`${dir}/${s}.txt`);
     } catch {
-      return `${dir}/${s}.txt not found (bash infra/train/fetch_text.sh produces it)`;
+      return `${dir}/${s}.txt not found (bash infra/train/fetch_text.sh produces it; or give fetch_corpus.sh's out/)`;
     }
   }
   return undefined;
@@ -57,7 +61,7 @@ corpus = data.load_corpus(${JSON.stringify(dir)})
 out = []
 for d in data.eval_text(corpus, ${n}):
     first = d.split("\\n")[0]
-    src = next((s for s in data.SOURCES if any(first in p for p in corpus.heldout[s])), "unknown")
+    src = next((s for s in corpus.heldout if any(first in p for p in corpus.heldout[s])), "unknown")
     out.append({"source": src, "text": d})
 print(json.dumps(out))
 `;
