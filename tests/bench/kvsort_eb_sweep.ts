@@ -53,6 +53,8 @@ interface DoneLine {
   threads: number;
   seconds: number;
   pid: number;
+  /** Items not run: the prompt leaves no room for the answer in the model's context. */
+  too_long: number;
 }
 
 type Line = ItemLine | DoneLine;
@@ -92,15 +94,19 @@ else await parent();
 /** Runs every item at one error bound and prints one JSON line per item. */
 async function child(eb: number, run: number, threads: number): Promise<void> {
   const t0 = performance.now();
-  const items = (await heldOutItems(limit)).filter((it) => tasks.includes(it.task));
   // eb 0 is the reference: the cache sent as fp16
   const kvIn = eb === 0 ? { codec: "fp16" } : { codec: v.codec, error_bound: eb, error_mode: "rel" };
   const kv = resolveKvSettings(defaultKvSettings(loadConfig({}).kv), kvIn);
   const model = await Model.load({ modelPath: v.model, threads });
+  const items = (await heldOutItems(limit, model.config.maxSeqLen)).filter((it) => tasks.includes(it.task));
+  let tooLong = 0;
   try {
     for (const [id, it] of items.entries()) {
       const ids = model.tokenizer.encode(it.prompt);
-      if (ids.length + 8 >= model.config.maxSeqLen) continue;
+      if (ids.length + 8 >= model.config.maxSeqLen) {
+        tooLong++;
+        continue;
+      }
       const r = await runLocal(model, ids, { kv, sampling: { maxTokens: 8, temperature: 0, topP: 1 } });
       const text = r.text.split("\n")[0];
       const line: ItemLine = {
@@ -126,6 +132,7 @@ async function child(eb: number, run: number, threads: number): Promise<void> {
     threads,
     seconds: (performance.now() - t0) / 1000,
     pid: Deno.pid,
+    too_long: tooLong,
   };
   console.log(JSON.stringify(done));
 }
@@ -174,6 +181,11 @@ async function parent(): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(jobs, units.length) }, worker));
   const rows = tabulate(ebs, runs, lines);
   printTable(rows);
+  const tooLong = Math.max(
+    0,
+    ...lines.filter((l): l is DoneLine => l.kind === "done").map((d) => d.too_long),
+  );
+  if (tooLong) console.log(`${tooLong} item(s) a run not run: longer than the model's context allows`);
   const out = {
     what: "task accuracy against the relative error bound, answer-only tasks, repeated across processes",
     codec: v.codec,
@@ -185,6 +197,7 @@ async function parent(): Promise<void> {
     date: new Date().toISOString(),
     seconds: (performance.now() - t0) / 1000,
     failures: notes,
+    items_too_long: tooLong,
     rows,
   };
   await Deno.writeTextFile(v.out, JSON.stringify(out, null, 2) + "\n");

@@ -7,7 +7,7 @@
  * measure accuracy against compression. The held-out sets are the training recipe's own
  * (infra/train/data.py, fixed seeds 9001–9003; arithmetic 300 items, multi-key 200 items
  * of 64 pairs, passkey 50 items at each of 5 lengths up to 2048 tokens with the classic
- * filler), produced by its stdlib-only generators, and scored as infra/train/eval.py scores
+ * filler, or 6 up to 4096 for a model of 4096 positions, as eval.py --context 4096), produced by its stdlib-only generators, and scored as infra/train/eval.py scores
  * them: the integer after the last "Answer:". Prints accuracy with a 95% Wilson interval
  * per task (and per passkey length) and writes JSON. `--limit 0` runs no task items.
  *
@@ -47,7 +47,7 @@ for p, c, m in data.eval_arith(300):
 for p, c, m in data.eval_multikey(200, 64):
     out.append({"task": "multikey", "prompt": p, "answer": int(c)})
 # Passkey: filler sized by characters (about 4 per token here) to land near each length.
-for L in data.PASSKEY_LENGTHS:
+for L in (data.PASSKEY_LENGTHS_4K if int(sys.argv[1]) >= 4096 else data.PASSKEY_LENGTHS):
     for i in range(50):
         seed = data.EVAL_SEEDS["passkey"] * 100000 + L * 100 + i
         p, c, m = data.passkey_item(random.Random(seed), [], int(L * 3.2), True, (i + 0.5) / 50)
@@ -57,11 +57,15 @@ print(json.dumps(out))
 
 /**
  * The recipe's held-out task items, in order; with `limit`, the first `limit` of each task (of
- * each passkey length).
+ * each passkey length). Passkey lengths follow the model's context as eval.py's do: up to 2048
+ * tokens, or up to 4096 for a model of 4096 positions or more.
  */
-export async function heldOutItems(limit?: number): Promise<Item[]> {
-  const gen = await new Deno.Command("python3", { args: ["-c", GEN], stdout: "piped", stderr: "inherit" })
-    .output();
+export async function heldOutItems(limit: number | undefined, context: number): Promise<Item[]> {
+  const gen = await new Deno.Command("python3", {
+    args: ["-c", GEN, String(context)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
   if (gen.code !== 0) throw new Error("python3 could not generate the held-out sets");
   const items: Item[] = JSON.parse(new TextDecoder().decode(gen.stdout));
   if (limit === undefined) return items;
@@ -108,7 +112,6 @@ if (import.meta.main) {
       "ppl-batch": { type: "string", default: "16" },
     },
   });
-  const items = await heldOutItems(v.limit ? Number(v.limit) : undefined);
   const kvIn: Record<string, unknown> = {};
   if (v["error-bound"]) kvIn.error_bound = Number(v["error-bound"]);
   if (v["eviction-rate"]) kvIn.eviction_rate = Number(v["eviction-rate"]);
@@ -116,6 +119,7 @@ if (import.meta.main) {
   if (v["max-pool"] !== undefined) kvIn.max_pool = Number(v["max-pool"]);
   const kv = resolveKvSettings(defaultKvSettings(loadConfig({}).kv), kvIn);
   const model = await Model.load({ modelPath: v.model });
+  const items = await heldOutItems(v.limit ? Number(v.limit) : undefined, model.config.maxSeqLen);
   const t0 = performance.now();
   const tally = new Map<string, { ok: number; n: number }>();
   const add = (k: string, ok: boolean) => {
@@ -125,10 +129,14 @@ if (import.meta.main) {
     tally.set(k, t);
   };
   let ratio = 0, kept = 0, runs = 0;
+  const tooLong: string[] = []; // items whose prompt leaves no room for the answer in the context
   for (const it of items) {
     const ids = model.tokenizer.encode(it.prompt);
     const maxTokens = it.task === "arithmetic" ? 128 : 8; // digits are single tokens: 4-step solutions run long
-    if (ids.length + maxTokens >= model.config.maxSeqLen) continue;
+    if (ids.length + maxTokens >= model.config.maxSeqLen) {
+      tooLong.push(`${it.task}${it.length ? `@${it.length}` : ""}: ${ids.length} tokens`);
+      continue;
+    }
     const r = await runLocal(model, ids, { kv, sampling: { maxTokens, temperature: 0, topP: 1 } });
     const text = r.text.split("\nQuestion:")[0];
     const ok = parseAnswer(it.prompt, text) === it.answer;
@@ -165,6 +173,9 @@ if (import.meta.main) {
         taskSeconds.toFixed(0)
       } s`,
   );
+  if (tooLong.length) {
+    console.log(`${tooLong.length} item(s) not run, longer than the context allows: ${tooLong.join("; ")}`);
+  }
   console.log("task            n    accuracy  95% CI");
   for (const r of rows) {
     console.log(
@@ -183,6 +194,7 @@ if (import.meta.main) {
         meanRatio: runs ? ratio / runs : null,
         meanKept: runs ? kept / runs : null,
         rows,
+        tooLong,
         text,
       },
       null,
