@@ -21,7 +21,7 @@ import {
   type TokenizeReply,
 } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
-import { seededRng } from "../../shared/pipeline/rng.ts";
+import { seededRng } from "../../shared/model/sampling/rng.ts";
 import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
 import type { ChatTemplate } from "../../shared/tokenizer/mod.ts";
 import { attr, withSpan } from "../../shared/telemetry/mod.ts";

@@ -9,7 +9,7 @@
 import { fromFloat32, type Tensor } from "../dtype/mod.ts";
 import { writeSafetensors } from "../safetensors/mod.ts";
 import { EMBEDDED_MODEL_DIR } from "../config/mod.ts";
-import { seededRng } from "../pipeline/rng.ts";
+import { seededRng } from "./sampling/rng.ts";
 
 /** A Llama shape, named as infra/train/train.py's flags name it. */
 export interface CheckpointShape {

@@ -27,7 +27,7 @@ import { KvrelayError } from "../errors.ts";
 import type { DecodeKvReport, SamplingParams, TokenLogprobs } from "../handoff/contract.ts";
 import { type DecodeEvictionSettings, SequenceKv } from "./decode_eviction.ts";
 import type { DecodedLayer } from "./decode_stage.ts";
-import { seededRng } from "./rng.ts";
+import { seededRng } from "../model/sampling/rng.ts";
 
 export interface SequenceSink {
   /** `logprobs` when the request's sampling asks for them. */

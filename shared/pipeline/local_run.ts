@@ -14,7 +14,7 @@ import { DecodeEngine, type SequenceSink } from "./decode_engine.ts";
 import { decodeEvictionOf } from "./decode_eviction.ts";
 import { withCanary } from "./canary.ts";
 import { buildKvUsage } from "./usage.ts";
-import { seededRng } from "./rng.ts";
+import { seededRng } from "../model/sampling/rng.ts";
 import type { KvrelayError } from "../errors.ts";
 
 export interface LocalRunResult {

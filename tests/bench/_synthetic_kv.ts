@@ -8,7 +8,7 @@
  * @module
  */
 import type { PrefillKv } from "../../shared/pipeline/compress_stage.ts";
-import { seededRng } from "../../shared/pipeline/rng.ts";
+import { seededRng } from "../../shared/model/sampling/rng.ts";
 
 /** Per-channel statistics of real KV: `[nLayers][nKvHeads][headDim]` each, K and V apart. */
 export interface ChannelStats {

@@ -14,7 +14,7 @@ import type { KvSettings } from "../../shared/handoff/contract.ts";
 import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { CompressionJob, cpuFrameEncoder } from "../../shared/pipeline/compress_stage.ts";
 import { bundleExpectation, decodeLayerBundle } from "../../shared/pipeline/decode_stage.ts";
-import { seededRng } from "../../shared/pipeline/rng.ts";
+import { seededRng } from "../../shared/model/sampling/rng.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { type HeadCache, teacherForcedNll } from "./teacher_forced.ts";
 

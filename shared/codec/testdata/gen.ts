@@ -6,7 +6,7 @@
 import { type Dtype, fromFloat32, type Tensor } from "../../dtype/mod.ts";
 
 /** The project's seeded PRNG (mulberry32), under the name the codec tests use. */
-import { seededRng as rng } from "../../pipeline/rng.ts";
+import { seededRng as rng } from "../../model/sampling/rng.ts";
 export { rng };
 
 /** A `[rows, cols]` KV-like frame: per-channel offsets and scales, a slow drift over tokens, noise. */

@@ -3,7 +3,7 @@ import { processLogits } from "./logits_processors.ts";
 import { tokenLogprobs } from "./logprobs.ts";
 import { TokenSampler } from "./token_sampler.ts";
 import { sampleToken } from "../sample.ts";
-import { seededRng } from "../../pipeline/rng.ts";
+import { seededRng } from "./rng.ts";
 
 const logits = () => Float32Array.of(0.5, 3, 1, 2.5, -1);
 

@@ -3,7 +3,7 @@
  * independently shuffled orders, and channels planted larger than the rest.
  * @module
  */
-import { seededRng } from "../../../shared/pipeline/rng.ts";
+import { seededRng } from "../../../shared/model/sampling/rng.ts";
 import type { TokenChannels } from "./frame.ts";
 
 /** A standard normal sampler (Box–Muller) from a seeded generator. */
