@@ -35,7 +35,10 @@ export const RATES = [1, 2, 4, 8, 16, 32, 64];
  * in it, run decode steps over the whole batch and return tokens per second. The model
  * runtime (shared/model, shared/pipeline/decode_engine.ts) provides one.
  */
-export type DecodeProbe = (store: BlockStore, seqIds: string[]) => Promise<number>;
+export type DecodeProbe = (
+  store: BlockStore,
+  seqIds: string[],
+) => Promise<{ tokensPerSecond: number; paddedShare: number; layerPaddedShare: number }>;
 
 /** One sequence's per-layer survivors, ready for `addSequence`. */
 interface SeqKv {
@@ -65,6 +68,13 @@ export interface CapacityRow {
   bytesUsed: number;
   bytesCapacity: number;
   decodeTokensPerSecond: number | null;
+  /**
+   * Share of the decode step's past rows that are padding: a batch's heads are padded to its longest
+   * head, so KV-Compress's uneven per-head rates save memory but not this attention work.
+   */
+  paddedShare: number | null;
+  /** The same were each layer padded to its own longest head instead of the batch's longest of any layer. */
+  layerPaddedShare: number | null;
   /** Wall time to plan (and, for real KV, gather) one sequence at this rate: planKvCompress's cost. */
   planMsPerSeq: number;
 }
@@ -112,7 +122,13 @@ export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promi
       vsUncompressed: ids.length / (rows[0]?.sequences ?? ids.length),
       bytesUsed: st.bytesUsed,
       bytesCapacity: st.bytesCapacity,
-      decodeTokensPerSecond: probe && ids.length ? await probe(store, ids) : null,
+      ...(probe && ids.length
+        ? await probe(store, ids).then((p) => ({
+          decodeTokensPerSecond: p.tokensPerSecond,
+          paddedShare: p.paddedShare,
+          layerPaddedShare: p.layerPaddedShare,
+        }))
+        : { decodeTokensPerSecond: null, paddedShare: null, layerPaddedShare: null }),
       planMsPerSeq: planMs,
     };
     rows.push(row);
@@ -231,6 +247,8 @@ function printTable(rows: CapacityRow[]): void {
     "x uncompr.",
     "MiB used",
     "tok/s",
+    "padding",
+    "by layer",
     "plan ms",
   ];
   const body = rows.map((r) => [
@@ -243,6 +261,8 @@ function printTable(rows: CapacityRow[]): void {
     r.vsUncompressed.toFixed(2),
     (r.bytesUsed / 2 ** 20).toFixed(1),
     r.decodeTokensPerSecond === null ? "-" : r.decodeTokensPerSecond.toFixed(1),
+    r.paddedShare === null ? "-" : r.paddedShare.toFixed(2),
+    r.layerPaddedShare === null ? "-" : r.layerPaddedShare.toFixed(2),
     r.planMsPerSeq.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -264,7 +284,7 @@ if (import.meta.main) {
   const probe: DecodeProbe = async (store, seqIds) => {
     const c = model.config;
     const steps = 5;
-    let tokens = 0;
+    let tokens = 0, usedRows = 0, paddedRows = 0, layerPaddedRows = 0;
     let t = performance.now();
     for (let s = -1; s < steps; s++) {
       if (s === 0) (t = performance.now(), tokens = 0); // step -1 warms up
@@ -279,12 +299,20 @@ if (import.meta.main) {
           const g = store.gather(ids, l, maxLen);
           past.push({ keys: g.keys, values: g.values });
           pastLengths.push(g.lengths);
+          let layerMax = 1;
+          for (const n of g.lengths) (usedRows += n, layerMax = Math.max(layerMax, n));
+          paddedRows += g.lengths.length * maxLen;
+          layerPaddedRows += g.lengths.length * layerMax;
         }
         await model.decode({ tokens: ids.map(() => 300), positions: ids.map(() => 511), past, pastLengths });
         tokens += ids.length;
       }
     }
-    return tokens / ((performance.now() - t) / 1000);
+    return {
+      tokensPerSecond: tokens / ((performance.now() - t) / 1000),
+      paddedShare: 1 - usedRows / paddedRows,
+      layerPaddedShare: 1 - usedRows / layerPaddedRows,
+    };
   };
   const rows = [
     ...(await runDecodeCapacity(storiesWorkload(storiesMiB * 2 ** 20, protectedWindow), probe)),
