@@ -335,16 +335,19 @@ export class DecodeEngine {
     }
   }
 
-  /** Each layer's past of `ids` from the block store, padded to the longest head of any layer. */
+  /**
+   * Each layer's past of `ids` from the block store, padded to that layer's longest head (the
+   * graphs take a past length per layer): KV-Compress keeps very different counts per layer, and
+   * padding every layer to the longest of any layer made up to 45% more attention rows at rate 4
+   * (bench decode_capacity's "padding").
+   */
   #gather(ids: string[]) {
     const c = this.model.config;
-    let maxLen = 1;
-    for (let l = 0; l < c.nLayers; l++) {
-      for (const id of ids) for (const n of this.store.lengths(id, l)) maxLen = Math.max(maxLen, n);
-    }
     const past = [];
     const pastLengths = [];
     for (let l = 0; l < c.nLayers; l++) {
+      let maxLen = 1;
+      for (const id of ids) for (const n of this.store.lengths(id, l)) maxLen = Math.max(maxLen, n);
       const g = this.store.gather(ids, l, maxLen);
       past.push({ keys: g.keys, values: g.values });
       pastLengths.push(g.lengths);
