@@ -38,7 +38,7 @@ export const RATES = [1, 2, 4, 8, 16, 32, 64];
 export type DecodeProbe = (
   store: BlockStore,
   seqIds: string[],
-) => Promise<{ tokensPerSecond: number; paddedShare: number; layerPaddedShare: number }>;
+) => Promise<{ tokensPerSecond: number; paddedShare: number; anyLayerPaddedShare: number }>;
 
 /** One sequence's per-layer survivors, ready for `addSequence`. */
 interface SeqKv {
@@ -69,12 +69,12 @@ export interface CapacityRow {
   bytesCapacity: number;
   decodeTokensPerSecond: number | null;
   /**
-   * Share of the decode step's past rows that are padding: a batch's heads are padded to its longest
-   * head, so KV-Compress's uneven per-head rates save memory but not this attention work.
+   * Share of the decode step's past rows that are padding, each layer padded to its longest head as
+   * `DecodeEngine` gathers: KV-Compress's uneven per-head rates save memory but not this attention work.
    */
   paddedShare: number | null;
-  /** The same were each layer padded to its own longest head instead of the batch's longest of any layer. */
-  layerPaddedShare: number | null;
+  /** The same had every layer been padded to the longest head of any layer (the engine's former gather). */
+  anyLayerPaddedShare: number | null;
   /** Wall time to plan (and, for real KV, gather) one sequence at this rate: planKvCompress's cost. */
   planMsPerSeq: number;
 }
@@ -126,9 +126,9 @@ export async function runDecodeCapacity(w: Workload, probe?: DecodeProbe): Promi
         ? await probe(store, ids).then((p) => ({
           decodeTokensPerSecond: p.tokensPerSecond,
           paddedShare: p.paddedShare,
-          layerPaddedShare: p.layerPaddedShare,
+          anyLayerPaddedShare: p.anyLayerPaddedShare,
         }))
-        : { decodeTokensPerSecond: null, paddedShare: null, layerPaddedShare: null }),
+        : { decodeTokensPerSecond: null, paddedShare: null, anyLayerPaddedShare: null }),
       planMsPerSeq: planMs,
     };
     rows.push(row);
@@ -248,7 +248,7 @@ function printTable(rows: CapacityRow[]): void {
     "MiB used",
     "tok/s",
     "padding",
-    "by layer",
+    "any layer",
     "plan ms",
   ];
   const body = rows.map((r) => [
@@ -262,7 +262,7 @@ function printTable(rows: CapacityRow[]): void {
     (r.bytesUsed / 2 ** 20).toFixed(1),
     r.decodeTokensPerSecond === null ? "-" : r.decodeTokensPerSecond.toFixed(1),
     r.paddedShare === null ? "-" : r.paddedShare.toFixed(2),
-    r.layerPaddedShare === null ? "-" : r.layerPaddedShare.toFixed(2),
+    r.anyLayerPaddedShare === null ? "-" : r.anyLayerPaddedShare.toFixed(2),
     r.planMsPerSeq.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -284,25 +284,26 @@ if (import.meta.main) {
   const probe: DecodeProbe = async (store, seqIds) => {
     const c = model.config;
     const steps = 5;
-    let tokens = 0, usedRows = 0, paddedRows = 0, layerPaddedRows = 0;
+    let tokens = 0, usedRows = 0, paddedRows = 0, anyLayerRows = 0;
     let t = performance.now();
     for (let s = -1; s < steps; s++) {
       if (s === 0) (t = performance.now(), tokens = 0); // step -1 warms up
       for (let i = 0; i < seqIds.length; i += 128) {
         const ids = seqIds.slice(i, i + 128);
-        let maxLen = 1;
-        for (let l = 0; l < c.nLayers; l++) {
-          for (const id of ids) for (const n of store.lengths(id, l)) maxLen = Math.max(maxLen, n);
-        }
+        // each layer padded to its own longest head, as DecodeEngine gathers
+        const maxLens = Array.from({ length: c.nLayers }, (_, l) => {
+          let m = 1;
+          for (const id of ids) for (const n of store.lengths(id, l)) m = Math.max(m, n);
+          return m;
+        });
         const past = [], pastLengths = [];
         for (let l = 0; l < c.nLayers; l++) {
-          const g = store.gather(ids, l, maxLen);
+          const g = store.gather(ids, l, maxLens[l]);
           past.push({ keys: g.keys, values: g.values });
           pastLengths.push(g.lengths);
-          let layerMax = 1;
-          for (const n of g.lengths) (usedRows += n, layerMax = Math.max(layerMax, n));
-          paddedRows += g.lengths.length * maxLen;
-          layerPaddedRows += g.lengths.length * layerMax;
+          for (const n of g.lengths) usedRows += n;
+          paddedRows += g.lengths.length * maxLens[l];
+          anyLayerRows += g.lengths.length * Math.max(...maxLens);
         }
         await model.decode({ tokens: ids.map(() => 300), positions: ids.map(() => 511), past, pastLengths });
         tokens += ids.length;
@@ -311,7 +312,7 @@ if (import.meta.main) {
     return {
       tokensPerSecond: tokens / ((performance.now() - t) / 1000),
       paddedShare: 1 - usedRows / paddedRows,
-      layerPaddedShare: 1 - usedRows / layerPaddedRows,
+      anyLayerPaddedShare: 1 - usedRows / anyLayerRows,
     };
   };
   const rows = [
