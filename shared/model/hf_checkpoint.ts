@@ -19,7 +19,8 @@ export const HF_ARCHITECTURES = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen
 
 type Json = Record<string, unknown>;
 
-async function readJson(path: string): Promise<Json> {
+/** A JSON object read from `path`; a missing, unreadable or malformed file is a `CheckpointFormatError`. */
+export async function readJson(path: string): Promise<Json> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);

@@ -11,7 +11,11 @@
  */
 import { badRequest } from "../../../shared/errors.ts";
 import { toFloat32 } from "../../../shared/dtype/mod.ts";
-import { hfConfigToModelConfig, openCheckpointTensors } from "../../../shared/model/hf_checkpoint.ts";
+import {
+  hfConfigToModelConfig,
+  openCheckpointTensors,
+  readJson,
+} from "../../../shared/model/hf_checkpoint.ts";
 import {
   INT8_ROWS_METHOD,
   quantizeRows,
@@ -29,7 +33,7 @@ export async function run(args: string[]): Promise<number> {
   const v = parseFlags(args, { model: { type: "string" }, out: { type: "string" } });
   if (!v.model || !v.out) throw badRequest("--model DIR and --out DIR are required");
   const src = v.model.replace(/\/+$/, ""), dst = v.out.replace(/\/+$/, "");
-  const cfg = JSON.parse(await Deno.readTextFile(`${src}/config.json`)) as Record<string, unknown>;
+  const cfg = await readJson(`${src}/config.json`);
   if (cfg.quantization_config != null) throw badRequest(`${src} is already quantised`);
   hfConfigToModelConfig(cfg, "check"); // refuse what the loader would refuse, before writing
   if (await nonEmpty(dst)) throw badRequest(`--out ${dst} exists and is not empty`);
@@ -54,15 +58,19 @@ export async function run(args: string[]): Promise<number> {
   }
   const weights = writeSafetensors(out, { metadata: { format: "pt", quantization: INT8_ROWS_METHOD } });
 
-  await Deno.mkdir(dst, { recursive: true });
-  for await (const f of Deno.readDir(src)) {
-    if (f.isFile && !WEIGHT_FILE.test(f.name) && f.name !== "config.json") {
-      await Deno.copyFile(`${src}/${f.name}`, `${dst}/${f.name}`);
+  try {
+    await Deno.mkdir(dst, { recursive: true });
+    for await (const f of Deno.readDir(src)) {
+      if (f.isFile && !WEIGHT_FILE.test(f.name) && f.name !== "config.json") {
+        await Deno.copyFile(`${src}/${f.name}`, `${dst}/${f.name}`);
+      }
     }
+    await Deno.writeFile(`${dst}/model.safetensors`, weights);
+    const config = { ...cfg, quantization_config: { quant_method: INT8_ROWS_METHOD, bits: 8, group: "row" } };
+    await Deno.writeTextFile(`${dst}/config.json`, JSON.stringify(config, null, 2) + "\n");
+  } catch (err) {
+    throw badRequest(`cannot write ${dst}: ${(err as Error).message}`);
   }
-  await Deno.writeFile(`${dst}/model.safetensors`, weights);
-  const config = { ...cfg, quantization_config: { quant_method: INT8_ROWS_METHOD, bits: 8, group: "row" } };
-  await Deno.writeTextFile(`${dst}/config.json`, JSON.stringify(config, null, 2) + "\n");
   console.log(
     `${src} -> ${dst}: tensors ${(before / 2 ** 20).toFixed(2)} MiB -> ${
       (weights.length / 2 ** 20).toFixed(2)
@@ -78,7 +86,7 @@ async function nonEmpty(dir: string): Promise<boolean> {
     return false;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
+    throw badRequest(`--out ${dir} cannot be used: ${(err as Error).message}`);
   }
 }
 

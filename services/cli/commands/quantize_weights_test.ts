@@ -95,10 +95,20 @@ Deno.test("the loader refuses I8 tensors the config does not declare, and missin
   await assertRejects(() => loadHfCheckpoint(bad), CheckpointFormatError, "awq");
 });
 
-Deno.test("quantize-weights refuses a quantised input and a non-empty output folder", async () => {
+Deno.test("quantize-weights refuses a quantised input, a non-empty or unusable output, and a missing model with typed errors", async () => {
   await assertRejects(() => run(["--model", out, "--out", `${dir}/again`]), Error, "already quantised");
   await assertRejects(() => run(["--model", EMBEDDED_MODEL_DIR, "--out", out]), Error, "not empty");
   await assertRejects(() => run(["--model", EMBEDDED_MODEL_DIR]), Error, "--out");
+  await assertRejects(
+    () => run(["--model", `${dir}/none`, "--out", `${dir}/x`]),
+    CheckpointFormatError,
+    "cannot read",
+  );
+  await assertRejects(
+    () => run(["--model", EMBEDDED_MODEL_DIR, "--out", `${out}/config.json`]),
+    Error,
+    "cannot be used",
+  );
 });
 
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
