@@ -38,15 +38,6 @@ struct DecFrame {
   uint32_t pad;
 };
 
-__device__ inline uint32_t frameOfBlock(const DecFrame* F, uint32_t nf, uint32_t B) {
-  uint32_t lo = 0, hi = nf;
-  while (hi - lo > 1u) {
-    uint32_t m = (lo + hi) >> 1;
-    if (F[m].blockStart <= B) lo = m; else hi = m;
-  }
-  return lo;
-}
-
 __device__ inline uint32_t widthByte(const uint32_t* src, const DecFrame& f, uint32_t b) {
   return (src[f.srcWord + HEADER_BYTES / 4 + (b >> 2)] >> ((b & 3u) * 8u)) & 0xffu;
 }

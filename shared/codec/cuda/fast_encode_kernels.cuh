@@ -54,15 +54,6 @@ struct Geo {
   uint32_t cols, b, g, c, r0, len;
 };
 
-__device__ inline uint32_t frameOfBlock(const EncFrame* F, uint32_t nf, uint32_t B) {
-  uint32_t lo = 0, hi = nf;
-  while (hi - lo > 1u) {
-    uint32_t m = (lo + hi) >> 1;
-    if (F[m].blockStart <= B) lo = m; else hi = m;
-  }
-  return lo;
-}
-
 __device__ inline Geo geo(const EncFrame& f, uint32_t B) {
   Geo G;
   G.cols = f.cols;

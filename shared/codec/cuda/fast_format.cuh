@@ -56,4 +56,16 @@ __device__ inline uint32_t frameOf(const uint32_t* start, uint32_t nf, uint32_t 
   return lo;
 }
 
+// The frame of a sub-batch that block B falls in: frames sorted by `blockStart`, binary search
+// (encode's and decode's frame tables both carry it)
+template <class Frame>
+__device__ inline uint32_t frameOfBlock(const Frame* F, uint32_t nf, uint32_t B) {
+  uint32_t lo = 0, hi = nf;
+  while (hi - lo > 1u) {
+    uint32_t m = (lo + hi) >> 1;
+    if (F[m].blockStart <= B) lo = m; else hi = m;
+  }
+  return lo;
+}
+
 } // namespace kvr
