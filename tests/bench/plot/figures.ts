@@ -315,42 +315,16 @@ export const ratioVsK: Figure = {
     if (values.length === 0) {
       return { skipped: `no ${RATIO_VS_K_FILE} and no kvsort rows with a fixed k in codec.json` };
     }
-    return {
-      spec: {
-        $schema: SCHEMA,
-        title: {
-          text: this.title,
-          subtitle: "bench:codec, codec.json; ratio against fp16, one line per error bound",
-        },
-        data: { values },
-        config: CONFIG,
-        facet: { column: { field: "set", type: "nominal", title: "KV set [positions, head dim]" } },
-        spec: {
-          width: 220,
-          height: 240,
-          mark: { type: "line", point: true },
-          encoding: {
-            x: {
-              field: "k",
-              type: "quantitative",
-              title: "k (frames sharing one sort index)",
-              scale: { type: "log", base: 2 },
-              axis: { values: [1, 2, 4, 8, 16, 32] },
-            },
-            y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
-            color: {
-              field: "error_bound",
-              type: "ordinal",
-              title: "error bound",
-              scale: { scheme: "viridis" },
-            },
-          },
-        },
-        resolve: { scale: { y: "independent" } },
-      } as TopLevelSpec,
-      rows: values.length,
-      sources: ["codec.json"],
-    };
+    return codecJsonPanels(this.title, "ratio against fp16, one line per error bound", values, {
+      x: {
+        field: "k",
+        type: "quantitative",
+        title: "k (frames sharing one sort index)",
+        scale: { type: "log", base: 2 },
+        axis: { values: [1, 2, 4, 8, 16, 32] },
+      },
+      color: { field: "error_bound", type: "ordinal", title: "error bound", scale: { scheme: "viridis" } },
+    });
   },
 };
 
@@ -608,33 +582,46 @@ export const ratioVsErrorBound: Figure = {
     }
     const values = [...best.values()];
     if (values.length === 0) return { skipped: "no rows with an error bound in codec.json" };
-    return {
-      spec: {
-        $schema: SCHEMA,
-        title: {
-          text: this.title,
-          subtitle: "bench:codec, codec.json; kvsort at its best k; ratio against fp16",
-        },
-        data: { values },
-        config: CONFIG,
-        facet: { column: { field: "set", type: "nominal", title: "KV set [positions, head dim]" } },
-        spec: {
-          width: 220,
-          height: 240,
-          mark: { type: "line", point: true },
-          encoding: {
-            x: { field: "error_bound", type: "quantitative", title: "error bound", scale: { type: "log" } },
-            y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
-            color: { field: "codec", type: "nominal", title: "codec" },
-          },
-        },
-        resolve: { scale: { y: "independent" } },
-      } as TopLevelSpec,
-      rows: values.length,
-      sources: ["codec.json"],
-    };
+    return codecJsonPanels(this.title, "kvsort at its best k; ratio against fp16", values, {
+      x: { field: "error_bound", type: "quantitative", title: "error bound", scale: { type: "log" } },
+      color: { field: "codec", type: "nominal", title: "codec" },
+    });
   },
 };
+
+/**
+ * bench:codec's rows drawn one panel per KV set, ratio against fp16 on a log axis: the two figures
+ * of codec.json differ only in their x axis and colour.
+ */
+function codecJsonPanels(
+  title: string,
+  subtitle: string,
+  values: Record<string, unknown>[],
+  encoding: { x: Record<string, unknown>; color: Record<string, unknown> },
+): Built {
+  return {
+    spec: {
+      $schema: SCHEMA,
+      title: { text: title, subtitle: `bench:codec, codec.json; ${subtitle}` },
+      data: { values },
+      config: CONFIG,
+      facet: { column: { field: "set", type: "nominal", title: "KV set [positions, head dim]" } },
+      spec: {
+        width: 220,
+        height: 240,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: encoding.x,
+          y: { field: "ratio", type: "quantitative", title: "ratio vs fp16", scale: { type: "log" } },
+          color: encoding.color,
+        },
+      },
+      resolve: { scale: { y: "independent" } },
+    } as TopLevelSpec,
+    rows: values.length,
+    sources: ["codec.json"],
+  };
+}
 
 /** A cell of bench:decode-throughput's JSON (the fields plotted). */
 export interface DecodeThroughputRow {
