@@ -71,7 +71,18 @@ export function declaredQuantization(cfg: Record<string, unknown>): "none" | typ
   const method = typeof qc === "object" && !Array.isArray(qc)
     ? (qc as Record<string, unknown>).quant_method
     : undefined;
-  if (method === INT8_ROWS_METHOD) return INT8_ROWS_METHOD;
+  if (method === INT8_ROWS_METHOD) {
+    // what quantize-weights writes beside the method; any other value would be misread, so refuse it
+    const fields: Record<string, unknown> = { quant_method: INT8_ROWS_METHOD, bits: 8, group: "row" };
+    for (const [k, v] of Object.entries(qc as Record<string, unknown>)) {
+      if (!(k in fields) || fields[k] !== v) {
+        throw new Error(
+          `quantization_config.${k} = ${JSON.stringify(v)} is not supported with "${INT8_ROWS_METHOD}"`,
+        );
+      }
+    }
+    return INT8_ROWS_METHOD;
+  }
   throw new Error(
     `quantization_config ${JSON.stringify(qc)} is not supported (only quant_method "${INT8_ROWS_METHOD}")`,
   );

@@ -42,4 +42,13 @@ Deno.test("declaredQuantization() knows its own method and refuses any other", (
     "gptq",
   );
   assertThrows(() => declaredQuantization({ quantization_config: "int8" }), Error);
+  const ours = { quant_method: INT8_ROWS_METHOD, bits: 8, group: "row" };
+  assertEquals(declaredQuantization({ quantization_config: ours }), INT8_ROWS_METHOD);
+  assertThrows(() => declaredQuantization({ quantization_config: { ...ours, bits: 4 } }), Error, "bits");
+  assertThrows(() => declaredQuantization({ quantization_config: { ...ours, group: 128 } }), Error, "group");
+  assertThrows(
+    () => declaredQuantization({ quantization_config: { ...ours, zero_point: true } }),
+    Error,
+    "zero_point",
+  );
 });
