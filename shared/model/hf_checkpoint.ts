@@ -182,7 +182,7 @@ export async function loadHfCheckpoint(dir: string): Promise<{ config: ModelConf
     if (sEntry.shape.join(",") !== String(shape[0])) {
       throw new CheckpointFormatError(`tensor ${sName} has shape [${sEntry.shape}], expected [${shape[0]}]`);
     }
-    const scale = toFloat32(sFile.tensor(sName)).slice();
+    const scale = toFloat32(sFile.tensor(sName));
     if (!scale.every((s) => Number.isFinite(s) && s >= 0)) {
       throw new CheckpointFormatError(`tensor ${sName} holds a negative or non-finite scale`);
     }
@@ -202,7 +202,7 @@ export async function loadHfCheckpoint(dir: string): Promise<{ config: ModelConf
     }
     try {
       if (e.dtype === "I8") return widenInt8(st, key, shape);
-      return toFloat32(st.tensor(key)).slice();
+      return toFloat32(st.tensor(key)); // tensor() already copies
     } catch (err) {
       if (err instanceof CheckpointFormatError) throw err;
       throw new CheckpointFormatError(`tensor ${key}: ${(err as Error).message}`, { cause: err });
