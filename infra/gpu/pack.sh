@@ -4,6 +4,7 @@
 #                                                        linux-x64 node_modules, Vulkan/EGL loaders)
 #   .gpu/bin/nats-server.xz                              Debian's nats-server, for the launcher
 #   .gpu/fixtures.txz                                    ../shared/models/stories260K, for the GPU tests
+#   .gpu/vulkan/                                         the GPU-select layer (KVRELAY_GPU), built here
 # Run from anywhere after the project's own install step (`npm start` or `npm test` once), then carry
 # .gpu beside the working tree to the host and run `bash infra/gpu/bench_all.sh` there.
 #
@@ -53,6 +54,10 @@ mv .gpu/node_modules.txz.tmp .gpu/node_modules.txz
 if [ -f "$root/../shared/models/stories260K/stories260K.bin" ]; then
   tar -cJf .gpu/fixtures.txz -C "$root/../shared" models/stories260K
 fi
+
+# The Vulkan layer behind KVRELAY_GPU (two services, two GPUs): built here, where the Vulkan
+# headers can be had; unpack.sh puts it where the services look (.vulkan/).
+bash "$root/infra/gpu/build_gpu_select.sh" .gpu/vulkan
 
 nats=$(command -v nats-server || true)
 [ -n "$nats" ] || nats=/usr/sbin/nats-server

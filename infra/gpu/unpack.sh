@@ -46,6 +46,11 @@ if [ -f "$_kv_pack/fixtures.txz" ] && [ ! -f ../shared/models/stories260K/storie
   mkdir -p ../shared && tar -xJf "$_kv_pack/fixtures.txz" -C ../shared && echo "[unpack] fixtures into ../shared"
 fi
 
+# The GPU-select layer (KVRELAY_GPU), where shared/webgpu/gpu_select/select.ts looks for it.
+if [ -f "$_kv_pack/vulkan/libkvrelay_gpu_select.so" ] && [ ! -f .vulkan/libkvrelay_gpu_select.so ]; then
+  mkdir -p .vulkan && cp "$_kv_pack"/vulkan/* .vulkan/ && echo "[unpack] GPU-select layer in .vulkan"
+fi
+
 # The NVIDIA Vulkan ICD (and EGL vendor file): the driver's mount, the usual places, else write one.
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
   /usr/share/vulkan/icd.d/nvidia_icd.json; do

@@ -43,6 +43,11 @@ export interface Config {
    * default 0): prefill's compression on one GPU and decode on another of the same host.
    */
   cudaDevice: number;
+  /**
+   * The one GPU this process may use (KVRELAY_GPU, nvidia-smi's index): WebGPU through the
+   * GPU-select layer, CUDA through CUDA_VISIBLE_DEVICES (shared/webgpu/gpu_select). Unset: any.
+   */
+  gpu?: number;
   kv: KvDefaults;
   /** Decode block store budget, in blocks of `kv.blockSize` KVs of one head. */
   decodeMaxBlocks: number;
@@ -229,15 +234,25 @@ function traceReceiver(env: Record<string, string | undefined>): string | undefi
   return url.replace(/\/+$/, "");
 }
 
-/** The CUDA codec's library and device: without KVRELAY_CODEC_DEVICE=cuda they would do nothing, so they are refused. */
-function cudaSettings(env: Record<string, string | undefined>): Pick<Config, "cudaLib" | "cudaDevice"> {
+/**
+ * The CUDA codec's library and device (without KVRELAY_CODEC_DEVICE=cuda they would do nothing,
+ * so they are refused), and the GPU the process is pinned to.
+ */
+function cudaSettings(
+  env: Record<string, string | undefined>,
+): Pick<Config, "cudaLib" | "cudaDevice" | "gpu"> {
   const cudaDevice = integer(env, "KVRELAY_CUDA_DEVICE", 0, 0);
   if (env.KVRELAY_CODEC_DEVICE !== "cuda") {
     for (const key of ["KVRELAY_CUDA_LIB", "KVRELAY_CUDA_DEVICE"]) {
       if (env[key]) throw badRequest(`${key} needs KVRELAY_CODEC_DEVICE=cuda`, key);
     }
   }
-  return { cudaLib: env.KVRELAY_CUDA_LIB || undefined, cudaDevice };
+  const gpu = env.KVRELAY_GPU ? integer(env, "KVRELAY_GPU", 0, 0) : undefined;
+  if (gpu !== undefined && cudaDevice !== 0) {
+    // the one GPU left visible is CUDA's device 0
+    throw badRequest("KVRELAY_CUDA_DEVICE must be 0 (or unset) with KVRELAY_GPU", "KVRELAY_CUDA_DEVICE");
+  }
+  return { cudaLib: env.KVRELAY_CUDA_LIB || undefined, cudaDevice, gpu };
 }
 
 /** The modelled link; a round trip without a speed models nothing, so it is refused. */

@@ -37,6 +37,24 @@ Deno.test("loadConfig() takes a CUDA device index, 0 unless set, and refuses one
   }
 });
 
+Deno.test("loadConfig() takes the GPU a process is pinned to, and refuses a CUDA index beside it", () => {
+  assertEquals(loadConfig({}).gpu, undefined);
+  assertEquals(loadConfig({ KVRELAY_GPU: "1" }).gpu, 1);
+  assertEquals(
+    loadConfig({ KVRELAY_GPU: "1", KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_DEVICE: "0" }).gpu,
+    1,
+  );
+  for (const bad of ["-1", "0.5", "gpu1"]) {
+    assertEquals(assertThrows(() => loadConfig({ KVRELAY_GPU: bad }), KvrelayError).param, "KVRELAY_GPU");
+  }
+  // the one GPU left visible is CUDA's device 0
+  const err = assertThrows(
+    () => loadConfig({ KVRELAY_GPU: "1", KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_DEVICE: "1" }),
+    KvrelayError,
+  );
+  assertEquals(err.param, "KVRELAY_CUDA_DEVICE");
+});
+
 Deno.test("loadConfig() takes cuda as a codec device only, with the library's path", () => {
   const c = loadConfig({ KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_LIB: "/opt/kvrelay/libkvrelay_cuda.so" });
   assertEquals([c.codecDevice, c.cudaLib], ["cuda", "/opt/kvrelay/libkvrelay_cuda.so"]);

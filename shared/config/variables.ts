@@ -93,6 +93,19 @@ export const VARIABLES: readonly EnvVariable[] = [
     meaning:
       "with KVRELAY_CODEC_DEVICE=cuda: the CUDA device index (prefill and decode may use different GPUs)",
   },
+  {
+    name: "KVRELAY_GPU",
+    default: "",
+    by: "all",
+    meaning:
+      "use only this GPU (nvidia-smi's index), for WebGPU and CUDA; needs infra/gpu/build_gpu_select.sh",
+  },
+  {
+    name: "KVRELAY_GPU_SELECT_LIST",
+    default: "",
+    by: "all",
+    meaning: "with KVRELAY_GPU: list the GPUs in the order the index counts, on stderr",
+  },
   { name: "KVRELAY_THREADS", default: s(DEFAULTS.threads), by: "all", meaning: "model runtime threads" },
   {
     name: "KVRELAY_CODEC_THREADS",
