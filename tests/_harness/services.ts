@@ -12,12 +12,18 @@ export interface RunningServices {
   baseUrl: string;
   stop(name?: ServiceName): Promise<void>;
   start(name: ServiceName): void;
+  /** The process id of each running service. */
+  pids(): Partial<Record<ServiceName, number>>;
 }
 
-/** `nats`: a server of tests/_harness (or its URL); its services get their role's credentials. */
+/**
+ * `nats`: a server of tests/_harness (or its URL); its services get their role's credentials.
+ * `env` goes to every service, `perService[name]` to that one on top (e.g. KVRELAY_GPU).
+ */
 export async function startServices(
   nats: NatsServer | string,
   env: Record<string, string>,
+  perService: Partial<Record<ServiceName, Record<string, string>>> = {},
 ): Promise<RunningServices> {
   const server = typeof nats === "string" ? serverAt(nats) : nats;
   const natsUrl = typeof nats === "string" ? nats : nats.url;
@@ -30,6 +36,7 @@ export async function startServices(
         args: ["run", "-A", "--cached-only", `${REPO_DIR}/services/${name}/main.ts`],
         env: {
           ...env,
+          ...perService[name],
           ...server?.serviceEnv(name),
           NATS_URL: natsUrl,
           KVRELAY_PORT: String(port),
@@ -66,5 +73,6 @@ export async function startServices(
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { baseUrl, stop, start };
+  const pids = () => Object.fromEntries([...children].map(([n, c]) => [n, c.pid]));
+  return { baseUrl, stop, start, pids };
 }

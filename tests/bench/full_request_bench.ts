@@ -20,7 +20,7 @@
  */
 import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
-import type { KvUsage } from "../../shared/handoff/contract.ts";
+import { type CompletionResult, type CompletionUsage, timeCompletion } from "./_completion_client.ts";
 import { REPO_DIR } from "../_harness/paths.ts";
 import { freePort } from "../_harness/nats_server.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
@@ -165,60 +165,12 @@ async function waitReady(sys: System, deadline: number): Promise<boolean> {
 // ---------------------------------------------------------------------------------------
 // Requests.
 
-interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  kv: KvUsage;
-}
-interface Result {
-  ms: number;
-  ttftMs?: number;
-  usage?: Usage;
-  error?: string;
-}
+type Usage = CompletionUsage;
+type Result = CompletionResult;
 
-async function complete(baseUrl: string, body: Record<string, unknown>, deadline: number): Promise<Result> {
-  const t0 = performance.now();
-  try {
-    const r = await fetch(`${baseUrl}/v1/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(Math.max(1, Math.min(30_000, deadline - Date.now()))),
-    });
-    if (!body.stream) {
-      const text = await r.text();
-      const ms = performance.now() - t0;
-      if (!r.ok) return { ms, error: `HTTP ${r.status}: ${text.slice(0, 200)}` };
-      return { ms, usage: JSON.parse(text).usage };
-    }
-    if (!r.ok) {
-      return { ms: performance.now() - t0, error: `HTTP ${r.status}: ${(await r.text()).slice(0, 200)}` };
-    }
-    let ttftMs: number | undefined;
-    let usage: Usage | undefined;
-    let error: string | undefined;
-    let buf = "";
-    for await (const chunk of r.body!.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n\n")) >= 0) {
-        const data = buf.slice(0, i).split("\n").filter((l) => l.startsWith("data:")).map((l) =>
-          l.slice(5).trim()
-        )
-          .join("");
-        buf = buf.slice(i + 2);
-        if (!data || data === "[DONE]") continue;
-        const ev = JSON.parse(data);
-        if (ev.error) error = JSON.stringify(ev.error).slice(0, 200);
-        if (ttftMs === undefined && ev.choices?.[0]?.text) ttftMs = performance.now() - t0;
-        if (ev.usage) usage = ev.usage;
-      }
-    }
-    return { ms: performance.now() - t0, ttftMs, usage, error };
-  } catch (err) {
-    return { ms: performance.now() - t0, error: `${(err as Error)?.name}: ${(err as Error)?.message}` };
-  }
+/** One request, with at most 30 s of the configuration's time left. */
+function complete(baseUrl: string, body: Record<string, unknown>, deadline: number): Promise<Result> {
+  return timeCompletion(baseUrl, body, Math.min(30_000, deadline - Date.now()));
 }
 
 const PASSAGE =

@@ -12,6 +12,7 @@ import type { TopLevelSpec } from "vega-lite";
 import { type Built, checkRows, CONFIG, type Figure, filesMatching, readJson, SCHEMA } from "./common.ts";
 
 import { kvRankCorrelationByLayer } from "./kv_stats_figure.ts";
+import { twoGpu } from "./two_gpu_figure.ts";
 
 export { type Built, checkRows, type Figure } from "./common.ts";
 
@@ -761,4 +762,5 @@ export const FIGURES: Figure[] = [
   agreementVsEvictionRate,
   decodeThroughput,
   kvRankCorrelationByLayer,
+  twoGpu,
 ];
