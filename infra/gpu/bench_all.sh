@@ -15,6 +15,9 @@
 #   fastcodec deno task bench:codec-fast-gpu  (the fast format on WebGPU and CUDA: kernels and end to end, GB/s)
 #   handoff   deno task bench:handoff         (hand-off time vs fp16 over modelled links, GPU encoder
 #             HANDOFF_ENCODER: webgpu unless set; cuda for the fast codec on CUDA)
+#   twogpu    which adapter KVRELAY_GPU=0,1,2 gives each WebGPU runtime, the GPU-select layer's tests,
+#             then deno task bench:two-gpu (prefill on GPU 0, decode on GPU 1, against both on GPU 0;
+#             TWO_GPU_ARGS); not in the default STEPS: it needs two GPUs
 # Writes to $OUT (6 files): bench_all.log (everything printed), summary.md (step status and tables),
 # gpu_tests.log, model_device_$LABEL.json, codec_gpu_$LABEL.json, full_request_$LABEL.json,
 # plus e2e_services.log.gz (the services' own output during e2e).
@@ -139,6 +142,12 @@ step handoff "${HANDOFF_S:-300}" deno run -A --cached-only tests/bench/handoff_b
 cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev/null ||
   echo "(no handoff_$LABEL.json)"
 
+step twogpu "${TWO_GPU_S:-300}" bash -c 'for g in 0 1 2; do echo "KVRELAY_GPU=$g:"; KVRELAY_GPU=$g \
+  KVRELAY_GPU_SELECT_LIST=1 timeout 60 deno run -A --cached-only shared/webgpu/gpu_select/testdata/pinned_adapters.ts \
+  2>&1 | grep -E "gpu-select|wgpu"; done; deno test -A --cached-only shared/webgpu/gpu_select/ 2>&1 | tail -5;
+  deno run -A --cached-only tests/bench/two_gpu.ts --gpus 0,1 --label "$0" --out "$1/two_gpu_$0.json" $2' \
+  "$LABEL" "$OUT" "${TWO_GPU_ARGS:---device webgpu --codec-device cpu}"
+
 # --- summary --------------------------------------------------------------------------------------
 {
   echo "# kvrelay GPU host run ($LABEL, $(date -u +%FT%TZ), $(($(date +%s) - t0)) s)"
@@ -146,7 +155,7 @@ cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev
   echo "| step | exit | time |"
   echo "|---|---|---|"
   printf '%s\n' "${statuses[@]}"
-  for n in cuda tests model codec e2e fastcodec handoff; do
+  for n in cuda tests model codec e2e fastcodec handoff twogpu; do
     [ -s "$work/$n.out" ] || continue
     printf '\n## %s\n\n' "$n"
     cat "$work/$n.out"
