@@ -27,6 +27,7 @@ import {
   kvMetric,
   kvResults,
   lastRow,
+  layerGroup,
   prefillInputs,
 } from "./graph_parts.ts";
 import { ropeInvFreq } from "./rope.ts";
@@ -84,11 +85,10 @@ function fusedShared(name: string, c: ModelConfig, w: LlamaWeights): FusedShared
   const b = base(name, c, w);
   const cache = ropeCache(ropeInvFreq(c.headDim, c.ropeTheta), c.maxSeqLen);
   const half = c.headDim / 2;
-  return {
-    ...b,
+  return Object.assign(b, { // onto `b` itself: spreading it would make every weight an initializer
     cos: b.g.initializer("rope_cos", "float32", [c.maxSeqLen, half], cache.cos),
     sin: b.g.initializer("rope_sin", "float32", [c.maxSeqLen, half], cache.sin),
-  };
+  });
 }
 
 /**
@@ -123,16 +123,17 @@ function fusedBlock(
 
 /** The prefill graph, fused. */
 export function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOptions): GraphBuilder {
+  const layers = layerGroup(c, opts);
   const s = fusedShared("llama_prefill", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
-  const { ids, positions, bias, metricStart } = prefillInputs(g);
+  const { ids, hidden, positions, bias, metricStart } = prefillInputs(g, layers, c.dim);
   const positionIds = g.node("Unsqueeze", [positions, g.int64s([0])]); // (1, T)
-  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
+  let x = hidden ?? g.node("Gather", [s.emb, ids!], { axis: 0 }); // (T, dim)
   let pending: string | undefined;
   const kvs: HostResult[] = [];
   const metrics: HostResult[] = [];
-  for (let l = 0; l < c.nLayers; l++) {
+  for (let l = layers.from; l < layers.to; l++) {
     const p = fusedLayer(g, c, l, w.layers[l]);
     const b = fusedBlock(s, c, { x, pending, p, positionIds, shape3: [1, -1, (nHeads + 2 * nKvHeads) * hd] });
     // (1, T, n·hd) → (nKv, n/nKv, T, hd)
@@ -153,9 +154,19 @@ export function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOp
     ({ x, pending } = b.finish(merged));
     metrics.push({ value: kvMetric(g, probs, metricStart), shape: [nKvHeads, "T"], name: `metric_${l}` });
   }
-  const normed = addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed;
-  const logits = linear(g, lastRow(g, normed), s.cls);
-  hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
+  // a group before the last hands on the residual stream with its pending FFN output added
+  const head = layers.last
+    ? {
+      value: linear(
+        g,
+        lastRow(g, addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed),
+        s.cls,
+      ),
+      shape: [1, c.vocabSize],
+      name: "logits",
+    }
+    : { value: g.node("Add", [x, pending!]), shape: ["T", c.dim], name: "hidden" };
+  hostOutputs(g, [head, ...metrics, ...kvs], opts);
   return g;
 }
 

@@ -28,6 +28,31 @@ export interface GraphOptions {
    * standard-op graph by fp32 rounding (the CPU keeps the standard one, bit for bit).
    */
   fused?: boolean;
+  /**
+   * Prefill only: just layers [from, to), so prefill can run as consecutive graphs and hand each
+   * group's KV on while the next group computes. A group after the first takes the residual
+   * stream `hidden` (T, dim) instead of `input_ids`; one before the last returns `hidden` where
+   * the last returns `logits`. Default: every layer, one graph.
+   */
+  layers?: LayerGroup;
+}
+
+/** Layers [from, to) of a prefill run in groups. */
+export interface LayerGroup {
+  from: number;
+  to: number;
+}
+
+/** The layer group `opts` names, checked against the model's layer count (default: all). */
+export function layerGroup(
+  c: ModelConfig,
+  opts: GraphOptions,
+): LayerGroup & { first: boolean; last: boolean } {
+  const { from, to } = opts.layers ?? { from: 0, to: c.nLayers };
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= c.nLayers)) {
+    throw new RangeError(`layer group [${from}, ${to}) is not within the model's ${c.nLayers} layers`);
+  }
+  return { from, to, first: from === 0, last: to === c.nLayers };
 }
 
 /** One host-bound result of a graph: its value, shape and per-output name. */
@@ -55,20 +80,35 @@ export function hostOutputs(
   g.output(g.node("Concat", parts, { axis: 0 }), "float32", ["N"], PACKED);
 }
 
-/** What both graph families start with: the builder and the model-wide weights. */
+/**
+ * What both graph families start with: the builder and the model-wide weights. Each weight
+ * becomes an initializer when a graph first uses it, so a layer group's graph holds only what it
+ * needs (onnxruntime warns about, and drops, initializers no node uses).
+ */
 export interface Base {
   g: GraphBuilder;
-  emb: string; // (vocab, dim)
-  cls: string; // (vocab, dim), `emb` when the classifier is tied
-  finalNorm: string; // (dim)
+  readonly emb: string; // (vocab, dim)
+  readonly cls: string; // (vocab, dim), `emb` when the classifier is tied
+  readonly finalNorm: string; // (dim)
 }
 
 export function base(name: string, c: ModelConfig, w: LlamaWeights): Base {
   const g = new GraphBuilder(name);
-  const emb = g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
-  const cls = w.classifier ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier) : emb;
-  const finalNorm = g.initializer("norm", "float32", [c.dim], w.finalNorm);
-  return { g, emb, cls, finalNorm };
+  let emb: string | undefined, cls: string | undefined, finalNorm: string | undefined;
+  return {
+    g,
+    get emb() {
+      return emb ??= g.initializer("tok_embeddings", "float32", [c.vocabSize, c.dim], w.tokEmb);
+    },
+    get cls() {
+      return cls ??= w.classifier
+        ? g.initializer("output", "float32", [c.vocabSize, c.dim], w.classifier)
+        : this.emb;
+    },
+    get finalNorm() {
+      return finalNorm ??= g.initializer("norm", "float32", [c.dim], w.finalNorm);
+    },
+  };
 }
 
 /** The matrix sizes of a layer. */
@@ -76,10 +116,14 @@ export function dimsOf(c: ModelConfig) {
   return { dim: c.dim, hiddenDim: c.hiddenDim, qDim: c.nHeads * c.headDim, kvDim: c.nKvHeads * c.headDim };
 }
 
-/** The prefill inputs (see `llama_graph.ts`). */
-export function prefillInputs(g: GraphBuilder) {
+/**
+ * The prefill inputs (see `llama_graph.ts`): token ids for the first layer group, the residual
+ * stream (T, dim) for a later one.
+ */
+export function prefillInputs(g: GraphBuilder, group: { first: boolean }, dim: number) {
   return {
-    ids: g.input("input_ids", "int64", ["T"]),
+    ids: group.first ? g.input("input_ids", "int64", ["T"]) : undefined,
+    hidden: group.first ? undefined : g.input("hidden", "float32", ["T", dim]),
     positions: g.input("positions", "int64", ["T"]),
     bias: g.input("attn_bias", "float32", ["T", "T"]), // (T, T), 0 or MASKED
     metricStart: g.input("metric_start", "int64", [1]),

@@ -50,6 +50,8 @@ import {
   kvMetric,
   kvResults,
   lastRow,
+  type LayerGroup,
+  layerGroup,
   prefillInputs,
 } from "./graph_parts.ts";
 import { ropeInvFreq } from "./rope.ts";
@@ -58,7 +60,7 @@ import type { LlamaWeights } from "./weights.ts";
 /** Additive bias for masked positions; exp() of it is exactly 0 in fp32. */
 export const MASKED = -1e9;
 
-export { type GraphOptions, PACKED } from "./graph_parts.ts";
+export { type GraphOptions, type LayerGroup, PACKED } from "./graph_parts.ts";
 
 /** Results of the prefill graph for a prompt of T tokens, as views of `packed`. */
 export interface PrefillResults {
@@ -66,6 +68,15 @@ export interface PrefillResults {
   metric: Float32Array; // (nLayers, nKv, T)
   keys: Float32Array[]; // per layer (nKv, T, hd)
   values: Float32Array[]; // per layer (nKv, T, hd)
+}
+
+/** Results of a layer group's prefill graph: `logits` from the last group, `hidden` from the others. */
+export interface PrefillGroupResults {
+  logits?: Float32Array; // (vocab)
+  hidden?: Float32Array; // (T, dim)
+  metric: Float32Array; // (to - from, nKv, T)
+  keys: Float32Array[]; // per layer of the group (nKv, T, hd)
+  values: Float32Array[];
 }
 
 /** Results of the decode graph for B sequences, as views of `packed`. */
@@ -88,14 +99,27 @@ function cut(packed: Float32Array, lengths: number[], what: string): Float32Arra
 
 /** Views of the prefill graph's `packed` output for T tokens (no copies). */
 export function unpackPrefill(packed: Float32Array, c: ModelConfig, T: number): PrefillResults {
+  const r = unpackPrefillGroup(packed, c, T, { from: 0, to: c.nLayers });
+  return { logits: r.logits!, metric: r.metric, keys: r.keys, values: r.values };
+}
+
+/** Views of a layer group's prefill output for T tokens (no copies). */
+export function unpackPrefillGroup(
+  packed: Float32Array,
+  c: ModelConfig,
+  T: number,
+  group: LayerGroup,
+): PrefillGroupResults {
+  const n = group.to - group.from;
+  const last = group.to === c.nLayers;
   const kv = c.nKvHeads * T * c.headDim;
-  const [logits, metric, ...rest] = cut(
+  const [head, metric, ...rest] = cut(
     packed,
-    [c.vocabSize, c.nLayers * c.nKvHeads * T, ...Array(2 * c.nLayers).fill(kv)],
+    [last ? c.vocabSize : T * c.dim, n * c.nKvHeads * T, ...Array(2 * n).fill(kv)],
     "prefill",
   );
   return {
-    logits,
+    ...(last ? { logits: head } : { hidden: head }),
     metric,
     keys: rest.filter((_, i) => i % 2 === 0),
     values: rest.filter((_, i) => i % 2 === 1),
@@ -141,22 +165,24 @@ function shared(name: string, c: ModelConfig, w: LlamaWeights): Shared {
     [c.headDim / 2],
     ropeInvFreq(c.headDim, c.ropeTheta),
   );
-  return { ...b, invFreq, scale: b.g.scalar(1 / Math.sqrt(c.headDim), "attn_scale") };
+  // onto `b` itself: spreading it would make every weight an initializer (see `base`)
+  return Object.assign(b, { invFreq, scale: b.g.scalar(1 / Math.sqrt(c.headDim), "attn_scale") });
 }
 
 /** The prefill graph (see module doc). */
 export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOptions = {}): GraphBuilder {
   if (opts.fused) return buildPrefillFused(c, w, opts);
+  const layers = layerGroup(c, opts);
   const s = shared("llama_prefill", c, w);
   const { g } = s;
   const { nHeads, nKvHeads, headDim: hd } = c;
   const group = nHeads / nKvHeads;
-  const { ids, positions, bias, metricStart } = prefillInputs(g);
+  const { ids, hidden, positions, bias, metricStart } = prefillInputs(g, layers, c.dim);
   const rope = ropeTables(g, positions, s.invFreq); // (T, hd)
-  let x = g.node("Gather", [s.emb, ids], { axis: 0 }); // (T, dim)
+  let x = hidden ?? g.node("Gather", [s.emb, ids!], { axis: 0 }); // (T, dim)
   const kvs: HostResult[] = [];
   const metrics: HostResult[] = [];
-  for (let l = 0; l < c.nLayers; l++) {
+  for (let l = layers.from; l < layers.to; l++) {
     const p = layerInitializers(g, l, w.layers[l], dimsOf(c));
     const h = rmsNorm(g, x, p.attnNorm!, c.normEps);
     const heads = (y: string, n: number) =>
@@ -178,8 +204,10 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOp
     metrics.push({ value: kvMetric(g, probs, metricStart), shape: [nKvHeads, "T"], name: `metric_${l}` });
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
-  const logits = linear(g, rmsNorm(g, lastRow(g, x), s.finalNorm, c.normEps), s.cls);
-  hostOutputs(g, [{ value: logits, shape: [1, c.vocabSize], name: "logits" }, ...metrics, ...kvs], opts);
+  const head = layers.last
+    ? { value: linear(g, rmsNorm(g, lastRow(g, x), s.finalNorm, c.normEps), s.cls), shape: [1, c.vocabSize] }
+    : { value: x, shape: ["T", c.dim] };
+  hostOutputs(g, [{ ...head, name: layers.last ? "logits" : "hidden" }, ...metrics, ...kvs], opts);
   return g;
 }
 

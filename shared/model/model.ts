@@ -21,7 +21,14 @@ import type { DeviceChoice } from "../config/mod.ts";
 
 import type { Tokenizer } from "../tokenizer/mod.ts";
 import type { ModelConfig } from "./config.ts";
-import { buildDecodeGraph, buildPrefillGraph, MASKED, PACKED, unpackPrefill } from "./llama_graph.ts";
+import {
+  buildDecodeGraph,
+  buildPrefillGraph,
+  type LayerGroup,
+  MASKED,
+  PACKED,
+  unpackPrefillGroup,
+} from "./llama_graph.ts";
 import { loadCheckpoint } from "./load.ts";
 import { createSession } from "./session.ts";
 import { type AdapterProbe, announceCpuFallback, type ModelDevice, pickDevice } from "./device.ts";
@@ -76,6 +83,32 @@ export interface ModelLoadOptions {
    * false on the CPU, whose results stay those of the standard-op graphs bit for bit.
    */
   fused?: boolean;
+  /**
+   * Run prefill as this many consecutive graphs of layers (default 1, one graph): `prefill`'s
+   * `onLayers` then hears of each group's KV as soon as it is computed, so the hand-off can
+   * start on it while the later groups compute. At most the layer count.
+   */
+  prefillGroups?: number;
+}
+
+/** Options of `Model.prefill`. */
+export interface PrefillOptions {
+  /** Last prompt queries behind the eviction metric (default `DEFAULT_OBSERVATION_WINDOW`). */
+  observationWindow?: number;
+  /**
+   * Called when layers [0, upTo) of the result are computed: their `layers` entries and their
+   * rows of `metric` are final (`layers` and `metric` are the arrays prefill resolves with).
+   */
+  onLayers?: (upTo: number, partial: { layers: LayerKv[]; metric: Float32Array }) => void;
+}
+
+/** `n` consecutive groups of `nLayers` layers, as even as they divide. */
+export function layerGroups(nLayers: number, n: number): LayerGroup[] {
+  const k = Math.max(1, Math.min(nLayers, Math.floor(n)));
+  return Array.from({ length: k }, (_, i) => ({
+    from: Math.round((i * nLayers) / k),
+    to: Math.round(((i + 1) * nLayers) / k),
+  }));
 }
 
 /** Options of `Model.fromWeights`. */
@@ -111,7 +144,8 @@ export class Model {
   kvPredictor?: CoefficientSet;
   /** Decode steps return the attention metric (`DecodeOutput.attention`). */
   readonly attention: boolean;
-  #prefill: ort.InferenceSession;
+  /** One session per layer group, in layer order (one for the whole model by default). */
+  #prefill: { group: LayerGroup; session: ort.InferenceSession }[];
   #decode: ort.InferenceSession;
   #kept = new Set<KeptKv>(); // kept caches not yet consumed or disposed
   #closed = false;
@@ -119,7 +153,10 @@ export class Model {
   private constructor(
     config: ModelConfig,
     tokenizer: Tokenizer,
-    sessions: { prefill: ort.InferenceSession; decode: ort.InferenceSession },
+    sessions: {
+      prefill: { group: LayerGroup; session: ort.InferenceSession }[];
+      decode: ort.InferenceSession;
+    },
     on: { device: ModelDevice; adapter?: string; keepsKv: boolean; attention: boolean },
   ) {
     this.config = config;
@@ -188,11 +225,13 @@ export class Model {
     const keepsKv = opts.keepKv ?? on.device === "webgpu";
     const fused = opts.fused ?? on.device === "webgpu";
     const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs, device: on.device };
-    const prefill = await createSession(
-      encodeModel(buildPrefillGraph(config, weights, { fused }).toModel()),
-      sopts,
-    );
+    const prefill: { group: LayerGroup; session: ort.InferenceSession }[] = [];
     try {
+      for (const group of layerGroups(config.nLayers, opts.prefillGroups ?? 1)) {
+        const layers = group.from === 0 && group.to === config.nLayers ? undefined : group;
+        const graph = buildPrefillGraph(config, weights, { fused, layers });
+        prefill.push({ group, session: await createSession(encodeModel(graph.toModel()), sopts) });
+      }
       const attention = opts.attention ?? true;
       const graph = buildDecodeGraph(config, weights, { present: keepsKv, fused, attention });
       const decode = await createSession(encodeModel(graph.toModel()), {
@@ -201,7 +240,7 @@ export class Model {
       });
       return new Model(config, opts.tokenizer, { prefill, decode }, { ...on, keepsKv, attention });
     } catch (err) {
-      await prefill.release();
+      for (const p of prefill) await p.session.release();
       throw err;
     }
   }
@@ -220,8 +259,16 @@ export class Model {
     }
   }
 
-  /** Runs the prompt; returns last-position logits, the KV cache and the eviction metric. */
-  async prefill(ids: number[], opts: { observationWindow?: number } = {}): Promise<PrefillOutput> {
+  /** How many consecutive graphs prefill runs (`prefillGroups`). */
+  get prefillGroups(): number {
+    return this.#prefill.length;
+  }
+
+  /**
+   * Runs the prompt; returns last-position logits, the KV cache and the eviction metric. With
+   * layer groups, `onLayers` hears of each group's layers as soon as they are computed.
+   */
+  async prefill(ids: number[], opts: PrefillOptions = {}): Promise<PrefillOutput> {
     this.#open();
     const c = this.config;
     const T = ids.length;
@@ -239,16 +286,35 @@ export class Model {
     const w = Math.min(window, T);
     const bias = new Float32Array(T * T);
     for (let i = 0; i < T; i++) bias.fill(MASKED, i * T + i + 1, (i + 1) * T);
-    const out = await this.#prefill.run({
-      input_ids: new ort.Tensor("int64", i64(ids), [T]),
+    const shared = {
       positions: new ort.Tensor("int64", i64(ids.map((_, i) => i)), [T]),
       attn_bias: new ort.Tensor("float32", bias, [T, T]),
       metric_start: new ort.Tensor("int64", BigInt64Array.of(BigInt(T - w)), [1]),
-    });
-    // One download: logits, metric and KV are views of the packed output.
-    const r = unpackPrefill(out[PACKED].data as Float32Array, c, T);
-    const layers: LayerKv[] = r.keys.map((keys, l) => ({ keys, values: r.values[l] }));
-    return { logits: r.logits, layers, nPos: T, metric: r.metric };
+    };
+    const perLayer = c.nKvHeads * T;
+    const single = this.#prefill.length === 1;
+    let metric: Float32Array = new Float32Array(0);
+    const layers: LayerKv[] = new Array(c.nLayers);
+    let hidden: Float32Array | undefined;
+    let logits: Float32Array | undefined;
+    for (const { group, session } of this.#prefill) {
+      const feeds: Record<string, ort.Tensor> = { ...shared };
+      if (hidden) feeds.hidden = new ort.Tensor("float32", hidden, [T, c.dim]);
+      else feeds.input_ids = new ort.Tensor("int64", i64(ids), [T]);
+      const out = await session.run(feeds);
+      // One download per group: its results are views of the packed output.
+      const r = unpackPrefillGroup(out[PACKED].data as Float32Array, c, T, group);
+      if (single) metric = r.metric; // the whole metric already: no copy
+      else {
+        if (!metric.length) metric = new Float32Array(c.nLayers * perLayer);
+        metric.set(r.metric, group.from * perLayer);
+      }
+      r.keys.forEach((keys, i) => layers[group.from + i] = { keys, values: r.values[i] });
+      hidden = r.hidden;
+      logits = r.logits ?? logits;
+      opts.onLayers?.(group.to, { layers, metric });
+    }
+    return { logits: logits!, layers, nPos: T, metric };
   }
 
   /** One token for each of B sequences; each KV head attends to its valid past prefix and the new token. */
@@ -394,7 +460,7 @@ export class Model {
     if (this.#closed) return;
     this.#closed = true;
     for (const k of [...this.#kept]) k.dispose();
-    await this.#prefill.release();
+    for (const p of this.#prefill) await p.session.release();
     await this.#decode.release();
   }
 }
