@@ -1,6 +1,6 @@
 """Estimates how many tokens the corpus has under a byte-level BPE trained on it, without the
-`tokenizers` package (not installable here; the real tokenizer is trained on the device by
-tokenizer.py). Pure Python: word counts, then BPE merges on the word types.
+`tokenizers` package (not installable here; bpe_train.py trains the real tokenizer with this
+file's learn()). Pure Python: word counts, then BPE merges on the word types.
 
 usage: python3 bpe_estimate.py CORPUS_DIR VOCAB [VOCAB ...] [--out FILE] [--save-merges F | --merges F]
   CORPUS_DIR: train/*.txt and heldout/*.txt from clean_corpus.py.
