@@ -33,7 +33,7 @@ fp16=.cache/second/model
 echo "fp16 export: $(du -sh "$fp16" | cut -f1), $(grep -o '"num_hidden_layers": [0-9]*' "$fp16/config.json")"
 
 mkdir -p "$dst"
-# keep tokenizer files committed from the 'tok' call; quantize-weights refuses a non-empty folder
+# keep the committed tokenizer files; quantize-weights refuses a non-empty folder
 stash=$(mktemp -d)
 cp -a "$dst"/. "$stash"/ 2>/dev/null || true
 rm -rf "$dst"

@@ -6,13 +6,15 @@ Specials: <bos>=0, <eos>=1, <pad>=2. Post-processor prepends <bos> (TemplateProc
 decoder ByteLevel. Loadable by @huggingface/tokenizers (JS) and transformers.
 
 usage: python tokenizer.py CORPUS_DIR OUT/tokenizer.json [VOCAB] [MODEL_MAX_LENGTH]
+
+bpe_train.py trains the same tokenizer without `tokenizers` (pure Python); both take their texts
+from training_texts() and their config files from write_tokenizer_config(), which need only the
+standard library.
 """
 import json
 import random
 import sys
 from pathlib import Path
-
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402
@@ -20,14 +22,22 @@ import data  # noqa: E402
 SPECIALS = ["<bos>", "<eos>", "<pad>"]
 
 
-def build(corpus_dir: str, out_path: str, vocab: int = 4096, seed: int = 1234) -> Tokenizer:
+def training_texts(corpus_dir: str, seed: int = 1234) -> list[str]:
+    """The training paragraphs, then a slice of generated documents so the task vocabulary gets
+    merges too."""
     corpus = data.load_corpus(corpus_dir)
     rng = random.Random(seed)
     texts = [p for s in corpus.train for p in corpus.train[s]]
-    # a slice of generated documents so the task vocabulary gets merges too
     for kind in ("passkey", "multikey", "arith", "drill"):
         for _ in range({"passkey": 40, "multikey": 300, "arith": 6000, "drill": 300}[kind]):
             texts.append(data.sample_doc(kind, rng, corpus))
+    return texts
+
+
+def build(corpus_dir: str, out_path: str, vocab: int = 4096, seed: int = 1234):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    texts = training_texts(corpus_dir, seed)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
