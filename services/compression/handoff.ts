@@ -2,8 +2,10 @@
  * One request's hand-off from the prefill node to decode, as one object: it evicts and encodes
  * the prefill output layer by layer, sends each layer's bundle to the decode instance the
  * request names as soon as it is encoded (across the modelled link when one is set), and
- * commits once every bundle is acknowledged. `usage.kv.ms.handoff` is its wall time, from the
- * end of prefill to decode's reply that the KV is in its block store.
+ * commits once every bundle is acknowledged. When prefill runs in layer groups, the hand-off
+ * starts with the first group and each layer waits until prefill has computed it.
+ * `usage.kv.ms.handoff` is the time from the end of prefill to decode's reply that the KV is in
+ * its block store: what the hand-off adds to the time to first token.
  * @module
  */
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -26,20 +28,31 @@ import { context, type Span, trace } from "@opentelemetry/api";
 import { attr, getTracer, withSpan } from "../../shared/telemetry/mod.ts";
 import { compressionTracing } from "./tracing.ts";
 
+/** What prefill knows only when it ends, which the commit carries. */
+export interface PrefillEnd {
+  firstToken: number;
+  /** The first token's log-probabilities, when the request asks for them. */
+  firstLogprobs?: DecodeCommit["firstLogprobs"];
+  prefillMs: number;
+  /** When prefill ended (`performance.now()`): `usage.kv.ms.handoff` counts from here. */
+  endedAt: number;
+}
+
 /** What the prefill side knows when it hands a request's KV over. */
 export interface HandOffRequest {
   requestId: string;
   kv: KvSettings;
   /** Decode's ingest subject for this request (from `DecodeOpenReply`). */
   decodeIngest: string;
-  firstToken: number;
+  /**
+   * Prefill's end: a promise while prefill still runs in layer groups (the KV's `ready` says
+   * when each layer is final), so layers go out before the last group is computed.
+   */
+  prefill: PrefillEnd | Promise<PrefillEnd>;
   /** The prompt's last token, for the text of the first generated one. */
   promptLastToken?: number;
   /** The prompt's ids: decode's repetition penalty and its accuracy canary (which re-prefills a sampled request). */
   promptIds?: number[];
-  /** The first token's log-probabilities, when the request asks for them. */
-  firstLogprobs?: DecodeCommit["firstLogprobs"];
-  prefillMs: number;
   /** Time left for the whole hand-off, in ms. */
   timeoutMs: number;
 }
@@ -74,23 +87,24 @@ export class HandOff {
     const t0 = performance.now();
     const job = new CompressionJob(req.requestId, req.kv, this.#kv);
     const hooks = compressionTracing(req.requestId, req.kv, encoder.device);
-    const { out, decoded } = await withSpan("handoff", {
+    const done = await withSpan("handoff", {
       [attr.REQUEST_ID]: req.requestId,
       [attr.STAGE]: "handoff",
       [attr.CODEC_NAME]: req.kv.codec,
     }, async () => {
       const out = await job.run(encoder, (layer) => this.#send(layer), { hooks, pipeline });
       const sent = await Promise.all(this.#sends);
+      const end = await req.prefill;
       const span = this.#transfer!;
       span.setAttribute(attr.KV_BYTES_ENCODED, out.stats.wireBytes);
       span.setAttribute(attr.CHUNK_COUNT, sent.reduce((n, s) => n + s.chunks, 0));
       const commit: DecodeCommit = {
         requestId: req.requestId,
-        firstToken: req.firstToken,
+        firstToken: end.firstToken,
         nPos: this.#kv.nPos,
         promptLastToken: req.promptLastToken,
         promptIds: req.promptIds,
-        ...(req.firstLogprobs ? { firstLogprobs: req.firstLogprobs } : {}),
+        ...(end.firstLogprobs ? { firstLogprobs: end.firstLogprobs } : {}),
       };
       try {
         const decoded = await context.with(
@@ -105,14 +119,15 @@ export class HandOff {
               { timeoutMs: this.#timeLeft(t0), link: this.#deps.link },
             ),
         );
-        return { out, decoded: CALLS.decodeCommit.reply(decoded, "decode.commit reply") };
+        return { out, end, decoded: CALLS.decodeCommit.reply(decoded, "decode.commit reply") };
       } finally {
         span.end();
       }
     });
-    const handoff = performance.now() - t0;
+    const { out, end, decoded } = done;
+    const handoff = performance.now() - Math.max(t0, end.endedAt);
     return buildKvUsage(req.kv, out.stats, {
-      prefill: req.prefillMs,
+      prefill: end.prefillMs,
       // from the first bundle handed to the link to the last acknowledged, less decode's own time
       transfer: Math.max(0, performance.now() - this.#firstSend - decoded.decodeKvMs),
       decode_kv: decoded.decodeKvMs,

@@ -20,7 +20,7 @@ import {
   SUBJECTS,
   type TokenizeReply,
 } from "../../shared/handoff/contract.ts";
-import { runPrefill } from "../../shared/pipeline/prefill_stage.ts";
+import { startPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/model/sampling/rng.ts";
 import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
 import type { ChatTemplate } from "../../shared/tokenizer/mod.ts";
@@ -94,23 +94,28 @@ class PrefillRunner {
     const ids = this.#promptIds(req);
     this.#checkTokenIds(req);
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
-    const pre = await withSpan("prefill", {
+    // The hand-off starts on the first layer group while prefill computes the rest (a model with
+    // KVRELAY_PREFILL_GROUPS > 1); the commit waits for prefill's first token.
+    const started = startPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng });
+    const ending = withSpan("prefill", {
       [attr.REQUEST_ID]: req.requestId,
       [attr.MODEL]: this.model.config.name,
       [attr.STAGE]: "prefill",
       [attr.INPUT_TOKENS]: ids.length,
-    }, () => runPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng }));
-    const usage = await this.compression.handOff({
-      requestId: req.requestId,
-      kv: req.kv,
-      decodeIngest: req.decodeIngest,
-      firstToken: pre.firstToken,
-      promptLastToken: ids.at(-1),
-      promptIds: ids,
-      firstLogprobs: pre.firstLogprobs,
-      prefillMs: pre.prefillMs,
-      timeoutMs: Math.max(1, timeLeft(deadline)),
-    }, pre.kv);
+    }, () => started.ending);
+    const handOff = started.kv.then((kv) =>
+      this.compression.handOff({
+        requestId: req.requestId,
+        kv: req.kv,
+        decodeIngest: req.decodeIngest,
+        prefill: ending,
+        promptLastToken: ids.at(-1),
+        promptIds: ids,
+        timeoutMs: Math.max(1, timeLeft(deadline)),
+      }, kv)
+    );
+    // the request fails with whichever fails first (a failed prefill fails the hand-off's wait too)
+    const [pre, usage] = await Promise.all([ending, handOff]);
     this.kvMetrics.observe(usage);
     return { requestId: req.requestId, promptIds: ids, firstToken: pre.firstToken, kv: usage };
   }

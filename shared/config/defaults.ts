@@ -13,6 +13,7 @@ export const DEFAULTS = {
   host: "127.0.0.1",
   port: 8080,
   threads: 1,
+  prefillGroups: "auto" as number | "auto",
   device: "cpu" as DeviceChoice,
   codecDevice: "auto" as CodecDeviceChoice,
   kv: KV_DEFAULTS,

@@ -68,6 +68,12 @@ export interface Config {
   /** Encode, send and decode layer by layer, overlapping (KVRELAY_PIPELINE, default on). */
   pipeline: boolean;
   /**
+   * Prefill as this many consecutive layer groups (KVRELAY_PREFILL_GROUPS): the hand-off starts
+   * on a group's KV while the next group computes. `auto` (the default): a group a layer on the
+   * CPU, one graph on WebGPU (`ModelLoadOptions.prefillGroups`).
+   */
+  prefillGroups: number | "auto";
+  /**
    * Codec worker threads of the prefill node's compression and of decode (KVRELAY_CODEC_THREADS);
    * 1 (the default) encodes and decodes on the service's own thread.
    */
@@ -210,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     apiKeys: (env.KVRELAY_API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     link: linkSettings(env),
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
+    prefillGroups: !env.KVRELAY_PREFILL_GROUPS || env.KVRELAY_PREFILL_GROUPS === "auto"
+      ? "auto"
+      : integer(env, "KVRELAY_PREFILL_GROUPS", 1, 1),
     codecThreads: integer(env, "KVRELAY_CODEC_THREADS", 1, 1),
     natsAuth: natsAuthFromEnv(env),
     uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),

@@ -37,6 +37,16 @@ Deno.test("loadConfig() takes a CUDA device index, 0 unless set, and refuses one
   }
 });
 
+Deno.test("loadConfig() takes prefill's layer groups: auto unless a count is given", () => {
+  assertEquals(loadConfig({}).prefillGroups, "auto");
+  assertEquals(loadConfig({ KVRELAY_PREFILL_GROUPS: "auto" }).prefillGroups, "auto");
+  assertEquals(loadConfig({ KVRELAY_PREFILL_GROUPS: "4" }).prefillGroups, 4);
+  for (const bad of ["0", "1.5", "all"]) {
+    const err = assertThrows(() => loadConfig({ KVRELAY_PREFILL_GROUPS: bad }), KvrelayError);
+    assertEquals(err.param, "KVRELAY_PREFILL_GROUPS");
+  }
+});
+
 Deno.test("loadConfig() takes the GPU a process is pinned to, and refuses a CUDA index beside it", () => {
   assertEquals(loadConfig({}).gpu, undefined);
   assertEquals(loadConfig({ KVRELAY_GPU: "1" }).gpu, 1);

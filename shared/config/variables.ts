@@ -182,6 +182,13 @@ export const VARIABLES: readonly EnvVariable[] = [
     meaning: "encode, send and decode layer by layer, overlapped",
   },
   {
+    name: "KVRELAY_PREFILL_GROUPS",
+    default: s(DEFAULTS.prefillGroups),
+    by: "prefill",
+    meaning:
+      "prefill as this many layer groups, the hand-off starting on each while the next computes (auto: a layer each on the CPU, 1 on WebGPU)",
+  },
+  {
     name: "KVRELAY_LINK_GBPS",
     default: "",
     by: "prefill",

@@ -86,9 +86,11 @@ export interface ModelLoadOptions {
   /**
    * Run prefill as this many consecutive graphs of layers (default 1, one graph): `prefill`'s
    * `onLayers` then hears of each group's KV as soon as it is computed, so the hand-off can
-   * start on it while the later groups compute. At most the layer count.
+   * start on it while the later groups compute. At most the layer count. `auto`: a group a
+   * layer on the CPU, where a run costs next to nothing more; one graph on WebGPU, where each
+   * group would download its results and upload the residual stream again.
    */
-  prefillGroups?: number;
+  prefillGroups?: number | "auto";
 }
 
 /** Options of `Model.prefill`. */
@@ -227,7 +229,10 @@ export class Model {
     const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs, device: on.device };
     const prefill: { group: LayerGroup; session: ort.InferenceSession }[] = [];
     try {
-      for (const group of layerGroups(config.nLayers, opts.prefillGroups ?? 1)) {
+      const groups = opts.prefillGroups === "auto"
+        ? (on.device === "cpu" ? config.nLayers : 1)
+        : opts.prefillGroups ?? 1;
+      for (const group of layerGroups(config.nLayers, groups)) {
         const layers = group.from === 0 && group.to === config.nLayers ? undefined : group;
         const graph = buildPrefillGraph(config, weights, { fused, layers });
         prefill.push({ group, session: await createSession(encodeModel(graph.toModel()), sopts) });

@@ -35,6 +35,11 @@ export interface PrefillKv {
   metric: Float32Array;
   /** The model's cross-channel KV predictor, for kvsort/sz per-head frames (optional). */
   coefficients?: CoefficientSet;
+  /**
+   * While prefill still runs (in layer groups): resolves once layer `layer`'s K, V and metric
+   * rows are final, rejects if prefill fails. Absent: every layer is there.
+   */
+  ready?: (layer: number) => Promise<void>;
 }
 
 export interface CompressionStats {
@@ -137,6 +142,8 @@ export class CompressionJob {
   readonly kv: KvSettings;
   #kv: PrefillKv;
   #every?: Int32Array;
+  /** Layers [0, #checked) are computed and of the right size. */
+  #checked = 0;
 
   /** Positions 0..nPos-1, made once per job: every head that keeps all its KVs shares them. */
   #allPositions(): Int32Array {
@@ -144,24 +151,36 @@ export class CompressionJob {
   }
 
   constructor(requestId: string, kv: KvSettings, prefill: PrefillKv) {
-    const { nLayers, nKvHeads, nPos, headDim } = prefill;
+    const { nLayers, nKvHeads, nPos } = prefill;
     if (prefill.layers.length !== nLayers || prefill.metric.length !== nLayers * nKvHeads * nPos) {
       throw new KvrelayError("internal", "prefill output shape disagrees with its metric");
-    }
-    for (const l of prefill.layers) {
-      if (l.keys.length !== nKvHeads * nPos * headDim || l.values.length !== l.keys.length) {
-        throw new KvrelayError("internal", "prefill output layer of the wrong size");
-      }
     }
     this.requestId = requestId;
     this.kv = kv;
     this.#kv = prefill;
   }
 
+  /** Waits until prefill has computed layers [0, upTo), then checks their size. */
+  async #layersReady(upTo: number): Promise<void> {
+    const { nKvHeads, nPos, headDim, layers } = this.#kv;
+    if (upTo > 0) await this.#kv.ready?.(upTo - 1);
+    for (let l = this.#checked; l < upTo; l++) {
+      if (
+        layers[l]?.keys.length !== nKvHeads * nPos * headDim ||
+        layers[l].values.length !== layers[l].keys.length
+      ) {
+        throw new KvrelayError("internal", `prefill output layer ${l} of the wrong size`);
+      }
+    }
+    this.#checked = Math.max(this.#checked, upTo);
+  }
+
   /**
    * Evicts, then encodes layer after layer, calling `emit` with each layer's bundle as soon as
    * it is made (not awaited: the caller sends it while the next layer is encoded). With
    * `pipeline: false` every layer is encoded first and `emit` is called afterwards, in order.
+   * While prefill still runs (`PrefillKv.ready`), each layer waits for prefill to compute it;
+   * eviction waits for every layer.
    */
   async run(
     encoder: FrameEncoder,
@@ -171,6 +190,8 @@ export class CompressionJob {
     const hooks = opts.hooks ?? {};
     const pipeline = opts.pipeline ?? true;
     const { nLayers } = this.#kv;
+    // eviction ranks every layer's blocks at once, so it waits for the whole prompt
+    if (evictionEnabled(this.kv)) await this.#layersReady(nLayers);
     const t0 = performance.now();
     const evict = () => evictionEnabled(this.kv) ? this.#plan() : undefined;
     const plan = hooks.evict ? hooks.evict(evict) : evict();
@@ -179,6 +200,7 @@ export class CompressionJob {
     let encodeMs = 0;
     const step = Math.max(1, encoder.layersPerCall);
     for (let l0 = 0; l0 < nLayers; l0 += step) {
+      await this.#layersReady(Math.min(nLayers, l0 + step));
       const group = Array.from(
         { length: Math.min(step, nLayers - l0) },
         (_, i) => this.#layerFrames(l0 + i, plan),

@@ -18,6 +18,7 @@ export async function loadConfiguredModel(config: Config): Promise<Model> {
     tokenizerPath: config.tokenizerPath,
     threads: config.threads,
     device: config.device,
+    prefillGroups: config.prefillGroups,
   });
 }
 

@@ -341,8 +341,7 @@ async function runW2(rows: Row[]): Promise<void> {
               requestId,
               kv,
               decodeIngest: SINK.ingest,
-              firstToken: 0,
-              prefillMs: 0,
+              prefill: { firstToken: 0, prefillMs: 0, endedAt: performance.now() }, // no model: KV ready now
               timeoutMs: 600_000,
             }, prefill).run();
             if (rep >= 0) runs.push({ kv: usage });
