@@ -18,6 +18,7 @@
  *   deno task bench:handoff [--w1 512,2048] [--w2 2048,8192] [--links loopback,1,10,25,100]
  *     [--codecs fp16,fp16_zstd,kvsort,fast] [--evict 1,8] [--reps 3] [--error-bound 0.01]
  *     [--w2-links 10,100] [--encoder cpu|webgpu|cuda] [--cuda-devices E,D] [--threads N] [--pipeline 1,0]
+ *     [--prefill-groups auto,1]
  *     [--label NAME]
  *   (`--cuda-devices E,D`: with `--encoder cuda`, W2's encoder on CUDA device E and its decode sink on D)
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
@@ -60,6 +61,8 @@ const { values: a } = parseArgs({
     "error-bound": { type: "string", default: "0.01" },
     encoder: { type: "string", default: "cpu" },
     pipeline: { type: "string", default: "1" },
+    // W1: KVRELAY_PREFILL_GROUPS of the prefill node (auto: the hand-off starts while prefill runs)
+    "prefill-groups": { type: "string", default: "auto" },
     threads: { type: "string", default: "1" },
     "cuda-devices": { type: "string", default: "0,0" },
     label: { type: "string" },
@@ -78,6 +81,7 @@ const EVICT = list(a.evict!).map(Number);
 const REPS = Number(a.reps);
 const EB = Number(a["error-bound"]);
 const PIPELINE = list(a.pipeline!).map((p) => p === "1");
+const PREFILL_GROUPS = list(a["prefill-groups"]!);
 /** With `--encoder cuda`: the CUDA device of W2's encoder and of its decode sink (two GPUs: 0,1). */
 const [CUDA_ENCODE, CUDA_DECODE] = list(a["cuda-devices"]!).map(Number);
 checkArgs();
@@ -94,6 +98,9 @@ function checkArgs(): void {
   if (!(Number.isInteger(REPS) && REPS >= 1)) fail("reps", a.reps);
   if (!(EB > 0 && EB <= 1)) fail("error-bound", a["error-bound"]);
   if (list(a.pipeline!).some((p) => p !== "0" && p !== "1")) fail("pipeline", a.pipeline);
+  if (PREFILL_GROUPS.some((g) => g !== "auto" && !(Number.isInteger(Number(g)) && Number(g) >= 1))) {
+    fail("prefill-groups", PREFILL_GROUPS);
+  }
   if (a.encoder !== "cpu" && a.encoder !== "webgpu" && a.encoder !== "cuda") fail("encoder", a.encoder);
   if (!(Number.isInteger(Number(a.threads)) && Number(a.threads) >= 1)) fail("threads", a.threads);
   const devices = list(a["cuda-devices"]!);
@@ -111,6 +118,8 @@ interface Row {
   link_gbps: number | null;
   /** Layers encoded, sent and decoded overlapping (true), or all encoded first. */
   pipeline: boolean;
+  /** W1: the prefill node's KVRELAY_PREFILL_GROUPS ("auto", or a count; "1" is one graph). */
+  prefill_groups: string | null;
   codec: CodecChoice;
   eviction_rate: number;
   handoff_ms: number;
@@ -143,6 +152,7 @@ function row(
   pipeline: boolean,
   cfg: { codec: CodecChoice; evictionRate: number },
   runs: { kv: KvUsage; ttft?: number; nats?: number }[],
+  prefillGroups: string | null = null,
 ): Row {
   const kv = runs[0].kv;
   return {
@@ -150,6 +160,7 @@ function row(
     tokens,
     link_gbps: gbps,
     pipeline,
+    prefill_groups: prefillGroups,
     codec: cfg.codec,
     eviction_rate: cfg.evictionRate,
     handoff_ms: r3(median(runs.map((r) => r.kv.ms.handoff))),
@@ -187,8 +198,10 @@ async function runW1(rows: Row[]): Promise<void> {
   const monitor = freePort();
   const nats = await startNatsServer({ jetstream: false, extraConfig: `http: 127.0.0.1:${monitor}` });
   try {
-    for (const [gbps, pipeline] of LINKS.flatMap((g) => PIPELINE.map((p) => [g, p] as const))) {
+    const runs = LINKS.flatMap((g) => PIPELINE.flatMap((p) => PREFILL_GROUPS.map((n) => [g, p, n] as const)));
+    for (const [gbps, pipeline, groups] of runs) {
       const env: Record<string, string> = gbps ? { KVRELAY_LINK_GBPS: String(gbps) } : {};
+      env.KVRELAY_PREFILL_GROUPS = groups;
       env.KVRELAY_CODEC_DEVICE = a.encoder!;
       env.KVRELAY_PIPELINE = pipeline ? "1" : "0";
       env.KVRELAY_CODEC_THREADS = a.threads!;
@@ -222,7 +235,7 @@ async function runW1(rows: Row[]): Promise<void> {
               const nats = (await natsInBytes(monitor)) - before;
               if (rep >= 0) runs.push({ kv: json.usage.kv, ttft, nats });
             }
-            const r = row("W1", ids.length, gbps, pipeline, cfg, runs);
+            const r = row("W1", ids.length, gbps, pipeline, cfg, runs, groups);
             rows.push(r);
             console.error(progress(r));
           }
@@ -362,9 +375,16 @@ async function runW2(rows: Row[]): Promise<void> {
 }
 
 // --- report ---------------------------------------------------------------------------------
-const name = (r: { codec: string; eviction_rate: number; pipeline?: boolean }) =>
+const name = (
+  r: { codec: string; eviction_rate: number; pipeline?: boolean; prefill_groups?: string | null },
+) =>
   (r.eviction_rate > 1 ? `${r.codec} + evict ${r.eviction_rate}` : r.codec) +
-  (r.pipeline === false ? " (not pipelined)" : "");
+  (r.pipeline === false ? " (not pipelined)" : "") +
+  (r.prefill_groups === "1"
+    ? " (prefill first)"
+    : r.prefill_groups && r.prefill_groups !== "auto"
+    ? ` (prefill in ${r.prefill_groups} groups)`
+    : "");
 const linkName = (g: number | null) => (g === null ? "loopback" : `${g} Gbit/s`);
 
 function progress(r: Row): string {
@@ -377,7 +397,8 @@ function progress(r: Row): string {
 function baseline(rows: Row[], r: Row): Row | undefined {
   return rows.find((b) =>
     b.workload === r.workload && b.tokens === r.tokens && b.link_gbps === r.link_gbps && b.codec === "fp16" &&
-    b.eviction_rate === 1 && b.pipeline === r.pipeline
+    b.eviction_rate === 1 && b.pipeline === r.pipeline &&
+    (b.prefill_groups ?? null) === (r.prefill_groups ?? null)
   );
 }
 
@@ -531,6 +552,8 @@ if (import.meta.main) {
           encoder: a.encoder,
           cuda_devices: a.encoder === "cuda" ? { encode: CUDA_ENCODE, decode: CUDA_DECODE } : undefined,
           threads: Number(a.threads),
+          pipeline: PIPELINE,
+          prefill_groups: PREFILL_GROUPS,
         },
         summary: s,
         rows,
