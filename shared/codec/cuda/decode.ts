@@ -8,7 +8,7 @@
  * |---|---|
  * | container header, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
  * | bodies into pinned staging and the crc32 of each (host threads, in the library); a body that is not its digest is never decoded | host, before any kernel |
- * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches pipelined with the host's staging and the values' download |
+ * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches on one stream (upload and kernels of one, then the values of the one before) while the host stages the next |
  * | each frame's checks, then only the values of frames that passed (DMA into page-locked outputs, else pinned pieces copied out by host threads) | GPU → host |
  *
  * Any stream whose checks fail goes through the CPU decoder, which throws its own
