@@ -91,6 +91,8 @@ export async function cudaFastDecodeMany(
   streams.forEach((s, i) => {
     try {
       const p = parse(s, i, limits, false);
+      // the library's sizes and output indices are u32 (a limit of 2^32 elements or more lets one in)
+      if (p.n >= 2 ** 32) throw new ToCpu("frame of 2^32 values or more");
       if (into) {
         try {
           outputFor(into.outs[i], p.n, i);
