@@ -7,7 +7,7 @@
 import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
 import { type CudaEncodeResult, cudaFastEncodeMany, type CudaRunOptions } from "./encode.ts";
 import { type CudaDecodeResult, type CudaDecodeRunOptions, cudaFastDecodeMany } from "./decode.ts";
-import { loadCudaLibrary } from "./library.ts";
+import { type CudaLibrary, loadCudaLibrary } from "./library.ts";
 import type { FastBatchCodec } from "../fast/batch_codec.ts";
 import { HostRegistry } from "./pinned.ts";
 
@@ -67,6 +67,9 @@ export interface CudaCodecOptions {
   decodeSubBatchBytes?: number;
 }
 
+/** The last call queued on each library (its calls run one at a time, whichever codec makes them). */
+const turns = new WeakMap<CudaLibrary, { last: Promise<unknown> }>();
+
 function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -89,11 +92,14 @@ function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
 export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec {
   const lib = loadCudaLibrary(opts.libPath, opts.device);
   const registry = new HostRegistry(lib.symbols);
-  let queue: Promise<unknown> = Promise.resolve();
-  /** Runs `job` after every call before it (one library call at a time). */
+  // the queue is the library's, not this codec's: a second codec on the same library (loadCudaLibrary
+  // gives it the same one) must not run a call beside this one's on the library's device buffers
+  const queue = turns.get(lib) ?? { last: Promise.resolve() };
+  turns.set(lib, queue);
+  /** Runs `job` after every call before it on the library (one library call at a time). */
   const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
-    const next = queue.then(job, job);
-    queue = next.catch(() => {});
+    const next = queue.last.then(job, job);
+    queue.last = next.catch(() => {});
     return next;
   };
   const run: CudaRunOptions = { subBatchBytes: opts.subBatchBytes };

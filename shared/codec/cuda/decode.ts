@@ -8,7 +8,7 @@
  * |---|---|
  * | container header, body header and section sizes, exception indices | host, before any kernel (../webgpu/fast/decode.ts `parse`) |
  * | bodies into pinned staging and the crc32 of each (host threads, in the library); a body that is not its digest is never decoded | host, before any kernel |
- * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches pipelined with the host's staging and the values' download |
+ * | bodies up; width bytes, scans, totals against the header; then only frames that pass: outliers, codes, `f32(q) · step`; exceptions | GPU, sub-batches on one stream (upload and kernels of one, then the values of the one before) while the host stages the next |
  * | each frame's checks, then only the values of frames that passed (DMA into page-locked outputs, else pinned pieces copied out by host threads) | GPU → host |
  *
  * Any stream whose checks fail goes through the CPU decoder, which throws its own
@@ -91,6 +91,8 @@ export async function cudaFastDecodeMany(
   streams.forEach((s, i) => {
     try {
       const p = parse(s, i, limits, false);
+      // the library's sizes and output indices are u32 (a limit of 2^32 elements or more lets one in)
+      if (p.n >= 2 ** 32) throw new ToCpu("frame of 2^32 values or more");
       if (into) {
         try {
           outputFor(into.outs[i], p.n, i);

@@ -181,7 +181,19 @@ export async function cudaFastEncodeMany(
     err.length,
   );
   runCpu();
-  if ((await call) !== 0) throw new Error(`CUDA fast encode failed: ${errText(err)}`);
+  // a failed call (device lost, out of memory) rejects its GPU frames one by one, as a failed
+  // WebGPU batch does, so that a caller can encode them on the CPU (`encodeManySettled`)
+  const rejectGpu = (reason: Error, keep: (f: number) => boolean = () => false) => {
+    items.forEach(({ i }, f) => {
+      if (keep(f)) return;
+      info[i] = { backend: "cuda" };
+      results[i] = { status: "rejected", reason };
+    });
+  };
+  if ((await call) !== 0) {
+    rejectGpu(new Error(`CUDA fast encode failed: ${errText(err)}`));
+    return { results, frames: info, timing };
+  }
 
   // ---- one buffer (host threads copy the chunks and take each body's crc32), prefixes in place -
   const t1 = performance.now();
@@ -198,12 +210,17 @@ export async function cudaFastEncodeMany(
     total > 0 &&
     (await lib.symbols.kvr_fast_encode_collect(out, BigInt(total), bodies, nf, crcs, err, err.length)) !== 0
   ) {
-    throw new Error(`CUDA fast encode failed collecting its output: ${errText(err)}`);
+    // the frames the GPU left to the CPU still go there
+    rejectGpu(
+      new Error(`CUDA fast encode failed collecting its output: ${errText(err)}`),
+      (f) => res[f * EO.words + EO.status] !== 0,
+    );
   }
   items.forEach(({ i }, f) => {
     const e = f * EO.words;
     const status = res[e + EO.status];
     if (status !== 0) return toCpu(i, STATUS[status] ?? `status ${status}`);
+    if (results[i]) return; // rejected with the collect's failure
     const bodyAt = res[e + EO.bodyAt], bodyLen = res[e + EO.bodyLen];
     const start = writePrefix(out, bodyAt, bodyLen, frames[i].shape, crcs[f]);
     info[i] = { backend: "cuda" };

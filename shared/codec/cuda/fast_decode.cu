@@ -42,10 +42,12 @@ __device__ inline uint32_t widthByte(const uint32_t* src, const DecFrame& f, uin
   return (src[f.srcWord + HEADER_BYTES / 4 + (b >> 2)] >> ((b & 3u) * 8u)) & 0xffu;
 }
 
-// w bits (at most 31) at bit `bit` from word `base`, LSB first
-__device__ inline uint32_t take(const uint32_t* src, uint32_t base, uint32_t bit, uint32_t w) {
+// w bits (at most 31) at bit `bit` from word `base`, LSB first (a frame's outlier section may
+// pass 2^32 bits: 36 bits an outlier, one per block)
+__device__ inline uint32_t take(const uint32_t* src, uint32_t base, uint64_t bit, uint32_t w) {
   if (w == 0) return 0;
-  uint32_t i = base + (bit >> 5), sh = bit & 31u;
+  uint64_t i = base + (bit >> 5);
+  uint32_t sh = (uint32_t)bit & 31u;
   uint32_t v = src[i] >> sh;
   if (sh + w > 32u) v |= src[i + 1] << (32u - sh);
   return v & lowMask(w);
@@ -88,7 +90,7 @@ __global__ void kBlocks(const DecFrame* F, uint32_t nf, uint32_t nb, const uint3
   uint32_t wb = widthByte(src, fr, b), w = wb & 0x3fu;
   uint32_t slot = BLOCK, big = 0;
   if (wb & OUTLIER_FLAG) {
-    uint32_t at = (scanA[B] - scanA[fr.blockStart]) * (SLOT_BITS + fr.outlierBits);
+    uint64_t at = (uint64_t)(scanA[B] - scanA[fr.blockStart]) * (SLOT_BITS + fr.outlierBits);
     slot = take(src, fr.outlierWord, at, SLOT_BITS);
     big = take(src, fr.outlierWord, at + SLOT_BITS, fr.outlierBits);
     if (slot >= len) { atomicOr(&status[f], CORRUPT); return; }

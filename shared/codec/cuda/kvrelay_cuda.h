@@ -60,8 +60,10 @@ int32_t kvr_fast_encode_collect(uint8_t* dst, uint64_t bytes, const double* bodi
 // Decodes `nf` bodies, each into its DI_OUT, with `nExc` exceptions as (index into the call's
 // values, frames one after another, raw bits) pairs, ascending. Host threads copy the bodies
 // into pinned staging and take their crc32s; a body whose crc32 is not DI_DIGEST never reaches
-// the kernels. Sub-batches of about `subBatchBytes` of values are pipelined: one's values on the
-// bus while the next is staged, uploaded and decoded. Only frames that pass every check are
+// the kernels. Sub-batches of about `subBatchBytes` of values are pipelined with the host: one
+// stream runs, in order, the upload and kernels of sub-batch k and then the values of k - 1,
+// while host threads stage k + 1 (on the device nothing overlaps: the values of one sub-batch
+// never share the bus with the upload of another). Only frames that pass every check are
 // written to their DI_OUT (a sub-batch's statuses come back before any of its values); the
 // others' memory is left as it was. status per frame: 0 ok (written), 1 corrupt (widths, totals
 // or an outlier slot disagree with the header), 2 a code past 2^23 (the CPU decodes), 4 the

@@ -40,7 +40,8 @@ class BitTaker {
   take(w: number, at: number): number {
     if (w === 0) return 0;
     if (this.#bit + w > this.count * 32) throw new CorruptStreamError("outlier section overrun", at);
-    const i = this.start + (this.#bit >>> 5), sh = this.#bit & 31;
+    // a division, not `>>> 5`: a frame's outlier section may pass 2^32 bits (36 an outlier)
+    const i = this.start + Math.floor(this.#bit / 32), sh = this.#bit & 31;
     let v = this.words[i] >>> sh;
     if (sh + w > 32) v |= this.words[i + 1] << (32 - sh);
     this.#bit += w;
