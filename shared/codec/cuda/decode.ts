@@ -124,7 +124,8 @@ export async function cudaFastDecodeMany(
     const outs = into
       ? group.map((p) => outputFor(into.outs[p.i], p.n, p.i))
       : freshOutputs(group.map((p) => p.n));
-    const direct = group.map((_, f) => into ? into.registry.ensure(outs[f]) : false);
+    // the previous group's call has ended: nothing of ours is in flight
+    const direct = into ? into.registry.forCall(outs) : outs.map(() => false);
     timing.registerMs += performance.now() - r0;
     const call = decodeCall(lib, group, outs, direct, subBatchBytes);
     runCpu(); // CPU frames while the GPU works

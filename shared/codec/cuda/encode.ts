@@ -149,9 +149,9 @@ export async function cudaFastEncodeMany(
   const t0 = performance.now();
   const nf = items.length;
   const table = new Float64Array(nf * EI.words);
+  registry.forCall(items.map(({ i }) => frames[i].data)); // nothing of ours is in flight now
   items.forEach(({ i, rows, cols }, f) => {
     const t = frames[i], o = fastOptions(optsOf(i)), e = f * EI.words;
-    registry.ensure(t.data);
     table[e + EI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(t.data as Float32Array)));
     table[e + EI.rows] = rows;
     table[e + EI.cols] = cols;

@@ -9,7 +9,7 @@ import { cudaFastEncodeMany } from "./encode.ts";
 import { type CudaLibrary, EO } from "./library.ts";
 import type { HostRegistry } from "./pinned.ts";
 
-const registry = { ensure: () => false } as unknown as HostRegistry;
+const registry = { forCall: (views: unknown[]) => views.map(() => false) } as unknown as HostRegistry;
 
 /** A library whose encode call gives `encodeRc` (with a message), and whose collect gives `collectRc`. */
 function fakeLibrary(encodeRc: number, collectRc = 0): CudaLibrary {

@@ -2,7 +2,8 @@
  * Output buffers for `decodeManyInto`, reused across calls: a buffer given back is taken again
  * by a later call of about its size, so its page-locking (done once per buffer by the codec's
  * registry) and its pages (faulted in once) are paid once, and the values go there by DMA.
- * Buffers past `maxIdleBytes` are dropped (their registration goes with them when collected).
+ * Buffers past `maxIdleBytes` are dropped here; the registry keeps a dropped buffer's registration
+ * (and so the buffer) until it needs the room (pinned.ts).
  * @module
  */
 

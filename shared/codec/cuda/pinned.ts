@@ -1,11 +1,15 @@
 /**
  * Page-locked host memory for the CUDA codec, so that uploads are DMA instead of staged:
  * `HostRegistry` page-locks the caller's own buffers (`cudaHostRegister`) the first time a
- *   frame of them goes up, and keeps the registration while the buffer lives (a
- *   `FinalizationRegistry` releases it after), so a request's KV, registered once, uploads
- *   at DMA speed on every later call. Registration costs about as much as one pageable copy,
- *   so buffers under `minBytes` are left pageable. The key is the `ArrayBuffer` itself, never
- *   its address: memory freed and mapped again at the same address is registered anew.
+ * frame of them goes up, so a request's KV, registered once, uploads at DMA speed on every
+ * later call. Registration costs about as much as one pageable copy, so buffers under
+ * `minBytes` are left pageable.
+ *
+ * A registered buffer is held (a strong reference) until the registry releases it. CUDA finds
+ * a registration by address: had the buffer been collected first and its memory handed to a
+ * new one, CUDA would copy the old pages (another request's KV) for the new buffer, silently.
+ * So buffers are released here, least recently used first, once the registered bytes would
+ * pass `maxBytes`, and only between library calls (`forCall`), never one a call in flight uses.
  * @module
  */
 import { type CudaSymbols, errBuf, errText } from "./library.ts";
@@ -15,49 +19,70 @@ interface Registration {
   bytes: number;
 }
 
-/** Registrations of callers' buffers, one per live `ArrayBuffer`. */
+/** Registrations of callers' buffers, least recently used first. */
 export class HostRegistry {
-  #live = new WeakMap<ArrayBufferLike, Registration | null>();
-  /** Address → the registration now holding it (a stale finalizer must not release a newer one). */
-  #byAddr = new Map<bigint, Registration>();
-  #gone: FinalizationRegistry<Registration>;
+  /** Live registrations in order of last use (a Map keeps insertion order; a use re-inserts). */
+  #held = new Map<ArrayBufferLike, Registration>();
+  /** Buffers whose registration failed: left pageable, not tried again. */
+  #refused = new WeakSet<ArrayBufferLike>();
   registeredBytes = 0;
   failures = 0;
   lastError = "";
 
-  constructor(readonly lib: CudaSymbols, readonly minBytes = 2 ** 20, readonly maxBytes = 64 * 2 ** 30) {
-    this.#gone = new FinalizationRegistry((r) => this.#release(r));
-  }
+  constructor(readonly lib: CudaSymbols, readonly minBytes = 2 ** 20, readonly maxBytes = 4 * 2 ** 30) {}
 
-  #release(r: Registration): void {
-    const key = BigInt(Deno.UnsafePointer.value(r.ptr));
-    if (this.#byAddr.get(key) !== r) return;
-    this.#byAddr.delete(key);
-    this.lib.kvr_cuda_host_unregister(r.ptr);
-    this.registeredBytes -= r.bytes;
-  }
-
-  /** Page-locks `view`'s whole buffer if it is large enough and not yet done; false if it stays pageable. */
-  ensure(view: ArrayBufferView): boolean {
-    const buf = view.buffer;
-    const had = this.#live.get(buf);
-    if (had !== undefined) return had !== null;
-    if (buf.byteLength < this.minBytes || this.registeredBytes + buf.byteLength > this.maxBytes) {
-      return false; // not remembered: a later call may find room
+  /**
+   * Page-locks the buffers of one library call's `views` where they are large enough and room
+   * can be made by releasing buffers no view of this call is in; `out[i]` says whether
+   * `views[i]`'s buffer is page-locked. Call it with nothing in flight on the library.
+   */
+  forCall(views: ArrayBufferView[]): boolean[] {
+    const inCall = new Set(views.map((v) => v.buffer));
+    const wanted = [...inCall].filter((b) =>
+      !this.#held.has(b) && !this.#refused.has(b) && b.byteLength >= this.minBytes &&
+      b.byteLength <= this.maxBytes
+    );
+    const need = wanted.reduce((n, b) => n + b.byteLength, 0);
+    for (const [buf, r] of this.#held) {
+      if (this.registeredBytes + need <= this.maxBytes) break;
+      if (!inCall.has(buf)) this.#release(buf, r);
     }
+    for (const buf of wanted) {
+      if (this.registeredBytes + buf.byteLength <= this.maxBytes) this.#register(buf);
+    }
+    for (const buf of inCall) { // used now: the last to be released
+      const r = this.#held.get(buf);
+      if (r) this.#held.delete(buf), this.#held.set(buf, r);
+    }
+    return views.map((v) => this.#held.has(v.buffer));
+  }
+
+  /** Releases every registration (the codec is done with the library). */
+  releaseAll(): void {
+    for (const [buf, r] of this.#held) this.#release(buf, r);
+  }
+
+  /** How many buffers are held page-locked. */
+  get heldBuffers(): number {
+    return this.#held.size;
+  }
+
+  #register(buf: ArrayBufferLike): void {
     const ptr = Deno.UnsafePointer.of(new Uint8Array(buf));
     const err = errBuf();
     if (ptr === null || this.lib.kvr_cuda_host_register(ptr, BigInt(buf.byteLength), err, err.length) !== 0) {
       this.failures++;
       this.lastError = errText(err);
-      this.#live.set(buf, null);
-      return false;
+      this.#refused.add(buf);
+      return;
     }
-    const r: Registration = { ptr, bytes: buf.byteLength };
-    this.#live.set(buf, r);
-    this.#byAddr.set(BigInt(Deno.UnsafePointer.value(ptr)), r);
-    this.#gone.register(buf, r);
-    this.registeredBytes += r.bytes;
-    return true;
+    this.#held.set(buf, { ptr, bytes: buf.byteLength });
+    this.registeredBytes += buf.byteLength;
+  }
+
+  #release(buf: ArrayBufferLike, r: Registration): void {
+    this.#held.delete(buf);
+    this.lib.kvr_cuda_host_unregister(r.ptr);
+    this.registeredBytes -= r.bytes;
   }
 }
