@@ -7,16 +7,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { REPO_DIR } from "../_harness/paths.ts";
-
-const canBuild = (() => {
-  try {
-    Deno.statSync("/usr/include/vulkan/vk_layer.h");
-    return new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-})();
+import { canBuildGpuSelectLayer } from "../../shared/webgpu/gpu_select/_testing.ts";
 
 interface Row {
   layout: string;
@@ -32,7 +23,7 @@ interface Row {
 
 Deno.test({
   name: "bench:two-gpu: split and shared layouts serve every configuration and generate the same text",
-  ignore: !canBuild,
+  ignore: !canBuildGpuSelectLayer,
   async fn() {
     // services look for the layer in the repository's .vulkan/ (git-ignored), as deployed
     const build = await new Deno.Command("bash", { args: [`${REPO_DIR}/infra/gpu/build_gpu_select.sh`] })

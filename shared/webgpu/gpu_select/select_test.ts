@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { KvrelayError } from "../../errors.ts";
 import { GPU_SELECT_LAYER, gpuSelectEnv, selectGpu } from "./select.ts";
+import { canBuildGpuSelectLayer } from "./_testing.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -60,19 +61,9 @@ Deno.test("selectGpu() does nothing without an index, and refuses a missing laye
 // the Vulkan headers (libvulkan-dev) and a Vulkan device; CI has lavapipe, which Deno's WebGPU
 // takes and Dawn refuses for a missing feature (shared/model/WEBGPU.md), so "Dawn saw it" shows
 // as that refusal.
-const canBuild = (() => {
-  try {
-    Deno.statSync("/usr/include/vulkan/vk_layer.h");
-    return new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-})();
-
 Deno.test({
   name: "the GPU-select layer shows WebGPU (Deno's and onnxruntime's) only the device KVRELAY_GPU names",
-  ignore: !canBuild,
+  ignore: !canBuildGpuSelectLayer,
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
