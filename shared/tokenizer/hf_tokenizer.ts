@@ -5,9 +5,18 @@
  * merges come out as a one-shot decode would.
  * @module
  */
-import { Tokenizer as HfTokenizerCore } from "@huggingface/tokenizers";
+import { DigitsPreTokenizer, Tokenizer as HfTokenizerCore } from "@huggingface/tokenizers";
 import { KvrelayError } from "../errors.ts";
 import type { Tokenizer } from "./types.ts";
+
+// The Rust `tokenizers` that trains our models splits digits with char::is_numeric (every Unicode
+// number, \p{N}: "½", "²", "٣"); this JS port with \d (ASCII 0-9 only). So text the model saw as
+// its own pieces was encoded differently here. Same split as the trainer, for every tokenizer.
+DigitsPreTokenizer.prototype.pre_tokenize_text = function (this: DigitsPreTokenizer, text: string): string[] {
+  const individual =
+    (this as unknown as { config: { individual_digits?: boolean } }).config.individual_digits;
+  return text.match(individual ? /[^\p{N}]+|\p{N}/gu : /[^\p{N}]+|\p{N}+/gu) ?? [];
+};
 
 /** `tokenizer.json` tokenizer. `bosId` is -1 when the tokenizer has no BOS token. */
 export class HfTokenizer implements Tokenizer {

@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "@std/assert";
 import { STORIES260K } from "../../tests/_harness/paths.ts";
 import { KvrelayError } from "../errors.ts";
 import { HfTokenizer, Llama2cTokenizer } from "./mod.ts";
+import { DigitsPreTokenizer } from "@huggingface/tokenizers";
 
 const llama2c = await Llama2cTokenizer.load(STORIES260K.tokenizer);
 
@@ -117,4 +118,11 @@ Deno.test("HfTokenizer.decode() and decodePiece() agree with llama2.c pieces", (
 Deno.test("HfTokenizer.load() reports a missing file as bad_request", async () => {
   const err = await assertRejects(() => HfTokenizer.load("/nonexistent/tokenizer.json"), KvrelayError);
   assertEquals(err.code, "bad_request");
+});
+
+Deno.test("the Digits pre-tokenizer splits off every Unicode number, as the Rust library that trains our models does", () => {
+  const one = new DigitsPreTokenizer({ type: "Digits", individual_digits: true });
+  assertEquals(one.pre_tokenize_text("x½y²12٣ z"), ["x", "½", "y", "²", "1", "2", "٣", " z"]);
+  const runs = new DigitsPreTokenizer({ type: "Digits", individual_digits: false });
+  assertEquals(runs.pre_tokenize_text("a12½b"), ["a", "12½", "b"]);
 });
