@@ -7,6 +7,8 @@
 import { KvrelayError } from "../errors.ts";
 import { type EncodedLayer, readEncodedLayer } from "../kvwire/mod.ts";
 import { decode as decodeFrame, type Tensor } from "../codec/mod.ts";
+import { ByteReader } from "../codec/bytes.ts";
+import { readHeader } from "../codec/container.ts";
 
 export interface HeadKv {
   positions: Int32Array;
@@ -46,7 +48,8 @@ export type FrameDecoder = (streams: Uint8Array[], limits: { maxElements: number
 
 export function decodeLayerBundle(bytes: Uint8Array, expect: BundleExpectation): DecodedLayer {
   const l = checkedLayer(bytes, expect);
-  return assembleLayer(l, (stream) => decodeFrame(stream, { maxElements: expect.maxElements }));
+  const sizes = frameSizes(l, expect);
+  return assembleLayer(l, (stream) => decodeFrame(stream, { maxElements: sizes.get(stream)! }));
 }
 
 /**
@@ -59,6 +62,7 @@ export async function decodeLayerBundleWith(
   decodeFrames: FrameDecoder,
 ): Promise<DecodedLayer> {
   const l = checkedLayer(bytes, expect);
+  frameSizes(l, expect); // before a decoder sizes its output by what a stream claims
   const streams = l.heads.flatMap((h) => [h.keys, h.values]);
   let tensors: Tensor[];
   try {
@@ -81,6 +85,37 @@ function checkedLayer(bytes: Uint8Array, expect: BundleExpectation): EncodedLaye
     );
   }
   return l;
+}
+
+/**
+ * The value count of each K and V frame of the layer, from its positions, after checking that
+ * each frame's header claims exactly that: a stream that claims more (up to the model's whole
+ * context) would otherwise have its decoder allocate for it before any check of its body.
+ */
+function frameSizes(l: EncodedLayer, expect: BundleExpectation): Map<Uint8Array, number> {
+  const sizes = new Map<Uint8Array, number>();
+  l.heads.forEach((h, i) => {
+    const rows = l.frames === "layer" ? l.nPos : h.positions.length;
+    const cols = l.frames === "layer" ? l.nKvHeads * l.headDim : l.headDim;
+    for (const [role, stream] of [["K", h.keys], ["V", h.values]] as const) {
+      let shape: number[];
+      try {
+        shape = readHeader(new ByteReader(stream), expect.maxElements).shape;
+      } catch (err) {
+        throw new KvrelayError("corrupt_bundle", `${role} frame ${i}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      if (shape.length !== 2 || shape[0] !== rows || shape[1] !== cols) {
+        throw new KvrelayError(
+          "corrupt_bundle",
+          `${role} frame ${i} claims [${shape.join(",")}] values, its positions say [${rows},${cols}]`,
+        );
+      }
+      sizes.set(stream, rows * cols);
+    }
+  });
+  return sizes;
 }
 
 /** The layer's heads from its decoded frames (`frame(stream)` gives a stream's tensor). */
