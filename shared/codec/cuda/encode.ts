@@ -100,6 +100,10 @@ export async function cudaFastEncodeMany(
   if (Array.isArray(opts) && opts.length !== frames.length) {
     throw new TypeError(`${frames.length} frames but ${opts.length} option sets`);
   }
+  const subBatchBytes = run.subBatchBytes ?? 64 * 2 ** 20;
+  if (!Number.isSafeInteger(subBatchBytes) || subBatchBytes <= 0) { // -1 would reach the library as 2^64 - 1
+    throw new RangeError(`CUDA encode: subBatchBytes must be a positive integer, got ${subBatchBytes}`);
+  }
   const optsOf = (i: number) => Array.isArray(opts) ? opts[i] : opts;
   const results: PromiseSettledResult<Uint8Array>[] = new Array(frames.length);
   const info: CudaFrameInfo[] = new Array(frames.length);
@@ -175,7 +179,7 @@ export async function cudaFastEncodeMany(
     chunkTable,
     nf,
     chunks,
-    BigInt(run.subBatchBytes ?? 64 * 2 ** 20),
+    BigInt(subBatchBytes),
     tm,
     err,
     err.length,

@@ -2,7 +2,7 @@
  * cudaFastEncodeMany's handling of a failed library call, with a stand-in for the library (no
  * GPU needed): the GPU frames settle one by one, so a caller can encode them on the CPU.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { encode, type EncodeOptions, type Tensor } from "../mod.ts";
 import { kvFrame } from "../testdata/gen.ts";
 import { cudaFastEncodeMany } from "./encode.ts";
@@ -76,4 +76,14 @@ Deno.test("cudaFastEncodeMany() settles the GPU frames of a failed collect one b
     assert(r.status === "rejected" && /collect/.test(String(r.reason)), `frame ${i}: ${JSON.stringify(r)}`);
   }
   assert(got.results[1].status === "fulfilled");
+});
+
+Deno.test("cudaFastEncodeMany() refuses a sub-batch size that is not a positive integer, as decode does", async () => {
+  for (const subBatchBytes of [-1, 0, 1.5, Number.NaN]) {
+    await assertRejects(
+      () => cudaFastEncodeMany(fakeLibrary(0), registry, frames, fast, { subBatchBytes }),
+      RangeError,
+      "subBatchBytes must be a positive integer",
+    );
+  }
 });
