@@ -25,7 +25,7 @@ import {
 } from "../../shared/pipeline/compress_stage.ts";
 import { buildKvUsage } from "../../shared/pipeline/usage.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
-import { attr, getTracer, withSpan } from "../../shared/telemetry/mod.ts";
+import { attr, failSpan, getTracer, withSpan } from "../../shared/telemetry/mod.ts";
 import { compressionTracing } from "./tracing.ts";
 
 /** What prefill knows only when it ends, which the commit carries. */
@@ -71,6 +71,8 @@ export class HandOff {
   readonly #kv: PrefillKv;
   #sends: Promise<SendStats>[] = [];
   #firstSend = 0;
+  /** When the hand-off started: `req.timeoutMs` counts from here. */
+  #t0 = 0;
   /** From the first bundle handed to the link to decode's reply to the commit. */
   #transfer?: Span;
 
@@ -84,7 +86,7 @@ export class HandOff {
   async run(): Promise<KvUsage> {
     const { encoder, pipeline } = this.#deps;
     const req = this.#req;
-    const t0 = performance.now();
+    const t0 = this.#t0 = performance.now();
     const job = new CompressionJob(req.requestId, req.kv, this.#kv);
     const hooks = compressionTracing(req.requestId, req.kv, encoder.device);
     const done = await withSpan("handoff", {
@@ -92,9 +94,16 @@ export class HandOff {
       [attr.STAGE]: "handoff",
       [attr.CODEC_NAME]: req.kv.codec,
     }, async () => {
-      const out = await job.run(encoder, (layer) => this.#send(layer), { hooks, pipeline });
-      const sent = await Promise.all(this.#sends);
-      const end = await req.prefill;
+      let out, sent, end;
+      try {
+        out = await job.run(encoder, (layer) => this.#send(layer), { hooks, pipeline });
+        sent = await Promise.all(this.#sends);
+        end = await req.prefill;
+      } catch (err) {
+        // bundles may already be on their way: the transfer span they opened ends with the failure
+        if (this.#transfer) failSpan(this.#transfer, err), this.#transfer.end();
+        throw err;
+      }
       const span = this.#transfer!;
       span.setAttribute(attr.KV_BYTES_ENCODED, out.stats.wireBytes);
       span.setAttribute(attr.CHUNK_COUNT, sent.reduce((n, s) => n + s.chunks, 0));
@@ -128,8 +137,9 @@ export class HandOff {
     const handoff = performance.now() - Math.max(t0, end.endedAt);
     return buildKvUsage(req.kv, out.stats, {
       prefill: end.prefillMs,
-      // from the first bundle handed to the link to the last acknowledged, less decode's own time
-      transfer: Math.max(0, performance.now() - this.#firstSend - decoded.decodeKvMs),
+      // from the first bundle handed to the link (or prefill's end, when bundles left during prefill)
+      // to the last acknowledged, less decode's own time
+      transfer: Math.max(0, performance.now() - Math.max(this.#firstSend, end.endedAt) - decoded.decodeKvMs),
       decode_kv: decoded.decodeKvMs,
       handoff,
       generate: 0,
@@ -153,7 +163,8 @@ export class HandOff {
       trace.setSpan(context.active(), this.#transfer),
       () =>
         sendBundles(this.#deps.nc, this.#req.decodeIngest, this.#req.requestId, [layer.bundle], {
-          timeoutMs: this.#req.timeoutMs,
+          // what is left of the request's time: a layer sent late (prefill in groups) gets no more
+          timeoutMs: this.#timeLeft(this.#t0),
           firstIndex: layer.layer,
           link: this.#deps.link,
         }),

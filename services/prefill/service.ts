@@ -20,7 +20,7 @@ import {
   SUBJECTS,
   type TokenizeReply,
 } from "../../shared/handoff/contract.ts";
-import { startPrefill } from "../../shared/pipeline/prefill_stage.ts";
+import { type StartedPrefill, startPrefill } from "../../shared/pipeline/prefill_stage.ts";
 import { seededRng } from "../../shared/model/sampling/rng.ts";
 import { chatPromptIds, loadChatTemplate } from "../../shared/pipeline/chat.ts";
 import type { ChatTemplate } from "../../shared/tokenizer/mod.ts";
@@ -96,13 +96,14 @@ class PrefillRunner {
     const rng = seededRng((req.sampling.seed ?? 0x5eed) ^ 0x9e3779b9);
     // The hand-off starts on the first layer group while prefill computes the rest (a model with
     // KVRELAY_PREFILL_GROUPS > 1); the commit waits for prefill's first token.
-    const started = startPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng });
+    // started inside the span (withSpan calls its fn at once), so the span covers all of prefill
+    let started!: StartedPrefill;
     const ending = withSpan("prefill", {
       [attr.REQUEST_ID]: req.requestId,
       [attr.MODEL]: this.model.config.name,
       [attr.STAGE]: "prefill",
       [attr.INPUT_TOKENS]: ids.length,
-    }, () => started.ending);
+    }, () => (started = startPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng })).ending);
     const handOff = started.kv.then((kv) =>
       this.compression.handOff({
         requestId: req.requestId,

@@ -95,9 +95,11 @@ export function startPrefill(model: Model, promptIds: number[], opts: PrefillOpt
       endedAt,
     };
   });
+  // a prefill that fails before its first group fails the KV too
+  const kvOut = Promise.race([kv, ending.then(() => kv)]);
+  kvOut.catch(() => {}); // a caller that awaits only `ending` (runPrefill) must not leave it unhandled
   return {
-    // a prefill that fails before its first group fails the KV too
-    kv: Promise.race([kv, ending.then(() => kv)]),
+    kv: kvOut,
     ending: ending.catch((err) => {
       failure = err;
       for (const w of waiting.splice(0)) w.reject(err);

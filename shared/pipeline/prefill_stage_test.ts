@@ -94,6 +94,20 @@ Deno.test("a prefill that fails before its first group fails the KV too", async 
   await assertRejects(() => started.ending, KvrelayError, "prompt is empty");
 });
 
+Deno.test("runPrefill of a prompt prefill refuses rejects with its typed error and leaves no unhandled rejection", async () => {
+  const one = await Model.load({ modelPath: EMBEDDED_MODEL_DIR, prefillGroups: 1 });
+  try {
+    await assertRejects(
+      () => runPrefill(one, [], { kv: base, sampling: GREEDY, rng: Math.random }),
+      KvrelayError,
+      "prompt is empty",
+    );
+    await new Promise((r) => setTimeout(r, 20)); // the turn an unhandled rejection would surface in
+  } finally {
+    await one.close();
+  }
+});
+
 Deno.test({
   name: "(closes the model)",
   fn: () => model.close(),
