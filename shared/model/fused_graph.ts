@@ -22,13 +22,13 @@ import {
   decodeOutputs,
   dimsOf,
   type GraphOptions,
-  hostOutputs,
   type HostResult,
   kvMetric,
   kvResults,
   lastRow,
   layerGroup,
   prefillInputs,
+  prefillOutputs,
 } from "./graph_parts.ts";
 import { ropeInvFreq } from "./rope.ts";
 import type { LayerWeights, LlamaWeights } from "./weights.ts";
@@ -157,16 +157,14 @@ export function buildPrefillFused(c: ModelConfig, w: LlamaWeights, opts: GraphOp
   // a group before the last hands on the residual stream with its pending FFN output added
   const head = layers.last
     ? {
-      value: linear(
+      logits: linear(
         g,
         lastRow(g, addRmsNorm(g, x, pending!, { weight: s.finalNorm, eps: c.normEps }).normed),
         s.cls,
       ),
-      shape: [1, c.vocabSize],
-      name: "logits",
     }
-    : { value: g.node("Add", [x, pending!]), shape: ["T", c.dim], name: "hidden" };
-  hostOutputs(g, [head, ...metrics, ...kvs], opts);
+    : { x: g.node("Add", [x, pending!]) };
+  prefillOutputs(g, c, layers, head, [...metrics, ...kvs], opts);
   return g;
 }
 

@@ -31,8 +31,9 @@ export interface GraphOptions {
   /**
    * Prefill only: just layers [from, to), so prefill can run as consecutive graphs and hand each
    * group's KV on while the next group computes. A group after the first takes the residual
-   * stream `hidden` (T, dim) instead of `input_ids`; one before the last returns `hidden` where
-   * the last returns `logits`. Default: every layer, one graph.
+   * stream `hidden` (T, dim) instead of `input_ids`; one before the last returns it as the output
+   * `hidden_out`, outside `packed` (so the group's KV views do not keep it alive), where the last
+   * returns `logits`. Default: every layer, one graph.
    */
   layers?: LayerGroup;
 }
@@ -78,6 +79,29 @@ export function hostOutputs(
   const flat = g.int64s([-1]);
   const parts = results.map((r) => g.node("Reshape", [r.value, flat]));
   g.output(g.node("Concat", parts, { axis: 0 }), "float32", ["N"], PACKED);
+}
+
+/** The output a layer group before the last hands the next its residual stream in. */
+export const HIDDEN_OUT = "hidden_out";
+
+/**
+ * A prefill graph's outputs: the last layer group's logits first in `packed`; an earlier group's
+ * residual stream `x` (T, dim) as its own output `hidden_out` instead.
+ */
+export function prefillOutputs(
+  g: GraphBuilder,
+  c: ModelConfig,
+  group: { last: boolean },
+  head: { logits?: string; x?: string },
+  results: HostResult[],
+  opts: GraphOptions,
+): void {
+  if (group.last) {
+    hostOutputs(g, [{ value: head.logits!, shape: [1, c.vocabSize], name: "logits" }, ...results], opts);
+  } else {
+    g.output(head.x!, "float32", ["T", c.dim], HIDDEN_OUT);
+    hostOutputs(g, results, opts);
+  }
 }
 
 /**

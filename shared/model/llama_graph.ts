@@ -45,7 +45,6 @@ import {
   decodeOutputs,
   dimsOf,
   type GraphOptions,
-  hostOutputs,
   type HostResult,
   kvMetric,
   kvResults,
@@ -53,6 +52,7 @@ import {
   type LayerGroup,
   layerGroup,
   prefillInputs,
+  prefillOutputs,
 } from "./graph_parts.ts";
 import { ropeInvFreq } from "./rope.ts";
 import type { LlamaWeights } from "./weights.ts";
@@ -60,7 +60,7 @@ import type { LlamaWeights } from "./weights.ts";
 /** Additive bias for masked positions; exp() of it is exactly 0 in fp32. */
 export const MASKED = -1e9;
 
-export { type GraphOptions, type LayerGroup, PACKED } from "./graph_parts.ts";
+export { type GraphOptions, HIDDEN_OUT, type LayerGroup, PACKED } from "./graph_parts.ts";
 
 /** Results of the prefill graph for a prompt of T tokens, as views of `packed`. */
 export interface PrefillResults {
@@ -70,10 +70,9 @@ export interface PrefillResults {
   values: Float32Array[]; // per layer (nKv, T, hd)
 }
 
-/** Results of a layer group's prefill graph: `logits` from the last group, `hidden` from the others. */
+/** Results of a layer group's prefill graph in `packed`: `logits` from the last group only. */
 export interface PrefillGroupResults {
   logits?: Float32Array; // (vocab)
-  hidden?: Float32Array; // (T, dim)
   metric: Float32Array; // (to - from, nKv, T)
   keys: Float32Array[]; // per layer of the group (nKv, T, hd)
   values: Float32Array[];
@@ -113,13 +112,15 @@ export function unpackPrefillGroup(
   const n = group.to - group.from;
   const last = group.to === c.nLayers;
   const kv = c.nKvHeads * T * c.headDim;
-  const [head, metric, ...rest] = cut(
+  const parts = cut(
     packed,
-    [last ? c.vocabSize : T * c.dim, n * c.nKvHeads * T, ...Array(2 * n).fill(kv)],
+    [...(last ? [c.vocabSize] : []), n * c.nKvHeads * T, ...Array(2 * n).fill(kv)],
     "prefill",
   );
+  const logits = last ? parts.shift() : undefined;
+  const [metric, ...rest] = parts;
   return {
-    ...(last ? { logits: head } : { hidden: head }),
+    ...(logits ? { logits } : {}),
     metric,
     keys: rest.filter((_, i) => i % 2 === 0),
     values: rest.filter((_, i) => i % 2 === 1),
@@ -205,9 +206,9 @@ export function buildPrefillGraph(c: ModelConfig, w: LlamaWeights, opts: GraphOp
     x = g.node("Add", [x, swiglu(g, rmsNorm(g, x, p.ffnNorm!, c.normEps), p.w1!, p.w2!, p.w3!)]);
   }
   const head = layers.last
-    ? { value: linear(g, rmsNorm(g, lastRow(g, x), s.finalNorm, c.normEps), s.cls), shape: [1, c.vocabSize] }
-    : { value: x, shape: ["T", c.dim] };
-  hostOutputs(g, [{ ...head, name: layers.last ? "logits" : "hidden" }, ...metrics, ...kvs], opts);
+    ? { logits: linear(g, rmsNorm(g, lastRow(g, x), s.finalNorm, c.normEps), s.cls) }
+    : { x };
+  prefillOutputs(g, c, layers, head, [...metrics, ...kvs], opts);
   return g;
 }
 

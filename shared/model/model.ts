@@ -24,6 +24,7 @@ import type { ModelConfig } from "./config.ts";
 import {
   buildDecodeGraph,
   buildPrefillGraph,
+  HIDDEN_OUT,
   type LayerGroup,
   MASKED,
   PACKED,
@@ -315,7 +316,7 @@ export class Model {
         metric.set(r.metric, group.from * perLayer);
       }
       r.keys.forEach((keys, i) => layers[group.from + i] = { keys, values: r.values[i] });
-      hidden = r.hidden;
+      hidden = r.logits ? undefined : out[HIDDEN_OUT].data as Float32Array;
       logits = r.logits ?? logits;
       opts.onLayers?.(group.to, { layers, metric });
     }
