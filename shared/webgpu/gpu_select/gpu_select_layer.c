@@ -5,9 +5,9 @@
  * neither lets us pick one; NVIDIA's Vulkan driver ignores CUDA_VISIBLE_DEVICES; and hiding
  * /dev/nvidiaN from a process makes that driver's enumeration fail.
  *
- * KVRELAY_GPU=N: the N-th physical device, counting devices that report a PCI address first, in
- * PCI address order (the order nvidia-smi numbers GPUs in), then the others in the driver's
- * order. Unset or empty: every device, untouched. No such device: none (the application then
+ * KVRELAY_GPU=N: the N-th physical device, counting NVIDIA's GPUs first in PCI address order (the
+ * order nvidia-smi numbers them in, and CUDA with CUDA_DEVICE_ORDER=PCI_BUS_ID), then other devices
+ * with a PCI address in that order, then the rest in the driver's order. Unset or empty: every device, untouched. No such device: none (the application then
  * finds no adapter; one line on stderr says why). KVRELAY_GPU_SELECT_LIST=1 prints the devices
  * in that order on stderr.
  *
@@ -79,6 +79,7 @@ static long selected_index(void) {
 struct ranked_device {
   VkPhysicalDevice device;
   int has_pci;
+  uint32_t vendor;
   uint64_t pci; /* domain:bus:device.function packed, for ordering */
   uint32_t position; /* the driver's order */
   char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
@@ -112,13 +113,21 @@ static void describe(const struct instance_entry *e, struct ranked_device *r) {
   } else if (e->properties) {
     e->properties(r->device, &p);
   }
+  r->vendor = p.vendorID;
   memcpy(r->name, p.deviceName, sizeof r->name);
   r->name[sizeof r->name - 1] = 0;
 }
 
+#define NVIDIA 0x10de
+
+/* 0: an NVIDIA GPU with a PCI address (nvidia-smi counts these), 1: another with one, 2: the rest. */
+static int tier(const struct ranked_device *r) {
+  return !r->has_pci ? 2 : r->vendor == NVIDIA ? 0 : 1;
+}
+
 static int by_rank(const void *a, const void *b) {
   const struct ranked_device *x = a, *y = b;
-  if (x->has_pci != y->has_pci) return x->has_pci ? -1 : 1;
+  if (tier(x) != tier(y)) return tier(x) < tier(y) ? -1 : 1;
   if (x->has_pci && x->pci != y->pci) return x->pci < y->pci ? -1 : 1;
   return x->position < y->position ? -1 : x->position > y->position;
 }

@@ -1,8 +1,9 @@
 /**
  * Pins a process to one GPU (KVRELAY_GPU), the way CUDA_VISIBLE_DEVICES pins a CUDA program:
  * WebGPU (onnxruntime's Dawn for the model, Deno's wgpu for the codec) through our Vulkan layer
- * (gpu_select_layer.c), the CUDA codec through CUDA_VISIBLE_DEVICES. Both count GPUs in PCI
- * address order, as nvidia-smi does, so `KVRELAY_GPU=1` is nvidia-smi's GPU 1 for all three.
+ * (gpu_select_layer.c), the CUDA codec through CUDA_VISIBLE_DEVICES. Both count NVIDIA's GPUs in
+ * PCI address order, as nvidia-smi does, so `KVRELAY_GPU=1` is nvidia-smi's GPU 1 for all three
+ * (the layer counts another vendor's GPUs after NVIDIA's). Only the services apply it (runService).
  *
  * The variables are set in the process itself before any GPU is touched: the Vulkan loader and
  * CUDA read them when the first instance or context is made, so a service started by hand, by

@@ -57,6 +57,33 @@ Deno.test("selectGpu() does nothing without an index, and refuses a missing laye
   }
 });
 
+Deno.test({
+  name:
+    "the GPU-select layer numbers NVIDIA's GPUs first in PCI order and keeps the loader's rules (fake devices)",
+  ignore: !canBuildGpuSelectLayer,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const sh = (cmd: string, args: string[]) =>
+        new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+      const build = await sh("bash", [`${ROOT}infra/gpu/build_gpu_select.sh`, dir]);
+      assert(build.success, new TextDecoder().decode(build.stderr));
+      const cc = await sh("cc", [
+        "-o",
+        `${dir}/fake_devices`,
+        `${ROOT}shared/webgpu/gpu_select/testdata/fake_devices.c`,
+        "-ldl",
+      ]);
+      assert(cc.success, new TextDecoder().decode(cc.stderr));
+      const run = await sh(`${dir}/fake_devices`, [`${dir}/libkvrelay_gpu_select.so`]);
+      const out = new TextDecoder().decode(run.stdout);
+      assertEquals([run.code, out.trim()], [0, "all ok"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 // The layer itself, built with this machine's compiler and loaded by both WebGPU runtimes. It needs
 // the Vulkan headers (libvulkan-dev) and a Vulkan device; CI has lavapipe, which Deno's WebGPU
 // takes and Dawn refuses for a missing feature (shared/model/WEBGPU.md), so "Dawn saw it" shows
