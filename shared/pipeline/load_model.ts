@@ -4,9 +4,13 @@ import { Model } from "../model/mod.ts";
 
 /**
  * Loads the model the configuration names on the configured device (KVRELAY_DEVICE); no
- * model configured is a clear error.
+ * model configured is a clear error. `prefillGroups` overrides KVRELAY_PREFILL_GROUPS (decode,
+ * whose prefill serves only the canary, takes one graph).
  */
-export async function loadConfiguredModel(config: Config): Promise<Model> {
+export async function loadConfiguredModel(
+  config: Config,
+  opts: { prefillGroups?: number | "auto" } = {},
+): Promise<Model> {
   if (!config.modelPath) {
     throw new KvrelayError(
       "bad_request",
@@ -18,7 +22,7 @@ export async function loadConfiguredModel(config: Config): Promise<Model> {
     tokenizerPath: config.tokenizerPath,
     threads: config.threads,
     device: config.device,
-    prefillGroups: config.prefillGroups,
+    prefillGroups: opts.prefillGroups ?? config.prefillGroups,
   });
 }
 

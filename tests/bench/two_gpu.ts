@@ -162,7 +162,7 @@ const r1 = (x: number | null) => x === null ? null : Math.round(x * 10) / 10;
 const r3 = (x: number | null) => x === null ? null : Math.round(x * 1000) / 1000;
 
 async function promptIds(): Promise<number[]> {
-  const model = await loadConfiguredModel(loadConfig({}));
+  const model = await loadConfiguredModel(loadConfig()); // the model the services will load
   try {
     const ids = model.tokenizer.encode(benchPromptText());
     const room = model.config.maxSeqLen - MAX_TOKENS - 2;

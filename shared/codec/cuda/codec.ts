@@ -39,8 +39,8 @@ export interface CudaFastCodec extends FastBatchCodec {
   ): Promise<CudaDecodeResult>;
   /**
    * Like `decodeMany`, into the caller's outputs: stream i's values go to the head of `outs[i]`
-   * (the tensors view them). Each output's buffer is page-locked the first time (kept while it
-   * lives), so reused outputs take the values by DMA. An output too short, or a stream that does
+   * (the tensors view them). Each output's buffer is page-locked the first time, and the codec
+   * holds it so until it needs the room (pinned.ts), so reused outputs take the values by DMA. An output too short, or a stream that does
    * not decode to f32, is that stream's error; a stream that fails leaves its output as it was.
    * The outputs must not overlap one another or the streams, nor be touched until the promise settles.
    */
