@@ -98,12 +98,19 @@ class PrefillRunner {
     // KVRELAY_PREFILL_GROUPS > 1); the commit waits for prefill's first token.
     // started inside the span (withSpan calls its fn at once), so the span covers all of prefill
     let started!: StartedPrefill;
-    const ending = withSpan("prefill", {
-      [attr.REQUEST_ID]: req.requestId,
-      [attr.MODEL]: this.model.config.name,
-      [attr.STAGE]: "prefill",
-      [attr.INPUT_TOKENS]: ids.length,
-    }, () => (started = startPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng })).ending);
+    const stop = new AbortController(); // a failed hand-off stops prefill's remaining groups
+    const signal = stop.signal;
+    const ending = withSpan(
+      "prefill",
+      {
+        [attr.REQUEST_ID]: req.requestId,
+        [attr.MODEL]: this.model.config.name,
+        [attr.STAGE]: "prefill",
+        [attr.INPUT_TOKENS]: ids.length,
+      },
+      () =>
+        (started = startPrefill(this.model, ids, { kv: req.kv, sampling: req.sampling, rng, signal })).ending,
+    );
     const handOff = started.kv.then((kv) =>
       this.compression.handOff({
         requestId: req.requestId,
@@ -115,6 +122,7 @@ class PrefillRunner {
         timeoutMs: Math.max(1, timeLeft(deadline)),
       }, kv)
     );
+    handOff.catch(() => stop.abort());
     // the request fails with whichever fails first (a failed prefill fails the hand-off's wait too)
     const [pre, usage] = await Promise.all([ending, handOff]);
     this.kvMetrics.observe(usage);

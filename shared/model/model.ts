@@ -103,6 +103,8 @@ export interface PrefillOptions {
    * rows of `metric` are final (`layers` and `metric` are the arrays prefill resolves with).
    */
   onLayers?: (upTo: number, partial: { layers: LayerKv[]; metric: Float32Array }) => void;
+  /** Stops between layer groups once aborted (the request failed elsewhere), with `unavailable`. */
+  signal?: AbortSignal;
 }
 
 /** `n` consecutive groups of `nLayers` layers, as even as they divide. */
@@ -304,6 +306,7 @@ export class Model {
     let hidden: Float32Array | undefined;
     let logits: Float32Array | undefined;
     for (const { group, session } of this.#prefill) {
+      if (opts.signal?.aborted) throw new KvrelayError("unavailable", "prefill stopped: its request failed");
       const feeds: Record<string, ort.Tensor> = { ...shared };
       if (hidden) feeds.hidden = new ort.Tensor("float32", hidden, [T, c.dim]);
       else feeds.input_ids = new ort.Tensor("int64", i64(ids), [T]);

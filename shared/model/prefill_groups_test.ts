@@ -3,7 +3,8 @@
  * one graph, on both test models and for the fused graphs too, and each group's layers are
  * final when `onLayers` says so.
  */
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { KvrelayError } from "../errors.ts";
 import { loadCheckpoint } from "./load.ts";
 import { layerGroups, Model } from "./model.ts";
 import { assertClose, TEST_MODELS } from "./_testing.ts";
@@ -76,3 +77,23 @@ for (const m of TEST_MODELS) {
     });
   }
 }
+
+Deno.test("prefill in layer groups stops between groups once its signal is aborted", async () => {
+  const { config, weights, tokenizer } = await loadCheckpoint(TEST_MODELS[1].load.modelPath);
+  const model = await Model.fromWeights(config, weights, { tokenizer, prefillGroups: config.nLayers });
+  try {
+    const stop = new AbortController();
+    const heard: number[] = [];
+    const err = await assertRejects(
+      () =>
+        model.prefill(tokenizer.encode("Once upon a time"), {
+          signal: stop.signal,
+          onLayers: (upTo) => (heard.push(upTo), upTo === 2 && stop.abort()),
+        }),
+      KvrelayError,
+    );
+    assertEquals([err.code, heard], ["unavailable", [1, 2]]);
+  } finally {
+    await model.close();
+  }
+});

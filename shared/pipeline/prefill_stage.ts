@@ -29,6 +29,8 @@ export interface PrefillOptions {
   kv: KvSettings;
   sampling: SamplingParams;
   rng: () => number;
+  /** Stops prefill between layer groups (the hand-off already failed). */
+  signal?: AbortSignal;
 }
 
 /** A prefill under way. */
@@ -60,6 +62,7 @@ export function startPrefill(model: Model, promptIds: number[], opts: PrefillOpt
   const t0 = performance.now();
   const ending = model.prefill(promptIds, {
     observationWindow: opts.kv.observationWindow,
+    signal: opts.signal,
     onLayers: (upTo, partial) => {
       if (computed === 0) {
         giveKv({
