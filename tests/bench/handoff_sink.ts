@@ -17,6 +17,8 @@ import {
 import { selectCodecBackend } from "../../shared/codec/webgpu/mod.ts";
 import { createCudaFastCodec } from "../../shared/codec/cuda/mod.ts";
 import { CodecPool } from "../../shared/pipeline/workers/codec_pool.ts";
+import { OutputPool } from "../../shared/codec/cuda/output_pool.ts";
+import { pooledFrameDecoder } from "../../services/decode/cuda_frames.ts";
 import type { DecodeCommitReply } from "../../shared/handoff/contract.ts";
 import { KvrelayError } from "../../shared/errors.ts";
 
@@ -46,7 +48,15 @@ if (import.meta.main) {
   const fast = cuda ?? backend.gpu?.fast;
   const threads = Number(Deno.args[2] ?? "1");
   const pool = !fast && threads > 1 ? new CodecPool(threads) : undefined;
-  const onGpu: FrameDecoder | undefined = fast ? (s, l) => fast.decodeMany(s, l) : pool?.frameDecoder();
+  // CUDA decodes into pooled outputs reused across layers, as the decode service does (cuda_frames.ts);
+  // with no block store to copy into, each layer's buffer goes back to the pool once decoded
+  const outputs = new OutputPool();
+  const held: Float32Array[] = [];
+  const onGpu: FrameDecoder | undefined = cuda
+    ? pooledFrameDecoder(cuda, outputs, held)
+    : fast
+    ? (s, l) => fast.decodeMany(s, l)
+    : pool?.frameDecoder();
   const open = (o: SinkOpen) => {
     const expect = bundleExpectation({ ...o, maxSeqLen: o.nPos });
     let decodeKvMs = 0, layers = 0;
@@ -56,6 +66,7 @@ if (import.meta.main) {
         const layer = onGpu
           ? await decodeLayerBundleWith(b.bytes, expect, onGpu)
           : decodeLayerBundle(b.bytes, expect);
+        for (const buf of held.splice(0)) outputs.give(buf);
         if (layer.layer !== b.index) throw new KvrelayError("corrupt_bundle", "layer out of place");
         decodeKvMs += performance.now() - t0;
         layers++;
