@@ -193,17 +193,13 @@ static VkPhysicalDevice chosen_device(const struct instance_entry *e, int *all, 
   return chosen;
 }
 
-static VKAPI_ATTR VkResult VKAPI_CALL select_EnumeratePhysicalDevices(VkInstance instance, uint32_t *pCount,
-                                                                      VkPhysicalDevice *pDevices) {
-  struct instance_entry *e = find_instance(instance);
-  if (!e) return VK_ERROR_INITIALIZATION_FAILED;
-  int all = 0;
-  VkResult result;
-  VkPhysicalDevice chosen = chosen_device(e, &all, &result);
-  if (all) return e->enumerate(instance, pCount, pDevices);
-  if (result != VK_SUCCESS) return result;
-  uint32_t n = chosen ? 1 : 0;
-  if (!pDevices) {
+/*
+ * The Vulkan two-call idiom for a list of `n` (0 or 1) entries: a count query, a too-small array
+ * (VK_INCOMPLETE), or room for it; *write says whether to write the entry.
+ */
+static VkResult one_or_none(uint32_t n, uint32_t *pCount, int have_array, int *write) {
+  *write = 0;
+  if (!have_array) {
     *pCount = n;
     return VK_SUCCESS;
   }
@@ -211,37 +207,42 @@ static VKAPI_ATTR VkResult VKAPI_CALL select_EnumeratePhysicalDevices(VkInstance
     *pCount = 0;
     return VK_INCOMPLETE;
   }
-  if (n) pDevices[0] = chosen;
+  *write = n == 1;
   *pCount = n;
   return VK_SUCCESS;
+}
+
+static VKAPI_ATTR VkResult VKAPI_CALL select_EnumeratePhysicalDevices(VkInstance instance, uint32_t *pCount,
+                                                                      VkPhysicalDevice *pDevices) {
+  struct instance_entry *e = find_instance(instance);
+  if (!e) return VK_ERROR_INITIALIZATION_FAILED;
+  int all = 0, write = 0;
+  VkResult result;
+  VkPhysicalDevice chosen = chosen_device(e, &all, &result);
+  if (all) return e->enumerate(instance, pCount, pDevices);
+  if (result != VK_SUCCESS) return result;
+  result = one_or_none(chosen ? 1 : 0, pCount, pDevices != NULL, &write);
+  if (write) pDevices[0] = chosen;
+  return result;
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL select_EnumeratePhysicalDeviceGroups(VkInstance instance, uint32_t *pCount,
                                                                            VkPhysicalDeviceGroupProperties *pGroups) {
   struct instance_entry *e = find_instance(instance);
   if (!e || !e->enumerate_groups) return VK_ERROR_INITIALIZATION_FAILED;
-  int all = 0;
+  int all = 0, write = 0;
   VkResult result;
   VkPhysicalDevice chosen = chosen_device(e, &all, &result);
   if (all) return e->enumerate_groups(instance, pCount, pGroups);
   if (result != VK_SUCCESS) return result;
-  uint32_t n = chosen ? 1 : 0;
-  if (!pGroups) {
-    *pCount = n;
-    return VK_SUCCESS;
-  }
-  if (*pCount < n) {
-    *pCount = 0;
-    return VK_INCOMPLETE;
-  }
-  if (n) { /* the chosen device as a group of its own, in the caller's struct (its sType and pNext kept) */
+  result = one_or_none(chosen ? 1 : 0, pCount, pGroups != NULL, &write);
+  if (write) { /* the chosen device as a group of its own, in the caller's struct (its sType and pNext kept) */
     pGroups[0].physicalDeviceCount = 1;
     memset(pGroups[0].physicalDevices, 0, sizeof pGroups[0].physicalDevices);
     pGroups[0].physicalDevices[0] = chosen;
     pGroups[0].subsetAllocation = VK_FALSE;
   }
-  *pCount = n;
-  return VK_SUCCESS;
+  return result;
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL select_CreateInstance(const VkInstanceCreateInfo *pCreateInfo,
