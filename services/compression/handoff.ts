@@ -86,7 +86,7 @@ export class HandOff {
   async run(): Promise<KvUsage> {
     const { encoder, pipeline } = this.#deps;
     const req = this.#req;
-    const t0 = this.#t0 = performance.now();
+    this.#t0 = performance.now();
     const job = new CompressionJob(req.requestId, req.kv, this.#kv);
     const hooks = compressionTracing(req.requestId, req.kv, encoder.device);
     const done = await withSpan("handoff", {
@@ -125,7 +125,7 @@ export class HandOff {
               req.requestId,
               out.encoded.length,
               commit,
-              { timeoutMs: this.#timeLeft(t0), link: this.#deps.link },
+              { timeoutMs: this.#timeLeft(), link: this.#deps.link },
             ),
         );
         return { out, end, decoded: CALLS.decodeCommit.reply(decoded, "decode.commit reply") };
@@ -134,7 +134,7 @@ export class HandOff {
       }
     });
     const { out, end, decoded } = done;
-    const handoff = performance.now() - Math.max(t0, end.endedAt);
+    const handoff = performance.now() - Math.max(this.#t0, end.endedAt);
     return buildKvUsage(req.kv, out.stats, {
       prefill: end.prefillMs,
       // from the first bundle handed to the link (or prefill's end, when bundles left during prefill)
@@ -164,7 +164,7 @@ export class HandOff {
       () =>
         sendBundles(this.#deps.nc, this.#req.decodeIngest, this.#req.requestId, [layer.bundle], {
           // what is left of the request's time: a layer sent late (prefill in groups) gets no more
-          timeoutMs: this.#timeLeft(this.#t0),
+          timeoutMs: this.#timeLeft(),
           firstIndex: layer.layer,
           link: this.#deps.link,
         }),
@@ -173,7 +173,8 @@ export class HandOff {
     this.#sends.push(p);
   }
 
-  #timeLeft(t0: number): number {
-    return Math.max(1, this.#req.timeoutMs - (performance.now() - t0));
+  /** What is left of the request's time, counted from the hand-off's start. */
+  #timeLeft(): number {
+    return Math.max(1, this.#req.timeoutMs - (performance.now() - this.#t0));
   }
 }
