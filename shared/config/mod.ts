@@ -192,7 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     threads: num(env, "KVRELAY_THREADS", DEFAULTS.threads, 1),
     device: device(env, "KVRELAY_DEVICE", DEFAULTS.device),
     codecDevice: device(env, "KVRELAY_CODEC_DEVICE", DEFAULTS.codecDevice, CODEC_DEVICES),
-    ...cudaSettings(env),
+    ...gpuSettings(env),
     kv: {
       codec,
       errorBound: num(env, "KVRELAY_ERROR_BOUND", DEFAULTS.kv.errorBound, 0),
@@ -247,7 +247,7 @@ function traceReceiver(env: Record<string, string | undefined>): string | undefi
  * The CUDA codec's library and device (without KVRELAY_CODEC_DEVICE=cuda they would do nothing,
  * so they are refused), and the GPU the process is pinned to.
  */
-function cudaSettings(
+function gpuSettings(
   env: Record<string, string | undefined>,
 ): Pick<Config, "cudaLib" | "cudaDevice" | "gpu"> {
   const cudaDevice = integer(env, "KVRELAY_CUDA_DEVICE", 0, 0);
