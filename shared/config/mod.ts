@@ -257,6 +257,10 @@ function gpuSettings(
     }
   }
   const gpu = env.KVRELAY_GPU ? integer(env, "KVRELAY_GPU", 0, 0) : undefined;
+  if (gpu === undefined && env.KVRELAY_GPU_SELECT_LIST) {
+    // the list comes from the layer, which only KVRELAY_GPU turns on
+    throw badRequest("KVRELAY_GPU_SELECT_LIST needs KVRELAY_GPU", "KVRELAY_GPU_SELECT_LIST");
+  }
   if (gpu !== undefined && cudaDevice !== 0) {
     // the one GPU left visible is CUDA's device 0
     throw badRequest("KVRELAY_CUDA_DEVICE must be 0 (or unset) with KVRELAY_GPU", "KVRELAY_CUDA_DEVICE");

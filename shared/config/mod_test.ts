@@ -57,6 +57,11 @@ Deno.test("loadConfig() takes the GPU a process is pinned to, and refuses a CUDA
   for (const bad of ["-1", "0.5", "gpu1"]) {
     assertEquals(assertThrows(() => loadConfig({ KVRELAY_GPU: bad }), KvrelayError).param, "KVRELAY_GPU");
   }
+  assertEquals(
+    assertThrows(() => loadConfig({ KVRELAY_GPU_SELECT_LIST: "1" }), KvrelayError).param,
+    "KVRELAY_GPU_SELECT_LIST",
+  );
+  assertEquals(loadConfig({ KVRELAY_GPU: "0", KVRELAY_GPU_SELECT_LIST: "1" }).gpu, 0);
   // the one GPU left visible is CUDA's device 0
   const err = assertThrows(
     () => loadConfig({ KVRELAY_GPU: "1", KVRELAY_CODEC_DEVICE: "cuda", KVRELAY_CUDA_DEVICE: "1" }),
