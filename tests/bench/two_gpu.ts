@@ -36,6 +36,7 @@ import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { startNatsServer } from "../_harness/nats_server.ts";
 import { type ServiceName, startServices } from "../_harness/services.ts";
 import { loadConfig } from "../../shared/config/mod.ts";
+import type { KvrelayError } from "../../shared/errors.ts";
 import { loadConfiguredModel } from "../../shared/pipeline/load_model.ts";
 import { CODEC_TRAITS, isCodecName } from "../../shared/codec/mod.ts";
 import type { CodecChoice } from "../../shared/config/mod.ts";
@@ -53,7 +54,8 @@ const { values: a } = parseArgs({
   strict: true,
   options: {
     gpus: { type: "string", default: "0,1" },
-    layouts: { type: "string", default: "split,shared" },
+    // default: split and shared with two GPUs, shared with one (none: unpinned)
+    layouts: { type: "string" },
     device: { type: "string", default: "auto" },
     "codec-device": { type: "string", default: "auto" },
     codecs: { type: "string", default: "fp16,fast" },
@@ -80,9 +82,19 @@ if (GPUS.some((g) => !isCount(g, 0)) || GPUS.length > 2) fail("gpus", a.gpus);
 type Layout = "split" | "shared" | "unpinned";
 const LAYOUTS: Layout[] = GPUS.length === 0
   ? ["unpinned"]
-  : (list(a.layouts!) as Layout[]).filter((l) => l !== "split" || GPUS.length === 2);
-if (LAYOUTS.some((l) => !["split", "shared", "unpinned"].includes(l)) || LAYOUTS.length === 0) {
-  fail("layouts (split needs two --gpus)", a.layouts);
+  : (list(a.layouts ?? (GPUS.length === 2 ? "split,shared" : "shared")) as Layout[]);
+if (
+  (GPUS.length === 0 && a.layouts !== undefined) ||
+  LAYOUTS.some((l) => !["split", "shared"].includes(l) || (l === "split" && GPUS.length < 2)) ||
+  LAYOUTS.length === 0
+) {
+  fail("layouts (split and shared, split with two --gpus, none without --gpus)", a.layouts);
+}
+// the services' own check of the device settings, before any starts
+try {
+  loadConfig({ KVRELAY_DEVICE: a.device, KVRELAY_CODEC_DEVICE: a["codec-device"] });
+} catch (err) {
+  fail((err as KvrelayError).param === "KVRELAY_DEVICE" ? "device" : "codec-device", (err as Error).message);
 }
 const CODECS = list(a.codecs!);
 if (CODECS.some((c) => !isCodecName(c))) fail("codecs", CODECS);
