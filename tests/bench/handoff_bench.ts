@@ -101,6 +101,8 @@ function checkArgs(): void {
   if (PREFILL_GROUPS.some((g) => g !== "auto" && !(Number.isInteger(Number(g)) && Number(g) >= 1))) {
     fail("prefill-groups", PREFILL_GROUPS);
   }
+  // W2 has no model: only W1's prefill node runs in groups
+  if (W1.length === 0 && a["prefill-groups"] !== "auto") fail("prefill-groups (needs --w1)", PREFILL_GROUPS);
   if (a.encoder !== "cpu" && a.encoder !== "webgpu" && a.encoder !== "cuda") fail("encoder", a.encoder);
   if (!(Number.isInteger(Number(a.threads)) && Number(a.threads) >= 1)) fail("threads", a.threads);
   const devices = list(a["cuda-devices"]!);
