@@ -1,12 +1,12 @@
 /**
  * The FFI declarations of ./library.ts against the C ABI they call (./kvrelay_cuda.h), read from
  * the header itself: every prototype declared with its argument count, integer widths and pointers
- * in place, and the table words (`EI`, `EO`, `DI`, `TM`) at the header's enum positions. A
- * mismatch would pass the type checker and corrupt memory at the first call on a GPU host; this
- * needs neither the library nor a device.
+ * in place, the table words (`EI`, `EO`, `DI`, `TM`) at the header's enum positions, and the frame
+ * dtype codes (`ED`) at theirs. A mismatch would pass the type checker and corrupt memory at the
+ * first call on a GPU host; this needs neither the library nor a device.
  */
 import { assertEquals } from "@std/assert";
-import { DI, EI, EO, SYMBOLS, TM } from "./library.ts";
+import { DI, ED, EI, EO, SYMBOLS, TM } from "./library.ts";
 
 const HEADER = (await Deno.readTextFile(new URL("./kvrelay_cuda.h", import.meta.url)))
   .replace(/\/\/[^\n]*/g, "");
@@ -49,9 +49,10 @@ Deno.test("SYMBOLS declares every kvr_* prototype of kvrelay_cuda.h with its arg
   assertEquals(declared, prototypes());
 });
 
-Deno.test("EI, EO, DI and TM are the words of kvrelay_cuda.h's tables", () => {
+Deno.test("EI, EO, DI and TM are the words of kvrelay_cuda.h's tables, ED its frame dtypes", () => {
   assertEquals({ ...EI }, enumWords("EncIn"));
   assertEquals({ ...EO }, enumWords("EncOut"));
   assertEquals({ ...DI }, enumWords("DecIn"));
   assertEquals({ ...TM }, enumWords("Timing"));
+  assertEquals({ ...ED }, enumWords("EncDtype"));
 });

@@ -1,8 +1,10 @@
 // kvr_fast_encode: frames cut into sub-batches that run on two streams, so the upload of one
-// overlaps the kernels and the download of the other. Per sub-batch: the f32 values go up
-// (DMA when the caller registered them), every kernel of fast_encode_kernels.cuh runs, the
-// frames' sizes come back (a few words a frame), then exactly the compressed bytes come back
-// into a pinned chunk of the library's. Nothing else crosses the bus.
+// overlaps the kernels and the download of the other. Per sub-batch: the values go up (DMA
+// when the caller registered them): f32 frames straight into x, f16 frames as they are (2
+// bytes a value) into a staging buffer that kWidenF16 widens into x; then every other kernel
+// of fast_encode_kernels.cuh runs on x alone, the frames' sizes come back (a few words a
+// frame), then exactly the compressed bytes come back into a pinned chunk of the library's.
+// Nothing else crosses the bus.
 #include <cub/device/device_scan.cuh>
 #include <algorithm>
 #include <vector>
@@ -16,8 +18,8 @@ using namespace kvr;
 namespace {
 
 struct HostFrame {
-  const float* ptr;
-  uint32_t rows, cols, blocks, mode, pred, reserve;
+  const void* ptr; // f32 values or f16 bits (dtype)
+  uint32_t rows, cols, blocks, mode, pred, reserve, dtype;
   uint64_t values;
   double bound;
 };
@@ -27,6 +29,7 @@ struct Lane {
   cudaStream_t stream = nullptr;
   cudaEvent_t e0, e1, e2, e3, e4;
   DevBuf frames, x, meta, sel, words, apart, scanW, scanA, ent, out, state, tmp;
+  DevBuf x16; // the f16 frames' values as uploaded, widened into x
   HostBuf framesHost, stateHost;
   bool pending = false; // events of a sub-batch not yet added to the times
   void init() {
@@ -55,7 +58,10 @@ void settle(Lane& L, Times& t) {
 
 struct SubBatch {
   uint32_t first, count, blocks;
-  uint64_t values;
+  uint64_t values;   // every frame's (x holds them as f32)
+  uint64_t values16; // of those, the f16 frames' (staged at 2 bytes a value, then widened)
+  // bytes that cross the bus: 4 a value of f32 frames, 2 of f16 frames
+  uint64_t upBytes() const { return 4 * (values - values16) + 2 * values16; }
 };
 
 uint32_t sampleStride(uint32_t rows) {
@@ -71,6 +77,7 @@ void enqueue(Lane& L, const std::vector<HostFrame>& fr, const SubBatch& sb, Time
   for (uint32_t k = 0; k < nf; k++) cap += fr[sb.first + k].reserve;
   L.frames.need(nf * sizeof(EncFrame));
   L.x.need(4 * sb.values);
+  L.x16.need(2 * sb.values16);
   L.meta.need(8ull * nb);
   L.sel.need(4ull * nb);
   L.words.need(4ull * (nb + 1));
@@ -90,25 +97,39 @@ void enqueue(Lane& L, const std::vector<HostFrame>& fr, const SubBatch& sb, Time
   L.tmp.need(tmpBytes > t2 ? tmpBytes : t2);
 
   EncFrame* F = L.framesHost.as<EncFrame>();
-  uint64_t inOff = 0;
+  uint64_t inOff = 0, stageOff = 0;
   uint32_t blockStart = 0;
   for (uint32_t k = 0; k < nf; k++) {
     const HostFrame& h = fr[sb.first + k];
-    F[k] = EncFrame{inOff, h.rows, h.cols, blockStart, h.blocks, sampleStride(h.rows), h.pred, h.mode, h.reserve,
-                    h.bound};
+    F[k] = EncFrame{inOff, stageOff, h.rows, h.cols, blockStart, h.blocks, sampleStride(h.rows), h.pred, h.mode,
+                    h.reserve, h.bound};
     inOff += h.values, blockStart += h.blocks;
+    if (h.dtype == ED_F16) stageOff += h.values;
   }
   cudaStream_t s = L.stream;
   check(cudaEventRecord(L.e0, s), "cudaEventRecord");
   for (uint32_t k = 0; k < nf; k++) {
     const HostFrame& h = fr[sb.first + k];
-    check(cudaMemcpyAsync(L.x.as<float>() + F[k].inOff, h.ptr, 4 * h.values, cudaMemcpyHostToDevice, s),
-          "upload of the values");
+    if (h.dtype == ED_F16) {
+      check(cudaMemcpyAsync(L.x16.as<uint16_t>() + F[k].stageOff, h.ptr, 2 * h.values, cudaMemcpyHostToDevice, s),
+            "upload of the f16 values");
+    } else {
+      check(cudaMemcpyAsync(L.x.as<float>() + F[k].inOff, h.ptr, 4 * h.values, cudaMemcpyHostToDevice, s),
+            "upload of the values");
+    }
   }
   check(cudaMemcpyAsync(L.frames.p, F, nf * sizeof(EncFrame), cudaMemcpyHostToDevice, s), "upload of the frames");
+  const EncFrame* dF = L.frames.as<EncFrame>();
+  // after both uploads on this stream; before e1, so the timing's h2d includes the widening (what
+  // fp16 input costs against f32 input shows in one figure) and the kernel time is x's alone
+  if (sb.values16 > 0) {
+    uint64_t blocks = (sb.values16 + 255) / 256;
+    if (blocks > 0x7fffffffull) throw CudaError("sub-batch of too many f16 values");
+    kWidenF16<<<(uint32_t)blocks, 256, 0, s>>>(dF, nf, sb.values16, L.x16.as<uint16_t>(), L.x.as<uint32_t>());
+    check(cudaGetLastError(), "kernel launch (kWidenF16)");
+  }
   check(cudaEventRecord(L.e1, s), "cudaEventRecord");
 
-  const EncFrame* dF = L.frames.as<EncFrame>();
   EncState* st = L.state.as<EncState>();
   EncTotals* totals = reinterpret_cast<EncTotals*>(st + nf);
   const uint32_t* x = L.x.as<uint32_t>();
@@ -185,20 +206,24 @@ extern "C" int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* re
     for (uint32_t f = 0; f < nf; f++) {
       const double* d = frames + (uint64_t)f * EI_WORDS;
       HostFrame& h = fr[f];
-      h.ptr = reinterpret_cast<const float*>((uintptr_t)d[EI_PTR]);
+      h.ptr = reinterpret_cast<const void*>((uintptr_t)d[EI_PTR]);
       h.rows = (uint32_t)d[EI_ROWS], h.cols = (uint32_t)d[EI_COLS];
       h.values = (uint64_t)h.rows * h.cols;
       h.blocks = (h.rows + BLOCK - 1) / BLOCK * h.cols;
       h.bound = d[EI_BOUND], h.mode = (uint32_t)d[EI_MODE], h.pred = (uint32_t)d[EI_PRED];
-      h.reserve = (uint32_t)d[EI_RESERVE];
-      if (h.rows == 0 || h.cols == 0 || h.pred > PRED_AUTO || h.mode > 1) throw CudaError("bad frame table");
+      h.reserve = (uint32_t)d[EI_RESERVE], h.dtype = (uint32_t)d[EI_DTYPE];
+      if (h.rows == 0 || h.cols == 0 || h.pred > PRED_AUTO || h.mode > 1 || h.dtype > ED_F16) {
+        throw CudaError("bad frame table");
+      }
     }
     std::vector<SubBatch> cut;
     for (uint32_t f = 0; f < nf; f++) {
       uint64_t v = fr[f].values;
-      if (cut.empty() || 4 * (cut.back().values + v) > subBatchBytes) cut.push_back(SubBatch{f, 0, 0, 0});
+      // sized by x, the f32 values on the device, whatever went up
+      if (cut.empty() || 4 * (cut.back().values + v) > subBatchBytes) cut.push_back(SubBatch{f, 0, 0, 0, 0});
       SubBatch& b = cut.back();
       b.count++, b.blocks += fr[f].blocks, b.values += v;
+      if (fr[f].dtype == ED_F16) b.values16 += v;
     }
     if (cut.size() > maxChunks) throw CudaError("more sub-batches than chunk table entries");
     for (Lane& L : g_lanes) L.init();
@@ -214,7 +239,7 @@ extern "C" int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* re
       chunkTable[2 * (k - 1) + 1] = (double)bytes;
       base += bytes;
       down += bytes;
-      up += 4.0 * cut[k - 1].values;
+      up += (double)cut[k - 1].upBytes();
     }
     for (Lane& L : g_lanes) settle(L, times);
     *chunks = (uint32_t)cut.size();

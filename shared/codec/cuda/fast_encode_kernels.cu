@@ -14,6 +14,20 @@ __device__ inline bool warpOneFrame(bool valid, uint32_t f) {
 
 __device__ inline bool isLane0() { return (threadIdx.x & 31u) == 0u; }
 
+// Thread i: value i of the staging (n values, the sub-batch's f16 frames one after another) to
+// its frame's place in x. f32 frames hold empty ranges of `stageOff`, so the last frame whose
+// range starts at or before i is the f16 frame that holds it.
+__global__ void kWidenF16(const EncFrame* F, uint32_t nf, uint64_t n, const uint16_t* x16, uint32_t* x) {
+  uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t lo = 0, hi = nf;
+  while (hi - lo > 1u) {
+    uint32_t m = (lo + hi) >> 1;
+    if (F[m].stageOff <= i) lo = m; else hi = m;
+  }
+  x[F[lo].inOff + (i - F[lo].stageOff)] = widenF16Bits(x16[i]);
+}
+
 __global__ void kInit(EncState* st, uint32_t nf, EncTotals* totals) {
   uint32_t f = blockIdx.x * blockDim.x + threadIdx.x;
   if (f == 0) *totals = EncTotals{0, 0, 0, 0};

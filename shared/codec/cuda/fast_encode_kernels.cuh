@@ -3,6 +3,8 @@
 // decision the CPU encoder (../fast/encode.ts, ../fast/kernels.ts) makes, in the same integer,
 // fp32 and (for the frame's step) double arithmetic, so streams are byte for byte the CPU's:
 //
+// - kWidenF16: the f16 frames' values from their staging buffer into x as f32 bits (exactly
+//   shared/dtype `f16Table32`: f16_widen.h), so every kernel below reads f32 alone.
 // - kMinMax: finite min and max per frame as ordered keys (integer compares only).
 // - kParams: the bound, fp32 step and inverse from the range (`quantStep`'s fast branch), or why
 //   the CPU must encode the frame.
@@ -16,6 +18,7 @@
 // - kExceptions: indices (ascending) and raw bits, one CUDA block per frame that has any.
 // - kHeader: the body's 44-byte header.
 #pragma once
+#include "f16_widen.h"
 #include "fast_format.cuh"
 
 namespace kvr {
@@ -27,7 +30,9 @@ constexpr uint32_t ST_BOUND_NOT_FINITE = 1, ST_BOUND_ZERO = 2, ST_CHECK_EACH = 3
 
 // One frame of a sub-batch (host-filled).
 struct EncFrame {
-  uint64_t inOff;   // first value in the sub-batch's input
+  uint64_t inOff;    // first value in the sub-batch's input (x)
+  uint64_t stageOff; // f16 frames: first value in the sub-batch's f16 staging; f32 frames: an
+                     // empty range there (kWidenF16 finds frames by it)
   uint32_t rows, cols, blockStart, blocks;
   uint32_t stride;  // `choosePredictor`'s sampling stride over row groups
   uint32_t pred;    // PRED_*
@@ -65,6 +70,7 @@ __device__ inline Geo geo(const EncFrame& f, uint32_t B) {
   return G;
 }
 
+__global__ void kWidenF16(const EncFrame* F, uint32_t nf, uint64_t n, const uint16_t* x16, uint32_t* x);
 __global__ void kInit(EncState* st, uint32_t nf, EncTotals* totals);
 __global__ void kMinMax(const EncFrame* F, uint32_t nf, uint32_t nb, const uint32_t* x, EncState* st);
 __global__ void kParams(const EncFrame* F, uint32_t nf, EncState* st);

@@ -7,8 +7,11 @@
 
 extern "C" {
 
-// Frame table of kvr_fast_encode, per frame (f32 values, row-major [rows, cols]).
-enum EncIn { EI_PTR, EI_ROWS, EI_COLS, EI_BOUND, EI_MODE, EI_PRED, EI_RESERVE, EI_WORDS };
+// Frame table of kvr_fast_encode, per frame (values row-major [rows, cols], of type EI_DTYPE).
+enum EncIn { EI_PTR, EI_ROWS, EI_COLS, EI_BOUND, EI_MODE, EI_PRED, EI_RESERVE, EI_DTYPE, EI_WORDS };
+// EI_DTYPE: f32 values, or f16 bit patterns that go up as they are (half the bytes) and are
+// widened exactly to f32 on the device (f16_widen.h): their body is the f32 values' body.
+enum EncDtype { ED_F32, ED_F16 };
 // Results of kvr_fast_encode, per frame. Status 0: the body is at [BODY_AT, BODY_AT + BODY_LEN)
 // of the call's output (a concatenation of its chunks); else why the CPU must encode the frame.
 enum EncOut {
@@ -23,9 +26,10 @@ enum DecIn {
   DI_PTR, DI_LEN, DI_ROWS, DI_COLS, DI_STEP, DI_DELTA, DI_OUTLIER_BITS, DI_OUTLIERS_AT,
   DI_PAYLOAD_AT, DI_OUTLIERS, DI_PAYLOAD_WORDS, DI_DIGEST, DI_OUT, DI_DIRECT, DI_WORDS
 };
-// Timing of a call: milliseconds of host → device copies, kernels, device → host copies (CUDA
-// events, summed over sub-batches), the whole call (host clock), the bytes each way, and of the
-// device → host bytes those that went by DMA straight into the caller's page-locked memory.
+// Timing of a call: milliseconds of host → device copies (of an encode, with the widening of its
+// f16 frames), kernels, device → host copies (CUDA events, summed over sub-batches), the whole
+// call (host clock), the bytes each way, and of the device → host bytes those that went by DMA
+// straight into the caller's page-locked memory.
 enum Timing {
   T_H2D_MS, T_KERNEL_MS, T_D2H_MS, T_TOTAL_MS, T_H2D_BYTES, T_D2H_BYTES, T_BATCHES, T_DIRECT_BYTES, T_WORDS
 };
@@ -44,8 +48,10 @@ void kvr_cuda_host_free(void* ptr);
 
 // Encodes `nf` frames. The output is `chunks` pinned host ranges (`chunkTable`: pointer, bytes
 // per chunk, at most `maxChunks`); EO_BODY_AT is an offset into their concatenation, and each
-// body has EI_RESERVE free bytes before it for the container prefix. `subBatchBytes`: f32
-// input bytes per pipelined sub-batch. The chunks stay valid until the next encode call.
+// body has EI_RESERVE free bytes before it for the container prefix. `subBatchBytes`: bytes of
+// f32 values on the device per pipelined sub-batch (an f16 frame counts 4 a value there, its
+// widened size; T_H2D_BYTES counts the 2 a value it uploads). The chunks stay valid until the
+// next encode call.
 int32_t kvr_fast_encode(const double* frames, uint32_t nf, double* results, double* chunkTable,
                         uint32_t maxChunks, uint32_t* chunks, uint64_t subBatchBytes,
                         double* timing, uint8_t* err, uint32_t errCap);

@@ -43,7 +43,19 @@ export const SYMBOLS = {
 export type CudaSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** Words of the C ABI's tables (kvrelay_cuda.h `EncIn`, `EncOut`, `DecIn`, `Timing`). */
-export const EI = { ptr: 0, rows: 1, cols: 2, bound: 3, mode: 4, pred: 5, reserve: 6, words: 7 } as const;
+export const EI = {
+  ptr: 0,
+  rows: 1,
+  cols: 2,
+  bound: 3,
+  mode: 4,
+  pred: 5,
+  reserve: 6,
+  dtype: 7,
+  words: 8,
+} as const;
+/** Values of `EI.dtype` (kvrelay_cuda.h `EncDtype`): f32 values, or f16 bits widened on the device. */
+export const ED = { f32: 0, f16: 1 } as const;
 export const EO = {
   status: 0,
   bodyAt: 1,
