@@ -1,7 +1,9 @@
 /**
  * The fast codec on CUDA: `encodeMany` gives the CPU encoder's streams byte for byte,
- * `decodeMany` the CPU decoder's values bit for bit (and its errors). One library per process
- * and one call on it at a time (its device buffers are shared), so calls queue here.
+ * `decodeMany` the CPU decoder's values bit for bit (and its errors). The `...WithInfo` encode
+ * calls also take per-call options, among them `streamDtype: "f32"`: f32 streams of fp16 input
+ * widened on the device (./encode.ts). One library per process and one call on it at a time
+ * (its device buffers are shared), so calls queue here.
  * @module
  */
 import type { DecodeLimits, EncodeOptions, Tensor } from "../types.ts";
@@ -15,6 +17,11 @@ import { HostRegistry } from "./pinned.ts";
 export interface CudaFastCodec extends FastBatchCodec {
   /** The device's name, compute capability and memory. */
   readonly device: string;
+  /**
+   * Like `encodeManySettled`, with where each frame ran and the call's timing. `run` is laid over
+   * the codec's own (its `subBatchBytes` stays unless `run` names one); with
+   * `streamDtype: "f32"` every stream is `encode(toFloat32(t), opts)` instead of `encode(t, opts)`.
+   */
   encodeManyWithInfo(
     frames: Tensor[],
     opts: EncodeOptions | EncodeOptions[],
@@ -103,8 +110,13 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     return next;
   };
   const run: CudaRunOptions = { subBatchBytes: opts.subBatchBytes };
-  const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r: CudaRunOptions = run) =>
-    inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r));
+  /** A call's options over the codec's. */
+  const runOf = (r: CudaRunOptions = {}): CudaRunOptions => ({
+    ...r,
+    subBatchBytes: r.subBatchBytes ?? run.subBatchBytes,
+  });
+  const encodeManyWithInfo = (f: Tensor[], o: EncodeOptions | EncodeOptions[], r?: CudaRunOptions) =>
+    inTurn(() => cudaFastEncodeMany(lib, registry, f, o, runOf(r)));
   const decodeRun: CudaDecodeRunOptions = { subBatchBytes: opts.decodeSubBatchBytes };
   const decodeManyWithInfo = (s: Uint8Array[], l?: DecodeLimits, r: CudaDecodeRunOptions = decodeRun) =>
     inTurn(() => cudaFastDecodeMany(lib, s, l, undefined, r));
@@ -119,8 +131,8 @@ export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec 
     encodeManyWithInfo,
     encodeManySettled: async (f, o) => (await encodeManyWithInfo(f, o)).results,
     encodeMany: async (f, o) => firstRejection((await encodeManyWithInfo(f, o)).results),
-    encodeManyIntoWithInfo: (f, o, out, r = run) =>
-      inTurn(() => cudaFastEncodeMany(lib, registry, f, o, r, out)),
+    encodeManyIntoWithInfo: (f, o, out, r) =>
+      inTurn(() => cudaFastEncodeMany(lib, registry, f, o, runOf(r), out)),
     decodeManyWithInfo,
     decodeMany: async (s, l) => firstRejection((await decodeManyWithInfo(s, l)).results),
     decodeManyIntoWithInfo,

@@ -2,14 +2,16 @@
  * The fast codec on CUDA against the CPU codec, on the GPU host (infra/gpu/bench_all.sh runs it
  * after building the library): CUDA streams are the CPU encoder's bytes, CUDA decoding gives
  * the CPU decoder's values bit for bit and its errors, both directions, on several shapes and
- * options, with outliers and non-finite values; the bound holds element by element. Without
- * the library or a device every test is skipped, saying why.
+ * options, with outliers and non-finite values; the bound holds element by element. fp16 input
+ * widened on the device (`streamDtype: "f32"`) gives the CPU encoder's streams of the widened
+ * values, alone and mixed with f32 frames. Without the library or a device every test is
+ * skipped, saying why.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { CorruptStreamError, decode, encode, type EncodeOptions, type Tensor } from "../mod.ts";
-import { kvFrame } from "../testdata/gen.ts";
+import { kvFrame, rng } from "../testdata/gen.ts";
 import { assertBound, assertSameBits } from "../_testing.ts";
-import { fromFloat32 } from "../../dtype/mod.ts";
+import { fromFloat32, toFloat32 } from "../../dtype/mod.ts";
 import { crc32 } from "node:zlib";
 import { ByteReader } from "../bytes.ts";
 import { readHeader } from "../container.ts";
@@ -387,5 +389,154 @@ cudaTest(
         same(r.value, encode(frames[0], OPTIONS[0])),
     );
     assert(small.every((b) => b === 0), "the small output untouched");
+  },
+);
+
+/** The tensor's exact fp32 values: what a `streamDtype: "f32"` stream is of. */
+const widened = (t: Tensor): Tensor => ({ dtype: "f32", shape: t.shape, data: toFloat32(t) });
+
+/** fp16 bit patterns that widening must carry exactly: ±0, subnormals, ±65504, ±Inf, NaNs with payloads. */
+const F16_SPECIALS = [
+  0x0000,
+  0x8000,
+  0x0001,
+  0x8001,
+  0x03ff,
+  0x83ff,
+  0x0200,
+  0x0400,
+  0x7bff,
+  0xfbff,
+  0x7c00,
+  0xfc00,
+  0x7c01,
+  0x7e00,
+  0x7fff,
+  0xfc01,
+  0xfd55,
+  0xffff,
+];
+
+/** A KV-like f16 frame salted with every pattern of F16_SPECIALS (one value in 32). */
+function f16WithSpecials(rows: number, cols: number, seed: number): Tensor {
+  const t = kvFrame(rows, cols, "f16", seed);
+  const v = t.data as Uint16Array, r = rng(seed);
+  for (let k = 0; k < Math.max(F16_SPECIALS.length, v.length >> 5); k++) {
+    v[Math.floor(r() * v.length)] = F16_SPECIALS[k % F16_SPECIALS.length];
+  }
+  return t;
+}
+
+/** An f16 frame of uniformly random bit patterns: every exponent, NaNs and subnormals included. */
+function f16RandomBits(rows: number, cols: number, seed: number): Tensor {
+  const r = rng(seed);
+  return {
+    dtype: "f16",
+    shape: [rows, cols],
+    data: Uint16Array.from({ length: rows * cols }, () => r() * 65536),
+  };
+}
+
+/** Asserts each stream is the CPU encoder's of the frame's widened values, and decodes within the bound. */
+async function assertWidenedStreams(
+  c: CudaFastCodec,
+  frames: Tensor[],
+  got: Awaited<ReturnType<CudaFastCodec["encodeManyWithInfo"]>>,
+  o: EncodeOptions,
+  ctx: string,
+) {
+  const streams = got.results.map((r, i) => {
+    assert(r.status === "fulfilled", `${ctx} frame ${i}: ${(r as PromiseRejectedResult).reason}`);
+    return r.value;
+  });
+  streams.forEach((s, i) => {
+    assert(
+      same(s, encode(widened(frames[i]), o)),
+      `${ctx} frame ${i} [${frames[i].shape}] ${
+        frames[i].dtype
+      }: stream differs from the CPU's of the widened values`,
+    );
+  });
+  const back = await c.decodeMany(streams);
+  back.forEach((t, i) => {
+    assertEquals(t.dtype, "f32", `${ctx} frame ${i}`);
+    const w = widened(frames[i]);
+    assertBound(w, t, boundOf(w, o), `${ctx} frame ${i}`, { signedZero: false });
+  });
+}
+
+cudaTest(
+  'encodeManyWithInfo() with streamDtype "f32" gives the CPU streams of f16 frames widened, specials and NaN payloads included',
+  async (c) => {
+    const frames = [
+      f16WithSpecials(1000, 128, 81),
+      f16RandomBits(256, 128, 82),
+      f16WithSpecials(33, 7, 83),
+      f16WithSpecials(1, 1, 84),
+      kvFrame(4096, 128, "f16", 85),
+      f16RandomBits(31, 3, 86),
+    ];
+    const values = frames.reduce((a, t) => a + t.data.length, 0);
+    for (const [k, o] of OPTIONS.entries()) {
+      const got = await c.encodeManyWithInfo(frames, o, { streamDtype: "f32", subBatchBytes: 1 << 20 });
+      await assertWidenedStreams(c, frames, got, o, `options ${k}`);
+      // rel bounds span the whole range: every frame but the one-value one (range 0) on the GPU
+      if (o.mode === "rel") {
+        assertEquals(
+          got.frames.map((f) => f.backend),
+          ["cuda", "cuda", "cuda", "cpu", "cuda", "cuda"],
+          `options ${k}: ${JSON.stringify(got.frames)}`,
+        );
+        assertEquals(got.timing.h2dBytes, 2 * values, `options ${k}: f16 frames go up at 2 bytes a value`);
+        assert(got.timing.subBatches > 1, `options ${k}: one sub-batch`);
+      }
+    }
+    // not the CPU's f16 stream: an f32 one
+    const o = OPTIONS[0];
+    const [s] = await c.encodeMany([frames[0]], o);
+    assert(same(s, encode(frames[0], o)), "without streamDtype the f16 stream");
+    const f32 = (await c.encodeManyWithInfo([frames[0]], o, { streamDtype: "f32" })).results[0];
+    assert(f32.status === "fulfilled" && !same(f32.value, s), "the f32 stream differs from the f16 one");
+  },
+);
+
+cudaTest(
+  'encodeManyWithInfo() with streamDtype "f32" takes f32 and f16 frames in one call, sub-batches with and without f16',
+  async (c) => {
+    // 1 MiB sub-batches: the 4096-row frames each alone (f32, then f16), then mixed ones
+    const frames = [
+      withSpikes(4096, 128, 91),
+      kvFrame(4096, 128, "f16", 92),
+      f16WithSpecials(1000, 128, 93),
+      withNonFinite(100, 128, 94),
+      f16RandomBits(33, 7, 95),
+      kvFrame(1024, 128, "f32", 96),
+      kvFrame(64, 16, "bf16", 97, true),
+      f16WithSpecials(100, 128, 98),
+    ];
+    for (const [k, o] of OPTIONS.entries()) {
+      const run = { streamDtype: "f32" as const, subBatchBytes: 1 << 20 };
+      const got = await c.encodeManyWithInfo(frames, o, run);
+      await assertWidenedStreams(c, frames, got, o, `mixed, options ${k}`);
+      assertEquals(got.frames[6], { backend: "cpu", fallback: "bf16 input" });
+      if (o.mode === "rel") {
+        assert(
+          got.frames.every((f, i) => i === 6 || f.backend === "cuda"),
+          `options ${k}: ${JSON.stringify(got.frames)}`,
+        );
+        const up = frames.reduce(
+          (a, t, i) => a + (i === 6 ? 0 : t.data.length * (t.dtype === "f16" ? 2 : 4)),
+          0,
+        );
+        assertEquals(got.timing.h2dBytes, up, `options ${k}: bytes up`);
+      }
+      // into a reused output: the same bytes
+      const out = new Uint8Array(16 * 2 ** 20);
+      const into = await c.encodeManyIntoWithInfo(frames, o, out, run);
+      into.results.forEach((r, i) => {
+        const want = got.results[i] as PromiseFulfilledResult<Uint8Array>;
+        assert(r.status === "fulfilled" && same(r.value, want.value), `mixed into, options ${k} frame ${i}`);
+      });
+    }
   },
 );

@@ -1,26 +1,29 @@
 /**
  * Many frames through the fast encoder on CUDA in one library call (../cuda/fast_encode.cu):
- * streams byte for byte `encode(t, { codec: "fast", ... })` of ../codec.ts.
+ * streams byte for byte `encode(t, { codec: "fast", ... })` of ../codec.ts, or with
+ * `streamDtype: "f32"` byte for byte `encode(toFloat32(t), ...)`: f32 streams of the frames'
+ * exact fp32 values, whose f16 frames go up at 2 bytes a value and are widened on the device.
  *
  * | step | where |
  * |---|---|
  * | options, which frames the GPU takes, page-locking the frames' buffers (once each) | host |
- * | values up (DMA), range, step, residuals, decisions, offsets by scan, packing, headers | GPU, sub-batches pipelined on two streams |
+ * | values up (DMA; f16 frames as they are, then widened exactly into the f32 input), range, step, residuals, decisions, offsets by scan, packing, headers | GPU, sub-batches pipelined on two streams |
  * | each frame's sizes, then exactly the compressed bytes | GPU → pinned host chunks |
- * | each body into one buffer and its crc32 in the same pass (host threads, in the library); container prefixes in place | host |
+ * | each body into one buffer and its crc32 in the same pass (host threads, in the library); container prefixes (dtype f32) in place | host |
  *
- * Frames the GPU path does not take (other codecs, f16/bf16 input, empty frames, `eb` 0, the
- * per-value-check case of `quantStep`, steps under 2^-124: ../webgpu/fast/params.ts) are
- * encoded by the CPU encoder while the GPU works, so their streams and errors are the CPU's.
- * The streams of a call are views into one buffer (the caller's, with `encodeManyInto`).
+ * Frames the GPU path does not take (other codecs, bf16 input, f16 input unless the call asks
+ * for f32 streams, empty frames, `eb` 0, the per-value-check case of `quantStep`, steps under
+ * 2^-124: ../webgpu/fast/params.ts) are encoded by the CPU encoder while the GPU works, so their
+ * streams and errors are the CPU's (of `toFloat32(t)` when the call asks for f32 streams). The
+ * streams of a call are views into one buffer (the caller's, with `encodeManyInto`).
  * @module
  */
 import { encode as cpuEncode } from "../codec.ts";
-import { checkTensor, type Tensor } from "../../dtype/mod.ts";
+import { checkTensor, type Tensor, toFloat32 } from "../../dtype/mod.ts";
 import type { EncodeOptions } from "../types.ts";
 import { prefixBase, writePrefix } from "../webgpu/fast/assemble.ts";
 import { fastOptions, sampledValues } from "../webgpu/fast/params.ts";
-import { type CudaLibrary, EI, EO, errBuf, errText, TM } from "./library.ts";
+import { type CudaLibrary, ED, EI, EO, errBuf, errText, TM } from "./library.ts";
 import type { HostRegistry } from "./pinned.ts";
 
 /** Where a frame was encoded or decoded, and why the CPU took it. */
@@ -31,12 +34,16 @@ export interface CudaFrameInfo {
 
 /** Host and device time of one call (ms; bytes as moved). */
 export interface CudaTiming {
-  /** Host → device copies, kernels and device → host copies (CUDA events; they overlap across sub-batches). */
+  /**
+   * Host → device copies (with the widening of f16 frames on the device), kernels and device →
+   * host copies (CUDA events; they overlap across sub-batches).
+   */
   h2dMs: number;
   kernelMs: number;
   d2hMs: number;
   /** The library call, host clock. */
   callMs: number;
+  /** As they crossed the bus: 2 a value of f16 frames. */
   h2dBytes: number;
   d2hBytes: number;
   subBatches: number;
@@ -56,8 +63,20 @@ export interface CudaEncodeResult {
 
 /** Options of a call. */
 export interface CudaRunOptions {
-  /** f32 input bytes per pipelined sub-batch (default 64 MiB). */
+  /**
+   * Bytes of f32 values on the device per pipelined sub-batch (default 64 MiB; an f16 frame
+   * counts 4 bytes a value, its widened size, though it uploads 2).
+   */
   subBatchBytes?: number;
+  /**
+   * `input` (default): each stream has its frame's dtype, `encode(t, opts)`; f16 and bf16 frames
+   * go to the CPU encoder. `f32`: every stream is the f32 stream of the frame's exact fp32
+   * values, `encode(toFloat32(t), opts)` (it decodes to f32, within the bound of the 16-bit
+   * values too, since widening is exact): f16 frames go up as they are, half the bytes of their
+   * f32 values, and are widened on the device; bf16 frames and the frames the GPU leaves are
+   * encoded so on the CPU.
+   */
+  streamDtype?: "input" | "f32";
 }
 
 const PRED = { none: 0, delta: 1, auto: 2 } as const;
@@ -104,6 +123,14 @@ export async function cudaFastEncodeMany(
   if (!Number.isSafeInteger(subBatchBytes) || subBatchBytes <= 0) { // -1 would reach the library as 2^64 - 1
     throw new RangeError(`CUDA encode: subBatchBytes must be a positive integer, got ${subBatchBytes}`);
   }
+  const streamDtype = run.streamDtype ?? "input";
+  if (streamDtype !== "input" && streamDtype !== "f32") {
+    throw new RangeError(`CUDA encode: streamDtype is input or f32, got '${streamDtype}'`);
+  }
+  const asF32 = streamDtype === "f32";
+  // what each frame's stream is of: with f32 streams, the CPU too encodes the exact fp32 values
+  const source = (t: Tensor): Tensor =>
+    asF32 && t.dtype !== "f32" ? { dtype: "f32", shape: t.shape, data: toFloat32(t) } : t;
   const optsOf = (i: number) => Array.isArray(opts) ? opts[i] : opts;
   const results: PromiseSettledResult<Uint8Array>[] = new Array(frames.length);
   const info: CudaFrameInfo[] = new Array(frames.length);
@@ -115,7 +142,7 @@ export async function cudaFastEncodeMany(
   const runCpu = () => {
     for (const i of cpu.splice(0)) {
       try {
-        results[i] = { status: "fulfilled", value: cpuEncode(frames[i], optsOf(i)) };
+        results[i] = { status: "fulfilled", value: cpuEncode(source(frames[i]), optsOf(i)) };
       } catch (reason) {
         results[i] = { status: "rejected", reason };
       }
@@ -130,7 +157,7 @@ export async function cudaFastEncodeMany(
       const o = optsOf(i);
       if (o.codec !== "fast") return toCpu(i, `codec ${o.codec}`);
       fastOptions(o);
-      if (t.dtype !== "f32") return toCpu(i, `${t.dtype} input`);
+      if (t.dtype === "bf16" || (t.dtype === "f16" && !asF32)) return toCpu(i, `${t.dtype} input`);
       const n = t.data.length;
       if (n === 0) return toCpu(i, "empty frame");
       const cols = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
@@ -156,13 +183,14 @@ export async function cudaFastEncodeMany(
   registry.forCall(items.map(({ i }) => frames[i].data)); // nothing of ours is in flight now
   items.forEach(({ i, rows, cols }, f) => {
     const t = frames[i], o = fastOptions(optsOf(i)), e = f * EI.words;
-    table[e + EI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(t.data as Float32Array)));
+    table[e + EI.ptr] = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(t.data)));
     table[e + EI.rows] = rows;
     table[e + EI.cols] = cols;
     table[e + EI.bound] = o.errorBound;
     table[e + EI.mode] = o.mode === "rel" ? 1 : 0;
     table[e + EI.pred] = PRED[o.predictor];
     table[e + EI.reserve] = prefixBase(t.shape) + 5; // the body length's varint: 5 bytes at most
+    table[e + EI.dtype] = t.dtype === "f16" ? ED.f16 : ED.f32;
   });
   timing.registerMs = performance.now() - t0;
 

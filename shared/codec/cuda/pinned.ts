@@ -1,8 +1,8 @@
 /**
  * Page-locked host memory for the CUDA codec, so that uploads are DMA instead of staged:
- * `HostRegistry` page-locks the caller's own buffers (`cudaHostRegister`) the first time a
- * frame of them goes up, so a request's KV, registered once, uploads at DMA speed on every
- * later call. Registration costs about as much as one pageable copy, so buffers under
+ * `HostRegistry` page-locks the caller's own buffers (`cudaHostRegister`; f32 values and f16
+ * bits alike) the first time a frame of them goes up, so a request's KV, registered once,
+ * uploads at DMA speed on every later call. Registration costs about as much as one pageable copy, so buffers under
  * `minBytes` are left pageable.
  *
  * A registered buffer is held (a strong reference) until the registry releases it. CUDA finds

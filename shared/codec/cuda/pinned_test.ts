@@ -43,6 +43,15 @@ Deno.test("HostRegistry registers a buffer once and holds it; small ones stay pa
   assertEquals([r.registeredBytes, r.heldBuffers], [4 * MiB, 1]);
 });
 
+Deno.test("HostRegistry page-locks an f16 frame's Uint16Array buffer as it does a Float32Array's", () => {
+  const { symbols, log } = fakeLibrary();
+  const r = new HostRegistry(symbols, MiB, 64 * MiB);
+  const halves = new Uint16Array(2 * MiB);
+  assertEquals(r.forCall([halves, halves.subarray(7)]), [true, true]);
+  assertEquals(log, ["+4"]);
+  assertEquals(r.registeredBytes, 4 * MiB);
+});
+
 Deno.test("HostRegistry releases the least recently used buffers for room, never one of the call in hand", () => {
   const { symbols, log, buffer } = fakeLibrary();
   const r = new HostRegistry(symbols, MiB, 10 * MiB);
