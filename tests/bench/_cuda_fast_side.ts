@@ -9,16 +9,32 @@
  * with a block-store pool: page-locked on the warm-up call, the values go there by DMA), kernels alone (CUDA events), and the copies alone as they ran in the call
  * (bytes moved / event time). Streams of the CPU-checked frames are compared byte for byte,
  * values bit for bit, and the error against the bound.
+ *
+ * The same two encodes again with fp16 input (`encodeF16`, `encodeF16Into`): the frames rounded
+ * to f16 once, outside the timing, encoded with `streamDtype: "f32"` (half the bytes up, widened
+ * on the device), on the same basis: fp16 input bytes, here the bytes the call is given (the
+ * widening counts in the library's host → device time, so their kernel time is the f32 input's
+ * kernels alone). Their streams are checked against the CPU encoder's of the widened values
+ * (the CPU-checked frames) and against a CUDA f32 call on the widened values (every frame).
  * @module
  */
-import { decode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
-import { createCudaFastCodec, type CudaTiming } from "../../shared/codec/cuda/mod.ts";
+import { decode, encode as cpuEncode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
+import {
+  createCudaFastCodec,
+  type CudaEncodeResult,
+  type CudaFastCodec,
+  type CudaRunOptions,
+  type CudaTiming,
+} from "../../shared/codec/cuda/mod.ts";
+import { toFloat32 } from "../../shared/dtype/mod.ts";
 
 const gbs = (bytes: number, ms: number) => bytes / 1e9 / (ms / 1000);
 const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)];
 
 export interface CudaSideInput {
   frames: Tensor[];
+  /** The same frames rounded to f16 (f32ToF16Bits), for the fp16-input encodes. */
+  f16Frames: Tensor[];
   o: EncodeOptions;
   reps: number;
   /** Frames the CPU encoded, and their streams. */
@@ -42,6 +58,61 @@ function side(t: CudaTiming, e2eMs: number, fp16Bytes: number, firstCallMs: numb
   };
 }
 
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, j) => v === b[j]);
+
+function fulfilled(r: CudaEncodeResult): Uint8Array[] {
+  return r.results.map((x, i) => {
+    if (x.status === "rejected") throw new Error(`frame ${i}: ${x.reason}`);
+    return x.value;
+  });
+}
+
+/**
+ * `frames` encoded end to end, median of `reps` calls after a first one: into new memory, then
+ * into one output reused across calls (its streams compared with the first's).
+ */
+async function timeEncodes(
+  cuda: CudaFastCodec,
+  x: CudaSideInput,
+  frames: Tensor[],
+  run: CudaRunOptions = {},
+) {
+  const t0 = performance.now();
+  let enc = await cuda.encodeManyWithInfo(frames, x.o, run);
+  const firstEnc = performance.now() - t0;
+  const times: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    enc = await cuda.encodeManyWithInfo(frames, x.o, run);
+    times.push(performance.now() - s);
+  }
+  const streams = fulfilled(enc);
+  const compressed = streams.reduce((s, b) => s + b.length, 0);
+  const encode = side(enc.timing, median(times), x.fp16Bytes, firstEnc);
+  // into one output reused across calls (room for the streams and their prefixes)
+  const encOut = new Uint8Array(Math.ceil(1.25 * compressed) + 2 ** 20);
+  const ei0 = performance.now();
+  let encInto = await cuda.encodeManyIntoWithInfo(frames, x.o, encOut, run);
+  const firstEncInto = performance.now() - ei0;
+  const eitimes: number[] = [];
+  for (let k = 0; k < x.reps; k++) {
+    const s = performance.now();
+    encInto = await cuda.encodeManyIntoWithInfo(frames, x.o, encOut, run);
+    eitimes.push(performance.now() - s);
+  }
+  let encIntoSame = true, encIntoInOut = true;
+  encInto.results.forEach((r, i) => {
+    encIntoSame &&= r.status === "fulfilled" && sameBytes(r.value, streams[i]);
+    encIntoInOut &&= r.status === "fulfilled" && r.value.buffer === encOut.buffer;
+  });
+  const encodeInto = {
+    ...side(encInto.timing, median(eitimes), x.fp16Bytes, firstEncInto),
+    sameStreams: encIntoSame,
+    allInOutput: encIntoInOut,
+  };
+  return { enc, streams, compressed, encode, encodeInto };
+}
+
 /** Runs the CUDA side; `{ error }` when there is no library or device. */
 export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unknown>> {
   let cuda;
@@ -51,49 +122,12 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     console.error(`no CUDA: ${(err as Error).message}`);
     return { error: (err as Error).message };
   }
-  const t0 = performance.now();
-  let enc = await cuda.encodeManyWithInfo(x.frames, x.o);
-  const firstEnc = performance.now() - t0;
-  const times: number[] = [];
-  for (let k = 0; k < x.reps; k++) {
-    const s = performance.now();
-    enc = await cuda.encodeManyWithInfo(x.frames, x.o);
-    times.push(performance.now() - s);
-  }
-  const streams = enc.results.map((r, i) => {
-    if (r.status === "rejected") throw new Error(`frame ${i}: ${r.reason}`);
-    return r.value;
-  });
-  const compressed = streams.reduce((s, b) => s + b.length, 0);
-  const encode = side(enc.timing, median(times), x.fp16Bytes, firstEnc);
+  const { enc, streams, compressed, encode, encodeInto } = await timeEncodes(cuda, x, x.frames);
   console.error(
     `cuda encode: kernels ${encode.kernelGBs.toFixed(1)} GB/s, e2e ${
       encode.e2eGBs.toFixed(2)
     } GB/s (first call ${encode.firstCallGBs.toFixed(2)})`,
   );
-  // into one output reused across calls (room for the streams and their prefixes)
-  const encOut = new Uint8Array(Math.ceil(1.25 * compressed) + 2 ** 20);
-  const ei0 = performance.now();
-  let encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
-  const firstEncInto = performance.now() - ei0;
-  const eitimes: number[] = [];
-  for (let k = 0; k < x.reps; k++) {
-    const s = performance.now();
-    encInto = await cuda.encodeManyIntoWithInfo(x.frames, x.o, encOut);
-    eitimes.push(performance.now() - s);
-  }
-  let encIntoSame = true, encIntoInOut = true;
-  encInto.results.forEach((r, i) => {
-    const s = streams[i];
-    encIntoSame &&= r.status === "fulfilled" && r.value.length === s.length &&
-      r.value.every((b, j) => b === s[j]);
-    encIntoInOut &&= r.status === "fulfilled" && r.value.buffer === encOut.buffer;
-  });
-  const encodeInto = {
-    ...side(encInto.timing, median(eitimes), x.fp16Bytes, firstEncInto),
-    sameStreams: encIntoSame,
-    allInOutput: encIntoInOut,
-  };
   console.error(`cuda encode into a reused output: e2e ${encodeInto.e2eGBs.toFixed(2)} GB/s`);
 
   const limits = { maxElements: 2 ** 30 };
@@ -140,6 +174,19 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     } GiB by DMA into them`,
   );
 
+  // fp16 input, widened on the device: f32 streams of the widened values. After the f32 runs, so
+  // that the page-locking of its frames (and of the widened copies the check encodes) lands in
+  // none of their times
+  const f16 = await timeEncodes(cuda, x, x.f16Frames, { streamDtype: "f32" });
+  console.error(
+    `cuda encode, fp16 input: kernels ${f16.encode.kernelGBs.toFixed(1)} GB/s, e2e ${
+      f16.encode.e2eGBs.toFixed(2)
+    } GB/s (host → device ${f16.encode.h2dGBs?.toFixed(1)} GB/s of bytes moved); into a reused output ${
+      f16.encodeInto.e2eGBs.toFixed(2)
+    } GB/s`,
+  );
+  const f16Checked = await checkF16Streams(cuda, x, f16.streams);
+
   let bytesSame = true, bitsSame = true, intoSame = true, worst = 0;
   for (const [i, c] of x.cpuStreams) {
     const s = streams[i];
@@ -172,6 +219,13 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
     decodeFramesOnGpu: dec.frames.filter((f) => f.backend === "cuda").length,
     encode,
     encodeInto,
+    encodeF16: {
+      ...f16.encode,
+      ratio: x.fp16Bytes / f16.compressed,
+      framesOnGpu: f16.enc.frames.filter((f) => f.backend === "cuda").length,
+      streamDtype: "f32",
+    },
+    encodeF16Into: f16.encodeInto,
     decode: decodeSide,
     decodeInto: intoSide,
     memory: cuda.memory(),
@@ -181,6 +235,20 @@ export async function runCudaSide(x: CudaSideInput): Promise<Record<string, unkn
       bitIdentical: bitsSame,
       intoBitIdentical: intoSame,
       maxErrOverBound: worst,
+      ...f16Checked,
     },
   };
+}
+
+/**
+ * The fp16-input streams against the CPU encoder's of the widened values (the CPU-checked
+ * frames) and against one CUDA f32 call on the widened values (every frame).
+ */
+async function checkF16Streams(cuda: CudaFastCodec, x: CudaSideInput, streams: Uint8Array[]) {
+  const widened = x.f16Frames.map((t): Tensor => ({ dtype: "f32", shape: t.shape, data: toFloat32(t) }));
+  let f16ByteIdentical = true;
+  for (const i of x.cpuStreams.keys()) f16ByteIdentical &&= sameBytes(streams[i], cpuEncode(widened[i], x.o));
+  const asF32 = fulfilled(await cuda.encodeManyWithInfo(widened, x.o));
+  const f16SameAsWidenedF32 = asF32.every((s, i) => sameBytes(s, streams[i]));
+  return { f16ByteIdentical, f16SameAsWidenedF32 };
 }

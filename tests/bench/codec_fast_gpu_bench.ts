@@ -18,7 +18,9 @@
  * - end-to-end GB/s: the whole `encodeMany` (host f32 frames → streams: upload, three round
  *   trips, headers and crc32) and `decodeMany` (streams → host f32 tensors in new memory), median
  *   of `--reps`; on CUDA also `decodeManyInto` (into one output buffer reused across calls, as a
- *   decode service's pool: the values by DMA into it);
+ *   decode service's pool: the values by DMA into it), and both encodes again with fp16 input
+ *   (the frames rounded to f16 once, untimed; `streamDtype: "f32"`: half the bytes go up and are
+ *   widened on the device), whose streams are checked against the widened values' f32 streams;
  * - the host↔GPU copy rates alone on the same bytes (writeBuffer up; copy, map and copy out down);
  * - the CPU fast codec on `--cpu-frames` frames spread over the request, where the GPU streams
  *   are also checked byte for byte against the CPU's, the decoded values bit for bit, and the
@@ -34,6 +36,7 @@
 import { defaultOut, exitOnHelp } from "./_cli.ts";
 import { parseArgs } from "node:util";
 import { decode, encode, type EncodeOptions, type Tensor } from "../../shared/codec/mod.ts";
+import { fromFloat32 } from "../../shared/dtype/mod.ts";
 import {
   acquireGpu,
   createGpuFastCodec,
@@ -255,8 +258,13 @@ console.error(
 
 // ---- the GPU -------------------------------------------------------------------------------
 if (encoders.includes("cuda")) {
+  // the fp16-input encodes' frames: the same values rounded to f16 (f32ToF16Bits), once, untimed
+  const h0 = performance.now();
+  const f16Frames = frames.map((t) => fromFloat32(t.data as Float32Array, t.shape, "f16"));
+  console.error(`fp16 copies of the frames in ${(performance.now() - h0).toFixed(0)} ms`);
   doc.cuda = await runCudaSide({
     frames,
+    f16Frames,
     o,
     reps,
     cpuStreams,
@@ -451,6 +459,13 @@ console.log(
     f(dec?.e2eMs, 1)
   } | ${dec ? `${dec.batches} / ${dec.submissions}` : "—"} |`,
 );
+interface CudaEncodeRow {
+  kernelGBs: number;
+  kernelMs: number;
+  e2eGBs: number;
+  e2eMs: number;
+  timing: { subBatches: number };
+}
 const cu = doc.cuda as
   | {
     ratio: number;
@@ -463,13 +478,9 @@ const cu = doc.cuda as
     };
     decode: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
     decodeInto: { kernelGBs: number; kernelMs: number; e2eGBs: number; e2eMs: number };
-    encodeInto: {
-      kernelGBs: number;
-      kernelMs: number;
-      e2eGBs: number;
-      e2eMs: number;
-      timing: { subBatches: number };
-    };
+    encodeInto: CudaEncodeRow;
+    encodeF16: CudaEncodeRow & { ratio: number };
+    encodeF16Into: CudaEncodeRow;
   }
   | undefined;
 if (cu?.encode) {
@@ -485,6 +496,18 @@ if (cu?.encode) {
       f(cu.encodeInto.e2eMs, 1)
     } | ${cu.encodeInto.timing.subBatches} sub-batches / 1 call |`,
   );
+  // GB/s of fp16 input bytes, as every row: here the bytes the call is given
+  const f16Rows: [string, CudaEncodeRow, string][] = [
+    ["CUDA encode, fp16 input, new memory", cu.encodeF16, f(cu.encodeF16.ratio)],
+    ["CUDA encode, fp16 input, into a reused output", cu.encodeF16Into, ""],
+  ];
+  for (const [name, r, ratio] of f16Rows) {
+    console.log(
+      `| ${name} | ${ratio} | ${f(r.kernelGBs)} | ${f(r.kernelMs, 1)} | ${f(r.e2eGBs)} | ${
+        f(r.e2eMs, 1)
+      } | ${r.timing.subBatches} sub-batches / 1 call |`,
+    );
+  }
   console.log(
     `| CUDA decode, new memory | | ${f(cu.decode.kernelGBs)} | ${f(cu.decode.kernelMs, 1)} | ${
       f(cu.decode.e2eGBs)
