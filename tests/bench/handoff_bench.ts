@@ -436,7 +436,8 @@ async function plot(rows: Row[]): Promise<string> {
 
 /**
  * The fast codec's GPU throughput from `bench:codec-fast-gpu` run under the same label just
- * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone), if present.
+ * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone; on CUDA also
+ * the encode of fp16 input widened on the device), if present.
  */
 function gpuCodecSummary() {
   try {
@@ -458,6 +459,9 @@ function gpuCodecSummary() {
         gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${label} (${c.device})`,
         gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
         gpu_encode_gbps: r3(c.encode.e2eGBs),
+        // fp16 input widened on the device (f32 streams); absent from runs before it existed
+        gpu_encode_f16_gbps: c.encodeF16 ? r3(c.encodeF16.e2eGBs) : null,
+        gpu_encode_f16_into_gbps: c.encodeF16Into ? r3(c.encodeF16Into.e2eGBs) : null,
         gpu_decode_gbps: r3(c.decode.e2eGBs),
         gpu_encode_kernel_gbps: r3(c.encode.kernelGBs),
         gpu_decode_kernel_gbps: r3(c.decode.kernelGBs),
