@@ -6,6 +6,7 @@
  * @module
  */
 import { REPO_DIR } from "../_harness/paths.ts";
+import { exitOnHelp } from "./_cli.ts";
 import { FIGURES } from "./plot/figures.ts";
 import { renderSvg, svgToPng } from "./plot/render.ts";
 
@@ -24,7 +25,15 @@ function parseArgs(args: string[]): { results: string; out: string } {
 }
 
 if (import.meta.main) {
-  const { results, out } = parseArgs(Deno.args);
+  exitOnHelp(import.meta.url);
+  let parsed: { results: string; out: string };
+  try {
+    parsed = parseArgs(Deno.args);
+  } catch (e) {
+    console.error((e as Error).message);
+    Deno.exit(2);
+  }
+  const { results, out } = parsed;
   await Deno.mkdir(out, { recursive: true });
   let failed = 0;
   for (const f of FIGURES) {

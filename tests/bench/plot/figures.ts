@@ -485,9 +485,10 @@ export function handoffSpec(
   } as TopLevelSpec;
 }
 
-/** The hand-off runs plotted: the H200 host (GPU codec) and the 2-core CPU box. */
+/** The hand-off runs plotted: the H200 host (WebGPU, then CUDA codec) and the 2-core CPU box. */
 const HANDOFF_FILES = [
   { file: "handoff_h200.json", machine: "H200 host, WebGPU codec" },
+  { file: "handoff_h200-cuda-pool.json", machine: "H200 host, CUDA codec" },
   { file: "handoff_amd-epyc-2c.json", machine: "2-core EPYC, CPU codec" },
 ];
 
