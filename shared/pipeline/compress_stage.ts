@@ -22,6 +22,7 @@ import {
   planUniform,
 } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
+import { acquireArena, type GatherArena, gatherRows, releaseArena } from "./gather_arena.ts";
 
 /** The prefill output compression works on (the layout `Model.prefill` returns). */
 export interface PrefillKv {
@@ -199,30 +200,36 @@ export class CompressionJob {
     const layers: LayerEncoding[] = [];
     let encodeMs = 0;
     const step = Math.max(1, encoder.layersPerCall);
-    for (let l0 = 0; l0 < nLayers; l0 += step) {
-      await this.#layersReady(Math.min(nLayers, l0 + step));
-      const group = Array.from(
-        { length: Math.min(step, nLayers - l0) },
-        (_, i) => this.#layerFrames(l0 + i, plan),
-      );
-      const frames = group.flatMap((g) => g.heads.flatMap((h) => [h.keys, h.values]));
-      const t1 = performance.now();
-      const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f)));
-      const ms = performance.now() - t1;
-      encodeMs += ms;
-      let at = 0;
-      for (const g of group) {
-        const encoded: EncodedHead[] = g.heads.map((h) => ({
-          positions: h.positions,
-          keys: bytes[at++],
-          values: bytes[at++],
-        }));
-        const layer = this.#layerEncoding(g.layer, plan, g.layerFrame, encoded, ms / group.length);
-        hooks.layerEncoded?.(layer, g.heads.flatMap((h) => [h.keys, h.values]));
-        layers.push(layer);
-        if (pipeline) emit(layer);
+    // the kept rows of each call's evicted heads, gathered into one buffer reused call after call
+    const arena = plan ? acquireArena() : undefined;
+    try {
+      for (let l0 = 0; l0 < nLayers; l0 += step) {
+        await this.#layersReady(Math.min(nLayers, l0 + step));
+        const count = Math.min(step, nLayers - l0);
+        if (plan && arena) arena.reserve(this.#gatheredFloats(plan, l0, count));
+        const group = Array.from({ length: count }, (_, i) => this.#layerFrames(l0 + i, plan, arena));
+        const frames = group.flatMap((g) => g.heads.flatMap((h) => [h.keys, h.values]));
+        const t1 = performance.now();
+        const bytes = await encoder.encodeFrames(frames, frames.map((f) => this.#frameOptions(f)));
+        const ms = performance.now() - t1;
+        encodeMs += ms;
+        let at = 0;
+        for (const g of group) {
+          const encoded: EncodedHead[] = g.heads.map((h) => ({
+            positions: h.positions,
+            keys: bytes[at++],
+            values: bytes[at++],
+          }));
+          const layer = this.#layerEncoding(g.layer, plan, g.layerFrame, encoded, ms / group.length);
+          // the frames' values are the arena's until the next call: observers read them now
+          hooks.layerEncoded?.(layer, g.heads.flatMap((h) => [h.keys, h.values]));
+          layers.push(layer);
+          if (pipeline) emit(layer);
+        }
+        if (pipeline && l0 + step < nLayers) await yieldToEventLoop();
       }
-      if (pipeline && l0 + step < nLayers) await yieldToEventLoop();
+    } finally {
+      if (arena) releaseArena(arena);
     }
     if (!pipeline) layers.forEach(emit);
     return {
@@ -242,9 +249,25 @@ export class CompressionJob {
   #layerFrames(
     l: number,
     plan: EvictionPlan | undefined,
+    arena: GatherArena | undefined,
   ): { layer: number; layerFrame: boolean; heads: HeadFrames[] } {
     const layerFrame = !plan && this.kv.frames === "layer";
-    return { layer: l, layerFrame, heads: layerFrame ? [this.#layerFrame(l)] : this.#headFrames(l, plan) };
+    return {
+      layer: l,
+      layerFrame,
+      heads: layerFrame ? [this.#layerFrame(l)] : this.#headFrames(l, plan, arena),
+    };
+  }
+
+  /** Values the evicted heads of layers [l0, l0 + count) gather: K and V rows of what they keep. */
+  #gatheredFloats(plan: EvictionPlan, l0: number, count: number): number {
+    const { nKvHeads, nPos, headDim } = this.#kv;
+    let rows = 0;
+    for (let i = l0 * nKvHeads; i < (l0 + count) * nKvHeads; i++) {
+      const n = plan.kept[i].length;
+      if (n !== nPos) rows += n;
+    }
+    return 2 * rows * headDim;
   }
 
   #layerEncoding(
@@ -340,7 +363,7 @@ export class CompressionJob {
     return o;
   }
 
-  #headFrames(l: number, plan: EvictionPlan | undefined): HeadFrames[] {
+  #headFrames(l: number, plan: EvictionPlan | undefined, arena: GatherArena | undefined): HeadFrames[] {
     const { nKvHeads, nPos, headDim } = this.#kv;
     const raw = this.#kv.layers[l];
     const heads: HeadFrames[] = [];
@@ -353,13 +376,10 @@ export class CompressionJob {
         k = raw.keys.subarray(base, base + nPos * headDim);
         v = raw.values.subarray(base, base + nPos * headDim);
       } else {
-        k = new Float32Array(n * headDim);
-        v = new Float32Array(n * headDim);
-        for (let i = 0; i < n; i++) {
-          const src = base + positions[i] * headDim;
-          k.set(raw.keys.subarray(src, src + headDim), i * headDim);
-          v.set(raw.values.subarray(src, src + headDim), i * headDim);
-        }
+        k = arena ? arena.take(n * headDim) : new Float32Array(n * headDim);
+        v = arena ? arena.take(n * headDim) : new Float32Array(n * headDim);
+        gatherRows(raw.keys, base, positions, headDim, k);
+        gatherRows(raw.values, base, positions, headDim, v);
       }
       heads.push({
         positions,
