@@ -137,37 +137,42 @@ function accuracySpec(
 }
 
 /** Accuracy vs KVSort error bound, no eviction (the KVSort table). */
+/** eval:eb-sweep's table from `file` as a figure, or undefined when the file is not there. */
+async function ebSweepFigure(title: string, dir: string, file: string, model: string) {
+  const sweep = await pendingRows<AccuracyRow & { error_bound: number }>(
+    dir,
+    file,
+    ["error_bound", "accuracy", "ci95_low", "ci95_high"],
+    ["task"],
+  );
+  if (!sweep) return undefined;
+  // a log axis has no 0: the fp16 reference (error_bound 0) goes into the subtitle; the
+  // passkey@<length> breakdown rows stay in the JSON
+  const bounded = sweep.filter((r) => r.error_bound > 0 && !r.task.includes("@"));
+  const reference = sweep.filter((r) => r.error_bound === 0 && !r.task.includes("@"))
+    .map((r) => `${r.task} ${r.accuracy.toFixed(2)}`).join(", ");
+  return {
+    spec: accuracySpec(
+      title,
+      [
+        `eval:eb-sweep, ${file}: ${model}, adaptive kvsort, bound relative per frame, no eviction`,
+        `answer-only tasks, every bound in separate processes, 95 % Wilson intervals; fp16 hand-off: ${reference}`,
+      ],
+      bounded,
+      { field: "error_bound", title: "error bound (relative)", base: 10 },
+      { field: "task", title: "task" },
+    ),
+    rows: bounded.length,
+    sources: [file],
+  };
+}
+
 export const accuracyVsErrorBound: Figure = {
   name: "accuracy_vs_error_bound",
   title: "Task accuracy vs KVSort error bound",
   async build(dir) {
-    const sweep = await pendingRows<AccuracyRow & { error_bound: number }>(
-      dir,
-      EB_SWEEP_FILE,
-      ["error_bound", "accuracy", "ci95_low", "ci95_high"],
-      ["task"],
-    );
-    if (sweep) {
-      // a log axis has no 0: the fp16 reference (error_bound 0) goes into the subtitle; the
-      // passkey@<length> breakdown rows stay in the JSON
-      const bounded = sweep.filter((r) => r.error_bound > 0 && !r.task.includes("@"));
-      const reference = sweep.filter((r) => r.error_bound === 0 && !r.task.includes("@"))
-        .map((r) => `${r.task} ${r.accuracy.toFixed(2)}`).join(", ");
-      return {
-        spec: accuracySpec(
-          this.title,
-          [
-            `eval:eb-sweep, ${EB_SWEEP_FILE}: kvrelay-tiny, adaptive kvsort, bound relative per frame, no eviction`,
-            `answer-only tasks, every bound in separate processes, 95 % Wilson intervals; fp16 hand-off: ${reference}`,
-          ],
-          bounded,
-          { field: "error_bound", title: "error bound (relative)", base: 10 },
-          { field: "task", title: "task" },
-        ),
-        rows: bounded.length,
-        sources: [EB_SWEEP_FILE],
-      };
-    }
+    const sweep = await ebSweepFigure(this.title, dir, EB_SWEEP_FILE, "kvrelay-tiny");
+    if (sweep) return sweep;
     const evals = (await taskEvals(dir)).filter((t) => t.kv.codec === "kvsort" && t.kv.evictionRate === 1);
     if (evals.length === 0) {
       return { skipped: `no ${EB_SWEEP_FILE} and no kvsort task_eval_*.json without eviction` };
@@ -188,6 +193,19 @@ export const accuracyVsErrorBound: Figure = {
   },
 };
 
+/** The second model's tables carry its name: `<table>_kvrelay-small.json`. */
+export const SECOND_MODEL = "kvrelay-small";
+
+export const accuracyVsErrorBoundSecond: Figure = {
+  name: `accuracy_vs_error_bound_${SECOND_MODEL}`,
+  title: `Task accuracy vs KVSort error bound, ${SECOND_MODEL}`,
+  async build(dir) {
+    const file = `kvsort_eb_sweep_${SECOND_MODEL}.json`;
+    return await ebSweepFigure(this.title, dir, file, SECOND_MODEL) ??
+      { skipped: `no ${file} (deno task eval:eb-sweep --model infra/model/${SECOND_MODEL})` };
+  },
+};
+
 /** A row of eval:rates' JSON (the fields plotted). */
 export interface RateTableRow extends AccuracyRow {
   table: string;
@@ -203,7 +221,8 @@ const RATE_TABLES = ["paper", "paper_floor16", "defaults"];
  * `kv_compress_rate_table_<machine>.json`, an H200 one before any other machine's.
  */
 export async function rateTableFile(dir: string): Promise<string | undefined> {
-  const all = await filesMatching(dir, /^kv_compress_rate_table(_.+)?\.json$/);
+  const all = (await filesMatching(dir, /^kv_compress_rate_table(_.+)?\.json$/))
+    .filter((f) => !f.endsWith(`_${SECOND_MODEL}.json`)); // another model's, drawn on its own
   if (all.includes(RATE_TABLE_FILE)) return RATE_TABLE_FILE;
   return all.find((f) => /h200/i.test(f)) ?? all[0];
 }
@@ -233,32 +252,35 @@ export function rateTableSpec(
   );
 }
 
+/** eval:rates' table from `file` as a figure. */
+async function rateTableFigure(title: string, dir: string, file: string, model: string) {
+  const d = await readJson(dir, file) as { rows?: unknown };
+  const rows = checkRows<RateTableRow>(file, d.rows, {
+    number: ["rate", "accuracy", "ci95_low", "ci95_high"],
+    string: ["table", "task", "policy"],
+  });
+  const n = [...new Set(rows.filter((r) => TASKS.includes(r.task)).map((r) => (r as { n?: number }).n))]
+    .filter((x) => x !== undefined);
+  const spec = rateTableSpec(
+    title,
+    [
+      `eval:rates, ${file}: ${model}, codec raw, decode keeps evicting at the rate`,
+      `${
+        n.length ? `${n.join("/")} items a task, ` : ""
+      }95 % Wilson interval; rate = prompt KVs / kept KVs (1 evicts nothing); equal lines overlap`,
+    ],
+    rows,
+  );
+  return { spec, rows: rows.filter((r) => TASKS.includes(r.task)).length, sources: [file] };
+}
+
 /** Accuracy vs eviction rate, a panel per task and settings table, a line per policy (eval:rates). */
 export const accuracyVsEvictionRate: Figure = {
   name: "accuracy_vs_eviction_rate",
   title: "Task accuracy vs eviction rate",
   async build(dir) {
     const file = await rateTableFile(dir);
-    if (file) {
-      const d = await readJson(dir, file) as { rows?: unknown };
-      const rows = checkRows<RateTableRow>(file, d.rows, {
-        number: ["rate", "accuracy", "ci95_low", "ci95_high"],
-        string: ["table", "task", "policy"],
-      });
-      const n = [...new Set(rows.filter((r) => TASKS.includes(r.task)).map((r) => (r as { n?: number }).n))]
-        .filter((x) => x !== undefined);
-      const spec = rateTableSpec(
-        this.title,
-        [
-          `eval:rates, ${file}: kvrelay-tiny, codec raw, decode keeps evicting at the rate`,
-          `${
-            n.length ? `${n.join("/")} items a task, ` : ""
-          }95 % Wilson interval; rate = prompt KVs / kept KVs (1 evicts nothing); equal lines overlap`,
-        ],
-        rows,
-      );
-      return { spec, rows: rows.filter((r) => TASKS.includes(r.task)).length, sources: [file] };
-    }
+    if (file) return await rateTableFigure(this.title, dir, file, "kvrelay-tiny");
     const x = { field: "rate", title: "eviction rate (prompt KVs / kept KVs)", base: 2 };
     const color = { field: "policy", title: "policy" };
     const facet = { column: { field: "task", title: "task" } };
@@ -286,6 +308,18 @@ export const accuracyVsEvictionRate: Figure = {
       rows: values.length,
       sources: evals.map((t) => t.file),
     };
+  },
+};
+
+export const accuracyVsEvictionRateSecond: Figure = {
+  name: `accuracy_vs_eviction_rate_${SECOND_MODEL}`,
+  title: `Task accuracy vs eviction rate, ${SECOND_MODEL}`,
+  async build(dir) {
+    const file = `kv_compress_rate_table_${SECOND_MODEL}.json`;
+    if (!(await filesMatching(dir, /^kv_compress_rate_table_.+\.json$/)).includes(file)) {
+      return { skipped: `no ${file} (deno task eval:rates --model infra/model/${SECOND_MODEL})` };
+    }
+    return await rateTableFigure(this.title, dir, file, SECOND_MODEL);
   },
 };
 
@@ -757,6 +791,8 @@ export const decodeThroughput: Figure = {
 export const FIGURES: Figure[] = [
   accuracyVsErrorBound,
   accuracyVsEvictionRate,
+  accuracyVsErrorBoundSecond,
+  accuracyVsEvictionRateSecond,
   ratioVsK,
   ratioVsErrorBound,
   handoffVsLink,
