@@ -463,6 +463,9 @@ function gpuCodecSummary() {
         gpu_encode_f16_gbps: c.encodeF16 ? r3(c.encodeF16.e2eGBs) : null,
         gpu_encode_f16_into_gbps: c.encodeF16Into ? r3(c.encodeF16Into.e2eGBs) : null,
         gpu_decode_gbps: r3(c.decode.e2eGBs),
+        // into outputs reused across calls: what the services' pools do
+        gpu_encode_into_gbps: c.encodeInto ? r3(c.encodeInto.e2eGBs) : null,
+        gpu_decode_into_gbps: c.decodeInto ? r3(c.decodeInto.e2eGBs) : null,
         gpu_encode_kernel_gbps: r3(c.encode.kernelGBs),
         gpu_decode_kernel_gbps: r3(c.decode.kernelGBs),
         gpu_encode_first_call_gbps: r3(c.encode.firstCallGBs),
