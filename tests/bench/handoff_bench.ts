@@ -22,6 +22,8 @@
  *     [--label NAME]
  *   (`--cuda-devices E,D`: with `--encoder cuda`, W2's encoder on CUDA device E and its decode sink on D)
  *   deno task bench:handoff --replot tests/bench/results/handoff_X.json   # redraw a plot
+ *   deno task bench:handoff --summarize X.json --codec-json C.json [--out Y.json]   # its summary
+ *     again, the GPU codec figures from C.json (bench:codec-fast-gpu of the same code and host)
  * @module
  */
 import { defaultOut, exitOnHelp } from "./_cli.ts";
@@ -67,6 +69,8 @@ const { values: a } = parseArgs({
     "cuda-devices": { type: "string", default: "0,0" },
     label: { type: "string" },
     replot: { type: "string" },
+    summarize: { type: "string" },
+    "codec-json": { type: "string" },
     out: { type: "string" },
   },
 });
@@ -439,12 +443,12 @@ async function plot(rows: Row[]): Promise<string> {
  * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone; on CUDA also
  * the encode of fp16 input widened on the device), if present.
  */
-function gpuCodecSummary() {
+function gpuCodecSummary(codecJson = a["codec-json"]) {
   try {
     const label = a.label ?? machineLabel();
-    // This run's bench:codec-fast-gpu (out/bench), else the tracked result.
+    // The file named, else this run's bench:codec-fast-gpu (out/bench), else the tracked result.
     const name = `codec_fast_gpu_${label}.json`;
-    const path = [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
+    const path = codecJson ?? [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
       try {
         return Deno.statSync(p).isFile;
       } catch {
@@ -453,10 +457,11 @@ function gpuCodecSummary() {
     });
     if (!path) return {};
     const j = JSON.parse(Deno.readTextFileSync(path));
+    const source = codecJson ? path.split("/").at(-1) : label;
     const g = j.gpu, c = j.cuda;
     if (a.encoder === "cuda" && c?.encode) {
       return {
-        gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${label} (${c.device})`,
+        gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${source} (${c.device})`,
         gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
         gpu_encode_gbps: r3(c.encode.e2eGBs),
         // fp16 input widened on the device (f32 streams); absent from runs before it existed
@@ -489,8 +494,8 @@ function gpuCodecSummary() {
   }
 }
 
-/** The figures the issues' targets name, where this run has them. */
-function summary(rows: Row[]) {
+/** The figures the issues' targets name, where this run has them (its W1 and W2 token counts). */
+function summary(rows: Row[], w1s: number[] = W1, w2s: number[] = W2) {
   const speedup = (w: Row["workload"], tokens: number, gbps: number, codec: string, evict: number) => {
     const r = rows.find((x) =>
       x.workload === w && x.tokens === tokens && x.link_gbps === gbps && x.codec === codec &&
@@ -507,13 +512,13 @@ function summary(rows: Row[]) {
     );
     return r ? r3(linkMs(gbps, r.raw_bytes)! / r.handoff_ms) : null;
   };
-  const w2 = W2.includes(8192) ? 8192 : W2.at(-1);
+  const w2 = w2s.includes(8192) ? 8192 : w2s.at(-1);
   return {
     ...gpuCodecSummary(),
-    w1_2k_1gbit_fast: W1.length
+    w1_2k_1gbit_fast: w1s.length
       ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 1)
       : null,
-    w1_2k_1gbit_fast_evict8: W1.length
+    w1_2k_1gbit_fast_evict8: w1s.length
       ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 8)
       : null,
     w2_tokens: w2 ?? null,
@@ -524,6 +529,17 @@ function summary(rows: Row[]) {
     speedup_vs_ideal_fp16_10gbit_codec_evict8: w2 ? vsIdeal("W2", w2, 10, "fast", 8) : null,
     speedup_vs_ideal_fp16_100gbit_codec: w2 ? vsIdeal("W2", w2, 100, "fast", 1) : null,
   };
+}
+
+if (import.meta.main && a.summarize) {
+  // a results file's summary again, its GPU codec figures from --codec-json (a bench:codec-fast-gpu
+  // run of the same code on the same host): deno task bench:handoff --summarize X.json --codec-json C.json
+  const j = JSON.parse(await Deno.readTextFile(a.summarize));
+  j.summary = summary(j.rows as Row[], j.settings.w1, j.settings.w2);
+  const out = a.out ?? a.summarize;
+  await Deno.writeTextFile(out, JSON.stringify(j, null, 2));
+  console.log(`wrote ${out}: summary ${JSON.stringify(j.summary)}`);
+  Deno.exit(0);
 }
 
 if (import.meta.main && a.replot) {

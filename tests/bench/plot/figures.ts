@@ -521,8 +521,8 @@ export function handoffSpec(
 
 /** The hand-off runs plotted: the H200 host (WebGPU, then CUDA codec) and the 2-core CPU box. */
 const HANDOFF_FILES = [
-  { file: "handoff_h200.json", machine: "H200 host, WebGPU codec" },
-  { file: "handoff_h200-cuda-pool.json", machine: "H200 host, CUDA codec" },
+  { file: "handoff_h200-webgpu.json", machine: "H200 host, WebGPU codec" },
+  { file: "handoff_h200.json", machine: "H200 host, CUDA codec" },
   { file: "handoff_amd-epyc-2c.json", machine: "2-core EPYC, CPU codec" },
 ];
 
