@@ -43,41 +43,42 @@ async function runCheck(bin: string, dir: string, table: Uint32Array): Promise<[
 
 const tableBits = () => new Uint32Array(f16Table32().slice().buffer);
 
-Deno.test({
-  name: "widenF16Bits() gives f16Table32's bits for every fp16 pattern" +
-    (noCompiler ? ` (skipped: ${noCompiler})` : ""),
-  ignore: noCompiler !== undefined,
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const bin = await build(dir);
-      assertEquals(await runCheck(bin, dir, tableBits()), [0, "all 65536 ok"]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+/** A test that builds the check in a temporary folder, where g++ is there. */
+function checkTest(
+  name: string,
+  fn: (run: (table: Uint32Array) => Promise<[number, string]>) => Promise<void>,
+) {
+  Deno.test({
+    name: name + (noCompiler ? ` (skipped: ${noCompiler})` : ""),
+    ignore: noCompiler !== undefined,
+    async fn() {
+      const dir = await Deno.makeTempDir();
+      try {
+        const bin = await build(dir);
+        await fn((table) => runCheck(bin, dir, table));
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+checkTest("widenF16Bits() gives f16Table32's bits for every fp16 pattern", async (run) => {
+  assertEquals(await run(tableBits()), [0, "all 65536 ok"]);
 });
 
-Deno.test({
-  name: "the widening check catches a NaN payload and a lost -0 (it compares bits, not values)" +
-    (noCompiler ? ` (skipped: ${noCompiler})` : ""),
-  ignore: noCompiler !== undefined,
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const bin = await build(dir);
-      const t = tableBits();
-      t[0xfe01] = 0xffc02000; // this NaN with its sign and payload kept
-      t[0x8000] = 0; // -0 as +0
-      const [code, out] = await runCheck(bin, dir, t);
-      assertEquals(code, 1);
-      assertEquals(out.split("\n"), [
-        "f16 8000: widened 80000000, table 00000000",
-        "f16 fe01: widened 7fc00000, table ffc02000",
-        "2 of 65536 differ",
-      ]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+checkTest(
+  "the widening check catches a NaN payload and a lost -0 (it compares bits, not values)",
+  async (run) => {
+    const t = tableBits();
+    t[0xfe01] = 0xffc02000; // this NaN with its sign and payload kept
+    t[0x8000] = 0; // -0 as +0
+    const [code, out] = await run(t);
+    assertEquals(code, 1);
+    assertEquals(out.split("\n"), [
+      "f16 8000: widened 80000000, table 00000000",
+      "f16 fe01: widened 7fc00000, table ffc02000",
+      "2 of 65536 differ",
+    ]);
   },
-});
+);

@@ -5,7 +5,7 @@ import type { Dtype } from "../../dtype/mod.ts";
 import { kvFrame, rng } from "../testdata/gen.ts";
 import { assertBound } from "../_testing.ts";
 import { readNpy } from "../../npy/mod.ts";
-import { KV_SAMPLES_DIR } from "../../../tests/_harness/paths.ts";
+import { HAVE_KV_SAMPLES, KV_SAMPLES_DIR } from "../../../tests/_harness/paths.ts";
 
 Deno.test("encode({ codec: 'fast' }) keeps every value within the bound over random shapes, dtypes, eb and specials", () => {
   const r = rng(77);
@@ -69,14 +69,7 @@ Deno.test("encode({ codec: 'fast' }) picks delta for smooth rows and none for no
   assertEquals(pick(noise), "none");
 });
 
-// ../shared travels to no GPU host (bench_all.sh runs this file there); CI always has it
-const haveSamples = (() => {
-  try {
-    return Deno.statSync(`${KV_SAMPLES_DIR}/stories260K`).isDirectory;
-  } catch {
-    return false;
-  }
-})();
+const haveSamples = HAVE_KV_SAMPLES;
 
 Deno.test({
   name: `encode({ codec: 'fast' }) on a real KV sample: at least 0.8x kvsort's ratio at rel 1e-2${

@@ -15,7 +15,7 @@ import {
 import { type Dtype, fromFloat32 } from "../../dtype/mod.ts";
 import { readNpy } from "../../npy/mod.ts";
 import { kvFrame } from "../testdata/gen.ts";
-import { KV_SAMPLES_DIR } from "../../../tests/_harness/paths.ts";
+import { HAVE_KV_SAMPLES, KV_SAMPLES_DIR } from "../../../tests/_harness/paths.ts";
 import { assertBound, assertSameBits } from "../_testing.ts";
 import { createGpuCodec, type GpuCodec, selectCodecBackend } from "./mod.ts";
 
@@ -130,14 +130,7 @@ Deno.test({
   },
 });
 
-// the samples live beside the repository (../shared); a GPU host that has only the repository skips this
-const haveSamples = (() => {
-  try {
-    return Deno.statSync(`${KV_SAMPLES_DIR}/stories260K`).isDirectory;
-  } catch {
-    return false;
-  }
-})();
+const haveSamples = HAVE_KV_SAMPLES;
 
 Deno.test({
   name: `createGpuCodec() on real KV samples: per-head and layer-wide frames, fp32 and fp16${
