@@ -49,15 +49,16 @@ fi
 
 # --- WebGPU software adapter (Mesa's lavapipe/llvmpipe), from Debian ----------------------
 # Optional: without it WebGPU finds no adapter and the CPU runs everything (device auto).
-# With it the WebGPU code paths can be tested on a machine without a GPU.
+# With it the WebGPU code paths can be tested on a machine without a GPU; the Vulkan headers
+# (libvulkan-dev) let the tests build the GPU-select layer (KVRELAY_GPU) and run it on lavapipe.
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
-  for pkg in mesa-vulkan-drivers libegl-mesa0; do
+  for pkg in mesa-vulkan-drivers libegl-mesa0 libvulkan-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      say "installing Debian's ${missing[*]} (WebGPU software adapter)"
+      say "installing Debian's ${missing[*]} (WebGPU software adapter, Vulkan headers)"
       { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2; } ||
         say "could not install ${missing[*]}: WebGPU will find no software adapter (the CPU path is unaffected)"
     else
