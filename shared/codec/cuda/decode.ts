@@ -125,7 +125,8 @@ export async function cudaFastDecodeMany(
       ? group.map((p) => outputFor(into.outs[p.i], p.n, p.i))
       : freshOutputs(group.map((p) => p.n));
     // the previous group's call has ended: nothing of ours is in flight
-    const direct = into ? into.registry.forCall(outs) : outs.map(() => false);
+    // outputs the caller keeps for reuse (a pool): page-locked on their first call
+    const direct = into ? into.registry.forCall(outs, true) : outs.map(() => false);
     timing.registerMs += performance.now() - r0;
     const call = decodeCall(lib, group, outs, direct, subBatchBytes);
     runCpu(); // CPU frames while the GPU works

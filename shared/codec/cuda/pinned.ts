@@ -1,9 +1,10 @@
 /**
  * Page-locked host memory for the CUDA codec, so that uploads are DMA instead of staged:
  * `HostRegistry` page-locks the caller's own buffers (`cudaHostRegister`; f32 values and f16
- * bits alike) the first time a frame of them goes up, so a request's KV, registered once,
- * uploads at DMA speed on every later call. Registration costs about as much as one pageable copy, so buffers under
- * `minBytes` are left pageable.
+ * bits alike) the second time a call uses them, so a buffer that comes back (a pool's output, a
+ * gather arena, KV encoded again) uploads at DMA speed from then on. Registration costs about as
+ * much as one pageable copy, so a buffer used once (a request's fresh prefill output) is left
+ * pageable rather than paid for twice and then held, and buffers under `minBytes` always are.
  *
  * A registered buffer is held (a strong reference) until the registry releases it. CUDA finds
  * a registration by address: had the buffer been collected first and its memory handed to a
@@ -25,6 +26,8 @@ export class HostRegistry {
   #held = new Map<ArrayBufferLike, Registration>();
   /** Buffers whose registration failed: left pageable, not tried again. */
   #refused = new WeakSet<ArrayBufferLike>();
+  /** Buffers an earlier call used (pageable then): the next call that uses one registers it. */
+  #seen = new WeakSet<ArrayBufferLike>();
   registeredBytes = 0;
   failures = 0;
   lastError = "";
@@ -32,16 +35,19 @@ export class HostRegistry {
   constructor(readonly lib: CudaSymbols, readonly minBytes = 2 ** 20, readonly maxBytes = 4 * 2 ** 30) {}
 
   /**
-   * Page-locks the buffers of one library call's `views` where they are large enough and room
-   * can be made by releasing buffers no view of this call is in; `out[i]` says whether
-   * `views[i]`'s buffer is page-locked. Call it with nothing in flight on the library.
+   * Page-locks the buffers of one library call's `views` that an earlier call used too, where
+   * they are large enough and room can be made by releasing buffers no view of this call is in;
+   * `out[i]` says whether `views[i]`'s buffer is page-locked. With `now`, this call's buffers
+   * qualify at once (outputs the caller keeps for reuse). Call it with nothing in flight on the
+   * library.
    */
-  forCall(views: ArrayBufferView[]): boolean[] {
+  forCall(views: ArrayBufferView[], now = false): boolean[] {
     const inCall = new Set(views.map((v) => v.buffer));
     const wanted = [...inCall].filter((b) =>
       !this.#held.has(b) && !this.#refused.has(b) && b.byteLength >= this.minBytes &&
-      b.byteLength <= this.maxBytes
+      b.byteLength <= this.maxBytes && (now || this.#seen.has(b))
     );
+    for (const b of inCall) this.#seen.add(b);
     const need = wanted.reduce((n, b) => n + b.byteLength, 0);
     for (const [buf, r] of this.#held) {
       if (this.registeredBytes + need <= this.maxBytes) break;
