@@ -252,13 +252,15 @@ export function rateTableSpec(
   );
 }
 
-/** eval:rates' table from `file` as a figure. */
+/** eval:rates' table from `file` as a figure, or undefined when the file is not there. */
 async function rateTableFigure(title: string, dir: string, file: string, model: string) {
-  const d = await readJson(dir, file) as { rows?: unknown };
-  const rows = checkRows<RateTableRow>(file, d.rows, {
-    number: ["rate", "accuracy", "ci95_low", "ci95_high"],
-    string: ["table", "task", "policy"],
-  });
+  const rows = await pendingRows<RateTableRow>(
+    dir,
+    file,
+    ["rate", "accuracy", "ci95_low", "ci95_high"],
+    ["table", "task", "policy"],
+  );
+  if (!rows) return undefined;
   const n = [...new Set(rows.filter((r) => TASKS.includes(r.task)).map((r) => (r as { n?: number }).n))]
     .filter((x) => x !== undefined);
   const spec = rateTableSpec(
@@ -280,7 +282,8 @@ export const accuracyVsEvictionRate: Figure = {
   title: "Task accuracy vs eviction rate",
   async build(dir) {
     const file = await rateTableFile(dir);
-    if (file) return await rateTableFigure(this.title, dir, file, "kvrelay-tiny");
+    const table = file && await rateTableFigure(this.title, dir, file, "kvrelay-tiny");
+    if (table) return table;
     const x = { field: "rate", title: "eviction rate (prompt KVs / kept KVs)", base: 2 };
     const color = { field: "policy", title: "policy" };
     const facet = { column: { field: "task", title: "task" } };
@@ -316,10 +319,8 @@ export const accuracyVsEvictionRateSecond: Figure = {
   title: `Task accuracy vs eviction rate, ${SECOND_MODEL}`,
   async build(dir) {
     const file = `kv_compress_rate_table_${SECOND_MODEL}.json`;
-    if (!(await filesMatching(dir, /^kv_compress_rate_table_.+\.json$/)).includes(file)) {
-      return { skipped: `no ${file} (deno task eval:rates --model infra/model/${SECOND_MODEL})` };
-    }
-    return await rateTableFigure(this.title, dir, file, SECOND_MODEL);
+    return await rateTableFigure(this.title, dir, file, SECOND_MODEL) ??
+      { skipped: `no ${file} (deno task eval:rates --model infra/model/${SECOND_MODEL})` };
   },
 };
 
