@@ -116,6 +116,14 @@ function checkArgs(): void {
   if (a["cuda-devices"] !== "0,0" && (a.encoder !== "cuda" || W2.length === 0)) {
     fail("cuda-devices (W2's encoder and sink: needs --encoder cuda and --w2)", devices);
   }
+  // --replot and --summarize read a results file and run nothing: a run's flags would do nothing
+  const mode = a.replot !== undefined ? "replot" : a.summarize !== undefined ? "summarize" : undefined;
+  if (mode) {
+    const takes = mode === "replot" ? ["replot"] : ["summarize", "codec-json", "out", "label"];
+    const given = Deno.args.filter((x) => x.startsWith("--")).map((x) => x.slice(2).split("=")[0]);
+    const extra = given.filter((f) => !takes.includes(f));
+    if (extra.length) fail(`${extra[0]} (--${mode} takes only --${takes.join(", --")})`, a[extra[0] as "w1"]);
+  }
 }
 
 interface Row {
@@ -443,7 +451,7 @@ async function plot(rows: Row[]): Promise<string> {
  * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone; on CUDA also
  * the encode of fp16 input widened on the device), if present.
  */
-function gpuCodecSummary(codecJson = a["codec-json"]) {
+function gpuCodecSummary(encoder = a.encoder, codecJson = a["codec-json"]) {
   try {
     const label = a.label ?? machineLabel();
     // The file named, else this run's bench:codec-fast-gpu (out/bench), else the tracked result.
@@ -459,7 +467,7 @@ function gpuCodecSummary(codecJson = a["codec-json"]) {
     const j = JSON.parse(Deno.readTextFileSync(path));
     const source = codecJson ? path.split("/").at(-1) : label;
     const g = j.gpu, c = j.cuda;
-    if (a.encoder === "cuda" && c?.encode) {
+    if (encoder === "cuda" && c?.encode) {
       return {
         gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${source} (${c.device})`,
         gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
@@ -495,7 +503,7 @@ function gpuCodecSummary(codecJson = a["codec-json"]) {
 }
 
 /** The figures the issues' targets name, where this run has them (its W1 and W2 token counts). */
-function summary(rows: Row[], w1s: number[] = W1, w2s: number[] = W2) {
+function summary(rows: Row[], w1s: number[] = W1, w2s: number[] = W2, encoder = a.encoder) {
   const speedup = (w: Row["workload"], tokens: number, gbps: number, codec: string, evict: number) => {
     const r = rows.find((x) =>
       x.workload === w && x.tokens === tokens && x.link_gbps === gbps && x.codec === codec &&
@@ -514,7 +522,7 @@ function summary(rows: Row[], w1s: number[] = W1, w2s: number[] = W2) {
   };
   const w2 = w2s.includes(8192) ? 8192 : w2s.at(-1);
   return {
-    ...gpuCodecSummary(),
+    ...gpuCodecSummary(encoder),
     w1_2k_1gbit_fast: w1s.length
       ? speedup("W1", Math.max(...rows.filter((r) => r.workload === "W1").map((r) => r.tokens)), 1, "fast", 1)
       : null,
@@ -535,7 +543,7 @@ if (import.meta.main && a.summarize) {
   // a results file's summary again, its GPU codec figures from --codec-json (a bench:codec-fast-gpu
   // run of the same code on the same host): deno task bench:handoff --summarize X.json --codec-json C.json
   const j = JSON.parse(await Deno.readTextFile(a.summarize));
-  j.summary = summary(j.rows as Row[], j.settings.w1, j.settings.w2);
+  j.summary = summary(j.rows as Row[], j.settings.w1, j.settings.w2, j.settings.encoder);
   const out = a.out ?? a.summarize;
   await Deno.writeTextFile(out, JSON.stringify(j, null, 2));
   console.log(`wrote ${out}: summary ${JSON.stringify(j.summary)}`);
