@@ -145,7 +145,7 @@ cp out/bench/handoff_"$LABEL".json out/bench/handoff_"$LABEL".svg "$OUT/" 2>/dev
 
 step twogpu "${TWO_GPU_S:-300}" bash -c 'for g in 0 1 2; do echo "KVRELAY_GPU=$g:"; KVRELAY_GPU=$g \
   KVRELAY_GPU_SELECT_LIST=1 timeout 60 deno run -A --cached-only shared/webgpu/gpu_select/testdata/pinned_adapters.ts \
-  2>&1 | grep -E "gpu-select|wgpu"; done; deno test -A --cached-only shared/webgpu/gpu_select/ 2>&1 | tail -5;
+  2>&1 | grep -E "gpu-select|wgpu"; done; deno test -A --cached-only --no-check shared/webgpu/gpu_select/ 2>&1 | tail -5;
   deno run -A --cached-only tests/bench/two_gpu.ts --gpus 0,1 --label "$0" --out "$1/two_gpu_$0.json" $2' \
   "$LABEL" "$OUT" "${TWO_GPU_ARGS:---device webgpu --codec-device cpu}"
 
