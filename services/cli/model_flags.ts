@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type Config, loadConfig } from "../../shared/config/mod.ts";
 import { badRequest } from "../../shared/errors.ts";
+import { selectGpu } from "../../shared/webgpu/gpu_select/select.ts";
 
 export const MODEL_FLAGS = {
   model: { type: "string" },
@@ -27,14 +28,17 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig["options"]>>(ar
 
 /**
  * The configuration, with `--model`/`--tokenizer`/`--device` taking the place of
- * KVRELAY_MODEL/KVRELAY_TOKENIZER/KVRELAY_DEVICE (validated the same way).
+ * KVRELAY_MODEL/KVRELAY_TOKENIZER/KVRELAY_DEVICE (validated the same way). KVRELAY_GPU pins
+ * the command to its GPU here, before anything touches one, as a service's start does.
  */
 export function configFromFlags(v: { model?: string; tokenizer?: string; device?: string }): Config {
   const env = Deno.env.toObject();
   if (v.model) env.KVRELAY_MODEL = v.model;
   if (v.tokenizer) env.KVRELAY_TOKENIZER = v.tokenizer;
   if (v.device) env.KVRELAY_DEVICE = v.device;
-  return loadConfig(env);
+  const config = loadConfig(env);
+  selectGpu(config.gpu);
+  return config;
 }
 
 /** The prompt text from `--prompt` or `--prompt-file` (not both); undefined when neither is given. */

@@ -10,7 +10,7 @@
  * systemd or by `npm start` is pinned the same way.
  * @module
  */
-import { KvrelayError } from "../../errors.ts";
+import { badRequest } from "../../errors.ts";
 
 export const GPU_SELECT_LAYER = "VK_LAYER_KVRELAY_gpu_select";
 export const GPU_SELECT_LIBRARY = "libkvrelay_gpu_select.so";
@@ -60,19 +60,17 @@ export function selectGpu(
     try {
       Deno.statSync(`${layerDir}/${file}`);
     } catch {
-      throw new KvrelayError(
-        "bad_request",
+      throw badRequest(
         `KVRELAY_GPU needs the GPU-select layer, and ${layerDir}/${file} is missing: run bash infra/gpu/build_gpu_select.sh`,
-        { param: "KVRELAY_GPU" },
+        "KVRELAY_GPU",
       );
     }
   }
   const cuda = env.get("CUDA_VISIBLE_DEVICES");
   if (cuda && cuda !== String(index)) {
-    throw new KvrelayError(
-      "bad_request",
+    throw badRequest(
       `KVRELAY_GPU=${index} and CUDA_VISIBLE_DEVICES=${cuda} disagree; set one`,
-      { param: "KVRELAY_GPU" },
+      "KVRELAY_GPU",
     );
   }
   const vars = gpuSelectEnv(index, layerDir, {
