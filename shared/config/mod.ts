@@ -216,9 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     apiKeys: (env.KVRELAY_API_KEYS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     link: linkSettings(env),
     pipeline: flag(env, "KVRELAY_PIPELINE", true),
-    prefillGroups: !env.KVRELAY_PREFILL_GROUPS || env.KVRELAY_PREFILL_GROUPS === "auto"
-      ? "auto"
-      : integer(env, "KVRELAY_PREFILL_GROUPS", 1, 1),
+    prefillGroups: prefillGroups(env),
     codecThreads: integer(env, "KVRELAY_CODEC_THREADS", 1, 1),
     natsAuth: natsAuthFromEnv(env),
     uploadQuotaBytes: num(env, "KVRELAY_UPLOAD_QUOTA_BYTES", DEFAULTS.uploadQuotaBytes, 0),
@@ -257,7 +255,7 @@ function gpuSettings(
     }
   }
   const gpu = env.KVRELAY_GPU ? integer(env, "KVRELAY_GPU", 0, 0) : undefined;
-  if (gpu === undefined && env.KVRELAY_GPU_SELECT_LIST) {
+  if (gpu === undefined && flag(env, "KVRELAY_GPU_SELECT_LIST", false)) {
     // the list comes from the layer, which only KVRELAY_GPU turns on
     throw badRequest("KVRELAY_GPU_SELECT_LIST needs KVRELAY_GPU", "KVRELAY_GPU_SELECT_LIST");
   }
@@ -279,6 +277,12 @@ function linkSettings(env: Record<string, string | undefined>): Config["link"] {
     );
   }
   return { gbps, rttMs };
+}
+
+/** KVRELAY_PREFILL_GROUPS: "auto" or a count of at least 1, its default from DEFAULTS. */
+function prefillGroups(env: Record<string, string | undefined>): number | "auto" {
+  const v = env.KVRELAY_PREFILL_GROUPS || String(DEFAULTS.prefillGroups);
+  return v === "auto" ? "auto" : integer({ KVRELAY_PREFILL_GROUPS: v }, "KVRELAY_PREFILL_GROUPS", 1, 1);
 }
 
 function integer(

@@ -104,7 +104,7 @@ export const VARIABLES: readonly EnvVariable[] = [
     name: "KVRELAY_GPU_SELECT_LIST",
     default: "",
     by: "all",
-    meaning: "with KVRELAY_GPU: list the GPUs in the order the index counts, on stderr",
+    meaning: "1 with KVRELAY_GPU: list the GPUs in the order the index counts, on stderr",
   },
   { name: "KVRELAY_THREADS", default: s(DEFAULTS.threads), by: "all", meaning: "model runtime threads" },
   {

@@ -159,7 +159,8 @@ static struct ranked_device *ranked_devices(const struct instance_entry *e, uint
   }
   free(all);
   qsort(ranked, *count, sizeof *ranked, by_rank);
-  if (getenv("KVRELAY_GPU_SELECT_LIST") && !said_list++) {
+  const char *list = getenv("KVRELAY_GPU_SELECT_LIST"); // 1 or true lists, as the config reads it
+  if (list && (!strcmp(list, "1") || !strcmp(list, "true")) && !said_list++) {
     for (uint32_t i = 0; i < *count; i++) {
       const struct ranked_device *r = &ranked[i];
       if (r->has_pci) {
