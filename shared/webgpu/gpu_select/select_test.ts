@@ -1,6 +1,12 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { KvrelayError } from "../../errors.ts";
-import { GPU_SELECT_LAYER, gpuSelectEnv, selectGpu } from "./select.ts";
+import {
+  GPU_SELECT_LAYER,
+  GPU_SELECT_LIBRARY,
+  GPU_SELECT_MANIFEST,
+  gpuSelectEnv,
+  selectGpu,
+} from "./select.ts";
 import { canBuildGpuSelectLayer } from "./_testing.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -42,7 +48,7 @@ Deno.test("selectGpu() does nothing without an index, and refuses a missing laye
 
   const dir = await Deno.makeTempDir();
   try {
-    for (const f of ["libkvrelay_gpu_select.so", "kvrelay_gpu_select.json"]) {
+    for (const f of [GPU_SELECT_LIBRARY, GPU_SELECT_MANIFEST]) {
       await Deno.writeTextFile(`${dir}/${f}`, "");
     }
     const clash = fakeEnv({ CUDA_VISIBLE_DEVICES: "0" });
