@@ -46,7 +46,7 @@ import { fitChannelStats, llama3_8b, syntheticKv } from "./_synthetic_kv.ts";
 import { handoffPoints, handoffSpec } from "./plot/figures.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { SINK, type SinkOpen } from "./handoff_sink.ts";
-import { benchPromptText } from "./_bench_prompt.ts";
+import { benchPromptIds } from "./_bench_prompt.ts";
 
 exitOnHelp(import.meta.url);
 
@@ -192,23 +192,13 @@ function row(
 }
 
 // --- W1: kvrelay-tiny through the services --------------------------------------------------
-async function promptIds(tokens: number[]): Promise<Map<number, number[]>> {
-  const model = await loadConfiguredModel(loadConfig({}));
-  try {
-    const ids = model.tokenizer.encode(benchPromptText());
-    return new Map(tokens.map((t) => [t, ids.slice(0, Math.min(t, model.config.maxSeqLen - 2))]));
-  } finally {
-    await model.close();
-  }
-}
-
 async function natsInBytes(monitor: number): Promise<number> {
   return (await (await fetch(`http://127.0.0.1:${monitor}/varz`)).json()).in_bytes as number;
 }
 
 async function runW1(rows: Row[]): Promise<void> {
   if (!W1.length) return;
-  const prompts = await promptIds(W1);
+  const prompts = await benchPromptIds(W1);
   const monitor = freePort();
   const nats = await startNatsServer({ jetstream: false, extraConfig: `http: 127.0.0.1:${monitor}` });
   try {
@@ -268,7 +258,7 @@ async function tinyStats() {
   const config = loadConfig({});
   const model = await loadConfiguredModel(config);
   try {
-    const ids = (await promptIds([2000])).get(2000)!;
+    const ids = (await benchPromptIds([2000])).get(2000)!;
     const kv = defaultKvSettings(config.kv);
     const pre = await runPrefill(model, ids, {
       kv,

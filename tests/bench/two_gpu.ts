@@ -38,10 +38,9 @@ import { startNatsServer } from "../_harness/nats_server.ts";
 import { type ServiceName, startServices } from "../_harness/services.ts";
 import { loadConfig } from "../../shared/config/mod.ts";
 import type { KvrelayError } from "../../shared/errors.ts";
-import { loadConfiguredModel } from "../../shared/pipeline/load_model.ts";
 import { CODEC_TRAITS, isCodecName } from "../../shared/codec/mod.ts";
 import type { CodecChoice } from "../../shared/config/mod.ts";
-import { benchPromptText } from "./_bench_prompt.ts";
+import { benchPromptIds } from "./_bench_prompt.ts";
 import { machineInfo, machineLabel } from "./_machine.ts";
 import { type CompletionResult, timeCompletion } from "./_completion_client.ts";
 import { type GpuMemory, gpuMemory, type GpuProcess, gpuProcesses } from "./_gpus.ts";
@@ -179,14 +178,10 @@ const r1 = (x: number | null) => x === null ? null : Math.round(x * 10) / 10;
 const r3 = (x: number | null) => x === null ? null : Math.round(x * 1000) / 1000;
 
 async function promptIds(): Promise<number[]> {
-  const model = await loadConfiguredModel(loadConfig()); // the model the services will load
   try {
-    const ids = model.tokenizer.encode(benchPromptText());
-    const room = model.config.maxSeqLen - MAX_TOKENS - 2;
-    if (room < 1) fail("max-tokens (no room left for a prompt)", MAX_TOKENS);
-    return ids.slice(0, Math.min(PROMPT_TOKENS, room));
-  } finally {
-    await model.close();
+    return (await benchPromptIds([PROMPT_TOKENS], MAX_TOKENS)).get(PROMPT_TOKENS)!;
+  } catch (err) {
+    return fail("max-tokens (no room left for a prompt)", (err as Error).message);
   }
 }
 
