@@ -116,6 +116,9 @@ function checkArgs(): void {
   if (a["cuda-devices"] !== "0,0" && (a.encoder !== "cuda" || W2.length === 0)) {
     fail("cuda-devices (W2's encoder and sink: needs --encoder cuda and --w2)", devices);
   }
+  if (a["codec-json"] !== undefined && a.summarize === undefined) {
+    fail("codec-json (needs --summarize)", a["codec-json"]);
+  }
   // --replot and --summarize read a results file and run nothing: a run's flags would do nothing
   const mode = a.replot !== undefined ? "replot" : a.summarize !== undefined ? "summarize" : undefined;
   if (mode) {
@@ -441,55 +444,64 @@ async function plot(rows: Row[]): Promise<string> {
  * before (fp16-basis GB/s: end to end with host transfers, and the kernels alone; on CUDA also
  * the encode of fp16 input widened on the device), if present.
  */
-function gpuCodecSummary(encoder = a.encoder, codecJson = a["codec-json"]) {
+function gpuCodecSummary(encoder = a.encoder) {
+  const named = a["codec-json"];
+  if (named !== undefined) { // asked for by name: a missing or foreign file is an error, not a blank
+    const figures = codecFigures(JSON.parse(Deno.readTextFileSync(named)), encoder, named.split("/").at(-1)!);
+    if (!figures) throw new Error(`bench:handoff: --codec-json ${named} has no ${encoder} codec figures`);
+    return figures;
+  }
   try {
     const label = a.label ?? machineLabel();
-    // The file named, else this run's bench:codec-fast-gpu (out/bench), else the tracked result.
+    // This run's bench:codec-fast-gpu (out/bench), else the tracked result.
     const name = `codec_fast_gpu_${label}.json`;
-    const path = codecJson ?? [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
+    const path = [defaultOut(name), `${REPO_DIR}/tests/bench/results/${name}`].find((p) => {
       try {
         return Deno.statSync(p).isFile;
       } catch {
         return false;
       }
     });
-    if (!path) return {};
-    const j = JSON.parse(Deno.readTextFileSync(path));
-    const source = codecJson ? path.split("/").at(-1) : label;
-    const g = j.gpu, c = j.cuda;
-    if (encoder === "cuda" && c?.encode) {
-      return {
-        gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${source} (${c.device})`,
-        gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
-        gpu_encode_gbps: r3(c.encode.e2eGBs),
-        // fp16 input widened on the device (f32 streams); absent from runs before it existed
-        gpu_encode_f16_gbps: c.encodeF16 ? r3(c.encodeF16.e2eGBs) : null,
-        gpu_encode_f16_into_gbps: c.encodeF16Into ? r3(c.encodeF16Into.e2eGBs) : null,
-        gpu_decode_gbps: r3(c.decode.e2eGBs),
-        // into outputs reused across calls: what the services' pools do
-        gpu_encode_into_gbps: c.encodeInto ? r3(c.encodeInto.e2eGBs) : null,
-        gpu_decode_into_gbps: c.decodeInto ? r3(c.decodeInto.e2eGBs) : null,
-        gpu_encode_kernel_gbps: r3(c.encode.kernelGBs),
-        gpu_decode_kernel_gbps: r3(c.decode.kernelGBs),
-        gpu_encode_first_call_gbps: r3(c.encode.firstCallGBs),
-        gpu_host_to_device_gbps: c.encode.h2dGBs === null ? null : r3(c.encode.h2dGBs),
-        gpu_device_to_host_gbps: c.decode.d2hGBs === null ? null : r3(c.decode.d2hGBs),
-        gpu_checked: c.checked,
-      };
-    }
-    if (!g) return {};
-    return {
-      gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
-      gpu_encode_gbps: r3(g.encode.e2eGBs),
-      gpu_decode_gbps: r3(g.decode.e2eGBs),
-      gpu_encode_kernel_gbps: r3(g.encode.kernelGBs),
-      gpu_decode_kernel_gbps: r3(g.decode.kernelGBs),
-      gpu_host_to_device_gbps: r3(g.transfers.upGBsRaw),
-      gpu_device_to_host_gbps: r3(g.transfers.downGBsRaw),
-    };
+    return path ? codecFigures(JSON.parse(Deno.readTextFileSync(path)), encoder, label) ?? {} : {};
   } catch {
     return {};
   }
+}
+
+/** A bench:codec-fast-gpu JSON's figures for `encoder`'s backend, or undefined when it has none. */
+// deno-lint-ignore no-explicit-any
+function codecFigures(j: any, encoder: string, source: string) {
+  const g = j.gpu, c = j.cuda;
+  if (encoder === "cuda" && c?.encode) {
+    return {
+      gpu_codec_source: `bench:codec-fast-gpu --encoder cuda, ${source} (${c.device})`,
+      gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
+      gpu_encode_gbps: r3(c.encode.e2eGBs),
+      // fp16 input widened on the device (f32 streams); absent from runs before it existed
+      gpu_encode_f16_gbps: c.encodeF16 ? r3(c.encodeF16.e2eGBs) : null,
+      gpu_encode_f16_into_gbps: c.encodeF16Into ? r3(c.encodeF16Into.e2eGBs) : null,
+      gpu_decode_gbps: r3(c.decode.e2eGBs),
+      // into outputs reused across calls: what the services' pools do
+      gpu_encode_into_gbps: c.encodeInto ? r3(c.encodeInto.e2eGBs) : null,
+      gpu_decode_into_gbps: c.decodeInto ? r3(c.decodeInto.e2eGBs) : null,
+      gpu_encode_kernel_gbps: r3(c.encode.kernelGBs),
+      gpu_decode_kernel_gbps: r3(c.decode.kernelGBs),
+      gpu_encode_first_call_gbps: r3(c.encode.firstCallGBs),
+      gpu_host_to_device_gbps: c.encode.h2dGBs === null ? null : r3(c.encode.h2dGBs),
+      gpu_device_to_host_gbps: c.decode.d2hGBs === null ? null : r3(c.decode.d2hGBs),
+      gpu_checked: c.checked,
+    };
+  }
+  if (!g) return undefined;
+  return {
+    gpu_codec_frames: `${j.config?.frames ?? "?"} frames of [${j.config?.tokens ?? "?"}, 128]`,
+    gpu_encode_gbps: r3(g.encode.e2eGBs),
+    gpu_decode_gbps: r3(g.decode.e2eGBs),
+    gpu_encode_kernel_gbps: r3(g.encode.kernelGBs),
+    gpu_decode_kernel_gbps: r3(g.decode.kernelGBs),
+    gpu_host_to_device_gbps: r3(g.transfers.upGBsRaw),
+    gpu_device_to_host_gbps: r3(g.transfers.downGBsRaw),
+  };
 }
 
 /** The figures the issues' targets name, where this run has them (its W1 and W2 token counts). */
