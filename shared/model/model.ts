@@ -232,9 +232,11 @@ export class Model {
     const sopts = { threads: opts.threads, timeoutMs: opts.sessionTimeoutMs, device: on.device };
     const prefill: { group: LayerGroup; session: ort.InferenceSession }[] = [];
     try {
-      const groups = opts.prefillGroups === "auto"
-        ? (on.device === "cpu" ? config.nLayers : 1)
-        : opts.prefillGroups ?? 1;
+      const asked = opts.prefillGroups ?? 1;
+      if (asked !== "auto" && !(Number.isInteger(asked) && asked >= 1 && asked <= config.nLayers)) {
+        throw new RangeError(`prefillGroups must be auto or 1..${config.nLayers} (the layers), got ${asked}`);
+      }
+      const groups = asked === "auto" ? (on.device === "cpu" ? config.nLayers : 1) : asked;
       for (const group of layerGroups(config.nLayers, groups)) {
         const layers = group.from === 0 && group.to === config.nLayers ? undefined : group;
         const graph = buildPrefillGraph(config, weights, { fused, layers });

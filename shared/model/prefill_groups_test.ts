@@ -97,3 +97,14 @@ Deno.test("prefill in layer groups stops between groups once its signal is abort
     await model.close();
   }
 });
+
+Deno.test("prefillGroups other than auto or 1..layers is refused, naming it", async () => {
+  const { config, weights, tokenizer } = await loadCheckpoint(TEST_MODELS[1].load.modelPath);
+  for (const prefillGroups of [0, 1.5, NaN, config.nLayers + 1]) {
+    await assertRejects(
+      () => Model.fromWeights(config, weights, { tokenizer, prefillGroups }),
+      RangeError,
+      "prefillGroups",
+    );
+  }
+});

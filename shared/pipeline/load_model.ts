@@ -4,8 +4,8 @@ import { Model } from "../model/mod.ts";
 
 /**
  * Loads the model the configuration names on the configured device (KVRELAY_DEVICE); no
- * model configured is a clear error. `prefillGroups` overrides KVRELAY_PREFILL_GROUPS (decode,
- * whose prefill serves only the canary, takes one graph).
+ * model configured is a clear error. Prefill is one graph unless `prefillGroups` says otherwise:
+ * only the prefill node, whose hand-off starts with the first group, passes KVRELAY_PREFILL_GROUPS.
  */
 export async function loadConfiguredModel(
   config: Config,
@@ -22,7 +22,7 @@ export async function loadConfiguredModel(
     tokenizerPath: config.tokenizerPath,
     threads: config.threads,
     device: config.device,
-    prefillGroups: opts.prefillGroups ?? config.prefillGroups,
+    prefillGroups: opts.prefillGroups ?? 1,
   });
 }
 
