@@ -52,14 +52,32 @@ export function applyPlan(
     const k = new Float32Array(pos.length * headDim);
     const v = new Float32Array(pos.length * headDim);
     const base = h * nPos * headDim;
-    for (let i = 0; i < pos.length; i++) {
-      const src = base + pos[i] * headDim;
-      k.set(kv.keys.subarray(src, src + headDim), i * headDim);
-      v.set(kv.values.subarray(src, src + headDim), i * headDim);
-    }
+    gatherRows(kv.keys, base, pos, headDim, k);
+    gatherRows(kv.values, base, pos, headDim, v);
     out.keys.push(k);
     out.values.push(v);
     out.positions.push(pos.slice());
   }
   return out;
+}
+
+/**
+ * Copies the rows `positions` of `src` (rows of `width` values from `base`) into `dst`, one
+ * `set` per run of consecutive positions (the protected window and sink are such runs).
+ */
+export function gatherRows(
+  src: Float32Array,
+  base: number,
+  positions: Int32Array,
+  width: number,
+  dst: Float32Array,
+) {
+  const n = positions.length;
+  for (let i = 0; i < n;) {
+    let j = i + 1;
+    while (j < n && positions[j] === positions[j - 1] + 1) j++;
+    const from = base + positions[i] * width;
+    dst.set(src.subarray(from, from + (j - i) * width), i * width);
+    i = j;
+  }
 }

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { applyPlan } from "./apply_plan.ts";
+import { applyPlan, gatherRows } from "./apply_plan.ts";
 import { planKvCompress } from "./plan_kv_compress.ts";
 import { randomMetric } from "./_testing.ts";
 
@@ -30,4 +30,17 @@ Deno.test("applyPlan() rejects a cache of the wrong size or a layer out of range
   const kv = { keys: new Float32Array(16), values: new Float32Array(16) };
   assertThrows(() => applyPlan(kv, plan, 0, 3), TypeError);
   assertThrows(() => applyPlan(kv, plan, 1, 2), RangeError);
+});
+
+Deno.test("gatherRows() copies exactly the rows named, runs and single rows alike", () => {
+  const width = 3, rows = 20;
+  const src = Float32Array.from({ length: 2 * rows * width }, (_, i) => i + 0.5);
+  const base = rows * width; // the second of two heads
+  const positions = Int32Array.from([0, 1, 2, 5, 7, 8, 12, 17, 18, 19]);
+  const dst = new Float32Array(positions.length * width).fill(-1);
+  gatherRows(src, base, positions, width, dst);
+  const want = Array.from(positions).flatMap((p) =>
+    Array.from(src.subarray(base + p * width, base + (p + 1) * width))
+  );
+  assertEquals(Array.from(dst), want);
 });

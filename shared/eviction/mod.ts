@@ -29,6 +29,6 @@ export { planUniform } from "./plan_uniform.ts";
 export { planRecency } from "./plan_recency.ts";
 export { type DecodePlan, type DecodePlanOptions, planDecodeEviction } from "./plan_decode.ts";
 export { capPlan } from "./cap_plan.ts";
-export { applyPlan, type LayerSurvivors } from "./apply_plan.ts";
+export { applyPlan, gatherRows, type LayerSurvivors } from "./apply_plan.ts";
 export { maxPool1d } from "./max_pool.ts";
 export { attentionMetric, type AttentionShape } from "./attention_metric.ts";

@@ -16,13 +16,14 @@ import type { CoefficientSet } from "../codec/predict/coefficients.ts";
 import {
   capPlan,
   type EvictionPlan,
+  gatherRows,
   maxPool1d,
   planKvCompress,
   planRecency,
   planUniform,
 } from "../eviction/mod.ts";
 import type { KvSettings } from "../handoff/contract.ts";
-import { acquireArena, type GatherArena, gatherRows, releaseArena } from "./gather_arena.ts";
+import { acquireArena, type GatherArena, releaseArena } from "./gather_arena.ts";
 
 /** The prefill output compression works on (the layout `Model.prefill` returns). */
 export interface PrefillKv {

@@ -7,7 +7,7 @@
  * @module
  */
 
-/** An arena: one growable fp32 buffer, handed out front to back until `reset`. */
+/** An arena: one growable fp32 buffer, handed out front to back from each `reserve`. */
 export class GatherArena {
   #buf = new Float32Array(0);
   #used = 0;
@@ -31,27 +31,6 @@ export class GatherArena {
 
   get capacity(): number {
     return this.#buf.length;
-  }
-}
-
-/**
- * Copies the rows `positions` of `src` (rows of `width` values from `base`) into `dst`, one
- * `set` per run of consecutive positions (the protected window and sink are such runs).
- */
-export function gatherRows(
-  src: Float32Array,
-  base: number,
-  positions: Int32Array,
-  width: number,
-  dst: Float32Array,
-) {
-  const n = positions.length;
-  for (let i = 0; i < n;) {
-    let j = i + 1;
-    while (j < n && positions[j] === positions[j - 1] + 1) j++;
-    const from = base + positions[i] * width;
-    dst.set(src.subarray(from, from + (j - i) * width), i * width);
-    i = j;
   }
 }
 

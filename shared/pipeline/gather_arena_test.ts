@@ -1,18 +1,5 @@
 import { assertEquals, assertNotStrictEquals, assertStrictEquals, assertThrows } from "@std/assert";
-import { acquireArena, GatherArena, gatherRows, releaseArena } from "./gather_arena.ts";
-
-Deno.test("gatherRows() copies exactly the rows named, runs and single rows alike", () => {
-  const width = 3, rows = 20;
-  const src = Float32Array.from({ length: 2 * rows * width }, (_, i) => i + 0.5);
-  const base = rows * width; // the second of two heads
-  const positions = Int32Array.from([0, 1, 2, 5, 7, 8, 12, 17, 18, 19]);
-  const dst = new Float32Array(positions.length * width).fill(-1);
-  gatherRows(src, base, positions, width, dst);
-  const want = Array.from(positions).flatMap((p) =>
-    Array.from(src.subarray(base + p * width, base + (p + 1) * width))
-  );
-  assertEquals(Array.from(dst), want);
-});
+import { acquireArena, GatherArena, releaseArena } from "./gather_arena.ts";
 
 Deno.test("GatherArena hands out views front to back, refuses past what was reserved, and reuses its buffer", () => {
   const a = new GatherArena();
