@@ -24,19 +24,16 @@ import {
   type PrefillKv,
 } from "../../shared/pipeline/compress_stage.ts";
 import { buildKvUsage } from "../../shared/pipeline/usage.ts";
+import type { PrefillEnding } from "../../shared/pipeline/prefill_stage.ts";
 import { context, type Span, trace } from "@opentelemetry/api";
 import { attr, failSpan, getTracer, withSpan } from "../../shared/telemetry/mod.ts";
 import { compressionTracing } from "./tracing.ts";
 
-/** What prefill knows only when it ends, which the commit carries. */
-export interface PrefillEnd {
-  firstToken: number;
-  /** The first token's log-probabilities, when the request asks for them. */
-  firstLogprobs?: DecodeCommit["firstLogprobs"];
-  prefillMs: number;
-  /** When prefill ended (`performance.now()`): `usage.kv.ms.handoff` counts from here. */
-  endedAt: number;
-}
+/**
+ * What prefill knows only when it ends, which the commit carries (`endedAt`:
+ * `usage.kv.ms.handoff` counts from it).
+ */
+export type PrefillEnd = Omit<PrefillEnding, "nPos">;
 
 /** What the prefill side knows when it hands a request's KV over. */
 export interface HandOffRequest {
