@@ -74,8 +74,12 @@ export interface CudaCodecOptions {
   decodeSubBatchBytes?: number;
 }
 
-/** The last call queued on each library (its calls run one at a time, whichever codec makes them). */
-const turns = new WeakMap<CudaLibrary, { last: Promise<unknown> }>();
+/**
+ * What each library shares among the codecs on it: the last call queued (its calls run one at a
+ * time, whichever codec makes them) and the page-locked buffers (one budget, and a buffer one
+ * codec registered is registered for all: CUDA refuses a second registration of the same pages).
+ */
+const shared = new WeakMap<CudaLibrary, { last: Promise<unknown>; registry: HostRegistry }>();
 
 function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
   const failed = settled.find((s) => s.status === "rejected");
@@ -98,11 +102,12 @@ function firstRejection<T>(settled: PromiseSettledResult<T>[]): T[] {
  */
 export function createCudaFastCodec(opts: CudaCodecOptions = {}): CudaFastCodec {
   const lib = loadCudaLibrary(opts.libPath, opts.device);
-  const registry = new HostRegistry(lib.symbols);
-  // the queue is the library's, not this codec's: a second codec on the same library (loadCudaLibrary
-  // gives it the same one) must not run a call beside this one's on the library's device buffers
-  const queue = turns.get(lib) ?? { last: Promise.resolve() };
-  turns.set(lib, queue);
+  // the queue and the registry are the library's, not this codec's: a second codec on the same
+  // library (loadCudaLibrary gives it the same one) must not run a call beside this one's on the
+  // library's device buffers
+  const queue = shared.get(lib) ?? { last: Promise.resolve(), registry: new HostRegistry(lib.symbols) };
+  shared.set(lib, queue);
+  const registry = queue.registry;
   /** Runs `job` after every call before it on the library (one library call at a time). */
   const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
     const next = queue.last.then(job, job);

@@ -63,7 +63,7 @@ export class HostRegistry {
     return views.map((v) => this.#held.has(v.buffer));
   }
 
-  /** Releases every registration (the codec is done with the library). */
+  /** Releases every registration (for a caller done with the library, and for tests). */
   releaseAll(): void {
     for (const [buf, r] of this.#held) this.#release(buf, r);
   }
